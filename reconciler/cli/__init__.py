@@ -1,0 +1,102 @@
+"""The ``panos-upgrade`` command line: parse, call the core, render. Thin by design.
+
+Each command module exposes ``register(app)``; ``_MODULES`` lists them in help order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import traceback
+from typing import Annotated
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from reconciler import __version__, logs
+from reconciler.cli.context import State, err
+from reconciler.errors import InputFileError, PanosUpgradeError, UserError
+
+class _Group(TyperGroup):
+    """Turn our user-facing errors into one stderr line and exit code 1 (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PanosUpgradeError as exc:
+            _report(exc)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="panos-upgrade",
+    cls=_Group,
+    help="Declarative, GitOps-driven upgrades for fleets of PAN-OS firewalls.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+_MODULES = [
+    "reconciler.cli.init_cmd",
+    "reconciler.cli.config_cmd",
+]
+
+_state = State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"panos-upgrade {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    work_dir: Annotated[
+        str | None, typer.Option("--work-dir", help="Work directory (else $PANOS_UPGRADE_HOME, user config, default)")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="Log level for the log files")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show INFO messages on stderr")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show DEBUG messages and tracebacks")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit")
+    ] = False,
+) -> None:
+    if log_level is not None and log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise UserError(f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    _state.work_dir_flag = work_dir
+    _state.log_level = log_level.upper() if log_level else None
+    _state.verbose = verbose
+    _state.debug = debug
+    _state.reset()
+    ctx.obj = _state
+    logs.setup(None, console_level="DEBUG" if debug else ("INFO" if verbose else "WARNING"))
+
+
+for _name in _MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv)
+    except KeyboardInterrupt:
+        err("interrupted")
+        sys.exit(130)
+
+
+def _report(exc: PanosUpgradeError) -> None:
+    if _state.debug:
+        traceback.print_exception(exc)
+    logging.getLogger("reconciler.cli").debug("command failed", exc_info=exc)
+    err(f"error: {logs.scrub(str(exc))}")
+    if isinstance(exc, InputFileError) and len(exc.errors) > 1:
+        for line in exc.errors:
+            err(f"  {logs.scrub(line)}")

@@ -1,0 +1,106 @@
+"""Atomic JSON files and the append-only audit log.
+
+Writers never leave a torn file: data goes to a temporary file in the same directory, is fsynced, and is
+renamed over the target (rename is atomic on POSIX within one file system); the directory is fsynced so the
+rename survives a crash. Readers validate against a schema when one is named; a torn or invalid file is
+reported as ``StoreError`` naming the file, and is never silently replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler import schemas
+from reconciler.errors import StoreError
+
+_audit_lock = threading.Lock()
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` atomically, with permissions ``mode``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any, *, mode: int = 0o644, schema: str | None = None) -> None:
+    """Validate ``data`` against ``schema`` (if given), then write it atomically as indented JSON."""
+    if schema is not None:
+        problems = schemas.errors(schema, data)
+        if problems:
+            raise StoreError(f"refusing to write {path}: does not match {schema} schema: {problems[0]}")
+    atomic_write_text(Path(path), json.dumps(data, indent=2, sort_keys=False) + "\n", mode=mode)
+
+
+def read_json(path: Path, *, schema: str | None = None) -> Any:
+    """Read a JSON file; raise ``StoreError`` naming the file if it is unreadable, torn or invalid."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    if schema is not None:
+        problems = schemas.errors(schema, data)
+        if problems:
+            raise StoreError(f"{path}: does not match {schema} schema: {'; '.join(problems[:5])}")
+    return data
+
+
+def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
+    """Append one JSON line with a single ``write`` on an ``O_APPEND`` descriptor, then fsync."""
+    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _audit_lock:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def audit(path: Path, action: str, *, actor: str = "panos-upgrade", **fields: Any) -> None:
+    """Record one action taken (or refused) on a device or on the system in ``audit/audit.jsonl``."""
+    record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "action": action, "actor": actor}
+    record.update(fields)
+    append_jsonl(path, record)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
