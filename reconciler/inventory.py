@@ -1,0 +1,108 @@
+"""The inventory: what discovery found (``inventory.json``), as frozen records with explicit JSON codecs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+DEVICE_TYPES = ("standalone", "ha_pair", "unknown")
+HA_STATES = ("active", "passive", "standalone", "unknown", "suspended", "initial", "non-functional")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Device:
+    """One firewall as discovered. ``sw_version`` is the raw string the device reported."""
+
+    serial: str
+    hostname: str = ""
+    mgmt_ip: str = ""
+    model: str = ""
+    sw_version: str = ""
+    device_group: str = ""
+    device_type: str = "unknown"
+    ha_state: str = "unknown"
+    peer_serial: str = ""
+    connected: bool = True
+    discovered_at: str = ""
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Device:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def is_ha(self) -> bool:
+        return self.device_type == "ha_pair" and bool(self.peer_serial)
+
+    def with_changes(self, **changes: Any) -> Device:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """All discovered devices, keyed by serial."""
+
+    devices: Mapping[str, Device] = field(default_factory=dict)
+    discovered_at: str = ""
+    panorama: str = ""
+
+    @classmethod
+    def of(cls, devices: Iterable[Device], **kw: Any) -> Inventory:
+        return cls({d.serial: d for d in devices}, **kw)
+
+    def __iter__(self) -> Iterator[Device]:
+        return iter(self.devices[s] for s in sorted(self.devices))
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    def __contains__(self, serial: object) -> bool:
+        return serial in self.devices
+
+    def get(self, serial: str) -> Device | None:
+        return self.devices.get(serial)
+
+    def peer_of(self, device: Device) -> Device | None:
+        return self.devices.get(device.peer_serial) if device.peer_serial else None
+
+    def pairs(self) -> list[tuple[Device, Device]]:
+        """HA pairs as (active-or-first, other), each pair once, sorted by the first serial."""
+        seen: set[str] = set()
+        out = []
+        for dev in self:
+            peer = self.peer_of(dev)
+            if not dev.is_ha or peer is None or dev.serial in seen:
+                continue
+            seen.update((dev.serial, peer.serial))
+            first, second = (peer, dev) if peer.ha_state == "active" and dev.ha_state != "active" else (dev, peer)
+            out.append((first, second))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "discovered_at": self.discovered_at,
+            "panorama": self.panorama,
+            "devices": [d.to_json() for d in self],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Inventory:
+        return cls.of(
+            (Device.from_json(d) for d in data.get("devices", [])),
+            discovered_at=data.get("discovered_at", ""),
+            panorama=data.get("panorama", ""),
+        )
+
+    def digest(self) -> str:
+        """A stable digest of what planning depends on (used to refuse stale saved plans)."""
+        body = json.dumps([d.to_json() | {"discovered_at": ""} for d in self], sort_keys=True)
+        return "sha256:" + hashlib.sha256(body.encode()).hexdigest()

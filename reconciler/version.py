@@ -1,0 +1,89 @@
+"""``PanOsVersion``: the one place that parses, formats and orders PAN-OS software versions.
+
+Forms seen in the field: ``10.2.9``, ``10.2.9-h1`` (hotfix), ``11.0.0-b1`` (beta) and ``10.0.0-c123``
+(pre-release build). Ordering within one maintenance release: betas, then ``-c`` builds, then the release,
+then its hotfixes (``10.2.9-b1 < 10.2.9-c3 < 10.2.9 < 10.2.9-h1 < 10.2.9-h2 < 10.2.10``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import total_ordering
+from typing import Any
+
+_PATTERN = re.compile(r"^(?P<major>\d{1,3})\.(?P<minor>\d{1,3})\.(?P<patch>\d{1,4})(?:-(?P<kind>[hbc])(?P<num>\d{1,5}))?$")
+_RANK = {"b": -2, "c": -1, "": 0, "h": 1}
+
+
+@total_ordering
+@dataclass(frozen=True)
+class PanOsVersion:
+    """A PAN-OS version such as ``10.2.9-h1``. Construct with ``PanOsVersion.parse``."""
+
+    major: int
+    minor: int
+    patch: int
+    kind: str = ""  # "" | "h" hotfix | "b" beta | "c" pre-release build
+    num: int = 0
+    _key: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in _RANK:
+            raise ValueError(f"unknown version suffix kind {self.kind!r}")
+        if (self.kind == "") != (self.num == 0):
+            raise ValueError("a suffix kind needs a positive number and vice versa")
+        object.__setattr__(self, "_key", (self.major, self.minor, self.patch, _RANK[self.kind], self.num))
+
+    @classmethod
+    def parse(cls, text: Any) -> PanOsVersion:
+        """Parse ``text``; raise ``ValueError`` with the offending text for anything else (floats included)."""
+        if isinstance(text, PanOsVersion):
+            return text
+        if not isinstance(text, str):
+            raise ValueError(f"version must be a string like '10.2.9-h1', got {type(text).__name__} {text!r}")
+        m = _PATTERN.match(text.strip())
+        if not m:
+            raise ValueError(f"not a PAN-OS version: {text!r} (expected X.Y.Z or X.Y.Z-hN)")
+        kind = m["kind"] or ""
+        num = int(m["num"]) if m["num"] else 0
+        if kind and num == 0:
+            raise ValueError(f"not a PAN-OS version: {text!r} (suffix number must be positive)")
+        return cls(int(m["major"]), int(m["minor"]), int(m["patch"]), kind, num)
+
+    @classmethod
+    def try_parse(cls, text: Any) -> PanOsVersion | None:
+        try:
+            return cls.parse(text)
+        except ValueError:
+            return None
+
+    def __str__(self) -> str:
+        base = f"{self.major}.{self.minor}.{self.patch}"
+        return f"{base}-{self.kind}{self.num}" if self.kind else base
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, PanOsVersion):
+            return NotImplemented
+        return self._key < other._key
+
+    @property
+    def feature_release(self) -> str:
+        """The train, e.g. ``"10.2"`` for ``10.2.9-h1``."""
+        return f"{self.major}.{self.minor}"
+
+    @property
+    def maintenance(self) -> PanOsVersion:
+        """The maintenance release without hotfix or build suffix (``10.2.9`` for ``10.2.9-h1``)."""
+        return PanOsVersion(self.major, self.minor, self.patch)
+
+    @property
+    def is_hotfix(self) -> bool:
+        return self.kind == "h"
+
+    @property
+    def is_prerelease(self) -> bool:
+        return self.kind in ("b", "c")
+
+    def same_train(self, other: PanOsVersion) -> bool:
+        return (self.major, self.minor) == (other.major, other.minor)
