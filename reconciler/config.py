@@ -63,7 +63,9 @@ KEYS: dict[str, Key] = {
         Key("panorama.username", "str", "", "Panorama username (preferred over api_key)"),
         Key("panorama.password", "str", "", "Panorama password", secret=True),
         Key("panorama.password_file", "str", "", "File holding the Panorama password"),
-        Key("panorama.api_key", "str", "", "Panorama API key (used if username/password not set)", secret=True),
+        Key(
+            "panorama.api_key", "str", "", "Panorama API key (used if username/password not set)", secret=True
+        ),
         Key("panorama.api_key_file", "str", "", "File holding the Panorama API key"),
         Key("panorama.rate_limit", "int", 10, "Panorama API requests per minute", 1, 100000),
         Key("panorama.timeout", "int", 300, "Panorama API timeout in seconds", 1, 3600),
@@ -73,24 +75,72 @@ KEYS: dict[str, Key] = {
         Key("firewall.username", "str", "", "Firewall username"),
         Key("firewall.password", "str", "", "Firewall password", secret=True),
         Key("firewall.password_file", "str", "", "File holding the firewall password"),
-        Key("firewall.api_key", "str", "", "Firewall API key (used if username/password not set)", secret=True),
+        Key(
+            "firewall.api_key", "str", "", "Firewall API key (used if username/password not set)", secret=True
+        ),
         Key("firewall.api_key_file", "str", "", "File holding the firewall API key"),
         Key("firewall.port", "int", 443, "Firewall HTTPS API port", 1, 65535),
         Key("firewall.timeout", "int", 300, "Firewall API timeout in seconds", 1, 3600),
         Key("firewall.verify_tls", "bool", True, "Verify firewalls' TLS certificates"),
-        Key("firewall.ca_bundle", "str", "", "CA bundle (PEM) used to verify firewalls; empty = system store"),
-        Key("firewall.software_check_timeout", "int", 90, "Timeout of 'request system software check' (s)", 1, 3600),
-        Key("firewall.software_info_timeout", "int", 120, "Timeout of 'request system software info' (s)", 1, 3600),
-        Key("firewall.job_stall_timeout", "int", 1800, "Fail a download/install job with no progress for (s)", 10, 86400),
-        Key("firewall.max_reboot_poll_interval", "int", 300, "Longest wait between reboot polls (s)", 1, 3600),
-        Key("firewall.reboot_timeout", "int", 1800, "Give up on a device that is not back after reboot (s)", 60, 86400),
-        Key("firewall.install_retry_delay", "int", 60, "Wait before retrying 'software manager in use' (s)", 1, 3600),
+        Key(
+            "firewall.ca_bundle", "str", "", "CA bundle (PEM) used to verify firewalls; empty = system store"
+        ),
+        Key(
+            "firewall.software_check_timeout",
+            "int",
+            90,
+            "Timeout of 'request system software check' (s)",
+            1,
+            3600,
+        ),
+        Key(
+            "firewall.software_info_timeout",
+            "int",
+            120,
+            "Timeout of 'request system software info' (s)",
+            1,
+            3600,
+        ),
+        Key(
+            "firewall.job_stall_timeout",
+            "int",
+            1800,
+            "Fail a download/install job with no progress for (s)",
+            10,
+            86400,
+        ),
+        Key(
+            "firewall.max_reboot_poll_interval", "int", 300, "Longest wait between reboot polls (s)", 1, 3600
+        ),
+        Key(
+            "firewall.reboot_timeout",
+            "int",
+            1800,
+            "Give up on a device that is not back after reboot (s)",
+            60,
+            86400,
+        ),
+        Key(
+            "firewall.install_retry_delay",
+            "int",
+            60,
+            "Wait before retrying 'software manager in use' (s)",
+            1,
+            3600,
+        ),
         # Workers.
         Key("workers.max", "int", 5, "Devices upgraded concurrently (in flight)", 1, 500),
         Key("workers.queue_size", "int", 1000, "Maximum queued jobs", 1, 1000000),
         # Discovery.
         Key("discovery.retry_attempts", "int", 3, "Retry attempts for HA state queries", 1, 20),
-        Key("discovery.interval", "int", 3600, "Daemon re-discovery interval in seconds (0 = never)", 0, 604800),
+        Key(
+            "discovery.interval",
+            "int",
+            3600,
+            "Daemon re-discovery interval in seconds (0 = never)",
+            0,
+            604800,
+        ),
         # Validation.
         Key("validation.tcp_session_margin", "float", 5.0, "TCP session change tolerance (%)", 0, 100),
         Key("validation.route_margin", "float", 0.0, "Route count change tolerance (%)", 0, 100),

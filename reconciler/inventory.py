@@ -82,7 +82,9 @@ class Inventory:
             if not dev.is_ha or peer is None or dev.serial in seen:
                 continue
             seen.update((dev.serial, peer.serial))
-            first, second = (peer, dev) if peer.ha_state == "active" and dev.ha_state != "active" else (dev, peer)
+            first, second = (
+                (peer, dev) if peer.ha_state == "active" and dev.ha_state != "active" else (dev, peer)
+            )
             out.append((first, second))
         return out
 

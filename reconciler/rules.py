@@ -71,7 +71,9 @@ class UpgradeRules:
         """
         if current.same_train(target) or target < current:
             return []
-        return [self.base_image(t) for t in self.trains_between(current.feature_release, target.feature_release)]
+        return [
+            self.base_image(t) for t in self.trains_between(current.feature_release, target.feature_release)
+        ]
 
 
 DEFAULT_RULES = UpgradeRules()

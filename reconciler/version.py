@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from functools import total_ordering
 from typing import Any
 
-_PATTERN = re.compile(r"^(?P<major>\d{1,3})\.(?P<minor>\d{1,3})\.(?P<patch>\d{1,4})(?:-(?P<kind>[hbc])(?P<num>\d{1,5}))?$")
+_PATTERN = re.compile(
+    r"^(?P<major>\d{1,3})\.(?P<minor>\d{1,3})\.(?P<patch>\d{1,4})(?:-(?P<kind>[hbc])(?P<num>\d{1,5}))?$"
+)
 _RANK = {"b": -2, "c": -1, "": 0, "h": 1}
 
 

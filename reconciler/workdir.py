@@ -26,7 +26,9 @@ def user_config_path(home: Path | None = None) -> Path:
     return (home or Path.home()) / USER_CONFIG_NAME
 
 
-def resolve(flag: str | Path | None, env: dict[str, str] | None = None, home: Path | None = None) -> Resolution:
+def resolve(
+    flag: str | Path | None, env: dict[str, str] | None = None, home: Path | None = None
+) -> Resolution:
     """Return the work directory by the documented priority.
 
     1. ``--work-dir`` flag, 2. ``$PANOS_UPGRADE_HOME``, 3. ``~/.panos-upgrade.config.json``, 4. default.

@@ -9,9 +9,7 @@ import importlib
 import logging
 import sys
 import traceback
-from typing import Annotated
-
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -19,6 +17,7 @@ from typer.core import TyperGroup
 from reconciler import __version__, logs
 from reconciler.cli.context import State, err
 from reconciler.errors import InputFileError, PanosUpgradeError, UserError
+
 
 class _Group(TyperGroup):
     """Turn our user-facing errors into one stderr line and exit code 1 (tracebacks only with --debug)."""
@@ -59,7 +58,8 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     work_dir: Annotated[
-        str | None, typer.Option("--work-dir", help="Work directory (else $PANOS_UPGRADE_HOME, user config, default)")
+        str | None,
+        typer.Option("--work-dir", help="Work directory (else $PANOS_UPGRADE_HOME, user config, default)"),
     ] = None,
     log_level: Annotated[str | None, typer.Option("--log-level", help="Log level for the log files")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show INFO messages on stderr")] = False,

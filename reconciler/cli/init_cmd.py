@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,7 +49,7 @@ def init(
     print(f"Initialised {res.path} (from {res.source}); created {len(created)} directories")
 
 
-def initialise(paths: WorkPaths) -> list:
+def initialise(paths: WorkPaths) -> list[Path]:
     """Create every missing directory of the layout; return the ones created. Existing files are untouched."""
     created = []
     for directory in paths.directories():
