@@ -70,6 +70,7 @@ KEYS: dict[str, Key] = {
         Key("panorama.rate_limit", "int", 10, "Panorama API requests per minute", 1, 100000),
         Key("panorama.timeout", "int", 300, "Panorama API timeout in seconds", 1, 3600),
         Key("panorama.verify_tls", "bool", True, "Verify Panorama's TLS certificate"),
+        Key("panorama.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
         Key("panorama.ca_bundle", "str", "", "CA bundle (PEM) used to verify Panorama; empty = system store"),
         # Firewalls: every operation goes straight to the firewall's management address.
         Key("firewall.username", "str", "", "Firewall username"),
@@ -402,6 +403,28 @@ def json_schema() -> dict[str, Any]:
     }
 
 
+def markdown_reference() -> str:
+    """The README's configuration reference table, generated from ``KEYS``."""
+    lines = ["| key | type | default | range / values | description |", "|---|---|---|---|---|"]
+    for key in KEYS.values():
+        if key.choices:
+            bounds = ", ".join(key.choices)
+        elif key.minimum is not None and key.maximum is not None:
+            bounds = f"{_num(key.minimum)}..{_num(key.maximum)}"
+        else:
+            bounds = ""
+        if isinstance(key.default, bool):
+            default = "true" if key.default else "false"
+        else:
+            default = str(key.default) if key.default != "" else "(empty)"
+        note = " (secret)" if key.secret else ""
+        lines.append(f"| `{key.name}` | {key.type} | `{default}` | {bounds} | {key.help}{note} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    json.dump(json_schema(), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    if sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(markdown_reference())
+    else:
+        json.dump(json_schema(), sys.stdout, indent=2)
+        sys.stdout.write("\n")

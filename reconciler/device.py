@@ -1,0 +1,405 @@
+"""The device seam: the ONE module that talks to firewalls and Panorama.
+
+pan-os-python (and, for readiness checks and snapshots, panos-upgrade-assurance) are imported here and
+nowhere else. Every library exception is translated once, in ``translate()``, into
+``TemporaryDeviceError`` (retry later) or ``PermanentDeviceError`` (retrying will not help), each with a
+short ``kind`` that status files and metrics use.
+
+TLS: pan-os-python builds its ``PanXapi`` without an ``ssl_context``, which pan-python treats as "do not
+verify". ``_Verified`` overrides the two places that build it so that our context (verifying against the
+configured CA bundle by default) is always passed. Turning verification off is explicit and logged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pan.xapi
+import tenacity
+from panos import errors as pan_errors
+from panos.base import PanDevice
+from panos.firewall import Firewall
+from panos.panorama import Panorama
+
+from reconciler import device_xml as px
+from reconciler import logs
+from reconciler.config import Config
+from reconciler.errors import DeviceError, PermanentDeviceError, TemporaryDeviceError
+
+log = logs.get(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Username/password (preferred) or an API key. ``repr`` never shows the secrets."""
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.username and self.password) or bool(self.api_key)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one device's management API."""
+
+    host: str
+    port: int = 443
+    timeout: float = 300.0
+    verify_tls: bool = True
+    ca_bundle: str = ""
+    use_http: bool = False
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.use_http:
+            return None
+        if not self.verify_tls:
+            return ssl._create_unverified_context()
+        return _verifying_context(self.ca_bundle)
+
+
+_contexts: dict[str, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def _verifying_context(ca_bundle: str) -> ssl.SSLContext:
+    """One verifying context per CA bundle (loading a bundle per call would dominate the cost)."""
+    with _contexts_lock:
+        ctx = _contexts.get(ca_bundle)
+        if ctx is None:
+            try:
+                ctx = ssl.create_default_context(cafile=ca_bundle or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise PermanentDeviceError(f"cannot load CA bundle {ca_bundle}: {exc}", kind="tls") from exc
+            _contexts[ca_bundle] = ctx
+        return ctx
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of temporary errors: ``attempts`` tries in all, exponential waits capped at ``max_wait``."""
+
+    attempts: int = 3
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+
+    def run(self, fn: Callable[[], T]) -> T:
+        if self.attempts <= 1:
+            return fn()
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
+            retry=tenacity.retry_if_exception_type(TemporaryDeviceError),
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+class RateLimiter:
+    """A token bucket: at most ``per_minute`` acquisitions in any minute, bursts up to ``burst``.
+
+    ``clock`` and ``sleep`` are injectable so tests run without real waiting.
+    """
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_minute <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = per_minute / 60.0
+        self.capacity = float(burst if burst is not None else max(1, int(per_minute // 6) or 1))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.sleep = sleep
+        self.stamp = clock()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting if needed; return the seconds waited."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            self.tokens -= 1.0
+            wait = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+def translate(exc: BaseException, where: str) -> DeviceError:
+    """Classify any exception raised while talking to a device, once, into our two error families."""
+    if isinstance(exc, DeviceError):
+        return exc
+    text = str(exc)
+    low = text.lower()
+    if isinstance(exc, px.ResponseFormatError):
+        return PermanentDeviceError(f"{where}: unexpected response: {text}", kind="bad-response")
+    if isinstance(exc, pan_errors.PanInvalidCredentials) or "invalid credential" in low or "code: 403" in low:
+        return PermanentDeviceError(f"{where}: authentication failed (invalid credentials)", kind="auth")
+    if "certificate_verify_failed" in low or "certificate verify failed" in low or "certificateerror" in low:
+        return PermanentDeviceError(f"{where}: TLS certificate not trusted: {text}", kind="tls")
+    if "hostname mismatch" in low or "doesn't match" in low:
+        return PermanentDeviceError(f"{where}: TLS certificate does not match host: {text}", kind="tls")
+    if isinstance(exc, pan_errors.PanConnectionTimeout | socket.timeout | TimeoutError) or "timed out" in low:
+        return TemporaryDeviceError(f"{where}: timed out", kind="timeout")
+    if "software manager is currently in use" in low:
+        return TemporaryDeviceError(f"{where}: software manager is currently in use", kind="busy")
+    if " not connected" in low:
+        return TemporaryDeviceError(f"{where}: {text}", kind="not-connected")
+    for code in ("500", "502", "503", "504"):
+        if f"code: {code}" in low:
+            return TemporaryDeviceError(f"{where}: HTTP {code}", kind="http-5xx")
+    if isinstance(exc, http.client.HTTPException | ConnectionError | OSError) or any(
+        s in low
+        for s in (
+            "connection refused",
+            "connection reset",
+            "eof occurred",
+            "remote end closed",
+            "urlerror",
+            "errno",
+        )
+    ):
+        return TemporaryDeviceError(f"{where}: unreachable ({_short(text)})", kind="unreachable")
+    if isinstance(exc, pan.xapi.PanXapiError):
+        return PermanentDeviceError(f"{where}: {_short(text)}", kind="api")
+    return PermanentDeviceError(f"{where}: {type(exc).__name__}: {_short(text)}", kind="internal")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Verified:
+    """Mixin for pan-os-python devices: pass our ``ssl_context`` (and plain HTTP if asked) to pan-python."""
+
+    _endpoint: Endpoint
+
+    def generate_xapi(self) -> Any:
+        dev: Any = self
+        return PanDevice.XapiWrapper(
+            api_key=dev.api_key,
+            hostname=dev.hostname,
+            port=dev.port,
+            timeout=dev.timeout,
+            pan_device=dev,
+            ssl_context=self._endpoint.ssl_context(),
+            use_http=self._endpoint.use_http,
+        )
+
+    def _retrieve_api_key(self) -> str:
+        dev: Any = self
+        xapi = PanDevice.XapiWrapper(
+            pan_device=dev,
+            api_username=dev._api_username,
+            api_password=dev._api_password,
+            hostname=dev.hostname,
+            port=dev.port,
+            timeout=dev.timeout,
+            ssl_context=self._endpoint.ssl_context(),
+            use_http=self._endpoint.use_http,
+        )
+        xapi.keygen(retry_on_peer=False)
+        key: str = xapi.api_key
+        return key
+
+
+class _VerifiedFirewall(_Verified, Firewall):  # type: ignore[misc]
+    pass
+
+
+class _VerifiedPanorama(_Verified, Panorama):  # type: ignore[misc]
+    pass
+
+
+def _build(cls: type, endpoint: Endpoint, creds: Credentials) -> Any:
+    if not creds.usable:
+        raise PermanentDeviceError(f"{endpoint.host}: no credentials configured", kind="auth")
+    if creds.username and creds.password:
+        dev = cls(endpoint.host, creds.username, creds.password, port=endpoint.port, timeout=endpoint.timeout)
+    else:
+        dev = cls(endpoint.host, api_key=creds.api_key, port=endpoint.port, timeout=endpoint.timeout)
+    dev._endpoint = endpoint
+    if not endpoint.verify_tls and not endpoint.use_http:
+        log.warning("TLS verification is OFF for %s (explicitly configured)", endpoint.host)
+    return dev
+
+
+class _Client:
+    """Common plumbing: one pan-os-python device, op() with translation, retries and an optional limiter."""
+
+    def __init__(
+        self,
+        dev: Any,
+        name: str,
+        retry: RetryPolicy,
+        limiter: RateLimiter | None = None,
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        self._dev = dev
+        self.name = name
+        self.retry = retry
+        self.limiter = limiter
+        self.on_call = on_call
+
+    def op(
+        self, cmd: str, *, xml: bool = False, retry: RetryPolicy | None = None, extra_qs: Any = None
+    ) -> ET.Element:
+        """Run an operational command; ``xml=True`` when ``cmd`` is already XML."""
+
+        def once() -> ET.Element:
+            if self.limiter is not None:
+                self.limiter.acquire()
+            try:
+                result: ET.Element = self._dev.op(cmd, cmd_xml=not xml, extra_qs=extra_qs)
+            except Exception as exc:
+                err = translate(exc, f"{self.name}: {_verb(cmd)}")
+                self._count(cmd, err.kind)
+                raise err from exc
+            self._count(cmd, None)
+            return result
+
+        return (retry or self.retry).run(once)
+
+    def _count(self, cmd: str, error_kind: str | None) -> None:
+        if self.on_call is not None:
+            self.on_call(_verb(cmd), error_kind)
+
+
+def _verb(cmd: str) -> str:
+    """A short label of a command for logs and metrics (first words, never arguments)."""
+    if cmd.lstrip().startswith("<"):
+        tags = [t for t in ET.fromstring(cmd).iter()][:3]
+        return " ".join(t.tag for t in tags)
+    return " ".join(cmd.split()[:3])
+
+
+class PanoramaClient(_Client):
+    """Panorama, used for discovery only (every call goes through the rate limiter)."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Credentials,
+        *,
+        rate_limit_per_minute: float | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        limiter: RateLimiter | None = None,
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        if limiter is None and rate_limit_per_minute:
+            limiter = RateLimiter(rate_limit_per_minute)
+        super().__init__(
+            _build(_VerifiedPanorama, endpoint, creds), f"panorama {endpoint.host}", retry, limiter, on_call
+        )
+
+    def connected_devices(self) -> list[px.PanoramaDevice]:
+        return self._parse(px.panorama_devices, self.op("show devices all"))
+
+    def device_groups(self) -> dict[str, str]:
+        return self._parse(px.device_groups, self.op("show devicegroups"))
+
+    def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
+        try:
+            return parser(root)
+        except px.ResponseFormatError as exc:
+            raise translate(exc, self.name) from exc
+
+
+class FirewallClient(_Client):
+    """One firewall, reached directly at its management address."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Credentials,
+        *,
+        serial: str = "",
+        retry: RetryPolicy = RetryPolicy(),
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        super().__init__(
+            _build(_VerifiedFirewall, endpoint, creds),
+            f"firewall {serial or endpoint.host}",
+            retry,
+            None,
+            on_call,
+        )
+        self.endpoint = endpoint
+        self.serial = serial
+
+    def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
+        try:
+            return parser(root)
+        except (px.ResponseFormatError, ValueError) as exc:
+            raise translate(px.ResponseFormatError(str(exc)), self.name) from exc
+
+    def system_info(self, retry: RetryPolicy | None = None) -> px.SystemInfo:
+        return self._parse(px.system_info, self.op("show system info", retry=retry))
+
+    def ha_state(self, retry: RetryPolicy | None = None) -> px.HaState:
+        return self._parse(px.ha_state, self.op("show high-availability state", retry=retry))
+
+
+def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
+    host = cfg.get("panorama.host")
+    if not host:
+        raise PermanentDeviceError(
+            "panorama.host is not configured ('panos-upgrade config set panorama.host H')"
+        )
+    endpoint = Endpoint(
+        host=host,
+        port=cfg.get("panorama.port"),
+        timeout=cfg.get("panorama.timeout"),
+        verify_tls=cfg.get("panorama.verify_tls"),
+        ca_bundle=cfg.get("panorama.ca_bundle"),
+        use_http=cfg.get("panorama.use_http"),
+    )
+    creds = Credentials(
+        cfg.get("panorama.username"), cfg.secret("panorama.password"), cfg.secret("panorama.api_key")
+    )
+    for secret in (creds.password, creds.api_key):
+        logs.register_secret(secret)
+    return PanoramaClient(endpoint, creds, rate_limit_per_minute=cfg.get("panorama.rate_limit"), **kw)
+
+
+def firewall_credentials(cfg: Config) -> Credentials:
+    creds = Credentials(
+        cfg.get("firewall.username"), cfg.secret("firewall.password"), cfg.secret("firewall.api_key")
+    )
+    for secret in (creds.password, creds.api_key):
+        logs.register_secret(secret)
+    return creds
+
+
+def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
+    return Endpoint(
+        host=host,
+        port=cfg.get("firewall.port"),
+        timeout=cfg.get("firewall.timeout"),
+        verify_tls=cfg.get("firewall.verify_tls"),
+        ca_bundle=cfg.get("firewall.ca_bundle"),
+        use_http=cfg.get("firewall.use_http"),
+    )
