@@ -24,7 +24,8 @@ class UpgradeRules:
     """The rules table: release order, base images, and how far a standalone firewall may jump."""
 
     feature_releases: tuple[str, ...] = FEATURE_RELEASES
-    base_overrides: dict[str, str] = field(default_factory=lambda: dict(BASE_OVERRIDES))
+    # Left out of the hash (a dict is unhashable) but not out of equality, so rules can key caches.
+    base_overrides: dict[str, str] = field(default_factory=lambda: dict(BASE_OVERRIDES), hash=False)
     # Skipping feature releases is allowed for standalone firewalls whose current release is at or after
     # this one; the jump may span at most ``max_skip_distance`` steps of ``feature_releases``.
     skip_from: str = "10.1"

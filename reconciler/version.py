@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from functools import total_ordering
 from typing import Any
 
+# ASCII digits only: ``\d`` alone accepts other scripts' digits (``"١٠.2.9"``), which ``int`` converts.
 _PATTERN = re.compile(
-    r"^(?P<major>\d{1,3})\.(?P<minor>\d{1,3})\.(?P<patch>\d{1,4})(?:-(?P<kind>[hbc])(?P<num>\d{1,5}))?$"
+    r"^(?P<major>[0-9]{1,3})\.(?P<minor>[0-9]{1,3})\.(?P<patch>[0-9]{1,4})"
+    r"(?:-(?P<kind>[hbc])(?P<num>[0-9]{1,5}))?$"
 )
+# Bounds matching the pattern, so that every constructible version formats to text that parses back.
+_LIMITS = {"major": 999, "minor": 999, "patch": 9999, "num": 99999}
 _RANK = {"b": -2, "c": -1, "": 0, "h": 1}
 
 
@@ -31,6 +35,10 @@ class PanOsVersion:
     _key: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise ValueError(f"version {name} must be an integer from 0 to {limit}, got {value!r}")
         if self.kind not in _RANK:
             raise ValueError(f"unknown version suffix kind {self.kind!r}")
         if (self.kind == "") != (self.num == 0):
