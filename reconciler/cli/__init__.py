@@ -43,6 +43,7 @@ app = typer.Typer(
 _MODULES = [
     "reconciler.cli.init_cmd",
     "reconciler.cli.config_cmd",
+    "reconciler.cli.device_cmd",
 ]
 
 _state = State()

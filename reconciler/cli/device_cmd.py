@@ -1,0 +1,204 @@
+"""``panos-upgrade device ...``: discover, list, status, export (more device commands join this group)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler import discovery, export, inventory_store, store
+from reconciler.cli.context import state
+from reconciler.device import FirewallClient, firewall_credentials, firewall_endpoint, panorama_from_config
+from reconciler.errors import DeviceError, UserError
+from reconciler.inventory import DEVICE_TYPES, Inventory
+
+device_app = typer.Typer(help="Discover, list, export and inspect firewalls.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(device_app, name="device")
+
+
+@device_app.command("discover")
+def discover_cmd(
+    ctx: typer.Context,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=500, help="Parallel firewall probes")
+    ] = None,
+) -> None:
+    """Query Panorama for firewalls, confirm HA state on each firewall, and write inventory.json."""
+    st = state(ctx)
+    paths = st.paths()
+    cfg = st.config()
+    old = inventory_store.load(paths, required=False)
+    creds = firewall_credentials(cfg)
+
+    def factory(host: str, serial: str) -> FirewallClient:
+        return FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial)
+
+    try:
+        panorama = panorama_from_config(cfg)
+    except DeviceError as exc:
+        raise UserError(str(exc)) from exc
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    n_workers = workers or cfg.get("workers.max")
+    with _progress() as tick:
+        try:
+            inv = discovery.discover(
+                panorama,
+                factory,
+                workers=n_workers,
+                retry_attempts=cfg.get("discovery.retry_attempts"),
+                now=now,
+                progress=tick,
+            )
+        except DeviceError as exc:
+            raise UserError(f"discovery failed, inventory unchanged: {exc}") from exc
+    inventory_store.save(paths, inv)
+    changes = discovery.diff(old, inv)
+    store.audit(
+        paths.audit_file,
+        "discover",
+        devices=len(inv),
+        added=changes.added,
+        removed=changes.removed,
+        changed=sorted(changes.changed),
+    )
+    _summary(inv, changes)
+
+
+class _progress:
+    """A rich progress bar on a terminal; silence otherwise. Yields the ``(done, total)`` callback."""
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("Probing firewalls", total=None)
+
+        def tick(done: int, total: int) -> None:
+            if self._bar is not None:
+                self._bar.update(self._task, completed=done, total=total)
+
+        return tick
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _summary(inv: Inventory, changes: discovery.InventoryDiff) -> None:
+    by_type = {t: sum(1 for d in inv if d.device_type == t) for t in DEVICE_TYPES}
+    print(
+        f"Discovered {len(inv)} firewalls: {by_type['standalone']} standalone, "
+        f"{by_type['ha_pair']} in HA pairs ({len(inv.pairs())} pairs), {by_type['unknown']} unknown"
+    )
+    for dev in inv:
+        if dev.error:
+            print(f"  ! {dev.serial} {dev.hostname}: {dev.error}")
+    if changes.empty:
+        print("No changes since the last discovery.")
+    else:
+        print(
+            f"Changes: {len(changes.added)} added, {len(changes.removed)} removed, {len(changes.changed)} changed"
+        )
+        for line in changes.lines():
+            print(f"  {line}")
+
+
+@device_app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    group: Annotated[str | None, typer.Option("--group", help="Only this device group")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="standalone | ha_pair | unknown")] = None,
+) -> None:
+    """List discovered firewalls."""
+    if type_ is not None and type_ not in DEVICE_TYPES:
+        raise UserError(f"--type: {type_!r} is not one of {', '.join(DEVICE_TYPES)}")
+    inv = inventory_store.load(state(ctx).paths())
+    devices = [
+        d
+        for d in inv
+        if (group is None or d.device_group == group) and (type_ is None or d.device_type == type_)
+    ]
+    if as_json:
+        print(json.dumps([d.to_json() for d in devices], indent=2))
+        return
+    header = ("SERIAL", "HOSTNAME", "MGMT_IP", "MODEL", "VERSION", "GROUP", "TYPE", "HA", "PEER")
+    rows = [
+        (
+            d.serial,
+            d.hostname,
+            d.mgmt_ip,
+            d.model,
+            d.sw_version,
+            d.device_group,
+            d.device_type,
+            d.ha_state,
+            d.peer_serial,
+        )
+        for d in devices
+    ]
+    _table(header, rows)
+    print(f"{len(devices)} devices")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
+
+
+@device_app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    serial: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Show one firewall: its inventory record and, if any, its upgrade status file."""
+    paths = state(ctx).paths()
+    inv = inventory_store.load(paths)
+    dev = inv.get(serial)
+    if dev is None:
+        raise UserError(f"device {serial} is not in the inventory; run 'panos-upgrade device discover'")
+    status_path = paths.device_status_file(serial)
+    upgrade = store.read_json(status_path) if status_path.exists() else None
+    if as_json:
+        print(json.dumps({"inventory": dev.to_json(), "status": upgrade}, indent=2))
+        return
+    for key, value in dev.to_json().items():
+        print(f"{key:<14} {value}")
+    if upgrade is None:
+        print("upgrade        (no upgrade status yet)")
+    else:
+        for key in ("upgrade_status", "starting_version", "current_version", "target_version", "upgrade_path",
+                    "current_path_index", "updated_at", "last_error"):  # fmt: skip
+            if key in upgrade:
+                print(f"{key:<18} {upgrade[key]}")
+
+
+@device_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    output_dir: Annotated[Path, typer.Option("--output-dir", help="Directory for the CSV files")] = Path("."),
+    standalone_file: Annotated[str, typer.Option("--standalone-file")] = "standalone_devices.csv",
+    ha_pairs_file: Annotated[str, typer.Option("--ha-pairs-file")] = "ha_pairs.csv",
+) -> None:
+    """Write standalone_devices.csv and ha_pairs.csv (active member first) for the bulk commands."""
+    inv = inventory_store.load(state(ctx).paths())
+    if not output_dir.is_dir():
+        raise UserError(f"--output-dir: {output_dir} is not a directory")
+    sa, ha = output_dir / standalone_file, output_dir / ha_pairs_file
+    store.atomic_write_text(sa, export.standalone_csv(inv))
+    store.atomic_write_text(ha, export.ha_pairs_csv(inv))
+    n_sa = sum(1 for d in inv if d.device_type == "standalone")
+    print(f"Wrote {sa} ({n_sa} devices) and {ha} ({len(inv.pairs())} pairs)")
