@@ -295,9 +295,12 @@ def free_disk_gb(root: ET.Element, mount: str = "/opt/panrepo") -> float:
 
 def _size_gb(text: str) -> float:
     unit = text[-1].upper()
-    if unit in _UNITS:
-        return float(text[:-1]) * _UNITS[unit]
-    return float(text) / 1024 / 1024 / 1024
+    try:
+        if unit in _UNITS:
+            return float(text[:-1]) * _UNITS[unit]
+        return float(text) / 1024 / 1024 / 1024
+    except ValueError:
+        raise ResponseFormatError(f"show system disk-space: bad size {text!r}") from None
 
 
 def message(root: ET.Element) -> str:
