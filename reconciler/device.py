@@ -362,6 +362,127 @@ class FirewallClient(_Client):
     def ha_state(self, retry: RetryPolicy | None = None) -> px.HaState:
         return self._parse(px.ha_state, self.op("show high-availability state", retry=retry))
 
+    # -- software -------------------------------------------------------------------------------------
+
+    def _with_timeout(self, seconds: float | None, fn: Callable[[], T]) -> T:
+        """Run ``fn`` with a different API timeout (software check/info have their own)."""
+        if seconds is None:
+            return fn()
+        xapi = self._dev.xapi
+        saved = xapi.timeout
+        xapi.timeout = seconds
+        try:
+            return fn()
+        finally:
+            xapi.timeout = saved
+
+    def software_check(self, timeout: float | None = None) -> list[px.SoftwareImage]:
+        """Ask the update server for the image list (``request system software check``)."""
+        root = self._with_timeout(timeout, lambda: self.op("request system software check"))
+        return self._parse(px.software_images, root)
+
+    def software_info(self, timeout: float | None = None) -> list[px.SoftwareImage]:
+        """The device's cached image list (``request system software info``), no update-server round trip."""
+        root = self._with_timeout(timeout, lambda: self.op("request system software info"))
+        return self._parse(px.software_images, root)
+
+    def download(self, version: str, *, sync_to_peer: bool = False) -> str:
+        """Start downloading an image; returns the job id. Not retried (it would start a second job)."""
+        peer = "yes" if sync_to_peer else "no"
+        root = self.op(
+            f'request system software download sync-to-peer "{peer}" version "{version}"', retry=NO_RETRY
+        )
+        return self._parse(px.enqueued_job_id, root)
+
+    def install(self, version: str) -> str:
+        """Start installing an image; returns the job id. Never retried here (the engine decides)."""
+        root = self.op(f'request system software install version "{version}"', retry=NO_RETRY)
+        return self._parse(px.enqueued_job_id, root)
+
+    def job(self, job_id: str, retry: RetryPolicy | None = None) -> px.Job:
+        return self._parse(px.job, self.op(f'show jobs id "{job_id}"', retry=retry))
+
+    def jobs(self, retry: RetryPolicy | None = None) -> list[px.Job]:
+        return self._parse(px.jobs, self.op("show jobs all", retry=retry))
+
+    # -- content (App-ID) -----------------------------------------------------------------------------
+
+    def content_check(self) -> None:
+        self.op("request content upgrade check")
+
+    def content_download_latest(self) -> str:
+        return self._parse(
+            px.enqueued_job_id, self.op("request content upgrade download latest", retry=NO_RETRY)
+        )
+
+    def content_install_latest(self) -> str:
+        root = self.op('request content upgrade install version "latest"', retry=NO_RETRY)
+        return self._parse(px.enqueued_job_id, root)
+
+    # -- reboot and readiness -------------------------------------------------------------------------
+
+    def reboot(self) -> None:
+        """Ask for a reboot. The device usually drops the connection instead of answering: that is success."""
+        try:
+            self.op("request restart system", retry=NO_RETRY)
+        except TemporaryDeviceError as exc:
+            if exc.kind not in ("unreachable", "timeout"):
+                raise
+        except PermanentDeviceError as exc:
+            # pan-python raises on an empty body ("no output"); the request was still delivered.
+            if "no output" not in str(exc).lower() and exc.kind != "bad-response":
+                raise
+
+    def chassis_ready(self, retry: RetryPolicy | None = None) -> bool:
+        return self._parse(px.chassis_ready, self.op("show chassis-ready", retry=retry))
+
+    def free_disk_gb(self) -> float:
+        return self._parse(px.free_disk_gb, self.op("show system disk-space"))
+
+    # -- HA ---------------------------------------------------------------------------------------------
+
+    def ha_suspend(self) -> None:
+        self.op(
+            "<request><high-availability><state><suspend/></state></high-availability></request>", xml=True
+        )
+
+    def ha_functional(self) -> None:
+        self.op(
+            "<request><high-availability><state><functional/></state></high-availability></request>", xml=True
+        )
+
+    # -- evidence ---------------------------------------------------------------------------------------
+
+    def running_config(self) -> str:
+        """The running configuration as XML text (for the pre-install backup)."""
+        root = self.op("show config running")
+        res = root.find("result")
+        body = res if res is not None else root
+        return "".join(ET.tostring(child, encoding="unicode") for child in body)
+
+    def assurance(self) -> Any:
+        """A panos-upgrade-assurance ``CheckFirewall`` bound to this device (locale left alone: we are threaded)."""
+        from panos_upgrade_assurance.check_firewall import CheckFirewall
+        from panos_upgrade_assurance.firewall_proxy import FirewallProxy
+
+        return CheckFirewall(FirewallProxy(self._dev), skip_force_locale=True)
+
+    def readiness(self, checks: list[Any]) -> dict[str, Any]:
+        """Run panos-upgrade-assurance readiness checks; ``{check: {"state": bool, "reason": str}}``."""
+        try:
+            result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
+        except Exception as exc:
+            raise translate(exc, f"{self.name}: readiness checks") from exc
+        return result
+
+    def snapshot(self, areas: list[str]) -> dict[str, Any]:
+        """Run panos-upgrade-assurance snapshots (e.g. ``routes``, ``arp_table``, ``session_stats``)."""
+        try:
+            result: dict[str, Any] = self.assurance().run_snapshots(areas)
+        except Exception as exc:
+            raise translate(exc, f"{self.name}: snapshots") from exc
+        return result
+
 
 def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
     host = cfg.get("panorama.host")
