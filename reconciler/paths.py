@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reconciler.errors import UserError
 
-QUEUE_STATES = ("pending", "active", "completed", "failed", "cancelled")
+QUEUE_STATES = ("pending", "active", "completed", "failed", "cancelled", "rejected")
 COMMAND_STATES = ("incoming", "processed", "rejected")
 
 # Serials and job ids become file names: allow only a conservative alphabet, never a path separator.
