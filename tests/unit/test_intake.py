@@ -78,7 +78,7 @@ def test_directory_and_wrong_suffix_are_refused(tmp_path: Path) -> None:
     (tmp_path / "d.json").mkdir()
     with pytest.raises(intake.Rejected, match="not a regular file"):
         intake.read(tmp_path / "d.json", "job-file")
-    with pytest.raises(intake.Rejected, match="not a .json file"):
+    with pytest.raises(intake.Rejected, match=r"not a \.json file"):
         intake.read(drop(tmp_path, "job.txt", "{}"), "job-file")
 
 
