@@ -97,3 +97,32 @@ def test_unreachable_webhook_never_raises_into_the_caller() -> None:
 def test_unknown_event_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         Notifier([]).emit("exploded")
+
+
+def test_watcher_rings_on_atomic_save_rename_and_delete(tmp_path: Path) -> None:
+    import time as _time
+
+    from reconciler.watch import Wakeup, Watcher
+
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "a.yaml").write_text("x: 1\n")
+    wakeup = Wakeup()
+    watcher = Watcher([desired], wakeup)
+    watcher.start()
+    try:
+        for change in (
+            lambda: (desired / ".a.yaml.tmp").write_text("x: 2\n"),
+            lambda: (desired / ".a.yaml.tmp").rename(desired / "a.yaml"),
+            lambda: (desired / "a.yaml").unlink(),
+        ):
+            before = wakeup.rings
+            change()
+            deadline = _time.monotonic() + 5
+            while wakeup.rings == before and _time.monotonic() < deadline:
+                _time.sleep(0.02)
+            assert wakeup.rings > before
+        assert wakeup.wait(timeout=2, debounce=0.05)
+        assert not wakeup.wait(timeout=0.1), "cleared after being consumed"
+    finally:
+        watcher.stop()
