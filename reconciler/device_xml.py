@@ -306,3 +306,15 @@ def _size_gb(text: str) -> float:
 def message(root: ET.Element) -> str:
     """Human text of a response (``<msg>``/``<line>`` or the result's text)."""
     return " ".join(t.strip() for t in root.itertext() if t.strip())
+
+
+_UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2}):(\d{2})\s*$")
+
+
+def uptime_seconds(text: str) -> int | None:
+    """``"3 days, 1:02:03"`` -> seconds; None when the text has another shape."""
+    m = _UPTIME.match(text or "")
+    if not m:
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
