@@ -116,6 +116,9 @@ class Metrics:
             ["group", "result"],
             registry=r,
         )
+        self.failures = Counter(
+            P + "device_failures", "Device upgrade failures by reason", ["group", "reason"], registry=r
+        )
         self.api_calls = Counter(P + "api_calls", "PAN-OS API calls by command", ["command"], registry=r)
         self.api_errors = Counter(P + "api_errors", "PAN-OS API errors by kind", ["kind"], registry=r)
         self.step_duration = Histogram(
