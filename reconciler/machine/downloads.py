@@ -1,0 +1,350 @@
+"""Software list, content update, downloads and install: everything that is a PAN-OS job.
+
+Jobs are tracked in ``record.job`` and polled adaptively; a job whose progress does not move for
+``job_stall_timeout`` fails the device. Submissions (download, install, content) whose outcome is unknown
+are resolved by listing the device's jobs (``adopt``): jobs newer than ``record.job_watermark`` are ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from reconciler.commands import (
+    Command,
+    ContentDownload,
+    ContentInstall,
+    Download,
+    Install,
+    JobKind,
+    ListJobs,
+    PollJob,
+    Reboot,
+    SoftwareCheck,
+    SoftwareInfo,
+)
+from reconciler.machine.moves import (
+    Ctx,
+    Reason,
+    Step,
+    content_below,
+    fail,
+    finish,
+    move,
+    retry_delay,
+    version_of,
+)
+from reconciler.observations import (
+    ImageInfo,
+    JobInfo,
+    JobsListed,
+    JobStarted,
+    JobStatus,
+    SoftwareList,
+)
+from reconciler.records import (
+    JobRef,
+    Mode,
+    Phase,
+    PlannedHop,
+)
+from reconciler.version import PanOsVersion
+
+
+def software_check(ctx: Ctx, **changes: Any) -> Step:
+    """Ask the update server what is available (``request system software check``)."""
+    return move(
+        ctx,
+        Phase.SOFTWARE_CHECK,
+        SoftwareCheck(ctx.settings.software_check_timeout),
+        message="checking available software",
+        **changes,
+    )
+
+
+def software_info(ctx: Ctx, **changes: Any) -> Step:
+    """Read the device's own list: after a failed check (air-gapped devices) or to re-derive downloads."""
+    return move(
+        ctx,
+        Phase.SOFTWARE_CHECK,
+        SoftwareInfo(ctx.settings.software_info_timeout),
+        message="reading the device's software list",
+        **changes,
+    )
+
+
+def plan_downloads(ctx: Ctx, obs: SoftwareList) -> tuple[tuple[PlannedHop, ...], list[str], list[str]]:
+    """(planned hops, missing images, deferred for disk). Upgrade: the current hop; otherwise every hop
+    left. Download-only stops planning downloads when the disk would drop below the minimum."""
+    rec = ctx.record
+    listed: dict[PanOsVersion, ImageInfo] = {}
+    for entry in obs.images:
+        parsed = PanOsVersion.try_parse(entry.version)
+        if parsed is not None:
+            listed[parsed] = entry
+    hops = (
+        rec.hops[rec.current_path_index :]
+        if rec.mode is not Mode.UPGRADE
+        else rec.hops[rec.current_path_index :][:1]
+    )
+    free = rec.disk_free_gb if rec.disk_free_gb is not None else float("inf")
+    budget_ok = True
+    seen: set[str] = set()
+    planned, missing, deferred_all = [], [], []
+    content = rec.content_version
+    for hop in hops:
+        to_download, already, deferred = [], [], []
+        for image in hop.images:
+            if image in seen:
+                continue
+            seen.add(image)
+            info = listed.get(version_of(image))
+            if info is None:
+                missing.append(image)
+            elif info.downloaded or image in rec.downloaded_versions:
+                already.append(image)
+            elif rec.mode is Mode.DOWNLOAD_ONLY:
+                size_gb = info.size_mb / 1024.0
+                if budget_ok and free - size_gb >= ctx.settings.min_disk_gb:
+                    free -= size_gb
+                    to_download.append(image)
+                else:
+                    budget_ok = False
+                    deferred.append(image)
+            else:
+                to_download.append(image)
+        needs_content = rec.mode is not Mode.DOWNLOAD_ONLY and content_below(content, hop.min_content_version)
+        planned.append(
+            PlannedHop(hop.version, tuple(to_download), tuple(already), needs_content, tuple(deferred))
+        )
+        deferred_all.extend(deferred)
+    return tuple(planned), missing, deferred_all
+
+
+def on_software_list(ctx: Ctx, obs: SoftwareList) -> Step:
+    """Plan the hop's downloads from what the device has; images already downloaded are skipped.
+    Dry-run ends here with its report; an upgrade updates content first when the hop needs it."""
+    rec = ctx.record
+    planned, missing, deferred = plan_downloads(ctx, obs)
+    if missing:
+        return fail(
+            ctx, Reason.IMAGE_NOT_AVAILABLE, "not offered by the update server: " + ", ".join(missing)
+        )
+    already = [v for p in planned for v in p.already_downloaded if v not in rec.downloaded_versions]
+    skipped = tuple(dict.fromkeys((*rec.skipped_versions, *already)))
+    rec = replace(rec, planned=planned, skipped_versions=skipped)
+    ctx = ctx.at(rec)
+    if rec.mode is Mode.DRY_RUN:
+        summary = "; ".join(
+            f"{p.version}: download {', '.join(p.to_download) or 'nothing'}"
+            + (", content update first" if p.content_update else "")
+            for p in planned
+        )
+        return finish(ctx, Phase.DRY_RUN_COMPLETE, f"dry run: would upgrade via {summary}", progress=100)
+    if rec.mode is Mode.UPGRADE and planned[0].content_update and not rec.content_updated:
+        return move(
+            ctx, Phase.CONTENT_UPDATE, ContentDownload(), job=None, progress=0, message="downloading content"
+        )
+    if deferred:
+        rec = replace(rec, skip_reason="not enough disk to stage " + ", ".join(deferred))
+        ctx = ctx.at(rec)
+    return next_download(ctx)
+
+
+def next_download(ctx: Ctx, **changes: Any) -> Step:
+    """Download the next planned image; then install (upgrade) or finish (download-only)."""
+    rec = ctx.record
+    done = set(rec.downloaded_versions)
+    for planned in rec.planned:
+        for image in planned.to_download:
+            if image not in done:
+                phase = Phase.DOWNLOAD_TARGET if image == planned.version else Phase.DOWNLOAD_BASE
+                return move(
+                    ctx,
+                    phase,
+                    Download(image, rec.sync_to_peer),
+                    job=None,
+                    download_attempts=0,
+                    progress=0,
+                    message=f"downloading {image}",
+                    **changes,
+                )
+    if rec.mode is Mode.DOWNLOAD_ONLY:
+        staged = (
+            ", ".join(v for p in rec.planned for v in (*p.already_downloaded, *p.to_download)) or "nothing"
+        )
+        note = f"; {rec.skip_reason}" if rec.skip_reason else ""
+        return finish(ctx, Phase.DOWNLOADED, f"images staged: {staged}{note}", progress=100, **changes)
+    return submit_install(ctx, **changes)
+
+
+def submit_install(ctx: Ctx, delay: float = 0.0, **changes: Any) -> Step:
+    """Ask for the hop's install (counted in ``install_attempts``, which bounds busy retries)."""
+    rec = ctx.record
+    hop = rec.hop
+    assert hop is not None
+    return move(
+        ctx,
+        Phase.INSTALL,
+        Install(hop.version),
+        delay,
+        job=None,
+        install_attempts=rec.install_attempts + 1,
+        progress=0,
+        message=f"installing {hop.version}",
+        **changes,
+    )
+
+
+def job_kind(command: Command | None) -> JobKind:
+    """The kind of job a submission (or a job poll / lookup) is about."""
+    kinds: dict[type[Command], JobKind] = {
+        ContentDownload: JobKind.CONTENT_DOWNLOAD,
+        ContentInstall: JobKind.CONTENT_INSTALL,
+        Download: JobKind.DOWNLOAD,
+        Install: JobKind.INSTALL,
+    }
+    if isinstance(command, ListJobs | PollJob):
+        return command.kind
+    if command is None:
+        raise ValueError("no submission outstanding")
+    return kinds[type(command)]
+
+
+def on_job_started(ctx: Ctx, obs: JobStarted) -> Step:
+    """PAN-OS accepted the submission: track the job and poll it."""
+    rec = ctx.record
+    out = rec.outstanding
+    image = out.version if isinstance(out, Download | Install) else None
+    kind = job_kind(out)
+    job = JobRef(obs.job_id, kind, image, ctx.iso, 0, ctx.iso)
+    return move(
+        ctx, rec.phase, PollJob(obs.job_id, kind), ctx.settings.job_poll_interval, job=job, progress=0
+    )
+
+
+def job_poll_delay(ctx: Ctx, job: JobRef) -> float:
+    """Poll sooner when the job is nearly done: half the estimated remaining time, within the bounds."""
+    elapsed = ctx.since(job.started_at)
+    p = job.progress
+    want = elapsed * (100 - p) / p / 2 if 0 < p < 100 else elapsed / 2
+    return min(max(want, ctx.settings.job_poll_interval), ctx.settings.job_poll_max_interval)
+
+
+def stalled(ctx: Ctx, job: JobRef, detail: str) -> Step:
+    """Fail a job whose progress has not moved for ``job_stall_timeout``."""
+    minutes = ctx.settings.job_stall_timeout / 60
+    return fail(
+        ctx, Reason.JOB_STALLED, f"{job.kind.value} job {job.id} made no progress for {minutes:g} min{detail}"
+    )
+
+
+def on_job_status(ctx: Ctx, obs: JobStatus) -> Step:
+    """A poll result: any change of the progress value counts as progress (downloads restart their
+    percentage while loading into the software manager)."""
+    rec = ctx.record
+    job = rec.job
+    assert job is not None
+    if not obs.finished:
+        if obs.progress is not None and min(obs.progress, 100) != job.progress:
+            job = replace(job, progress=max(0, min(obs.progress, 100)), progress_at=ctx.iso)
+        elif ctx.since(job.progress_at) >= ctx.settings.job_stall_timeout:
+            return stalled(ctx, job, f" (stuck at {job.progress}%)")
+        return move(
+            ctx,
+            rec.phase,
+            PollJob(job.id, job.kind),
+            job_poll_delay(ctx, job),
+            job=job,
+            progress=job.progress,
+        )
+    return job_finished(ctx, job, obs.succeeded, obs.message)
+
+
+# Why a device fails when a job of this kind fails.
+JOB_REASON = {
+    JobKind.DOWNLOAD: Reason.DOWNLOAD_FAILED,
+    JobKind.INSTALL: Reason.INSTALL_FAILED,
+    JobKind.CONTENT_DOWNLOAD: Reason.CONTENT_UPDATE_FAILED,
+    JobKind.CONTENT_INSTALL: Reason.CONTENT_UPDATE_FAILED,
+    JobKind.OTHER: Reason.PREFLIGHT_FAILED,
+}
+
+
+def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> Step:
+    """A tracked job ended. Failed downloads are retried (bounded); any other failed job fails the device,
+    and a failed install never leads to a reboot. Success moves to the next step."""
+    rec = ctx.record
+    number = int(job.id) if job.id.isdigit() else -1
+    watermark = max(number, rec.job_watermark if rec.job_watermark is not None else -1)
+    ctx = ctx.at(replace(rec, job=None, job_watermark=watermark, progress=100 if succeeded else job.progress))
+    detail = f": {message}" if message else ""
+    if not succeeded:
+        if (
+            job.kind is JobKind.DOWNLOAD
+            and job.image
+            and rec.download_attempts + 1 < ctx.settings.download_max_attempts
+        ):
+            return move(
+                ctx,
+                rec.phase,
+                Download(job.image, rec.sync_to_peer),
+                retry_delay(ctx.settings, rec.download_attempts),
+                download_attempts=rec.download_attempts + 1,
+                message=f"download of {job.image} failed; retrying{detail}",
+            )
+        return fail(ctx, JOB_REASON[job.kind], f"{job.kind.value} job {job.id} failed{detail}")
+    if job.kind is JobKind.CONTENT_DOWNLOAD:
+        return move(ctx, Phase.CONTENT_UPDATE, ContentInstall(), progress=0, message="installing content")
+    if job.kind is JobKind.CONTENT_INSTALL:
+        return next_download(ctx, content_updated=True)
+    if job.kind is JobKind.DOWNLOAD:
+        got = tuple(dict.fromkeys((*rec.downloaded_versions, *([job.image] if job.image else []))))
+        return next_download(ctx.at(replace(ctx.record, downloaded_versions=got)))
+    hop = rec.hop
+    assert hop is not None
+    return move(ctx, Phase.REBOOT, Reboot(), message=f"installed {hop.version}; rebooting")
+
+
+def adopt(ctx: Ctx, jobs: tuple[JobInfo, ...], kind: JobKind, version: str) -> Step:
+    """After an ambiguous submission (or a restart): re-attach to our job if PAN-OS has one, never submit
+    twice. Jobs newer than ``job_watermark`` of the right kind are ours."""
+    rec = ctx.record
+    floor = rec.job_watermark if rec.job_watermark is not None else -1
+    ours = sorted((j for j in jobs if j.kind is kind and j.number > floor), key=lambda j: j.number)
+    active = [j for j in ours if not j.finished]
+    image = version or None
+    if active:
+        j = active[-1]
+        job = JobRef(j.job_id, kind, image, ctx.iso, j.progress or 0, ctx.iso)
+        return move(
+            ctx,
+            rec.phase,
+            PollJob(j.job_id, kind),
+            ctx.settings.job_poll_interval,
+            job=job,
+            progress=job.progress,
+        )
+    if kind is JobKind.DOWNLOAD:
+        # A finished download cannot be matched to its image reliably: ask the device what it has.
+        return software_info(ctx, job=None)
+    if ours and kind is not JobKind.CONTENT_DOWNLOAD:
+        j = ours[-1]
+        return job_finished(
+            ctx, JobRef(j.job_id, kind, image, ctx.iso, j.progress or 0, ctx.iso), j.succeeded
+        )
+    if kind is JobKind.INSTALL:
+        if rec.install_attempts >= ctx.settings.install_max_attempts:
+            return fail(
+                ctx, Reason.INSTALL_FAILED, f"install not accepted after {rec.install_attempts} attempts"
+            )
+        return submit_install(ctx)
+    command: Command = ContentDownload() if kind is JobKind.CONTENT_DOWNLOAD else ContentInstall()
+    return move(ctx, Phase.CONTENT_UPDATE, command, job=None)
+
+
+def on_jobs_listed(ctx: Ctx, obs: JobsListed) -> Step:
+    """The answer to ``ListJobs`` (an ambiguous submission): re-attach or resubmit."""
+    out = ctx.record.outstanding
+    assert isinstance(out, ListJobs)
+    return adopt(ctx, obs.jobs, out.kind, out.version)

@@ -1,0 +1,105 @@
+"""``CommandFailed``: what a failed command means in each situation.
+
+Temporary errors are retried with backoff up to ``command_max_attempts``; permanent ones fail the device
+with a reason per command (``unreachable`` when the device did not answer). Special cases: errors while a
+device reboots are expected; a failed job poll counts against the stall timeout; "software manager in
+use" retries the install after ``install_retry_delay``; a failed software check falls back to the local
+list; an ambiguous submission is looked up (``ListJobs``) instead of being repeated.
+"""
+
+from __future__ import annotations
+
+from reconciler.commands import (
+    Command,
+    ContentDownload,
+    ContentInstall,
+    Download,
+    Install,
+    ListJobs,
+    PollJob,
+    Reboot,
+    SoftwareCheck,
+)
+from reconciler.machine.downloads import JOB_REASON, job_kind, software_info, stalled, submit_install
+from reconciler.machine.moves import Ctx, Reason, Step, fail, move, retry_delay
+from reconciler.machine.reboot import on_reboot_issued, reboot_wait
+from reconciler.observations import (
+    BUSY_KIND,
+    CommandFailed,
+    RebootIssued,
+)
+from reconciler.records import (
+    Phase,
+)
+
+# Why a device fails when this command fails for good.
+COMMAND_REASON: dict[str, Reason] = {
+    "Preflight": Reason.PREFLIGHT_FAILED,
+    "Snapshot": Reason.SNAPSHOT_FAILED,
+    "Backup": Reason.BACKUP_FAILED,
+    "SoftwareCheck": Reason.SOFTWARE_CHECK_FAILED,
+    "SoftwareInfo": Reason.SOFTWARE_CHECK_FAILED,
+    "ContentDownload": Reason.CONTENT_UPDATE_FAILED,
+    "ContentInstall": Reason.CONTENT_UPDATE_FAILED,
+    "Download": Reason.DOWNLOAD_FAILED,
+    "Install": Reason.INSTALL_FAILED,
+    "Reboot": Reason.REBOOT_FAILED,
+    "CompareSnapshots": Reason.VALIDATION_FAILED,
+}
+
+
+def reason_for(command: Command, obs: CommandFailed) -> str:
+    """The failure reason for a command that failed for good."""
+    if obs.unreachable:
+        return Reason.UNREACHABLE
+    if isinstance(command, PollJob | ListJobs):
+        return JOB_REASON[command.kind]
+    return COMMAND_REASON.get(command.name, Reason.PREFLIGHT_FAILED)
+
+
+def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
+    """The outstanding command raised; see the module docstring."""
+    rec = ctx.record
+    s = ctx.settings
+    cmd = rec.outstanding
+    assert cmd is not None
+    text = f"{cmd.name} failed: {obs.message or obs.kind}"
+    if rec.phase in (Phase.WAIT_READY, Phase.VERIFY_VERSION):
+        # Refused connections, HTTP errors and 403s are normal while a device boots.
+        return reboot_wait(ctx, down=True)
+    if isinstance(cmd, Reboot):
+        if not obs.temporary:
+            return fail(ctx, Reason.REBOOT_FAILED, text)
+        # The request may have reached the device before the connection dropped: watch what happens.
+        return on_reboot_issued(ctx, RebootIssued())
+    if isinstance(cmd, PollJob):
+        job = rec.job
+        assert job is not None
+        if not obs.temporary:
+            return fail(ctx, reason_for(cmd, obs), text)
+        if ctx.since(job.progress_at) >= s.job_stall_timeout:
+            return stalled(ctx, job, f" ({obs.message or obs.kind})")
+        return move(ctx, rec.phase, cmd, retry_delay(s, rec.retries), retries=rec.retries + 1)
+    if isinstance(cmd, Install) and obs.kind == BUSY_KIND:
+        if rec.install_attempts >= s.install_max_attempts:
+            return fail(
+                ctx,
+                Reason.SOFTWARE_MANAGER_BUSY,
+                f"software manager still in use after {rec.install_attempts} attempts",
+            )
+        return submit_install(
+            ctx, s.install_retry_delay, message="software manager in use; install retry scheduled"
+        )
+    exhausted = rec.retries + 1 >= s.command_max_attempts
+    if isinstance(cmd, SoftwareCheck) and (not obs.temporary or exhausted):
+        return software_info(
+            ctx, message=f"software check failed ({obs.message or obs.kind}); using the local list"
+        )
+    if not obs.temporary or exhausted:
+        return fail(ctx, reason_for(cmd, obs), text)
+    delay = retry_delay(s, rec.retries)
+    if isinstance(cmd, Install | Download | ContentDownload | ContentInstall):
+        # The submission may or may not have reached PAN-OS: look for the job instead of submitting twice.
+        version = cmd.version if isinstance(cmd, Install | Download) else ""
+        return move(ctx, rec.phase, ListJobs(job_kind(cmd), version), delay, retries=rec.retries + 1)
+    return move(ctx, rec.phase, cmd, delay, retries=rec.retries + 1)

@@ -1,0 +1,137 @@
+"""Reboot, wait until ready, verify the version.
+
+A reboot is only known to have happened when the device was seen down or reports an uptime shorter than
+the time since the reboot was issued; until then an answer on the old version means "not down yet", not
+"came back on the old version". Polls back off exponentially up to ``max_reboot_poll_interval``; the whole
+wait is bounded by ``reboot_timeout``; refused connections, HTTP errors and 403s are expected meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from reconciler.commands import (
+    CheckVersion,
+    PollReady,
+    Reboot,
+    Snapshot,
+)
+from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
+from reconciler.observations import (
+    DeviceAnswered,
+    RebootIssued,
+    VersionObserved,
+)
+from reconciler.records import (
+    Phase,
+    RebootWatch,
+)
+
+
+def reboot_watch(ctx: Ctx) -> RebootWatch:
+    """The record's reboot watch; without one (resumed records) the reboot counts from the phase start."""
+    rec = ctx.record
+    if rec.reboot is not None:
+        return rec.reboot
+    return RebootWatch(rec.phase_started_at or ctx.iso, False, 0, ctx.settings.reboot_poll_initial, 1)
+
+
+def reboot_wait(ctx: Ctx, *, down: bool) -> Step:
+    """Keep polling a rebooting device with exponential backoff, up to the reboot deadline."""
+    s = ctx.settings
+    watch = reboot_watch(ctx)
+    remaining = s.reboot_timeout - ctx.since(watch.issued_at)
+    if remaining <= 0:
+        return fail(
+            ctx,
+            Reason.REBOOT_TIMEOUT,
+            f"device not back on the new version within {s.reboot_timeout / 60:g} min",
+        )
+    delay = min(watch.next_delay, remaining)
+    watch = replace(
+        watch,
+        seen_down=watch.seen_down or down,
+        polls=watch.polls + 1,
+        next_delay=min(watch.next_delay * 2, s.max_reboot_poll_interval),
+    )
+    hop = ctx.record.hop
+    assert hop is not None
+    text = "waiting for the device to come back" if watch.seen_down else "waiting for the device to go down"
+    return move(ctx, Phase.WAIT_READY, PollReady(hop.version), delay, reboot=watch, message=text)
+
+
+def on_reboot_issued(ctx: Ctx, obs: RebootIssued) -> Step:
+    """The restart was requested: start watching (the deadline counts from now)."""
+    s = ctx.settings
+    issues = ctx.record.reboot.issues + 1 if ctx.record.reboot else 1
+    watch = RebootWatch(ctx.iso, False, 0, min(s.reboot_poll_initial, s.max_reboot_poll_interval), issues)
+    return reboot_wait(ctx.at(replace(ctx.record, reboot=watch)), down=False)
+
+
+def rebooted(ctx: Ctx, uptime: int | None) -> bool:
+    """Has the device restarted since the reboot was issued (seen down, or a short uptime)?"""
+    watch = reboot_watch(ctx)
+    return watch.seen_down or (uptime is not None and uptime < ctx.since(watch.issued_at))
+
+
+def on_device_answered(ctx: Ctx, obs: DeviceAnswered) -> Step:
+    """A probe answered: not ready yet (keep waiting), or ready after a restart (verify the version)."""
+    rec = ctx.record
+    hop = rec.hop
+    assert hop is not None
+    if not obs.chassis_ready:
+        return reboot_wait(ctx, down=True)
+    if rebooted(ctx, obs.uptime_seconds) or same(obs.version, hop.version):
+        return move(
+            ctx,
+            Phase.VERIFY_VERSION,
+            CheckVersion(hop.version),
+            reboot=reboot_watch(ctx),
+            message="verifying version",
+        )
+    return not_yet_down(ctx, obs.uptime_seconds)
+
+
+def not_yet_down(ctx: Ctx, uptime: int | None) -> Step:
+    """The device still answers on the old version and was never seen down: the reboot may not have
+    happened. With a known uptime that proves it, re-issue the reboot after a grace period."""
+    watch = reboot_watch(ctx)
+    s = ctx.settings
+    if uptime is not None and ctx.since(watch.issued_at) >= s.reboot_start_grace:
+        if watch.issues >= s.command_max_attempts:
+            return fail(
+                ctx, Reason.REBOOT_FAILED, f"device did not restart after {watch.issues} reboot requests"
+            )
+        return move(
+            ctx, Phase.REBOOT, Reboot(), reboot=watch, message="device did not restart; rebooting again"
+        )
+    return reboot_wait(ctx, down=False)
+
+
+def on_version(ctx: Ctx, obs: VersionObserved) -> Step:
+    """The hop took effect (post-flight next), or the device restarted on another version (failed)."""
+    rec = ctx.record
+    hop = rec.hop
+    assert hop is not None
+    if same(obs.version, hop.version):
+        return move(
+            ctx,
+            Phase.POSTFLIGHT,
+            Snapshot("post", rec.current_path_index, hop.version),
+            current_version=str(version_of(obs.version)),
+            reboot=None,
+            message="post-flight snapshot",
+        )
+    rec = replace(rec, current_version=obs.version)
+    ctx = ctx.at(rec)
+    if rec.reboot is None or rebooted(ctx, obs.uptime_seconds):
+        if same(obs.version, rec.hop_from_version):
+            return fail(
+                ctx,
+                Reason.CAME_BACK_ON_OLD_VERSION,
+                f"device rebooted but still runs {obs.version}, not {hop.version}",
+            )
+        return fail(
+            ctx, Reason.UNEXPECTED_VERSION, f"device runs {obs.version} after reboot, expected {hop.version}"
+        )
+    return not_yet_down(ctx, obs.uptime_seconds)

@@ -1,0 +1,86 @@
+"""``MachineSettings``: the timeouts, limits and margins the state machines use (seconds, GB, percent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+Instant = datetime | str
+"""A point in time as an aware ``datetime`` or an ISO-8601 string with a zone."""
+
+
+DEFAULT_READINESS_CHECKS: tuple[str, ...] = ("candidate_config", "expired_licenses", "jobs")
+
+
+class _Source(Protocol):
+    def get(self, name: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class MachineSettings:
+    """Timeouts, limits and margins. Durations are seconds. Build from config with ``from_config``.
+
+    The config keys map as: ``firewall.job_stall_timeout``, ``reboot_timeout``, ``max_reboot_poll_interval``,
+    ``install_retry_delay``, ``software_check_timeout``, ``software_info_timeout``; ``validation.min_disk_gb``,
+    ``tcp_session_margin``, ``route_margin``, ``arp_margin``. The rest are engine constants with sensible
+    defaults; a group's ``report_only`` and ``readiness_checks`` come from the desired state.
+    """
+
+    job_stall_timeout: float = 1800.0
+    reboot_timeout: float = 1800.0
+    max_reboot_poll_interval: float = 300.0
+    reboot_poll_initial: float = 30.0
+    reboot_start_grace: float = 300.0  # a device still up on the old version this long was not rebooted
+    install_retry_delay: float = 60.0
+    install_max_attempts: int = 10
+    software_check_timeout: float = 90.0
+    software_info_timeout: float = 120.0
+    job_poll_interval: float = 5.0
+    job_poll_max_interval: float = 60.0
+    command_retry_delay: float = 10.0
+    command_retry_max_delay: float = 300.0
+    command_max_attempts: int = 5
+    download_max_attempts: int = 3
+    min_disk_gb: float = 5.0
+    tcp_session_margin: float = 5.0
+    route_margin: float = 0.0
+    arp_margin: float = 0.0
+    report_only: bool = False
+    readiness_checks: tuple[str, ...] = DEFAULT_READINESS_CHECKS
+    ha_health_timeout: float = 900.0
+    ha_rejoin_timeout: float = 1800.0
+    failover_timeout: float = 300.0
+    ha_poll_interval: float = 10.0
+    ha_poll_max_interval: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: _Source, **overrides: Any) -> MachineSettings:
+        """Read the ``firewall.*`` and ``validation.*`` keys; ``overrides`` (e.g. a group's margins,
+        ``report_only``, ``readiness_checks``) win."""
+        values: dict[str, Any] = {
+            "job_stall_timeout": float(config.get("firewall.job_stall_timeout")),
+            "reboot_timeout": float(config.get("firewall.reboot_timeout")),
+            "max_reboot_poll_interval": float(config.get("firewall.max_reboot_poll_interval")),
+            "install_retry_delay": float(config.get("firewall.install_retry_delay")),
+            "software_check_timeout": float(config.get("firewall.software_check_timeout")),
+            "software_info_timeout": float(config.get("firewall.software_info_timeout")),
+            "min_disk_gb": float(config.get("validation.min_disk_gb")),
+            "tcp_session_margin": float(config.get("validation.tcp_session_margin")),
+            "route_margin": float(config.get("validation.route_margin")),
+            "arp_margin": float(config.get("validation.arp_margin")),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def scaled(self, factor: float) -> MachineSettings:
+        """Every duration divided by ``factor`` (for a simulator running ``factor`` times faster)."""
+        durations = {
+            name: getattr(self, name) / factor
+            for name, f in self.__dataclass_fields__.items()
+            if f.type == "float" and not name.endswith("margin") and name != "min_disk_gb"
+        }
+        return replace(self, **durations)
+
+
+DEFAULT_SETTINGS = MachineSettings()
