@@ -39,8 +39,8 @@ def mermaid() -> str:
     for phase in sorted(TERMINAL_PHASES, key=_order):
         lines.append(f"    {phase.value} --> [*]")
     notes: dict[tuple[str, tuple[Phase, ...]], list[str]] = {}
-    for name, sources in generic.items():
-        notes.setdefault((_GENERIC_EFFECT[name], tuple(sorted(sources, key=_order))), []).append(name)
+    for name, phases in generic.items():
+        notes.setdefault((_GENERIC_EFFECT[name], tuple(sorted(phases, key=_order))), []).append(name)
     for (effect, sources), names in sorted(notes.items()):
         anchor = P.FAILED if "CommandFailed" in names else P.HELD
         lines += [
