@@ -405,7 +405,7 @@ def _group(
     for k, clause in enumerate(include):
         if clause.empty:
             out.add(doc, (*path, "select", k) if isinstance(raw["select"], list) else (*path, "select"),
-                    "selects nothing: give at least one of deviceGroups, serials, hostnames, models, haPairs, all")  # fmt: skip
+                    "selects nothing: give at least one of deviceGroups, serials, hostnames, models, haPairs, ha, all")  # fmt: skip
     if "maintenanceWindows" in raw:
         maint = _windows(raw["maintenanceWindows"], doc, (*path, "maintenanceWindows"), windows, out)
     else:

@@ -6,8 +6,8 @@ exclusion clauses. A clause holds criteria; a device matches a clause when it me
 matches any select clause and no exclude clause.
 
 Criteria: ``device_groups`` (Panorama device group, exact), ``serials`` (exact), ``hostnames`` and
-``models`` (shell globs, case-insensitive), ``ha_pairs`` (the serial of either member selects both), and
-``all`` (every device).
+``models`` (shell globs, case-insensitive), ``ha_pairs`` (the serial of either member selects both),
+``ha`` (True: members of HA pairs only; False: standalone firewalls only) and ``all`` (every device).
 
 ``assign`` gives each device at most one group: a device matched by two groups is a conflict (the planner
 blocks it), one matched by none is unmanaged (never touched).
@@ -24,7 +24,7 @@ from typing import Any
 
 from reconciler.inventory import Device, Inventory
 
-CRITERIA = ("deviceGroups", "serials", "hostnames", "models", "haPairs", "all")
+CRITERIA = ("deviceGroups", "serials", "hostnames", "models", "haPairs", "ha", "all")
 """Selector keys as written in the desired state."""
 
 
@@ -42,13 +42,13 @@ class Selector:
     hostnames: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     ha_pairs: frozenset[str] = frozenset()
+    ha: bool | None = None
     all: bool = False
 
     @property
     def empty(self) -> bool:
-        return not (
-            self.device_groups or self.serials or self.hostnames or self.models or self.ha_pairs or self.all
-        )
+        criteria = (self.device_groups, self.serials, self.hostnames, self.models, self.ha_pairs, self.all)
+        return not any(criteria) and self.ha is None
 
     def matches(self, device: Device) -> bool:
         if self.empty:
@@ -58,6 +58,8 @@ class Selector:
         if self.serials and device.serial not in self.serials:
             return False
         if self.ha_pairs and not (device.serial in self.ha_pairs or (device.peer_serial in self.ha_pairs)):
+            return False
+        if self.ha is not None and device.is_ha != self.ha:
             return False
         if self.hostnames and not any(_glob(p).match(device.hostname.lower()) for p in self.hostnames):
             return False
@@ -77,6 +79,8 @@ class Selector:
             out["models"] = list(self.models)
         if self.ha_pairs:
             out["haPairs"] = sorted(self.ha_pairs)
+        if self.ha is not None:
+            out["ha"] = self.ha
         return out
 
     @classmethod
@@ -87,6 +91,7 @@ class Selector:
             hostnames=tuple(data.get("hostnames", ())),
             models=tuple(data.get("models", ())),
             ha_pairs=frozenset(data.get("haPairs", ())),
+            ha=data.get("ha"),
             all=bool(data.get("all", False)),
         )
 

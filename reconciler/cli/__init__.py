@@ -44,6 +44,7 @@ _MODULES = [
     "reconciler.cli.init_cmd",
     "reconciler.cli.config_cmd",
     "reconciler.cli.device_cmd",
+    "reconciler.cli.plan_cmd",
 ]
 
 _state = State()
