@@ -1,0 +1,161 @@
+"""Injectable faults: what can go wrong on one device, with its parameters.
+
+A fault is attached to a device (from the fleet file, ``panos-upgrade sim fault`` or the Python API) and
+stays until cleared, or until it has fired ``count`` times when a count is given. Each kind is observable
+by an unmodified client, which is what the test suite checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.version import PanOsVersion
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    name: str
+    description: str
+    params: Mapping[str, type] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+_KINDS = (
+    FaultKind("download_fail", "software download jobs finish FAIL", {"version": str, "count": int}),
+    FaultKind(
+        "download_stall",
+        "software download jobs stop progressing at at_percent and never finish",
+        {"version": str, "at_percent": int},
+        {"at_percent": 40},
+    ),
+    FaultKind("install_fail", "software install jobs finish FAIL", {"version": str, "count": int}),
+    FaultKind("reboot_hang", "a reboot never comes back (until the fault is cleared)"),
+    FaultKind("reboot_old_version", "a reboot comes back on the old version", {"count": int}),
+    FaultKind("disk_small", "/opt/panrepo has only free_mb free", {"free_mb": int}, {"free_mb": 900}),
+    FaultKind(
+        "routes_missing", "after an upgrade reboot, a fraction of routes never come back", {"fraction": float},
+        {"fraction": 0.5},
+    ),
+    FaultKind(
+        "arp_missing", "after an upgrade reboot, a fraction of ARP entries never come back", {"fraction": float},
+        {"fraction": 0.5},
+    ),
+    FaultKind("http_500", "answer HTTP 500 at the given rate", {"rate": float}, {"rate": 1.0}),
+    FaultKind("drop_connection", "close the connection without answering at the given rate", {"rate": float},
+              {"rate": 1.0}),
+    FaultKind("slow", "delay answers by delay_ms (real milliseconds) at the given rate",
+              {"rate": float, "delay_ms": int}, {"rate": 1.0, "delay_ms": 2000}),
+    FaultKind("wrong_credentials", "keygen and every API key are refused with 403"),
+    FaultKind(
+        "panorama_unreachable",
+        "on Panorama: its API listener is closed; on a firewall: it loses its Panorama connection",
+    ),
+    FaultKind("update_server_unreachable", "software/content checks and support checks fail"),
+)  # fmt: skip
+
+KINDS: dict[str, FaultKind] = {k.name: k for k in _KINDS}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One active fault. ``params`` holds validated values with defaults filled in."""
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, kind: str, **params: Any) -> Fault:
+        """Validate ``kind`` and ``params``; raise ``ValueError`` naming what is wrong."""
+        spec = KINDS.get(kind)
+        if spec is None:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+        values: dict[str, Any] = dict(spec.defaults)
+        for name, raw in params.items():
+            if raw is None:
+                continue
+            want = spec.params.get(name)
+            if want is None:
+                allowed = ", ".join(sorted(spec.params)) or "none"
+                raise ValueError(f"fault {kind}: unknown parameter {name!r} (allowed: {allowed})")
+            values[name] = _coerce(kind, name, raw, want)
+        return cls(kind, values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, default)
+
+    def matches_version(self, version: PanOsVersion) -> bool:
+        wanted = self.params.get("version")
+        return wanted is None or PanOsVersion.parse(wanted) == version
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dict(self.params)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Fault:
+        params = {k: v for k, v in data.items() if k != "kind"}
+        return cls.create(str(data["kind"]), **params)
+
+
+def _coerce(kind: str, name: str, raw: Any, want: type) -> Any:
+    try:
+        if want is float:
+            value: Any = float(raw)
+            if name in ("rate", "fraction") and not 0.0 <= value <= 1.0:
+                raise ValueError("must be between 0 and 1")
+        elif want is int:
+            if isinstance(raw, bool):
+                raise ValueError("must be an integer")
+            value = int(raw)
+            if value < 0:
+                raise ValueError("must not be negative")
+        else:
+            value = str(raw)
+            if name == "version":
+                PanOsVersion.parse(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"fault {kind}: parameter {name}={raw!r}: {exc}") from None
+    return value
+
+
+class FaultSet:
+    """The faults active on one device (at most one per kind; a new one replaces the old)."""
+
+    def __init__(self, faults: tuple[Fault, ...] = ()) -> None:
+        self._faults: dict[str, Fault] = {}
+        self._fired: dict[str, int] = {}
+        for f in faults:
+            self.add(f)
+
+    def add(self, fault: Fault) -> None:
+        self._faults[fault.kind] = fault
+        self._fired[fault.kind] = 0
+
+    def clear(self, kind: str | None = None) -> list[str]:
+        """Remove one kind (or all); return the kinds removed."""
+        kinds = [kind] if kind is not None else list(self._faults)
+        removed = [k for k in kinds if self._faults.pop(k, None) is not None]
+        for k in removed:
+            self._fired.pop(k, None)
+        return removed
+
+    def get(self, kind: str) -> Fault | None:
+        return self._faults.get(kind)
+
+    def fire(self, kind: str) -> Fault | None:
+        """The fault of ``kind`` if active, counting one firing (and expiring it after ``count`` firings)."""
+        fault = self._faults.get(kind)
+        if fault is None:
+            return None
+        self._fired[kind] = self._fired.get(kind, 0) + 1
+        count = fault.get("count")
+        if count is not None and self._fired[kind] >= int(count):
+            self._faults.pop(kind, None)
+        return fault
+
+    def active(self) -> list[Fault]:
+        return list(self._faults.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._faults)

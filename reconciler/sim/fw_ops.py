@@ -1,0 +1,202 @@
+"""Operational commands a simulated firewall answers: key (see ``commands``) -> handler -> response XML."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler.sim import config_xml, responses
+from reconciler.sim.commands import Command
+from reconciler.sim.firewall import OpError, SimFirewall
+from reconciler.sim.xmltext import cdata, error, fields, leaf, node, success
+from reconciler.version import PanOsVersion
+
+if TYPE_CHECKING:
+    from reconciler.sim.world import World
+
+
+@dataclass(frozen=True)
+class OpContext:
+    world: World
+    fw: SimFirewall
+    cmd: Command
+    now: float
+    user: str
+
+
+Handler = Callable[[OpContext], str]
+
+
+def _ok(body: Callable[[OpContext], str]) -> Handler:
+    return lambda ctx: success(body(ctx))
+
+
+def _enqueued(job_id: int, line: str) -> str:
+    return success(node("msg", leaf("line", line)) + leaf("job", job_id), code="19")
+
+
+def _version_param(ctx: OpContext) -> PanOsVersion:
+    raw = ctx.cmd.get("version")
+    version = PanOsVersion.try_parse(raw)
+    if version is None:
+        raise OpError(f"Invalid version: {raw!r}" if raw else "Missing version.", code="18")
+    return version
+
+
+def _download(ctx: OpContext) -> str:
+    version = _version_param(ctx)
+    sync = ctx.cmd.get("sync-to-peer", "no").lower() == "yes"
+    job = ctx.fw.request_download(version, sync_to_peer=sync, user=ctx.user, t=ctx.now)
+    return _enqueued(job.id, f"Download job enqueued with jobid {job.id}")
+
+
+def _install(ctx: OpContext) -> str:
+    job = ctx.fw.request_install(_version_param(ctx), user=ctx.user, t=ctx.now)
+    return _enqueued(
+        job.id,
+        f"Software install job enqueued with jobid {job.id}. Run 'show jobs id {job.id}' to monitor its status. "
+        "Please reboot the device after the installation is done.",
+    )
+
+
+def _software_check(ctx: OpContext) -> str:
+    ctx.fw.check_software(ctx.now)
+    return success(responses.software_list(ctx.fw))
+
+
+def _show_job(ctx: OpContext) -> str:
+    raw = ctx.cmd.get("id")
+    job = ctx.fw.jobs.get(int(raw)) if raw.isdigit() else None
+    if job is None:
+        return error(f"job {raw} not found")
+    return success(job.xml(ctx.now))
+
+
+def _show_jobs_all(ctx: OpContext) -> str:
+    return success("".join(j.xml(ctx.now) for j in sorted(ctx.fw.jobs.values(), key=lambda j: -j.id)))
+
+
+def _restart(ctx: OpContext) -> str:
+    ctx.fw.request_restart(ctx.now)
+    # What PAN-OS answers before it drops the connection; pan-os-python's restart() expects exactly this.
+    return error("Command succeeded with no output")
+
+
+def _suspend(ctx: OpContext) -> str:
+    ctx.fw.ha_suspend(ctx.now)
+    return success("Successfully changed HA state to suspended")
+
+
+def _functional(ctx: OpContext) -> str:
+    ctx.fw.ha_functional(ctx.now)
+    return success("Successfully changed HA state to functional")
+
+
+def _content_check(ctx: OpContext) -> str:
+    ctx.fw.check_content(ctx.now)
+    return success(responses.content_list(ctx.fw))
+
+
+def _content_download(ctx: OpContext) -> str:
+    sync = ctx.cmd.get("sync-to-peer", "no").lower() == "yes"
+    job = ctx.fw.request_content_download(user=ctx.user, sync_to_peer=sync, t=ctx.now)
+    return _enqueued(job.id, f"Download job enqueued with jobid {job.id}")
+
+
+def _content_install(ctx: OpContext) -> str:
+    job = ctx.fw.request_content_install(ctx.cmd.get("version", "latest"), user=ctx.user, t=ctx.now)
+    return _enqueued(job.id, f"Content install job enqueued with jobid {job.id}")
+
+
+def _support_check(ctx: OpContext) -> str:
+    if ctx.fw.faults.get("update_server_unreachable") is not None:
+        return error(
+            "Failed to check support info due to Unknown error. Please check network connectivity and try again."
+        )
+    return success(responses.support_info())
+
+
+def _show_interface(ctx: OpContext) -> str:
+    name = ctx.cmd.get("interface")
+    if name == "hardware":
+        return success(responses.interfaces_hardware(ctx.fw))
+    if name.startswith("ethernet1/"):
+        return success(node("ifnet", leaf("name", name), leaf("mtu", "1500"), leaf("zone", "trust")))
+    return error(f"{name} is not a valid interface", code="17")
+
+
+def _system_state(ctx: OpContext) -> str:
+    wanted = ctx.cmd.get("filter")
+    if wanted.startswith("sys.monitor.") and wanted.endswith(".mp.exports"):
+        return success(responses.mp_exports(ctx.fw))
+    if wanted == "sw.dev.interface.config":
+        return success(responses.interface_mtu_state(ctx.fw))
+    return success(cdata(f"{wanted}: NO_MATCHES"))
+
+
+def _resource_monitor(ctx: OpContext) -> str:
+    raw = ctx.cmd.get("last", "5")
+    minutes = int(raw) if raw.isdigit() and 1 <= int(raw) <= 60 else 5
+    return success(responses.resource_monitor(minutes, ctx.fw))
+
+
+def _clock_more(ctx: OpContext) -> str:
+    text = responses.clock_text(ctx.world.clock.wall())
+    return success(leaf("member", f"Management Plane time: {text}\nDataplane time: {text}\n"))
+
+
+FIREWALL_OPS: dict[str, Handler] = {
+    "show system info": _ok(lambda c: responses.system_info(c.fw, c.now)),
+    "show system disk-space": _ok(lambda c: responses.disk_space(c.fw)),
+    "show system resources": _ok(lambda c: responses.system_resources(c.fw)),
+    "show system environmentals": _ok(lambda c: responses.environmentals(c.fw)),
+    "show system setting jumbo-frame": _ok(lambda c: "off"),
+    "show system state": _system_state,
+    "show high-availability state": _ok(lambda c: responses.ha_state(c.fw, c.now)),
+    "show high-availability all": _ok(lambda c: responses.ha_state(c.fw, c.now, full=True)),
+    "request high-availability state suspend": _suspend,
+    "request high-availability state functional": _functional,
+    "request system software check": _software_check,
+    "request system software info": _ok(lambda c: responses.software_list(c.fw)),
+    "request system software download": _download,
+    "request system software install": _install,
+    "show jobs": _show_job,
+    "show jobs all": _show_jobs_all,
+    "request restart system": _restart,
+    "show chassis-ready": _ok(lambda c: cdata("yes" if c.fw.chassis_ready(c.now) else "no")),
+    "show session info": _ok(lambda c: responses.session_info(c.fw, c.now)),
+    "show session all": _ok(
+        lambda c: "".join(node("entry", fields(s)) for s in c.fw.net.session_list(c.now))
+    ),
+    "show routing route": _ok(lambda c: responses.routes(c.fw, c.now)),
+    "show routing fib": _ok(lambda c: responses.fib(c.fw, c.now)),
+    "show routing protocol bgp peer": _ok(lambda c: ""),
+    "show arp": _ok(lambda c: responses.arp(c.fw, c.now)),
+    "show clock": _ok(lambda c: responses.clock_text(c.world.clock.wall()) + " "),
+    "show clock more": _clock_more,
+    "request license info": _ok(lambda c: responses.licenses(c.fw)),
+    "request support check": _support_check,
+    "check pending-changes": _ok(lambda c: "no"),
+    "check full-commit-required": _ok(lambda c: "no"),
+    "show config running": _ok(lambda c: config_xml.firewall_config(c.fw)),
+    "show panorama-status": _ok(lambda c: responses.panorama_status(c.fw, c.now)),
+    "show ntp": _ok(lambda c: responses.ntp(c.fw, c.now)),
+    "request content upgrade check": _content_check,
+    "request content upgrade info": _ok(lambda c: responses.content_list(c.fw)),
+    "request content upgrade download latest": _content_download,
+    "request content upgrade install": _content_install,
+    "show running tunnel flow all": _ok(lambda c: responses.tunnels()),
+    "show": _show_interface,
+    "show running resource-monitor minute": _resource_monitor,
+    "show config-locks": _ok(lambda c: node("config-locks")),
+    "show commit-locks": _ok(lambda c: node("commit-locks")),
+    "show user user-id-service status": _ok(
+        lambda c: cdata("User id service: up\nUser id service port: 5007\n")
+    ),
+    "show redistribution service client all": _ok(lambda c: leaf("count", "0")),
+    "show redistribution service agent all": _ok(lambda c: leaf("count", "0")),
+    "show admins": _ok(
+        lambda c: node("admins", node("entry", leaf("admin", c.user), leaf("type", "Web"), node("self")))
+    ),
+}

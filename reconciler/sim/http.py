@@ -1,0 +1,259 @@
+"""A small HTTP/1.1 server for every simulated device, all on one asyncio event loop.
+
+One listening socket per device address (same port for all), HTTPS with the device's certificate or plain
+HTTP. Each request: request line, headers, a body by Content-Length; answer with ``Connection: close``
+(as urllib-based clients expect). A device that is down has no listener at all, so clients get
+"connection refused", which is what pan-os-python's ``syncreboot()`` waits to see.
+
+Transport-level faults (``http_500``, ``drop_connection``, ``slow``) and the optional per-call latency
+are applied here; everything else is ``XmlApi``'s business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from collections.abc import Iterable
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
+
+from reconciler.sim.world import Device, World
+from reconciler.sim.xmlapi import ApiRequest, ApiResponse, XmlApi, html_error
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 8 * 1024 * 1024
+READ_TIMEOUT = 30.0
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_request(reader: asyncio.StreamReader) -> ApiRequest:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest(400, "bad request line")
+    method, target = parts[0].upper(), parts[1]
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise BadRequest(411, "chunked bodies are not supported")
+    try:
+        length = int(headers.get("content-length", "0") or "0")
+    except ValueError:
+        raise BadRequest(400, "bad Content-Length") from None
+    if length < 0 or length > MAX_BODY:
+        raise BadRequest(413, "body too large")
+    body = await reader.readexactly(length) if length else b""
+    url = urlsplit(target)
+    params = dict(parse_qsl(url.query, keep_blank_values=True))
+    if body and "multipart" not in headers.get("content-type", ""):
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return ApiRequest(method, url.path or "/", params, headers)
+
+
+def encode(response: ApiResponse) -> bytes:
+    body = response.body.encode("utf-8")
+    reason = HTTPStatus(response.status).phrase
+    head = [
+        f"HTTP/1.1 {response.status} {reason}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        "Server: PanWeb Server/ - ",
+    ]
+    head.extend(f"{k}: {v}" for k, v in response.headers)
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+class HttpFrontEnd:
+    """Listeners for every device; must be started and used on the simulator's event loop."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        contexts: dict[str, ssl.SSLContext] | None,
+        latency_ms: float = 0.0,
+    ) -> None:
+        self.world = world
+        self.api = XmlApi(world)
+        self.contexts = contexts
+        self.latency = max(0.0, latency_ms) / 1000.0
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_address: dict[str, Device] = {d.address: d for d in world.devices()}
+        self._servers: dict[str, asyncio.Server] = {}
+        self._syncing: set[str] = set()
+        self._dirty: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        world.on_reachability(self.request_sync)
+
+    @property
+    def listeners(self) -> int:
+        return len(self._servers)
+
+    async def start(self, port: int, *, attempts: int = 20) -> int:
+        """Bind every device address on ``port`` (0: one free port usable on all of them); return it."""
+        self._loop = asyncio.get_running_loop()
+        for _ in range(attempts if port == 0 else 1):
+            candidate = port or _free_port(next(iter(self._by_address)))
+            try:
+                _probe(self._by_address, candidate)
+                self.port = candidate
+                for address, device in self._by_address.items():
+                    if device.listening:
+                        self._servers[address] = await self._listen(address)
+                return candidate
+            except OSError as exc:
+                await self.stop()
+                if port != 0 or exc.errno != errno.EADDRINUSE:
+                    raise
+        raise OSError(errno.EADDRINUSE, f"no port free on all {len(self._by_address)} addresses")
+
+    async def _listen(self, address: str) -> asyncio.Server:
+        ctx = self.contexts.get(address) if self.contexts is not None else None
+        return await asyncio.start_server(
+            lambda r, w: self._handle(address, r, w),
+            host=address,
+            port=self.port,
+            ssl=ctx,
+            reuse_address=True,
+            limit=MAX_HEADER,
+            backlog=256,
+            ssl_handshake_timeout=15.0 if ctx else None,
+        )
+
+    async def stop(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- listener reconciliation (any thread may ask) ----------------------------------------------------
+
+    def request_sync(self, device: Device) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._kick, device.address)
+
+    def _kick(self, address: str) -> None:
+        if address in self._syncing:
+            self._dirty.add(address)
+            return
+        task = asyncio.ensure_future(self._sync(address))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _sync(self, address: str) -> None:
+        self._syncing.add(address)
+        try:
+            for _ in range(16):
+                self._dirty.discard(address)
+                with self.world.lock:
+                    want = self._by_address[address].listening
+                server = self._servers.get(address)
+                if want and server is None:
+                    self._servers[address] = await self._listen(address)
+                elif not want and server is not None:
+                    server.close()
+                    del self._servers[address]
+                if address not in self._dirty:
+                    break
+        finally:
+            self._syncing.discard(address)
+
+    # -- one connection ----------------------------------------------------------------------------------
+
+    async def _handle(self, address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        device = self._by_address[address]
+        try:
+            try:
+                request = await asyncio.wait_for(read_request(reader), READ_TIMEOUT)
+            except BadRequest as exc:
+                writer.write(encode(html_error(exc.status, f"{exc.status} {HTTPStatus(exc.status).phrase}")))
+                await writer.drain()
+                return
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+                return
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            with self.world.lock:
+                action, delay = self._transport_fault(device)
+            if delay:
+                await asyncio.sleep(delay)
+            with self.world.lock:
+                if not device.listening or action == "drop":
+                    self.world.counters.count(device.serial, "dropped")
+                    if action == "drop":
+                        self.world.emit(
+                            "api_error",
+                            device.serial,
+                            request="*",
+                            http_status=0,
+                            message="connection dropped",
+                        )
+                    writer.transport.abort()
+                    return
+                if action == "http_500":
+                    self.world.counters.count(device.serial, "http_500")
+                    self.world.emit(
+                        "api_error", device.serial, request="*", http_status=500, message="fault http_500"
+                    )
+                    response = html_error(500, "500 Internal Server Error")
+                else:
+                    response = self.api.handle(device, request)
+            writer.write(encode(response))
+            await writer.drain()
+        except (ConnectionError, ssl.SSLError, OSError, asyncio.CancelledError):
+            writer.transport.abort()
+            return
+        finally:
+            if not writer.transport.is_closing():
+                writer.close()
+
+    def _transport_fault(self, device: Device) -> tuple[str, float]:
+        rng = self.world.extras.setdefault("transport_rng", {}).get(device.serial)
+        if rng is None:
+            rng = self.world.rng(device.serial, "transport")
+            self.world.extras["transport_rng"][device.serial] = rng
+        delay = 0.0
+        slow = device.faults.get("slow")
+        if slow is not None and rng.random() < float(slow.get("rate")):
+            delay = int(slow.get("delay_ms")) / 1000.0
+        for kind in ("drop_connection", "http_500"):
+            fault = device.faults.get(kind)
+            if fault is not None and rng.random() < float(fault.get("rate")):
+                return ("drop" if kind == "drop_connection" else kind), delay
+        return "", delay
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def _probe(addresses: Iterable[str], port: int) -> None:
+    """Bind (and release) ``port`` on every address, so a busy one fails before anything listens."""
+    socks = []
+    try:
+        for address in addresses:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((address, port))
+    finally:
+        for s in socks:
+            s.close()

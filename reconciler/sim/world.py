@@ -1,0 +1,129 @@
+"""The shared state of one simulation: clock, scheduler, event log, catalog, rules and every device.
+
+Everything that mutates device state holds ``World.lock`` (an ``RLock``): the event-loop thread while it
+answers a request or runs due callbacks, and any other thread using the Python API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.rules import DEFAULT_RULES, UpgradeRules
+from reconciler.sim import ha as ha_rules
+from reconciler.sim.addresses import Addressing
+from reconciler.sim.clock import Clock
+from reconciler.sim.events import ApiCounters, EventLog
+from reconciler.sim.firewall import SimFirewall
+from reconciler.sim.fleet import Credentials, FleetSpec
+from reconciler.sim.panorama import SimPanorama
+from reconciler.sim.scheduler import Scheduler
+
+# API keys avoid '+', '/' and '=': pan-python appends key= to the form without URL-encoding it.
+KEY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+Device = SimFirewall | SimPanorama
+
+
+class World:
+    def __init__(
+        self,
+        fleet: FleetSpec,
+        clock: Clock,
+        events: EventLog,
+        *,
+        addressing: Addressing,
+        secret: bytes,
+        panorama_credentials: Credentials,
+        firewall_credentials: Credentials,
+        rules: UpgradeRules = DEFAULT_RULES,
+        api_events: bool = False,
+    ) -> None:
+        self.fleet = fleet
+        self.clock = clock
+        self.events = events
+        self.catalog = fleet.catalog
+        self.durations = fleet.durations
+        self.rules = rules
+        self.seed = fleet.seed
+        self.api_events = api_events
+        self.panorama_credentials = panorama_credentials
+        self.firewall_credentials = firewall_credentials
+        self.lock = threading.RLock()
+        self.scheduler = Scheduler()
+        self.counters = ApiCounters()
+        self.extras: dict[str, Any] = {}
+        self._secret = secret
+        self._hooks: list[Callable[[Device], None]] = []
+        self.firewalls: dict[str, SimFirewall] = {}
+        for index, spec in enumerate(fleet.devices):
+            self.firewalls[spec.serial] = SimFirewall(self, spec, addressing.firewall(index), index)
+        self.panorama = SimPanorama(self, fleet.panorama, addressing.panorama)
+        done: set[str] = set()
+        for fw in self.firewalls.values():
+            peer = ha_rules.peer_of(fw)
+            if peer is not None and fw.serial not in done:
+                ha_rules.initial_states(fw, peer)
+                done.update((fw.serial, peer.serial))
+        for fw in self.firewalls.values():
+            ha_rules.evaluate(fw, 0.0)
+
+    # -- services for devices --------------------------------------------------------------------------
+
+    def rng(self, serial: str, stream: str) -> random.Random:
+        """A deterministic random stream per (seed, device, purpose)."""
+        return random.Random(f"{self.seed}:{serial}:{stream}")
+
+    def emit(self, event: str, serial: str = "", *, sim_time: float | None = None, **fields: Any) -> None:
+        self.events.emit(event, serial, sim_time=sim_time, **fields)
+
+    def on_reachability(self, hook: Callable[[Device], None]) -> None:
+        self._hooks.append(hook)
+
+    def reachability_changed(self, device: Device) -> None:
+        for hook in self._hooks:
+            hook(device)
+
+    def advance(self) -> int:
+        """Run every scheduled change due by now."""
+        with self.lock:
+            return self.scheduler.run_due(self.clock.now())
+
+    def device(self, serial: str) -> Device | None:
+        if serial == self.panorama.serial:
+            return self.panorama
+        return self.firewalls.get(serial)
+
+    def devices(self) -> list[Device]:
+        return [self.panorama, *self.firewalls.values()]
+
+    # -- credentials -----------------------------------------------------------------------------------
+
+    def credentials_for(self, device: Device) -> Credentials:
+        return self.panorama_credentials if isinstance(device, SimPanorama) else self.firewall_credentials
+
+    def api_key(self, device: Device) -> str:
+        """The key ``type=keygen`` returns on ``device`` for its configured user (stable across restarts)."""
+        creds = self.credentials_for(device)
+        digest = hmac.new(
+            self._secret, f"{device.serial}\0{creds.user}\0{creds.password}".encode(), hashlib.sha512
+        )
+        number = int.from_bytes(digest.digest(), "big")
+        chars = []
+        for _ in range(72):
+            number, rem = divmod(number, len(KEY_ALPHABET))
+            chars.append(KEY_ALPHABET[rem])
+        return "LUFRPT" + "".join(chars)
+
+    def check_login(self, device: Device, user: str, password: str) -> bool:
+        creds = self.credentials_for(device)
+        return hmac.compare_digest(user.encode(), creds.user.encode()) and hmac.compare_digest(
+            password.encode(), creds.password.encode()
+        )
+
+    def check_key(self, device: Device, key: str) -> bool:
+        return bool(key) and hmac.compare_digest(key.encode(), self.api_key(device).encode())

@@ -1,0 +1,243 @@
+"""The PAN-OS XML API front: one request in, one response out (no sockets here).
+
+Handles ``/api/`` with ``type=keygen|op|config|export|version``; the key may come from the query, the form
+body or the ``X-PAN-KEY`` header. Panorama forwards ``target=SERIAL`` requests to that firewall (answering
+``SERIAL not connected`` while it is away). A rebooting device answers 503, then 403, as PAN-OS does.
+Every request is counted per device and command; every error served is logged as an ``api_error`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.sim import config_xml
+from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, parse_command
+from reconciler.sim.firewall import OpError, Phase, SimFirewall
+from reconciler.sim.fw_ops import FIREWALL_OPS, OpContext
+from reconciler.sim.panorama import SimPanorama
+from reconciler.sim.panorama_ops import PANORAMA_OPS, PanoramaContext
+from reconciler.sim.world import Device, World
+from reconciler.sim.xmltext import (
+    INVALID_CREDENTIAL_KEYGEN,
+    INVALID_CREDENTIALS,
+    error,
+    fields,
+    leaf,
+    node,
+    success,
+)
+
+XML = "application/xml; charset=UTF-8"
+HTML = "text/html; charset=UTF-8"
+
+_FIREWALL_TREE = CommandTree(FIREWALL_OPS)
+_PANORAMA_TREE = CommandTree(PANORAMA_OPS)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    path: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+
+    def param(self, name: str) -> str:
+        return self.params.get(name, "")
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: str
+    content_type: str = XML
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def html_error(status: int, title: str) -> ApiResponse:
+    return ApiResponse(
+        status, f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>", HTML
+    )
+
+
+class XmlApi:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def handle(self, device: Device, req: ApiRequest) -> ApiResponse:
+        """Answer ``req`` as ``device`` would now. The caller holds ``world.lock``."""
+        world = self.world
+        world.scheduler.run_due(world.clock.now())
+        label = _label(req)
+        world.counters.count(device.serial, label)
+        response = self._dispatch(device, req)
+        failed = (
+            response.status != 200
+            or response.body.startswith('<response status="error"')
+            or (response.body.startswith("<response status = 'error'"))
+        )
+        if failed:
+            world.emit(
+                "api_error",
+                device.serial,
+                request=label,
+                http_status=response.status,
+                message=_message(response),
+            )
+        elif world.api_events:
+            world.emit("api", device.serial, request=label)
+        return response
+
+    def _dispatch(self, device: Device, req: ApiRequest) -> ApiResponse:
+        if req.path.rstrip("/") != "/api":
+            return html_error(404, "404 Not Found")
+        if isinstance(device, SimFirewall):
+            if device.phase is Phase.WEB_STARTING:
+                return html_error(503, "503 Service Temporarily Unavailable")
+            if device.phase is Phase.AUTH_STARTING:
+                return ApiResponse(403, INVALID_CREDENTIALS)
+            if device.phase is Phase.DOWN:
+                return html_error(503, "503 Service Temporarily Unavailable")
+        kind = req.param("type")
+        if kind == "keygen":
+            return self._keygen(device, req)
+        key = req.param("key") or req.headers.get("x-pan-key", "")
+        if device.faults.get("wrong_credentials") is not None or not self.world.check_key(device, key):
+            return ApiResponse(403, INVALID_CREDENTIALS)
+        target = req.param("target")
+        if isinstance(device, SimPanorama) and target and target != device.serial:
+            fw = self.world.firewalls.get(target)
+            if fw is None:
+                return ApiResponse(200, error(f"Device {target} is not managed by this Panorama"))
+            if not fw.panorama_connected(self.world.clock.now()):
+                return ApiResponse(200, error(f"{target} not connected"))
+            self.world.counters.count(fw.serial, _label(req) + " (via panorama)")
+            return self._typed(fw, req, kind)
+        return self._typed(device, req, kind)
+
+    def _typed(self, device: Device, req: ApiRequest, kind: str) -> ApiResponse:
+        if kind == "op":
+            return self._op(device, req)
+        if kind == "config":
+            return self._config(device, req)
+        if kind == "export":
+            return self._export(device, req)
+        if kind == "version":
+            return ApiResponse(200, success(self._version(device)))
+        if not kind:
+            return ApiResponse(400, error("Missing parameter: type", code="400"))
+        return ApiResponse(400, error(f'Illegal value for parameter "type" [{kind}].', code="400"))
+
+    def _keygen(self, device: Device, req: ApiRequest) -> ApiResponse:
+        user, password = req.param("user"), req.param("password")
+        if device.faults.get("wrong_credentials") is not None or not self.world.check_login(
+            device, user, password
+        ):
+            return ApiResponse(403, INVALID_CREDENTIAL_KEYGEN)
+        self.world.emit("keygen", device.serial, user=user)
+        return ApiResponse(200, success(leaf("key", self.world.api_key(device))))
+
+    def _op(self, device: Device, req: ApiRequest) -> ApiResponse:
+        raw = req.param("cmd")
+        if not raw:
+            return ApiResponse(400, error("Missing parameter: cmd", code="400"))
+        try:
+            cmd = parse_command(raw)
+        except CommandSyntaxError:
+            return ApiResponse(200, error("Malformed Request", code="18"))
+        now = self.world.clock.now()
+        user = self.world.credentials_for(device).user
+        try:
+            if isinstance(device, SimFirewall):
+                fw_handler = FIREWALL_OPS.get(cmd.key)
+                if fw_handler is None:
+                    return _unknown(cmd, _FIREWALL_TREE)
+                return ApiResponse(200, fw_handler(OpContext(self.world, device, cmd, now, user)))
+            pano_handler = PANORAMA_OPS.get(cmd.key)
+            if pano_handler is None:
+                return _unknown(cmd, _PANORAMA_TREE)
+            return ApiResponse(200, pano_handler(PanoramaContext(self.world, device, cmd, now, user)))
+        except OpError as exc:
+            return ApiResponse(200, error(*exc.lines, code=exc.code))
+
+    def _config(self, device: Device, req: ApiRequest) -> ApiResponse:
+        action = req.param("action")
+        if action not in ("get", "show"):
+            return ApiResponse(
+                200, error(f"Command {action or '(none)'} is not supported by the simulator", code="12")
+            )
+        xpath = req.param("xpath") or "/config"
+        found = config_xml.get(self._config_text(device), xpath)
+        if found is None:
+            return ApiResponse(200, error("Invalid xpath", code="6"))
+        text, count = found
+        if count == 0:
+            return ApiResponse(200, '<response status="success" code="7"><result/></response>')
+        attrs = f' total-count="{count}" count="{count}"' if action == "get" else ""
+        return ApiResponse(
+            200, f'<response status="success" code="19"><result{attrs}>{text}</result></response>'
+        )
+
+    def _export(self, device: Device, req: ApiRequest) -> ApiResponse:
+        if req.param("category") != "configuration":
+            return ApiResponse(
+                400, error(f'Illegal value for parameter "category" [{req.param("category")}].', code="400")
+            )
+        return ApiResponse(200, self._config_text(device))
+
+    def _config_text(self, device: Device) -> str:
+        if isinstance(device, SimFirewall):
+            return config_xml.firewall_config(device)
+        return config_xml.panorama_config(device)
+
+    def _version(self, device: Device) -> str:
+        if isinstance(device, SimFirewall):
+            return fields(
+                {
+                    "sw-version": str(device.version),
+                    "multi-vsys": "off",
+                    "model": device.spec.model,
+                    "serial": device.serial,
+                }
+            )
+        return fields(
+            {
+                "sw-version": str(device.version),
+                "multi-vsys": "off",
+                "model": "Panorama",
+                "serial": device.serial,
+            }
+        )
+
+
+def _unknown(cmd: Command, tree: CommandTree) -> ApiResponse:
+    return ApiResponse(200, error(tree.explain(cmd.words), code="17"))
+
+
+def _label(req: ApiRequest) -> str:
+    kind = req.param("type") or "?"
+    if kind == "op":
+        raw = req.param("cmd")
+        try:
+            return "op:" + parse_command(raw).key
+        except CommandSyntaxError:
+            return "op:?"
+    if kind == "config":
+        return f"config:{req.param('action') or '?'}"
+    if kind == "export":
+        return f"export:{req.param('category') or '?'}"
+    return kind
+
+
+def _message(response: ApiResponse) -> str:
+    body = response.body
+    for start, end in (("<![CDATA[", "]]>"), ("<msg>", "</msg>"), ("<title>", "</title>")):
+        i = body.find(start)
+        if i >= 0:
+            j = body.find(end, i + len(start))
+            if j > i:
+                return body[i + len(start) : j][:300]
+    return body[:120]
+
+
+__all__ = ["ApiRequest", "ApiResponse", "XmlApi", "html_error", "node"]
