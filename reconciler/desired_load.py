@@ -45,7 +45,7 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
-_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
 # Keys whose values are versions: numbers there are almost always unquoted versions.
 _VERSION_KEYS = ("target", "path")
 
@@ -165,7 +165,7 @@ def _parse_yaml(name: str, text: str, errors: list[str]) -> list[_Doc]:
         errors.append(f"{name}:1: (syntax): {exc}")
         return []
     for node in nodes:
-        if node is None:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
             continue
         doc = _Doc(name, None)
         try:
