@@ -398,7 +398,7 @@ def test_directory_merges_files_and_reports_each_file(tmp_path: Path) -> None:
 
 
 def test_directory_without_yaml(tmp_path: Path) -> None:
-    with pytest.raises(InputFileError, match="no \\*.yaml files"):
+    with pytest.raises(InputFileError, match=r"no \*\.yaml files"):
         desired_files(tmp_path)
     with pytest.raises(InputFileError, match="no such file"):
         desired_files(tmp_path / "missing.yaml")
