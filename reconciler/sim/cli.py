@@ -126,7 +126,7 @@ def _summary(sim: Simulator) -> None:
     groups = len({d.device_group for d in fws if d.device_group})
     scale = sim.options.time_scale
     print(
-        f"PAN-OS simulator: 1 Panorama + {len(fws)} firewalls ({pairs} HA pairs, {groups} device groups), "
+        f"PAN-OS simulator: 1 Panorama + {len(fws)} firewalls ({pairs} HA pair(s), {groups} device group(s)), "
         f"{sim.scheme} on port {sim.port}"
     )
     print(f"  panorama   {sim.panorama.address}:{sim.port}  serial {sim.panorama_serial}")

@@ -27,6 +27,10 @@ class OpContext:
 
 Handler = Callable[[OpContext], str]
 
+# What PAN-OS answers to ``request restart system`` before it drops the connection (an error status);
+# pan-os-python's ``restart()`` swallows exactly this message.
+NO_OUTPUT = "Command succeeded with no output"
+
 
 def _ok(body: Callable[[OpContext], str]) -> Handler:
     return lambda ctx: success(body(ctx))
@@ -79,8 +83,7 @@ def _show_jobs_all(ctx: OpContext) -> str:
 
 def _restart(ctx: OpContext) -> str:
     ctx.fw.request_restart(ctx.now)
-    # What PAN-OS answers before it drops the connection; pan-os-python's restart() expects exactly this.
-    return error("Command succeeded with no output")
+    return error(NO_OUTPUT)
 
 
 def _suspend(ctx: OpContext) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from reconciler.sim import config_xml
 from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, parse_command
 from reconciler.sim.firewall import OpError, Phase, SimFirewall
-from reconciler.sim.fw_ops import FIREWALL_OPS, OpContext
+from reconciler.sim.fw_ops import FIREWALL_OPS, NO_OUTPUT, OpContext
 from reconciler.sim.panorama import SimPanorama
 from reconciler.sim.panorama_ops import PANORAMA_OPS, PanoramaContext
 from reconciler.sim.world import Device, World
@@ -73,9 +73,8 @@ class XmlApi:
         response = self._dispatch(device, req)
         failed = (
             response.status != 200
-            or response.body.startswith('<response status="error"')
-            or (response.body.startswith("<response status = 'error'"))
-        )
+            or response.body.startswith(('<response status="error"', "<response status = 'error'"))
+        ) and NO_OUTPUT not in response.body
         if failed:
             world.emit(
                 "api_error",
