@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +23,22 @@ from reconciler.rules import DEFAULT_RULES, UpgradeRules
 from reconciler.version import PanOsVersion
 
 FORMAT_VERSION = 1
+
+Instant = datetime | str
+"""A point in time: an aware ``datetime`` or an ISO-8601 string with a zone."""
+
+
+def to_instant(now: Instant) -> datetime:
+    """Accept an aware datetime or an ISO-8601 string; naive values are refused (no guessing zones)."""
+    dt = datetime.fromisoformat(now) if isinstance(now, str) else now
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp {now!r} has no time zone")
+    return dt.astimezone(UTC)
+
+
+def iso(now: Instant) -> str:
+    """The records' timestamp format: UTC, milliseconds, ``Z``."""
+    return to_instant(now).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Phase(StrEnum):
@@ -579,7 +596,7 @@ def new_record(
     starting_version: str,
     target_version: str,
     hops: Sequence[Hop],
-    now: str,
+    now: Instant,
     mode: Mode = Mode.UPGRADE,
     hostname: str = "",
     group: str = "",
@@ -588,8 +605,9 @@ def new_record(
     ha_peer: str | None = None,
 ) -> DeviceRecord:
     """A fresh record in ``pending``. ``hops`` empty means the planner found no path (the device is skipped
-    after pre-flight unless it already runs the target). ``now`` is an ISO-8601 timestamp."""
+    after pre-flight unless it already runs the target)."""
     start = _version(starting_version, "starting_version")
+    stamp = iso(now)
     return DeviceRecord(
         serial=serial,
         mode=mode,
@@ -600,8 +618,8 @@ def new_record(
         group=group,
         job_id=job_id,
         current_version=start,
-        phase_started_at=now,
-        updated_at=now,
+        phase_started_at=stamp,
+        updated_at=stamp,
         desired_revision=desired_revision,
         ha_peer=ha_peer,
         message="waiting to start",
@@ -619,6 +637,7 @@ __all__ = [
     "Hop",
     "HopOutcome",
     "HopResult",
+    "Instant",
     "JobKind",
     "JobRef",
     "Mode",
@@ -626,5 +645,7 @@ __all__ = [
     "Phase",
     "PlannedHop",
     "RebootWatch",
+    "iso",
     "new_record",
+    "to_instant",
 ]

@@ -36,19 +36,20 @@ from reconciler.machine.moves import (
     Step,
     content_below,
     is_safe_point,
-    iso,
-    to_instant,
 )
 from reconciler.machine.resume import resume
-from reconciler.machine.settings import DEFAULT_READINESS_CHECKS, DEFAULT_SETTINGS, Instant, MachineSettings
+from reconciler.machine.settings import DEFAULT_READINESS_CHECKS, DEFAULT_SETTINGS, MachineSettings
 from reconciler.machine.table import TABLE, Transition, accepts, step
 from reconciler.records import (
     ACTIVE_PHASES,
     DISRUPTIVE_PHASES,
     RESTING_PHASES,
     TERMINAL_PHASES,
+    Instant,
     Mode,
     Phase,
+    iso,
+    to_instant,
 )
 
 __all__ = [

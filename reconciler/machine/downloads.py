@@ -53,24 +53,14 @@ from reconciler.version import PanOsVersion
 
 def software_check(ctx: Ctx, **changes: Any) -> Step:
     """Ask the update server what is available (``request system software check``)."""
-    return move(
-        ctx,
-        Phase.SOFTWARE_CHECK,
-        SoftwareCheck(ctx.settings.software_check_timeout),
-        message="checking available software",
-        **changes,
-    )
+    fields: dict[str, Any] = {"message": "checking available software", **changes}
+    return move(ctx, Phase.SOFTWARE_CHECK, SoftwareCheck(ctx.settings.software_check_timeout), **fields)
 
 
 def software_info(ctx: Ctx, **changes: Any) -> Step:
     """Read the device's own list: after a failed check (air-gapped devices) or to re-derive downloads."""
-    return move(
-        ctx,
-        Phase.SOFTWARE_CHECK,
-        SoftwareInfo(ctx.settings.software_info_timeout),
-        message="reading the device's software list",
-        **changes,
-    )
+    fields: dict[str, Any] = {"message": "reading the device's software list", **changes}
+    return move(ctx, Phase.SOFTWARE_CHECK, SoftwareInfo(ctx.settings.software_info_timeout), **fields)
 
 
 def plan_downloads(ctx: Ctx, obs: SoftwareList) -> tuple[tuple[PlannedHop, ...], list[str], list[str]]:
@@ -183,6 +173,7 @@ def submit_install(ctx: Ctx, delay: float = 0.0, **changes: Any) -> Step:
     rec = ctx.record
     hop = rec.hop
     assert hop is not None
+    fields: dict[str, Any] = {"message": f"installing {hop.version}", **changes}
     return move(
         ctx,
         Phase.INSTALL,
@@ -191,8 +182,7 @@ def submit_install(ctx: Ctx, delay: float = 0.0, **changes: Any) -> Step:
         job=None,
         install_attempts=rec.install_attempts + 1,
         progress=0,
-        message=f"installing {hop.version}",
-        **changes,
+        **fields,
     )
 
 

@@ -8,15 +8,15 @@ the outstanding command and its due time, and resets the retry counter (a handle
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from reconciler.commands import Command, Install, JobKind, ListJobs
 from reconciler.errors import PanosUpgradeError
-from reconciler.machine.settings import Instant, MachineSettings
+from reconciler.machine.settings import MachineSettings
 from reconciler.observations import Observation
-from reconciler.records import DeviceRecord, ErrorInfo, HoldInfo, Phase
+from reconciler.records import DeviceRecord, ErrorInfo, HoldInfo, Phase, iso, to_instant
 from reconciler.version import PanOsVersion
 
 
@@ -65,22 +65,6 @@ class Step:
     record: DeviceRecord
     commands: tuple[Command, ...] = ()
     requeue_after: float | None = None
-
-
-# -- time ---------------------------------------------------------------------------------------------------
-
-
-def to_instant(now: Instant) -> datetime:
-    """Accept an aware datetime or an ISO-8601 string; naive values are refused (no guessing zones)."""
-    dt = datetime.fromisoformat(now) if isinstance(now, str) else now
-    if dt.tzinfo is None:
-        raise ValueError(f"timestamp {now!r} has no time zone")
-    return dt.astimezone(UTC)
-
-
-def iso(dt: datetime) -> str:
-    """The record's timestamp format: UTC, milliseconds, ``Z``."""
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

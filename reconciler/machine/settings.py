@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, Protocol
-
-Instant = datetime | str
-"""A point in time as an aware ``datetime`` or an ISO-8601 string with a zone."""
-
 
 DEFAULT_READINESS_CHECKS: tuple[str, ...] = ("candidate_config", "expired_licenses", "jobs")
 

@@ -16,7 +16,7 @@ from reconciler.commands import (
 )
 from reconciler.machine.downloads import on_job_started, on_job_status, on_jobs_listed, on_software_list
 from reconciler.machine.failures import on_command_failed
-from reconciler.machine.moves import Ctx, IllegalTransition, Step, to_instant
+from reconciler.machine.moves import Ctx, IllegalTransition, Step
 from reconciler.machine.postflight import on_comparison, on_post_snapshot
 from reconciler.machine.preflight import on_backup, on_pre_snapshot, on_preflight
 from reconciler.machine.reboot import on_device_answered, on_reboot_issued, on_version
@@ -30,7 +30,7 @@ from reconciler.machine.requests import (
     on_retry,
     on_stop_request,
 )
-from reconciler.machine.settings import DEFAULT_SETTINGS, Instant, MachineSettings
+from reconciler.machine.settings import DEFAULT_SETTINGS, MachineSettings
 from reconciler.observations import (
     Abort,
     BackupTaken,
@@ -54,7 +54,9 @@ from reconciler.observations import (
 )
 from reconciler.records import (
     DeviceRecord,
+    Instant,
     Phase,
+    to_instant,
 )
 
 Handler = Callable[[Ctx, Any], Step]

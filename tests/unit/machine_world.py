@@ -1,0 +1,367 @@
+"""A pure, in-memory stand-in for a firewall and an executor, to drive the state machines in unit tests.
+
+``FakeFirewall`` answers every command the machines emit the way PAN-OS would (jobs with progress,
+reboots that go down and come back, images, HA states), with optional faults per command. It keeps the
+ground truth the properties are checked against: which install jobs ran, whether the last install
+succeeded, every device-changing command executed. No sockets, no sleeps, no clock: time is a float the
+driver advances by each step's ``requeue_after``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from reconciler import schemas
+from reconciler.commands import (
+    Backup,
+    CheckVersion,
+    Command,
+    CompareSnapshots,
+    ContentDownload,
+    ContentInstall,
+    Download,
+    Install,
+    JobKind,
+    ListJobs,
+    MakeFunctional,
+    PollJob,
+    PollReady,
+    Preflight,
+    ReadHaState,
+    Reboot,
+    Snapshot,
+    SoftwareCheck,
+    SoftwareInfo,
+    Suspend,
+)
+from reconciler.machine import MachineSettings, Step, step
+from reconciler.observations import (
+    BackupTaken,
+    Begin,
+    CommandFailed,
+    ComparisonResult,
+    DeviceAnswered,
+    HaActionDone,
+    HaCommandFailed,
+    HaStateObserved,
+    ImageInfo,
+    JobInfo,
+    JobsListed,
+    JobStarted,
+    JobStatus,
+    LiveDevice,
+    Observation,
+    PreflightResult,
+    RebootIssued,
+    SnapshotTaken,
+    SoftwareList,
+    VersionObserved,
+)
+from reconciler.records import DeviceRecord, Hop, Mode, Phase, new_record
+
+T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
+
+# Settings with small, round numbers so tests read easily.
+FAST = MachineSettings(
+    job_stall_timeout=600.0,
+    reboot_timeout=1200.0,
+    max_reboot_poll_interval=120.0,
+    reboot_poll_initial=15.0,
+    reboot_start_grace=300.0,
+    install_retry_delay=60.0,
+    install_max_attempts=4,
+    job_poll_interval=5.0,
+    job_poll_max_interval=60.0,
+    command_retry_delay=10.0,
+    command_retry_max_delay=120.0,
+    command_max_attempts=4,
+    download_max_attempts=3,
+    min_disk_gb=5.0,
+    ha_health_timeout=600.0,
+    ha_rejoin_timeout=900.0,
+    failover_timeout=300.0,
+    ha_poll_interval=10.0,
+    ha_poll_max_interval=60.0,
+)
+
+FAULTS = ("temp", "perm", "lost", "busy", "jobfail", "stall", "oldversion")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def record(
+    start: str = "10.2.9",
+    path: tuple[str, ...] = ("11.0.3",),
+    *,
+    mode: Mode = Mode.UPGRADE,
+    serial: str = "0001",
+    hops: tuple[Hop, ...] | None = None,
+    ha_peer: str | None = None,
+) -> DeviceRecord:
+    return new_record(
+        serial=serial,
+        starting_version=start,
+        target_version=path[-1] if path else start,
+        hops=Hop.for_path(start, path) if hops is None else hops,
+        now=T0,
+        mode=mode,
+        hostname=f"fw-{serial}",
+        group="branches",
+        job_id="job-1",
+        ha_peer=ha_peer,
+    )
+
+
+def assert_valid(rec: DeviceRecord) -> None:
+    """The record validates against the published schema and survives a JSON round trip."""
+    data = rec.to_json()
+    problems = schemas.errors("device-status", data)
+    assert problems == [], problems
+    assert DeviceRecord.from_json(data) == rec
+
+
+@dataclass
+class FakeJob:
+    id: str
+    kind: JobKind
+    version: str
+    progress: int = 0
+    finished: bool = False
+    ok: bool = True
+    doomed: bool = False  # finishes with FAIL
+    stuck: bool = False  # never progresses
+
+    def info(self) -> JobInfo:
+        return JobInfo(self.id, self.kind, self.finished, self.finished and self.ok, self.progress)
+
+
+@dataclass
+class FakeFirewall:
+    """One firewall's ground truth. ``run`` executes a command and returns the observation."""
+
+    serial: str
+    version: str
+    available: tuple[str, ...] = ("10.2.9", "10.2.10", "11.0.0", "11.0.3", "11.1.0", "11.1.6")
+    downloaded: set[str] = field(default_factory=set)
+    content: str = "8700-8000"
+    disk_gb: float = 40.0
+    jobs: dict[str, FakeJob] = field(default_factory=dict)
+    next_job: int = 100
+    installed: str | None = None  # installed, becomes the version at the next reboot
+    last_install_ok: bool | None = None
+    boot_at: float = -86400.0
+    down_polls: int = 0
+    reboots: int = 0
+    executed: list[tuple[str, ...]] = field(default_factory=list)  # device-changing commands, in order
+    ha_state: str = "standalone"
+    ha_peer: FakeFirewall | None = None
+    sync_complete: bool = True
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def active(self, kind: JobKind) -> bool:
+        return any(j.kind is kind and not j.finished for j in self.jobs.values())
+
+    def _job(self, kind: JobKind, version: str, fault: str | None) -> str:
+        job_id = str(self.next_job)
+        self.next_job += 1
+        self.jobs[job_id] = FakeJob(job_id, kind, version, doomed=fault == "jobfail", stuck=fault == "stall")
+        return job_id
+
+    def live(self, now: float, reachable: bool = True) -> LiveDevice:
+        if not reachable or self.down_polls > 0:
+            return LiveDevice(False)
+        jobs = tuple(j.info() for j in self.jobs.values())
+        return LiveDevice(True, self.version, True, int(now - self.boot_at), jobs)
+
+    # -- the executor's side of each command -----------------------------------------------------------
+
+    def run(self, cmd: Command, now: float, fault: str | None = None) -> Observation:
+        """Execute ``cmd`` (unless the fault says it never arrived) and answer it."""
+        name = cmd.name
+        if fault == "temp":
+            return CommandFailed(name, True, "unreachable", "connection refused")
+        if fault == "perm" and not isinstance(cmd, PollReady | CheckVersion):
+            return CommandFailed(name, False, "api", "refused by PAN-OS")
+        if fault == "busy" and isinstance(cmd, Install):
+            return CommandFailed(name, True, "busy", "The software manager is currently in use")
+        answer = self._execute(cmd, now, fault)
+        if fault == "lost" and not isinstance(cmd, PollReady | CheckVersion):
+            return CommandFailed(name, True, "timeout", "read timed out")
+        return answer
+
+    def _execute(self, cmd: Command, now: float, fault: str | None) -> Observation:
+        if cmd.changes_device:
+            self.executed.append((cmd.name, getattr(cmd, "version", "")))
+        if isinstance(cmd, Preflight):
+            jobs = tuple(j.info() for j in self.jobs.values())
+            return PreflightResult(self.version, self.disk_gb, self.content, jobs)
+        if isinstance(cmd, Snapshot):
+            return SnapshotTaken(cmd.kind, f"validation/{self.serial}/{cmd.kind}-{cmd.hop_index}.json")
+        if isinstance(cmd, Backup):
+            return BackupTaken(f"backups/{self.serial}/running-{cmd.hop_index}.xml")
+        if isinstance(cmd, SoftwareCheck | SoftwareInfo):
+            return SoftwareList(tuple(ImageInfo(v, v in self.downloaded, 600) for v in self.available))
+        if isinstance(cmd, Download):
+            job = self._job(JobKind.DOWNLOAD, cmd.version, fault)
+            if cmd.sync_to_peer and self.ha_peer is not None:
+                self.ha_peer.downloaded.add(cmd.version)
+            return JobStarted(job)
+        if isinstance(cmd, ContentDownload):
+            return JobStarted(self._job(JobKind.CONTENT_DOWNLOAD, "", fault))
+        if isinstance(cmd, ContentInstall):
+            return JobStarted(self._job(JobKind.CONTENT_INSTALL, "", fault))
+        if isinstance(cmd, Install):
+            if self.active(JobKind.INSTALL):
+                return CommandFailed(cmd.name, True, "busy", "The software manager is currently in use")
+            doomed = fault == "jobfail" or cmd.version not in self.downloaded
+            job = self._job(JobKind.INSTALL, cmd.version, "jobfail" if doomed else fault)
+            return JobStarted(job)
+        if isinstance(cmd, PollJob):
+            return self._poll(cmd, fault)
+        if isinstance(cmd, ListJobs):
+            return JobsListed(tuple(j.info() for j in self.jobs.values()))
+        if isinstance(cmd, Reboot):
+            self.reboots += 1
+            if self.installed is not None and fault != "oldversion":
+                self.version = self.installed
+            self.installed = None
+            self.boot_at = now
+            self.down_polls = 2
+            return RebootIssued()
+        if isinstance(cmd, PollReady):
+            if self.down_polls > 0:
+                self.down_polls -= 1
+                return CommandFailed(cmd.name, True, "unreachable", "connection refused")
+            return DeviceAnswered(True, self.version, int(now - self.boot_at))
+        if isinstance(cmd, CheckVersion):
+            if self.down_polls > 0:
+                return CommandFailed(cmd.name, True, "unreachable", "connection refused")
+            return VersionObserved(self.version, int(now - self.boot_at))
+        if isinstance(cmd, CompareSnapshots):
+            return ComparisonResult(
+                fault != "breach", f"validation/{self.serial}/compare-{cmd.hop_index}.json"
+            )
+        raise AssertionError(f"unexpected command {cmd}")
+
+    def _poll(self, cmd: PollJob, fault: str | None) -> Observation:
+        job = self.jobs.get(cmd.job_id)
+        if job is None:
+            return CommandFailed(cmd.name, False, "api", f"job {cmd.job_id} not found")
+        if job.finished:
+            return JobStatus(job.id, True, job.ok, job.progress)
+        if job.stuck or fault == "stall":
+            return JobStatus(job.id, False, False, job.progress)
+        job.progress = min(100, job.progress + 50)
+        if job.progress == 100:
+            job.finished = True
+            job.ok = not (job.doomed or fault == "jobfail")
+            self._complete(job)
+        return JobStatus(job.id, job.finished, job.finished and job.ok, job.progress)
+
+    def _complete(self, job: FakeJob) -> None:
+        if not job.ok:
+            if job.kind is JobKind.INSTALL:
+                self.last_install_ok = False
+            return
+        if job.kind is JobKind.DOWNLOAD:
+            self.downloaded.add(job.version)
+        elif job.kind is JobKind.INSTALL:
+            self.installed = job.version
+            self.last_install_ok = True
+        elif job.kind is JobKind.CONTENT_INSTALL:
+            self.content = "9900-9000"
+
+    # -- HA --------------------------------------------------------------------------------------------
+
+    def ha(self, now: float) -> HaStateObserved:
+        peer = self.ha_peer
+        connected = peer is not None and peer.down_polls == 0 and peer.ha_state not in ("initial",)
+        return HaStateObserved(
+            self.serial,
+            True,
+            self.ha_state,
+            peer_connected=connected,
+            state_sync_complete=self.sync_complete,
+            running_sync_synchronized=self.sync_complete,
+            version=self.version,
+        )
+
+    def run_ha(self, cmd: Command, now: float, fault: str | None = None) -> Observation:
+        if fault == "temp":
+            return HaCommandFailed(self.serial, cmd.name, True, "unreachable", "connection refused")
+        if isinstance(cmd, ReadHaState):
+            if self.down_polls > 0:
+                return HaCommandFailed(self.serial, cmd.name, True, "unreachable", "connection refused")
+            return self.ha(now)
+        self.executed.append((cmd.name, ""))
+        if isinstance(cmd, Suspend):
+            self.ha_state = "suspended"
+            if self.ha_peer is not None and self.ha_peer.ha_state == "passive":
+                self.ha_peer.ha_state = "active"
+            return HaActionDone(self.serial, cmd.name)
+        if isinstance(cmd, MakeFunctional):
+            peer_active = self.ha_peer is not None and self.ha_peer.ha_state == "active"
+            self.ha_state = "passive" if peer_active else "active"
+            return HaActionDone(self.serial, cmd.name)
+        raise AssertionError(f"unexpected HA command {cmd}")
+
+
+def answer_all(
+    rec: DeviceRecord,
+    fw: FakeFirewall,
+    settings: MachineSettings = FAST,
+    *,
+    now: float = 0.0,
+    next_hop: bool = True,
+    max_steps: int = 400,
+) -> tuple[DeviceRecord, float, list[Step]]:
+    """Run the machine against ``fw`` without faults until it rests, feeding ``Begin`` at pending (and at
+    next_hop unless ``next_hop`` is false). Returns the record, the clock and every step."""
+    steps: list[Step] = []
+    for _ in range(max_steps):
+        if rec.outstanding is None:
+            if rec.phase is Phase.PENDING or (next_hop and rec.phase is Phase.NEXT_HOP):
+                result = step(rec, Begin(), at(now), settings)
+            else:
+                return rec, now, steps
+        else:
+            cmd = rec.outstanding
+            delay = steps[-1].requeue_after if steps and steps[-1].requeue_after else 0.0
+            now += delay
+            result = step(rec, fw.run(cmd, now), at(now), settings)
+        assert_valid(result.record)
+        steps.append(result)
+        rec = result.record
+    raise AssertionError(f"no rest after {max_steps} steps: {rec.phase}")
+
+
+def run_until(
+    rec: DeviceRecord,
+    fw: FakeFirewall,
+    until: type[Command] | Phase,
+    settings: MachineSettings = FAST,
+    *,
+    now: float = 0.0,
+    max_steps: int = 400,
+) -> tuple[DeviceRecord, float]:
+    """Answer commands without faults until ``until`` (a command type) is outstanding or the record is in
+    phase ``until``. Returns the record (command not yet run) and the clock at which it is due."""
+    delay = 0.0
+    for _ in range(max_steps):
+        if isinstance(until, Phase) and rec.phase is until:
+            return rec, now + delay
+        if isinstance(until, type) and isinstance(rec.outstanding, until):
+            return rec, now + delay
+        now += delay
+        if rec.outstanding is None:
+            assert rec.phase in (Phase.PENDING, Phase.NEXT_HOP), f"stuck in {rec.phase}"
+            result = step(rec, Begin(), at(now), settings)
+        else:
+            result = step(rec, fw.run(rec.outstanding, now), at(now), settings)
+        assert_valid(result.record)
+        rec, delay = result.record, result.requeue_after or 0.0
+    raise AssertionError(f"{until} not reached; last phase {rec.phase}")
