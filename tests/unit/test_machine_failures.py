@@ -1,0 +1,534 @@
+"""Every failure reason, the timeouts (with an injected clock), retries, and ambiguous submissions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, record, run_until
+
+from reconciler.commands import (
+    Backup,
+    CheckVersion,
+    CompareSnapshots,
+    ContentDownload,
+    Download,
+    Install,
+    ListJobs,
+    PollJob,
+    PollReady,
+    Preflight,
+    Reboot,
+    Snapshot,
+    SoftwareCheck,
+    SoftwareInfo,
+)
+from reconciler.machine import MachineSettings, Reason, Step, step
+from reconciler.observations import (
+    CheckOutcome,
+    CommandFailed,
+    ComparisonResult,
+    DeviceAnswered,
+    ImageInfo,
+    JobInfo,
+    JobStatus,
+    PreflightResult,
+    SoftwareList,
+    VersionObserved,
+)
+from reconciler.records import DeviceRecord, Hop, HopOutcome, JobKind, Phase
+
+
+def failed_with(rec: DeviceRecord, reason: str, phase: Phase | None = None) -> None:
+    assert rec.phase is Phase.FAILED, (rec.phase, rec.message)
+    assert rec.last_error is not None
+    assert rec.last_error.reason == reason, rec.last_error
+    if phase is not None:
+        assert rec.last_error.phase == phase.value
+    assert rec.outstanding is None and rec.job is None and rec.finished_at is not None
+    assert_valid(rec)
+
+
+def preflight_record() -> tuple[DeviceRecord, float]:
+    return run_until(record(), FakeFirewall("0001", "10.2.9"), Preflight)
+
+
+def fail_preflight(result: PreflightResult) -> DeviceRecord:
+    rec, now = preflight_record()
+    return step(rec, result, at(now), FAST).record
+
+
+# -- pre-flight -------------------------------------------------------------------------------------------------
+
+
+def test_insufficient_disk_fails_preflight() -> None:
+    rec = fail_preflight(PreflightResult("10.2.9", 4.9))
+    failed_with(rec, Reason.INSUFFICIENT_DISK, Phase.PREFLIGHT)
+    assert rec.last_error is not None and "4.9 GB free, 5.0 GB required" in rec.last_error.message
+
+
+def test_failed_readiness_checks_are_named() -> None:
+    checks = (CheckOutcome("ntp_sync", False, "not synchronized"), CheckOutcome("jobs", True))
+    rec = fail_preflight(PreflightResult("10.2.9", 40.0, checks=checks))
+    failed_with(rec, Reason.READINESS_CHECK_FAILED)
+    assert rec.last_error is not None and rec.last_error.message == "ntp_sync: not synchronized"
+
+
+@pytest.mark.parametrize("kind", [JobKind.INSTALL, JobKind.CONTENT_INSTALL])
+def test_a_running_install_job_fails_preflight(kind: JobKind) -> None:
+    jobs = (JobInfo("17", kind, finished=False, progress=40),)
+    failed_with(fail_preflight(PreflightResult("10.2.9", 40.0, jobs=jobs)), Reason.JOB_ALREADY_RUNNING)
+
+
+def test_a_running_download_does_not_block_preflight() -> None:
+    jobs = (JobInfo("17", JobKind.DOWNLOAD, finished=False, progress=40),)
+    rec = fail_preflight(PreflightResult("10.2.9", 40.0, jobs=jobs))
+    assert rec.phase is Phase.PREFLIGHT and rec.job_watermark == 17
+
+
+@pytest.mark.parametrize("version", ["10.1.4", "11.1.6", "garbage"])
+def test_a_version_off_the_path_fails(version: str) -> None:
+    failed_with(fail_preflight(PreflightResult(version, 40.0)), Reason.UNEXPECTED_VERSION)
+
+
+# -- software list, content, downloads -----------------------------------------------------------------------
+
+
+def test_an_image_the_update_server_does_not_offer_fails() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), SoftwareCheck)
+    result = step(rec, SoftwareList((ImageInfo("11.0.3", False),)), at(now), FAST)
+    failed_with(result.record, Reason.IMAGE_NOT_AVAILABLE, Phase.SOFTWARE_CHECK)
+    assert result.record.last_error is not None and "11.0.0" in result.record.last_error.message
+
+
+def test_a_failed_software_check_falls_back_to_the_local_list() -> None:
+    fw = FakeFirewall("0001", "10.2.9", downloaded={"11.0.0", "11.0.3"})
+    rec, now = run_until(record(), fw, SoftwareCheck)
+    result = step(
+        rec, CommandFailed("SoftwareCheck", False, "api", "generic communication error"), at(now), FAST
+    )
+    assert result.commands == (SoftwareInfo(FAST.software_info_timeout),)
+    done, _, _ = answer_all(result.record, fw, now=now)
+    assert done.phase is Phase.DONE
+
+
+def test_software_check_and_local_list_both_failing_fails() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), SoftwareCheck)
+    rec = step(rec, CommandFailed("SoftwareCheck", False, "api"), at(now), FAST).record
+    rec = step(rec, CommandFailed("SoftwareInfo", False, "api", "bad"), at(now), FAST).record
+    failed_with(rec, Reason.SOFTWARE_CHECK_FAILED)
+
+
+def test_software_check_timeout_is_passed_to_the_executor() -> None:
+    settings = MachineSettings(software_check_timeout=42, software_info_timeout=43)
+    rec, _ = run_until(record(), FakeFirewall("0001", "10.2.9"), SoftwareCheck, settings)
+    assert rec.outstanding == SoftwareCheck(42)
+
+
+def test_a_failed_content_job_fails_the_device() -> None:
+    hops = (Hop("11.0.3", ("11.0.0", "11.0.3"), "9999-1"),)
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(hops=hops, path=("11.0.3",)), fw, PollJob)
+    assert rec.phase is Phase.CONTENT_UPDATE
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    failed_with(step(rec, JobStatus(job, True, False), at(now), FAST).record, Reason.CONTENT_UPDATE_FAILED)
+
+
+def test_a_failed_download_is_retried_then_fails() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, PollJob)
+    delays = []
+    for _ in range(FAST.download_max_attempts - 1):
+        job = rec.outstanding.job_id  # type: ignore[union-attr]
+        result = step(rec, JobStatus(job, True, False, message="checksum"), at(now), FAST)
+        assert result.commands == (Download("11.0.0"),)
+        delays.append(result.requeue_after)
+        rec = step(result.record, fw.run(result.commands[0], now), at(now), FAST).record
+    assert delays == [10.0, 20.0]
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    failed_with(step(rec, JobStatus(job, True, False), at(now), FAST).record, Reason.DOWNLOAD_FAILED)
+
+
+# -- install ------------------------------------------------------------------------------------------------
+
+
+def install_job(fw: FakeFirewall | None = None) -> tuple[DeviceRecord, float, FakeFirewall]:
+    fw = fw or FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    rec = step(rec, fw.run(rec.outstanding, now), at(now), FAST).record  # type: ignore[arg-type]
+    assert isinstance(rec.outstanding, PollJob) and rec.job is not None
+    return rec, now, fw
+
+
+def test_a_failed_install_fails_and_never_reboots() -> None:
+    rec, now, _ = install_job()
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    result = step(rec, JobStatus(job, True, False, 100, "image corrupt"), at(now + 30), FAST)
+    failed_with(result.record, Reason.INSTALL_FAILED, Phase.INSTALL)
+    assert result.commands == ()
+    assert result.record.last_error is not None and "image corrupt" in result.record.last_error.message
+
+
+def test_an_install_refused_by_pan_os_fails() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    failed_with(
+        step(rec, CommandFailed("Install", False, "api", "no"), at(now), FAST).record, Reason.INSTALL_FAILED
+    )
+
+
+def test_software_manager_busy_retries_after_the_delay_then_fails() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    busy = CommandFailed("Install", True, "busy", "The software manager is currently in use")
+    for attempt in range(1, FAST.install_max_attempts):
+        result = step(rec, busy, at(now), FAST)
+        assert result.commands == (Install("11.0.3"),) and result.requeue_after == FAST.install_retry_delay
+        assert result.record.install_attempts == attempt + 1
+        rec = result.record
+        now += FAST.install_retry_delay
+    failed_with(step(rec, busy, at(now), FAST).record, Reason.SOFTWARE_MANAGER_BUSY)
+
+
+def test_software_manager_busy_then_accepted_continues() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    rec = step(rec, CommandFailed("Install", True, "busy"), at(now), FAST).record
+    done, _, _ = answer_all(rec, fw, now=now + 60)
+    assert done.phase is Phase.DONE
+    assert [e for e in fw.executed if e[0] == "Install"] == [("Install", "11.0.3")]
+
+
+def test_a_lost_install_answer_reattaches_instead_of_installing_twice() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    lost = fw.run(rec.outstanding, now, "lost")  # type: ignore[arg-type]
+    assert isinstance(lost, CommandFailed) and fw.active(JobKind.INSTALL)
+    result = step(rec, lost, at(now), FAST)
+    assert result.commands == (ListJobs(JobKind.INSTALL, "11.0.3"),)
+    done, _, steps = answer_all(result.record, fw, now=now)
+    assert done.phase is Phase.DONE
+    assert [e for e in fw.executed if e[0] == "Install"] == [("Install", "11.0.3")]
+    assert not any(isinstance(c, Install) for s in steps for c in s.commands)
+
+
+def test_an_install_that_never_arrived_is_submitted_again() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    result = step(rec, fw.run(rec.outstanding, now, "temp"), at(now), FAST)  # type: ignore[arg-type]
+    assert isinstance(result.record.outstanding, ListJobs)
+    listed = step(result.record, fw.run(result.record.outstanding, now), at(now + 10), FAST)
+    assert listed.commands == (Install("11.0.3"),)
+
+
+def test_a_lost_download_answer_reattaches_to_the_running_job() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Download)
+    rec = step(rec, fw.run(rec.outstanding, now, "lost"), at(now), FAST).record  # type: ignore[arg-type]
+    rec = step(rec, fw.run(rec.outstanding, now), at(now + 10), FAST).record  # type: ignore[arg-type]
+    assert rec.outstanding == PollJob("100", JobKind.DOWNLOAD) and rec.job is not None
+    assert rec.job.image == "11.0.0"
+
+
+# -- stalls and timeouts (injected clock) ---------------------------------------------------------------------
+
+
+def test_a_job_without_progress_for_the_stall_timeout_fails() -> None:
+    rec, now, _ = install_job()
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    rec = step(rec, JobStatus(job, False, progress=30), at(now + 10), FAST).record
+    stalled_at = now + 10
+    rec = step(
+        rec, JobStatus(job, False, progress=30), at(stalled_at + FAST.job_stall_timeout - 1), FAST
+    ).record
+    assert rec.phase is Phase.INSTALL
+    result = step(rec, JobStatus(job, False, progress=30), at(stalled_at + FAST.job_stall_timeout), FAST)
+    failed_with(result.record, Reason.JOB_STALLED, Phase.INSTALL)
+    assert "stuck at 30%" in result.record.message and result.commands == ()
+
+
+def test_progress_resets_the_stall_timer() -> None:
+    rec, now, _ = install_job()
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    t = now
+    for progress in (10, 20, 30, 40):
+        t += FAST.job_stall_timeout - 1
+        rec = step(rec, JobStatus(job, False, progress=progress), at(t), FAST).record
+        assert rec.phase is Phase.INSTALL and rec.progress == progress
+
+
+def test_poll_errors_count_against_the_stall_timeout() -> None:
+    rec, now, _ = install_job()
+    err = CommandFailed("PollJob", True, "unreachable")
+    result = step(rec, err, at(now + 100), FAST)
+    assert result.record.phase is Phase.INSTALL and result.requeue_after == 10.0
+    failed_with(step(result.record, err, at(now + FAST.job_stall_timeout), FAST).record, Reason.JOB_STALLED)
+
+
+def reboot_wait() -> tuple[DeviceRecord, float]:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), PollReady)
+    return rec, now
+
+
+def test_reboot_polls_back_off_exponentially_up_to_the_cap_then_time_out() -> None:
+    rec, now = reboot_wait()
+    issued = now - FAST.reboot_poll_initial
+    down = CommandFailed("PollReady", True, "unreachable", "connection refused")
+    delays = []
+    t = now
+    while True:
+        result = step(rec, down, at(t), FAST)
+        rec = result.record
+        if rec.phase is Phase.FAILED:
+            break
+        delays.append(result.requeue_after)
+        t += result.requeue_after or 0
+        assert len(delays) < 50
+    assert delays[:5] == [30.0, 60.0, 120.0, 120.0, 120.0]
+    assert max(delays) == FAST.max_reboot_poll_interval
+    failed_with(rec, Reason.REBOOT_TIMEOUT, Phase.WAIT_READY)
+    assert t - issued == pytest.approx(FAST.reboot_timeout)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CommandFailed("PollReady", True, "unreachable", "connection refused"),
+        CommandFailed("PollReady", True, "http-5xx", "HTTP 503"),
+        CommandFailed("PollReady", False, "auth", "Invalid credentials."),
+    ],
+)
+def test_errors_while_rebooting_are_tolerated(error: CommandFailed) -> None:
+    rec, now = reboot_wait()
+    result = step(rec, error, at(now), FAST)
+    assert result.record.phase is Phase.WAIT_READY and result.commands == (PollReady("11.0.3"),)
+    assert result.record.reboot is not None and result.record.reboot.seen_down
+
+
+def test_a_device_not_yet_down_is_not_mistaken_for_a_failed_upgrade() -> None:
+    rec, now = reboot_wait()
+    # Right after the reboot request the device still answers on the old version, with a long uptime.
+    result = step(rec, DeviceAnswered(True, "10.2.9", 86400), at(now), FAST)
+    assert result.record.phase is Phase.WAIT_READY
+
+
+def test_a_device_that_never_restarted_is_rebooted_again_after_the_grace_period() -> None:
+    rec, now = reboot_wait()
+    issued = now - FAST.reboot_poll_initial
+    result = step(rec, DeviceAnswered(True, "10.2.9", 86400), at(issued + FAST.reboot_start_grace), FAST)
+    assert result.record.phase is Phase.REBOOT and result.commands == (Reboot(),)
+
+
+def test_reboot_back_on_the_old_version_fails() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Reboot)
+    rec = step(rec, fw.run(Reboot(), now, "oldversion"), at(now), FAST).record
+    rec, _, _ = answer_all(rec, fw, now=now)
+    failed_with(rec, Reason.CAME_BACK_ON_OLD_VERSION, Phase.VERIFY_VERSION)
+    assert rec.current_version == "10.2.9"
+
+
+def test_reboot_onto_a_third_version_fails() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), CheckVersion)
+    failed_with(step(rec, VersionObserved("10.2.10", 60), at(now), FAST).record, Reason.UNEXPECTED_VERSION)
+
+
+def test_a_reboot_request_refused_fails() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), Reboot)
+    failed_with(
+        step(rec, CommandFailed("Reboot", False, "api", "denied"), at(now), FAST).record, Reason.REBOOT_FAILED
+    )
+
+
+def test_a_dropped_connection_on_reboot_is_watched_not_retried() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), Reboot)
+    result = step(rec, CommandFailed("Reboot", True, "unreachable", "EOF"), at(now), FAST)
+    assert result.record.phase is Phase.WAIT_READY and result.commands == (PollReady("11.0.3"),)
+
+
+# -- post-flight ----------------------------------------------------------------------------------------------
+
+
+def postflight_compare(settings: MachineSettings = FAST) -> tuple[DeviceRecord, float]:
+    return run_until(record(), FakeFirewall("0001", "10.2.9"), CompareSnapshots, settings)
+
+
+def test_postflight_breach_fails_and_is_recorded() -> None:
+    rec, now = postflight_compare()
+    result = step(rec, ComparisonResult(False, "cmp.json", ("routes: 120 -> 80 (-33%)",)), at(now), FAST)
+    failed_with(result.record, Reason.POSTFLIGHT_BREACH, Phase.POSTFLIGHT)
+    assert [h.outcome for h in result.record.history] == [HopOutcome.BREACH]
+    assert result.record.last_error is not None and "routes" in result.record.last_error.message
+
+
+def test_postflight_breach_in_report_only_mode_is_recorded_but_passes() -> None:
+    settings = MachineSettings(report_only=True)
+    rec, now = postflight_compare(settings)
+    result = step(rec, ComparisonResult(False, "cmp.json", ("arp",)), at(now), settings)
+    assert result.record.phase is Phase.DONE
+    assert [h.outcome for h in result.record.history] == [HopOutcome.BREACH_REPORT_ONLY]
+
+
+def test_a_comparison_that_cannot_run_fails_validation() -> None:
+    rec, now = postflight_compare()
+    failed_with(
+        step(rec, CommandFailed("CompareSnapshots", False, "io"), at(now), FAST).record,
+        Reason.VALIDATION_FAILED,
+    )
+
+
+# -- command errors -------------------------------------------------------------------------------------------
+
+
+def test_temporary_errors_retry_with_backoff_then_fail_unreachable() -> None:
+    rec, now = preflight_record()
+    err = CommandFailed("Preflight", True, "unreachable", "connection refused")
+    delays = []
+    for _ in range(FAST.command_max_attempts - 1):
+        result = step(rec, err, at(now), FAST)
+        assert result.commands == (rec.outstanding,)
+        delays.append(result.requeue_after)
+        rec = result.record
+    assert delays == [10.0, 20.0, 40.0]
+    failed_with(step(rec, err, at(now), FAST).record, Reason.UNREACHABLE)
+
+
+def test_a_success_resets_the_retry_count() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = preflight_record()
+    rec = step(rec, CommandFailed("Preflight", True, "timeout"), at(now), FAST).record
+    assert rec.retries == 1
+    rec = step(rec, fw.run(rec.outstanding, now), at(now), FAST).record  # type: ignore[arg-type]
+    assert rec.retries == 0
+
+
+@pytest.mark.parametrize(
+    "command, reason",
+    [
+        (Preflight, Reason.PREFLIGHT_FAILED),
+        (Snapshot, Reason.SNAPSHOT_FAILED),
+        (Backup, Reason.BACKUP_FAILED),
+        (ContentDownload, Reason.CONTENT_UPDATE_FAILED),
+        (Download, Reason.DOWNLOAD_FAILED),
+    ],
+)
+def test_permanent_errors_fail_with_the_command_reason(command: type, reason: Reason) -> None:
+    hops = (Hop("11.0.3", ("11.0.0", "11.0.3"), "9999-1"),)
+    rec, now = run_until(record(hops=hops, path=("11.0.3",)), FakeFirewall("0001", "10.2.9"), command)
+    failed_with(step(rec, CommandFailed(command.__name__, False, "api", "no"), at(now), FAST).record, reason)
+
+
+# -- every reason is reachable ---------------------------------------------------------------------------------
+
+Scenario = Callable[[], DeviceRecord]
+
+
+def _scenario_stall() -> DeviceRecord:
+    rec, now, _ = install_job()
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    return step(rec, JobStatus(job, False, progress=0), at(now + FAST.job_stall_timeout), FAST).record
+
+
+def _scenario_reboot_timeout() -> DeviceRecord:
+    rec, now = reboot_wait()
+    return step(
+        rec, CommandFailed("PollReady", True, "unreachable"), at(now + FAST.reboot_timeout), FAST
+    ).record
+
+
+def _scenario_old_version() -> DeviceRecord:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), CheckVersion)
+    return step(rec, VersionObserved("10.2.9", 30), at(now), FAST).record
+
+
+def _scenario_reboot_failed() -> DeviceRecord:
+    rec, now = reboot_wait()
+    issued = now - FAST.reboot_poll_initial
+    for _ in range(FAST.command_max_attempts):
+        if rec.phase is Phase.REBOOT:
+            rec = step(rec, CommandFailed("Reboot", True, "unreachable"), at(now), FAST).record
+        now = max(now, issued) + FAST.reboot_start_grace
+        issued = now
+        rec = step(rec, DeviceAnswered(True, "10.2.9", 10**6), at(now), FAST).record
+    return rec
+
+
+def _busy_forever() -> DeviceRecord:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), Install)
+    while rec.phase is Phase.INSTALL:
+        rec = step(rec, CommandFailed("Install", True, "busy"), at(now), FAST).record
+    return rec
+
+
+def _permanent(command: type, reason_hops: tuple[Hop, ...] | None = None) -> Scenario:
+    def run() -> DeviceRecord:
+        rec, now = run_until(
+            record(hops=reason_hops, path=("11.0.3",)), FakeFirewall("0001", "10.2.9"), command
+        )
+        return step(rec, CommandFailed(command.__name__, False, "api"), at(now), FAST).record
+
+    return run
+
+
+def _content_hops() -> tuple[Hop, ...]:
+    return (Hop("11.0.3", ("11.0.0", "11.0.3"), "9999-1"),)
+
+
+SCENARIOS: dict[Reason, Scenario] = {
+    Reason.INSUFFICIENT_DISK: lambda: fail_preflight(PreflightResult("10.2.9", 1.0)),
+    Reason.READINESS_CHECK_FAILED: lambda: fail_preflight(
+        PreflightResult("10.2.9", 40.0, checks=(CheckOutcome("ha", False),))
+    ),
+    Reason.JOB_ALREADY_RUNNING: lambda: fail_preflight(
+        PreflightResult("10.2.9", 40.0, jobs=(JobInfo("1", JobKind.INSTALL, False),))
+    ),
+    Reason.UNEXPECTED_VERSION: lambda: fail_preflight(PreflightResult("9.1.0", 40.0)),
+    Reason.IMAGE_NOT_AVAILABLE: lambda: answer_all(
+        record(), FakeFirewall("0001", "10.2.9", available=("11.0.3",))
+    )[0],
+    Reason.PREFLIGHT_FAILED: _permanent(Preflight),
+    Reason.SNAPSHOT_FAILED: _permanent(Snapshot),
+    Reason.BACKUP_FAILED: _permanent(Backup),
+    Reason.SOFTWARE_CHECK_FAILED: lambda: _software_check_failed(),
+    Reason.CONTENT_UPDATE_FAILED: _permanent(ContentDownload, _content_hops()),
+    Reason.DOWNLOAD_FAILED: _permanent(Download),
+    Reason.INSTALL_FAILED: _permanent(Install),
+    Reason.SOFTWARE_MANAGER_BUSY: _busy_forever,
+    Reason.JOB_STALLED: _scenario_stall,
+    Reason.REBOOT_FAILED: _scenario_reboot_failed,
+    Reason.REBOOT_TIMEOUT: _scenario_reboot_timeout,
+    Reason.CAME_BACK_ON_OLD_VERSION: _scenario_old_version,
+    Reason.VALIDATION_FAILED: _permanent(CompareSnapshots),
+    Reason.POSTFLIGHT_BREACH: lambda: (
+        step(postflight_compare()[0], ComparisonResult(False, "c"), at(10_000), FAST).record
+    ),
+    Reason.UNREACHABLE: lambda: _unreachable(),
+}
+
+
+def _software_check_failed() -> DeviceRecord:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), SoftwareCheck)
+    rec = step(rec, CommandFailed("SoftwareCheck", False, "api"), at(now), FAST).record
+    return step(rec, CommandFailed("SoftwareInfo", False, "api"), at(now), FAST).record
+
+
+def _unreachable() -> DeviceRecord:
+    rec, now = preflight_record()
+    while rec.phase is Phase.PREFLIGHT:
+        rec = step(rec, CommandFailed("Preflight", True, "unreachable"), at(now), FAST).record
+    return rec
+
+
+def test_every_reason_has_a_scenario() -> None:
+    assert set(SCENARIOS) == set(Reason)
+
+
+@pytest.mark.parametrize("reason", list(Reason), ids=lambda r: r.value)
+def test_every_reason_is_reached(reason: Reason) -> None:
+    failed_with(SCENARIOS[reason](), reason)
+
+
+def test_failure_steps_emit_no_commands() -> None:
+    rec, now = preflight_record()
+    result: Step = step(rec, PreflightResult("10.2.9", 0.1), at(now), FAST)
+    assert (result.commands, result.requeue_after) == ((), None)
