@@ -69,7 +69,7 @@ def pair(a: str, b: str, dg: str = "dc", version: str = "11.1.4", active: str | 
             device_type="ha_pair",
             ha_state="active" if s == active else "passive",
             peer_serial=p,
-        )  # fmt: skip
+        )
         for s, p in ((a, b), (b, a))
     ]
 
