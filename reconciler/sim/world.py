@@ -58,6 +58,7 @@ class World:
         self.counters = ApiCounters()
         self.extras: dict[str, Any] = {}
         self._secret = secret
+        self._keys: dict[str, str] = {}
         self._hooks: list[Callable[[Device], None]] = []
         self.firewalls: dict[str, SimFirewall] = {}
         for index, spec in enumerate(fleet.devices):
@@ -108,6 +109,9 @@ class World:
 
     def api_key(self, device: Device) -> str:
         """The key ``type=keygen`` returns on ``device`` for its configured user (stable across restarts)."""
+        cached = self._keys.get(device.serial)
+        if cached is not None:
+            return cached
         creds = self.credentials_for(device)
         digest = hmac.new(
             self._secret, f"{device.serial}\0{creds.user}\0{creds.password}".encode(), hashlib.sha512
@@ -117,7 +121,9 @@ class World:
         for _ in range(72):
             number, rem = divmod(number, len(KEY_ALPHABET))
             chars.append(KEY_ALPHABET[rem])
-        return "LUFRPT" + "".join(chars)
+        key = "LUFRPT" + "".join(chars)
+        self._keys[device.serial] = key
+        return key
 
     def check_login(self, device: Device, user: str, password: str) -> bool:
         creds = self.credentials_for(device)
