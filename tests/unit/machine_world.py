@@ -175,7 +175,10 @@ class FakeFirewall:
         if not reachable or self.down_polls > 0:
             return LiveDevice(False)
         jobs = tuple(j.info() for j in self.jobs.values())
-        return LiveDevice(True, self.version, True, int(now - self.boot_at), jobs)
+        return LiveDevice(True, self.version, True, self.uptime(now), jobs)
+
+    def uptime(self, now: float) -> int:
+        return max(0, int(now - self.boot_at))
 
     # -- the executor's side of each command -----------------------------------------------------------
 
@@ -229,18 +232,18 @@ class FakeFirewall:
             if self.installed is not None and fault != "oldversion":
                 self.version = self.installed
             self.installed = None
-            self.boot_at = now
+            self.boot_at = now + 60  # uptime counts from the end of the boot
             self.down_polls = 2
             return RebootIssued()
         if isinstance(cmd, PollReady):
             if self.down_polls > 0:
                 self.down_polls -= 1
                 return CommandFailed(cmd.name, True, "unreachable", "connection refused")
-            return DeviceAnswered(True, self.version, int(now - self.boot_at))
+            return DeviceAnswered(True, self.version, self.uptime(now))
         if isinstance(cmd, CheckVersion):
             if self.down_polls > 0:
                 return CommandFailed(cmd.name, True, "unreachable", "connection refused")
-            return VersionObserved(self.version, int(now - self.boot_at))
+            return VersionObserved(self.version, self.uptime(now))
         if isinstance(cmd, CompareSnapshots):
             return ComparisonResult(
                 fault != "breach", f"validation/{self.serial}/compare-{cmd.hop_index}.json"
