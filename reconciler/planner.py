@@ -499,13 +499,13 @@ class _PathCache:
         self.desired = desired
         self.rules = rules
         self.paths: dict[tuple[Any, ...], UpgradePath] = {}
-        self.offers: dict[tuple[PanOsVersion, ...] | None, ImageOffer] = {}
+        self.offers: dict[tuple[Any, Any], ImageOffer] = {}
 
     def offer(self, observed: Observed | None) -> ImageOffer:
-        offered = observed.offered() if observed is not None else None
-        cached = self.offers.get(offered)
+        key = (observed.available, observed.downloaded) if observed is not None else (None, None)
+        cached = self.offers.get(key)
         if cached is None:
-            cached = self.offers[offered] = ImageOffer.of(offered)
+            cached = self.offers[key] = ImageOffer.of(observed.offered() if observed is not None else None)
         return cached
 
     def find(self, group: Group, current: PanOsVersion, offer: ImageOffer, ha: bool) -> UpgradePath:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -95,7 +96,7 @@ class UpgradePath:
     def ok(self) -> bool:
         return self.reason is None
 
-    @property
+    @cached_property
     def images(self) -> tuple[PanOsVersion, ...]:
         """Every image of every hop, in order, each once."""
         return _unique(i for hop in self.hops for i in hop.images)
