@@ -394,6 +394,7 @@ class Simulator:
             device = self.world.device(serial)
             if device is None:
                 raise UserError(f"no device with serial {serial!r} in the simulator")
+            self.world.scheduler.run_due(self.clock.now())
             device.inject(fault, self.clock.now())
 
     def clear_faults(self, serial: str, kind: str | None = None) -> list[str]:
@@ -401,6 +402,7 @@ class Simulator:
             device = self.world.device(serial)
             if device is None:
                 raise UserError(f"no device with serial {serial!r} in the simulator")
+            self.world.scheduler.run_due(self.clock.now())
             return device.clear_faults(kind, self.clock.now())
 
     def events(self, event: str | None = None, serial: str | None = None) -> list[dict[str, Any]]:
