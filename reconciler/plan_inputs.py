@@ -9,7 +9,8 @@
 - ``config/upgrade_paths.json`` (optional, the original tool's table);
 - ``inventory.json``;
 - ``status/devices/<serial>.json`` (optional): each is adapted by ``progress_from_status``; when such a
-  record holds an ``"observed"`` object (``Observed.to_json`` form) it is used as the device's observation.
+  record holds an ``"observed"`` object (``Observed.to_json`` form) it is used as the device's observation;
+  otherwise its ``downloaded_versions`` (the engine's status file) tell which images are already there.
   Unreadable or torn records are skipped and reported, never fatal.
 """
 
@@ -83,6 +84,8 @@ def load_status(paths: WorkPaths) -> StatusSnapshot:
         progress[record.serial] = record
         if isinstance(data.get("observed"), dict):
             observed[record.serial] = Observed.from_json(data["observed"])
+        elif isinstance(data.get("downloaded_versions"), list):
+            observed[record.serial] = Observed.of(None, downloaded=data["downloaded_versions"])
     for line in skipped:
         log.warning("skipping device status %s", line)
     return StatusSnapshot(progress, observed, tuple(skipped))

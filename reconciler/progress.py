@@ -27,7 +27,7 @@ CATEGORIES = (IDLE, IN_PROGRESS, DONE, FAILED, HELD, CANCELLED)
 # Phase names (ours and the original tool's ``upgrade_status`` values) by category. A phase not listed
 # counts as in progress: never start new work on a device in a state we do not understand.
 _PHASES = {
-    IDLE: ("", "idle", "none", "skipped", "not_started", "released"),
+    IDLE: ("", "idle", "none", "skipped", "not_started", "released", "dry_run_complete"),
     DONE: ("done", "complete", "completed", "success", "succeeded", "upgraded", "downloaded", "converged"),
     FAILED: ("failed", "failure", "error"),
     HELD: ("held", "hold", "on_hold"),
@@ -110,28 +110,36 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
     """Adapt a device status record (``status/devices/<serial>.json``) to ``DeviceProgress``.
 
     Reads, when present: ``serial``; ``category`` (or ``phase_category``), else ``upgrade_status`` (or
-    ``phase``/``status``) mapped by ``category_of``; ``held`` (true forces held) and ``cancelled``;
-    ``target_version`` (or ``target``); ``desired_revision``; ``starting_version``; ``last_error``
-    (string or ``{"message": ...}``, or ``failed_reason``/``hold_reason``/``reason``); ``finished_at``
-    (or ``completed_at``); ``current_version``; ``updated_at`` (or ``last_updated``); ``download_only``.
-    Unknown fields are ignored; unparseable versions and timestamps read as absent.
+    ``phase``/``status``) mapped by ``category_of``; ``held`` (true) or ``hold`` (a non-null object, the
+    engine's hold record) forces held, ``cancelled`` (true) cancelled; ``target_version`` (or ``target``);
+    ``desired_revision``; ``starting_version``; ``last_error`` (string or ``{"message": ...}``), else
+    ``hold.reason``, ``failed_reason``, ``hold_reason`` or ``reason``; ``finished_at`` (or
+    ``completed_at``); ``current_version``; ``updated_at`` (or ``last_updated``); ``download_only`` (or
+    ``mode == "download_only"``). Unknown fields are ignored; unparseable versions and timestamps read as
+    absent.
     """
     category = _first(data, "category", "phase_category")
     if category is None or category not in CATEGORIES:
         category = category_of(str(_first(data, "upgrade_status", "phase", "status") or ""))
-    if data.get("held") is True:
+    hold = data.get("hold")
+    if data.get("held") is True or isinstance(hold, Mapping):
         category = HELD
     elif data.get("cancelled") is True and category != HELD:
         category = CANCELLED
+    hold_reason = hold.get("reason") if isinstance(hold, Mapping) else None
     return DeviceProgress(
         serial=str(data.get("serial", "")),
         category=category,
         target=PanOsVersion.try_parse(_first(data, "target_version", "target")),
         desired_revision=str(data.get("desired_revision") or ""),
         starting_version=PanOsVersion.try_parse(data.get("starting_version")),
-        reason=_reason(_first(data, "last_error", "failed_reason", "hold_reason", "reason")),
+        reason=_reason(
+            _first(data, "last_error")
+            or hold_reason
+            or _first(data, "failed_reason", "hold_reason", "reason")
+        ),
         finished_at=parse_time(_first(data, "finished_at", "completed_at")),
         current_version=PanOsVersion.try_parse(data.get("current_version")),
         updated_at=parse_time(_first(data, "updated_at", "last_updated")),
-        download_only=bool(data.get("download_only", False)),
+        download_only=bool(data.get("download_only", False)) or data.get("mode") == "download_only",
     )
