@@ -313,3 +313,34 @@ def test_table_marks_partial_paused_queued_and_in_progress() -> None:
     assert "**The desired state is paused**" in to_markdown(paused)
     part = p.restricted_to(["A3"])
     assert to_table(part).startswith("Partial plan: only A3")
+
+
+ACROSS_MIDNIGHT = DESIRED.replace(
+    '{days: [sat], start: "01:00", end: "05:00", timezone: Europe/Berlin}',
+    '{days: [sat], start: "22:00", end: "03:00", timezone: Europe/Berlin}',
+)
+
+
+@pytest.mark.parametrize(
+    ("moment", "inside"),
+    [
+        ("2026-11-28T20:59:59Z", False),  # Saturday 21:59:59 CET
+        ("2026-11-28T21:00:00Z", True),  # Saturday 22:00 CET: opens
+        ("2026-11-29T01:59:59Z", True),  # Sunday 02:59:59: the tail of Saturday's window
+        ("2026-11-29T02:00:00Z", False),  # Sunday 03:00: closed
+        ("2026-10-25T00:30:00Z", True),  # clocks go back this night: 02:30 CEST ...
+        ("2026-10-25T01:30:00Z", True),  # ... and 02:30 CET, the second time round: still inside
+        ("2026-10-25T02:00:00Z", False),  # 03:00 CET: closed (the window lasted 6 real hours)
+        ("2027-03-27T21:30:00Z", True),  # the night clocks go forward: Saturday 22:30 CET
+        ("2027-03-28T00:59:00Z", True),  # 01:59 CET
+        ("2027-03-28T01:00:00Z", False),  # the clock jumps from 02:00 to 03:00 CEST: closed (4 real hours)
+    ],
+)
+def test_window_across_midnight_and_dst_on_the_real_clock(
+    fleet: WorkPaths, runner: CliRunner, moment: str, inside: bool
+) -> None:
+    (fleet.root / "desired" / "fleet.yaml").write_text(ACROSS_MIDNIGHT)
+    with freeze_time(moment):
+        _, out, _ = cli(runner, fleet, "plan", "--json", "--target", "A1")
+    a1 = json.loads(out)["devices"][0]
+    assert (a1["action"], a1["reason"]) == (("upgrade", None) if inside else ("blocked", "outside-window"))
