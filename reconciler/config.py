@@ -83,6 +83,7 @@ KEYS: dict[str, Key] = {
         Key("firewall.port", "int", 443, "Firewall HTTPS API port", 1, 65535),
         Key("firewall.timeout", "int", 300, "Firewall API timeout in seconds", 1, 3600),
         Key("firewall.verify_tls", "bool", True, "Verify firewalls' TLS certificates"),
+        Key("firewall.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
         Key(
             "firewall.ca_bundle", "str", "", "CA bundle (PEM) used to verify firewalls; empty = system store"
         ),
