@@ -27,9 +27,11 @@ How the decision is made, in order (the first rule that applies gives the reason
 5. Parallelism: ready units beyond the group's ``max_parallel`` (minus units in progress) keep their
    action with ``queued=True``.
 
-Waves: a group's units (HA pair = one unit) are ordered by hostname then serial; the first
-``canary`` units are wave 1, the rest wave 2 (without ``waves`` everything is wave 1). ``order`` numbers
-units within the group by wave then that ordering.
+Waves: a group's units (HA pair = one unit) are ranked: units the engine worked on toward the target
+(in progress, done or failed) first, then units with work to do, then units converged all along; within a
+rank by hostname then serial. The first ``canary`` units are wave 1, the rest wave 2 (without ``waves``
+everything is wave 1), so a canary stays a canary once started. ``order`` numbers units within the group by
+wave, then hostname and serial.
 
 The version a device runs is, in order: ``observed[serial].version``; the engine's recorded
 ``current_version`` when newer than the inventory; the inventory's ``sw_version``. That value is saved in
@@ -623,6 +625,12 @@ def _decide_device(
         if peer is None:
             work.block(HA_PEER_UNHEALTHY, f"HA peer {device.peer_serial} is not in the inventory")
             return
+        if peer.peer_serial != device.serial:
+            named = peer.peer_serial or "no peer"
+            work.block(
+                HA_PEER_UNHEALTHY, f"HA peer {peer.serial} names {named} as its peer (re-run discovery)"
+            )
+            return
     if prog is not None and prog.category in (HELD, CANCELLED):
         work.block(
             HELD_REASON, f"{prog.category} by an operator" + (f": {prog.reason}" if prog.reason else "")
@@ -706,12 +714,17 @@ def _units(
 ) -> dict[str, list[_Unit]]:
     out: dict[str, list[_Unit]] = {}
     done: set[str] = set()
+    paired: set[str] = set()
     for serial, work in works.items():
         if work.group is None or serial in done or work.reason == CONFLICT:
             continue
         device = work.device
         members = [work]
         peer_work = works.get(device.peer_serial) if device.is_ha else None
+        if peer_work is not None and (
+            peer_work.device.peer_serial != serial or peer_work.device.serial in paired
+        ):
+            peer_work = None  # an inconsistent pair: already blocked in _decide_device
         if peer_work is not None:
             if group_of.get(peer_work.device.serial) != work.group.name:
                 other = group_of.get(peer_work.device.serial)
@@ -723,6 +736,7 @@ def _units(
                 done.add(serial)
                 continue
             members = sorted([work, peer_work], key=_member_rank)
+            paired.update(m.device.serial for m in members)
         done.update(m.device.serial for m in members)
         pair_id = "+".join(sorted(m.device.serial for m in members)) if len(members) == 2 else None
         for i, m in enumerate(members, 1):
@@ -782,7 +796,9 @@ def _gate_group(group: Group, units: list[_Unit], desired: DesiredState, now: da
     budget = group.failure_budget.of(len(members))
     halted = failures >= budget
     canary = group.waves.canary.of(len(units)) if group.waves else len(units)
-    for i, unit in enumerate(units):
+    # Canaries must stay canaries: units the engine worked on toward this target come first, then units
+    # with work to do, and units that were converged all along last (they prove nothing about the rollout).
+    for i, unit in enumerate(sorted(units, key=lambda u: (_wave_rank(u, group), u.key))):
         unit.wave = 1 if i < canary or group.waves is None else 2
     units.sort(key=lambda u: (u.wave, u.key))
     waves = _wave_summaries(group, units, now)
@@ -856,6 +872,16 @@ def _gate_group(group: Group, units: list[_Unit], desired: DesiredState, now: da
         actions=actions,
         blocked=dict(sorted(blocked.items())),
     )
+
+
+def _wave_rank(unit: _Unit, group: Group) -> int:
+    touched = any(
+        m.progress is not None
+        and m.progress.target == group.target
+        and m.progress.category in (IN_PROGRESS, DONE, FAILED)
+        for m in unit.members
+    )
+    return 0 if touched else (2 if unit.converged else 1)
 
 
 def _window_detail(detail: str, next_change: datetime | None) -> str:

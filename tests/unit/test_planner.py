@@ -376,6 +376,23 @@ def test_failed_canary_holds_the_next_wave() -> None:
     assert act(p, "B") == (BLOCKED, "wave-pending")
 
 
+def test_canaries_stay_canaries_and_converged_units_are_not_canaries() -> None:
+    state = desired(group("br", waves={"canary": 1}))
+    devices = [fw("A", hostname="a", version="11.1.6-h1"), fw("B", hostname="b"), fw("C", hostname="c")]
+    start = run(state, devices)
+    assert [(d.serial, d.wave) for d in start.devices] == [("B", 1), ("A", 2), ("C", 2)]
+    assert act(start, "C") == (BLOCKED, "wave-pending")
+    done = {"B": DeviceProgress("B", "done", target=V("11.1.6-h1"), finished_at=NOW)}
+    later = run(state, [*devices[:1], fw("B", hostname="b", version="11.1.6-h1"), devices[2]], status=done)
+    assert later.device("B").wave == 1 and act(later, "C") == (UPGRADE, None)  # type: ignore[union-attr]
+
+
+def test_inconsistent_pair_is_blocked() -> None:
+    a, b = pair("H1", "H2")
+    p = run(desired(group("dc")), [a, b.with_changes(peer_serial="H9")])
+    assert act(p, "H1") == (BLOCKED, "ha-peer-unhealthy") and "names H9" in p.device("H1").detail  # type: ignore[union-attr]
+
+
 def test_an_ha_pair_is_one_unit_of_a_wave() -> None:
     state = desired({"name": "all", "select": {"all": True}, "target": "11.1.6-h1", "waves": {"canary": 1}})
     devices = [*pair("H1", "H2"), fw("Z", hostname="zz")]
@@ -475,12 +492,16 @@ def test_restricted_to_a_group_or_serial() -> None:
 
 def test_staleness() -> None:
     p = sample_plan()
-    assert staleness(p, p.desired_digest, p.inventory_digest, {"A": "11.1.4", "U": "9.1.0"}) == []
-    reasons = staleness(p, "sha256:" + "0" * 64, "sha256:other", {"A": V("11.1.6-h1"), "B": None})
+    # A and B wait for the soak of the converged canary C, so only the dc pair and L have changes
+    assert (
+        staleness(p, p.desired_digest, p.inventory_digest, {"A": "11.1.5", "H1": "11.1.4", "U": "9.1.0"})
+        == []
+    )
+    reasons = staleness(p, "sha256:" + "0" * 64, "sha256:other", {"H1": V("11.1.6-h1"), "H2": None})
     assert len(reasons) == 3
     assert reasons[0].startswith("the desired state changed")
     assert reasons[1].startswith("the inventory changed")
-    assert reasons[2] == "A (fw-a) now runs 11.1.6-h1; the plan saw 11.1.4"
+    assert reasons[2] == "H1 (fw-h1) now runs 11.1.6-h1; the plan saw 11.1.4"
 
 
 def test_naive_now_is_refused() -> None:
