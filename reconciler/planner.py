@@ -558,7 +558,7 @@ def plan(
             _unmanaged(work)
         else:
             _decide_device(work, work.group, desired, inventory, cache, rules)
-    units_by_group = _units(works, inventory, assignment.group_of)
+    units_by_group = _units(works, assignment.group_of)
     summaries = []
     for group in desired.groups:
         units = units_by_group.get(group.name, [])
@@ -679,13 +679,11 @@ def _decide_device(
             f" toward {prog.target}" if prog and prog.target and prog.target != group.target else ""
         )
         return
-    if (obs is not None and not obs.reachable) or not device.connected:
-        work.block(
-            UNREACHABLE,
-            "the device did not answer when last observed" if obs else "Panorama reports it disconnected",
-        )
-        return
-    if device.error and obs is None:
+    if obs is not None and not obs.reachable:
+        work.block(UNREACHABLE, "the device did not answer when last observed")
+    elif not device.connected:
+        work.block(UNREACHABLE, "Panorama reports it disconnected")
+    elif device.error and obs is None:
         work.block(UNREACHABLE, f"discovery could not reach it: {device.error}")
 
 
@@ -709,9 +707,7 @@ def _converged(work: _Work, group: Group, current: PanOsVersion, path: UpgradePa
     return False
 
 
-def _units(
-    works: Mapping[str, _Work], inventory: Inventory, group_of: Mapping[str, str]
-) -> dict[str, list[_Unit]]:
+def _units(works: Mapping[str, _Work], group_of: Mapping[str, str]) -> dict[str, list[_Unit]]:
     out: dict[str, list[_Unit]] = {}
     done: set[str] = set()
     paired: set[str] = set()
