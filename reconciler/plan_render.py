@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from reconciler.planner import BLOCKED, NONE, UNMANAGED, DevicePlan, GroupSummary, Plan
+from reconciler.plan import BLOCKED, NONE, UNMANAGED, DevicePlan, GroupSummary, Plan
 
 
 def to_json_text(plan: Plan) -> str:
