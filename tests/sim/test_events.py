@@ -37,7 +37,7 @@ def functional(s: Simulator, serial: str) -> bool:
 
 
 def test_every_event_has_the_documented_fields_and_time_never_goes_back(sim: StartSim) -> None:
-    s = sim(FleetSpec(devices=ha_pair("A", "B"), durations=FAST), time_scale=0.002)
+    s = sim(FleetSpec(devices=ha_pair("A", "B"), durations=FAST), time_scale=0.003)
     upgrade(s, "B", "10.2.13")
     events = s.events()
     assert events[0]["event"] == "sim_start"
@@ -59,7 +59,7 @@ def test_every_event_has_the_documented_fields_and_time_never_goes_back(sim: Sta
 
 
 def test_a_careful_ha_upgrade_keeps_the_invariants(sim: StartSim) -> None:
-    s = sim(FleetSpec(devices=ha_pair("A", "B"), durations=FAST), time_scale=0.002)
+    s = sim(FleetSpec(devices=ha_pair("A", "B"), durations=FAST), time_scale=0.003)
     upgrade(s, "B", "10.2.13")  # the passive member first
     assert functional(s, "B")
     client(s, "A").op("request high-availability state suspend")
@@ -74,7 +74,7 @@ def test_a_careful_ha_upgrade_keeps_the_invariants(sim: StartSim) -> None:
 
 
 def test_rebooting_both_members_at_once_is_caught(sim: StartSim) -> None:
-    s = sim(FleetSpec(devices=ha_pair("A", "B"), durations=FAST), time_scale=0.002)
+    s = sim(FleetSpec(devices=ha_pair("A", "B"), durations=FAST), time_scale=0.003)
     for serial in "AB":
         client(s, serial).restart()
     assert s.wait_until(lambda: len(s.events("reboot_end")) == 2, timeout=15)
@@ -108,7 +108,7 @@ def _durations(s: Simulator, serial: str) -> list[tuple[str, float]]:
 def test_same_seed_same_fleet_and_same_durations(sim: StartSim) -> None:
     def run(seed: int, *, act: bool = True) -> tuple[list[dict[str, Any]], list[tuple[str, float]]]:
         fleet = generate_fleet(firewalls=5, ha_pairs=1, device_groups=2, seed=seed)
-        s = sim(FleetSpec(devices=fleet.devices, seed=seed, durations=FAST), time_scale=0.002)
+        s = sim(FleetSpec(devices=fleet.devices, seed=seed, durations=FAST), time_scale=0.003)
         serial = s.devices[-1].serial
         if not act:
             return [d.to_json() for d in s.devices], []
