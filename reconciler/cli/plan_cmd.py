@@ -39,10 +39,12 @@ def validate_cmd(
         ),
     ] = None,
     upgrade_paths: Annotated[
-        Path | None, typer.Option("--upgrade-paths", help="Also check this upgrade_paths.json")
+        Path | None,
+        typer.Option("--upgrade-paths", metavar="FILE", help="Also check this upgrade_paths.json"),
     ] = None,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", help="Also check selections against this inventory.json")
+        Path | None,
+        typer.Option("--inventory", metavar="FILE", help="Also check selections against this inventory.json"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
@@ -105,6 +107,7 @@ def plan_cmd(
         typer.Option(
             "-f",
             "--file",
+            metavar="PATH",
             help="Desired-state file or directory (default: desired.path or <work_dir>/desired)",
         ),
     ] = None,
@@ -116,7 +119,9 @@ def plan_cmd(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Save the plan (JSON) for 'apply FILE', which refuses it once stale"),
+        typer.Option(
+            "--out", metavar="FILE", help="Save the plan (JSON) for 'apply FILE', which refuses it once stale"
+        ),
     ] = None,
     detailed_exitcode: Annotated[
         bool,
@@ -126,10 +131,17 @@ def plan_cmd(
     ] = False,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="Only this serial or group (repeatable); the plan is marked partial"),
+        typer.Option(
+            "--target",
+            metavar="SERIAL|GROUP",
+            help="Only this serial or group (repeatable); the plan is marked partial",
+        ),
     ] = None,
     revision: Annotated[
-        str | None, typer.Option("--revision", help="Desired-state revision to record (e.g. the git commit)")
+        str | None,
+        typer.Option(
+            "--revision", metavar="TEXT", help="Desired-state revision to record (e.g. the git commit)"
+        ),
     ] = None,
 ) -> None:
     """Show what would change: per device the action, hops, wave, order, or why it is blocked."""
