@@ -29,7 +29,8 @@ READINESS = [
     "content_version",
     "free_disk_space",
     {"free_disk_space": {"image_version": "10.2.13"}},
-    "planes_clock_sync",
+    # Two requests (show clock, show clock more) may straddle a second boundary, on a real box too.
+    {"planes_clock_sync": {"diff_threshold": 1}},
     "certificates_requirements",
     "dynamic_updates",
     "jobs",

@@ -23,7 +23,7 @@ V = PanOsVersion.parse
 
 
 def one(sim: StartSim, **kw: object) -> tuple[Simulator, Firewall]:
-    spec = device("F1", "10.2.9", downloaded=(V("10.2.13"),), **kw)  # type: ignore[arg-type]
+    spec = device("F1", "10.2.9", downloaded=(V("10.2.13"),), **kw)
     s = sim(FleetSpec(devices=(spec,), durations=FAST), time_scale=0.004)
     ep = s.endpoint("F1")
     return s, Firewall(ep.address, s.credentials.user, s.credentials.password, port=ep.port, timeout=20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -170,7 +171,7 @@ class TestReboot:
         took = []
         listening = []
         for phase in (Phase.DOWN, Phase.WEB_STARTING, Phase.AUTH_STARTING, Phase.UP):
-            took.append(h.run_until(lambda p=phase: fw.phase is p))
+            took.append(h.run_until(partial(lambda p: fw.phase is p, phase)))
             listening.append(fw.listening)
         assert listening == [False, True, True, True]  # down: connection refused
         assert 340 - 5 <= sum(took) <= 540 + 5

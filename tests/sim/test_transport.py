@@ -52,6 +52,7 @@ def test_each_certificate_carries_its_own_address(sim: StartSim) -> None:
         ctx.wrap_socket(raw, server_hostname=ep.address) as tls,
     ):
         cert = tls.getpeercert()
+    assert cert is not None
     assert ("IP Address", ep.address) in cert["subjectAltName"]
     # The certificate of T2 does not name T1's address: hostname checking would refuse it there.
     assert ("IP Address", s.endpoint("T1").address) not in cert["subjectAltName"]
