@@ -55,8 +55,8 @@ def running_simulator(
         api_events=api_events,
     )
     sim = Simulator(spec, options)
-    sim.start()
     try:
+        sim.start()
         yield sim
     finally:
         sim.stop()

@@ -107,3 +107,50 @@ def test_only_api_path_is_served(sim: StartSim) -> None:
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(s.url("H1").replace("/api/", "/php/login.php"), timeout=10)
     assert exc.value.code == 404
+
+
+def _raw(address: str, port: int, payload: bytes) -> bytes:
+    with socket.create_connection((address, port), timeout=5) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_malformed_http_is_answered_not_crashed(sim: StartSim) -> None:
+    s = sim(FleetSpec(devices=(device("H1"),)), http=True)
+    ep = s.endpoint("H1")
+    assert _raw(*ep, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    chunked = b"POST /api/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    assert _raw(*ep, chunked).startswith(b"HTTP/1.1 411 ")
+    ok = _raw(*ep, b"GET /api/?type=keygen&user=admin&password=x HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 403 ") and b"Connection: close" in ok
+
+
+def test_port_zero_is_one_port_for_every_device_and_a_taken_port_is_refused(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    from reconciler.errors import UserError
+    from reconciler.sim.testing import running_simulator
+
+    s = sim(FleetSpec(devices=(device("P1"), device("P2"))), base_address="127.22.0.0")
+    assert {s.endpoint("P1").port, s.endpoint("P2").port, s.panorama.port} == {s.port}
+    with pytest.raises(UserError, match=f"cannot listen on port {s.port}"):  # noqa: SIM117
+        with running_simulator(
+            FleetSpec(devices=(device("P1"),)),
+            state_dir=tmp_path / "b",
+            port=s.port,
+            base_address="127.22.0.0",
+        ):
+            pass
+
+
+def test_base_address_must_be_loopback() -> None:
+    from reconciler.errors import UserError
+    from reconciler.sim.addresses import parse_base
+
+    assert parse_base("127.33.0.0") == "127.33.0.0"
+    for bad in ("10.0.0.0", "127.1.2.0", "localhost"):
+        with pytest.raises(UserError):
+            parse_base(bad)
