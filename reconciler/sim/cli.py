@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -56,7 +57,10 @@ def serve(
     firewalls: Annotated[int, typer.Option("--firewalls", min=0, help="Generate N firewalls")] = 10,
     ha_pairs: Annotated[int, typer.Option("--ha-pairs", min=0, help="... of which M HA pairs")] = 2,
     device_groups: Annotated[int, typer.Option("--device-groups", min=1, help="... in K device groups")] = 3,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of generation, durations and noise")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed of generation, durations and noise (overrides the file's)"),
+    ] = None,
     time_scale: Annotated[
         float,
         typer.Option("--time-scale", min=0.0001, help="Real seconds per simulated second (0.01 = 100x)"),
@@ -81,10 +85,12 @@ def serve(
     base = parse_base(base_address)
     if fleet_file is not None:
         fleet = load_fleet(fleet_file)
+        if seed is not None:
+            fleet = replace(fleet, seed=seed)
     else:
         try:
             fleet = generate_fleet(
-                firewalls=firewalls, ha_pairs=ha_pairs, device_groups=device_groups, seed=seed
+                firewalls=firewalls, ha_pairs=ha_pairs, device_groups=device_groups, seed=seed or 0
             )
         except ValueError as exc:
             raise UserError(str(exc)) from None
