@@ -293,8 +293,10 @@ def load_fleet(path: str | Path) -> FleetSpec:
     for err in sorted(schemas.validator("fleet").iter_errors(data), key=lambda e: list(map(str, e.path))):
         line_no = _line_of(root, list(err.absolute_path))
         errors.append(f"{path}:{line_no}: {schemas.json_path(err.absolute_path)}: {err.message}")
+    if len(errors) == 1:
+        raise InputFileError(errors[0])
     if errors:
-        raise InputFileError(f"{path}: {len(errors)} problem(s) in fleet file", errors)
+        raise InputFileError(f"{path}: {len(errors)} problems in fleet file", errors)
     try:
         return FleetSpec.from_json(data)
     except (ValueError, KeyError) as exc:

@@ -86,3 +86,32 @@ def test_serve_status_fault_and_stop(served: tuple[Path, subprocess.Popen[str]])
 def test_status_without_a_simulator(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sim", "status", "--state-dir", str(tmp_path)])
     assert result.exit_code == 1 and "sim.json: not found" in result.output
+
+
+def test_serve_a_fleet_file_for_a_while(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text('devices:\n  - {serial: "0099", hostname: lab-fw, version: "11.2.5"}\n')
+    state = tmp_path / "state"
+    result = CliRunner().invoke(
+        app,
+        ["sim", "serve", "--fleet", str(fleet), "--state-dir", str(state), "--port", "0", "--http",
+         "--base-address", "127.23.0.0", "--seed", "3", "--duration", "0.2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 Panorama + 1 firewalls" in result.output and "http on port" in result.output
+    info = json.loads((state / "sim.json").read_text())
+    assert info["seed"] == 3 and info["scheme"] == "http"
+    assert info["devices"] == [
+        {"serial": "0099", "hostname": "lab-fw", "address": "127.23.1.1", "model": "PA-VM", "device_group": "",
+         "ha_peer": None, "ha_priority": None, "version": "11.2.5"}
+    ]  # fmt: skip
+
+
+def test_serve_reports_a_bad_fleet_file(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("devices:\n  - {serial: '0099', version: 11.2}\n")
+    result = CliRunner().invoke(
+        app, ["sim", "serve", "--fleet", str(fleet), "--state-dir", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 1
+    assert f"{fleet}:2: devices[0].version" in result.output

@@ -101,3 +101,18 @@ def test_panorama_proxies_to_a_firewall_by_serial(sim: StartSim) -> None:
     pano.add(fw)
     assert fw.refresh_system_info().version == "11.0.6"
     assert s.api_calls("P1").get("op:show system info (via panorama)") == 1
+
+
+def test_content_check_download_and_install(sim: StartSim) -> None:
+    s = sim(FleetSpec(devices=(device("C1", content_version="8750-8340"),)))
+    fw = firewall(s, "C1")
+    fw.content.check()
+    assert fw.content_version == "8750-8340"
+    assert fw.content.download(sync=True)["success"]
+    assert fw.content.install(sync=True)["success"]
+    fw.refresh_system_info()
+    assert fw.content_version == s.fleet.catalog.latest_content().version
+    assert [e["event"] for e in s.events(serial="C1") if e["event"].startswith("content_")] == [
+        "content_check", "content_download_start", "content_download_end", "content_install_start",
+        "content_install_end",
+    ]  # fmt: skip
