@@ -154,8 +154,17 @@ class SimFirewall:
         self.world.emit(event, self.serial, sim_time=t, **fields)
 
     def _history(self) -> None:
-        """Jobs a running firewall already has: the auto-commit of its last boot and a commit."""
+        """Jobs a running firewall already has: the auto-commit of its last boot and a commit.
+
+        About one firewall in five also lists a job without an id (PAN-OS does that for some failed
+        jobs), which ``show jobs all`` parsers must skip.
+        """
         wall = self.world.clock.wall()
+        self.idless_job: Job | None = None
+        if self.rng_noise.random() < 0.2:
+            self.idless_job = Job(0, "Failed-Job", "", wall - 172800)
+            self.idless_job.begin(self.booted_at, wall - 172800, 1.0)
+            self.idless_job.finish(wall - 172800, False, ["Failed to process the job"])
         for job_type, line in (
             (AUTO_COMMIT, "Configuration committed successfully"),
             ("Commit", "Configuration committed successfully"),

@@ -78,7 +78,9 @@ def _show_job(ctx: OpContext) -> str:
 
 
 def _show_jobs_all(ctx: OpContext) -> str:
-    return success("".join(j.xml(ctx.now) for j in sorted(ctx.fw.jobs.values(), key=lambda j: -j.id)))
+    jobs = sorted(ctx.fw.jobs.values(), key=lambda j: -j.id)
+    idless = [ctx.fw.idless_job] if ctx.fw.idless_job is not None else []
+    return success("".join(j.xml(ctx.now) for j in [*jobs, *idless]))
 
 
 def _restart(ctx: OpContext) -> str:

@@ -79,6 +79,7 @@ class Job:
         return str(self.percent(now))
 
     def xml(self, now: float) -> str:
+        """The ``<job>`` element (a job with id 0 is rendered without an id, as PAN-OS lists some)."""
         details = "".join(leaf("line", line) for line in self.details)
         warnings = "".join(leaf("line", line) for line in self.warnings)
         return node(
@@ -87,7 +88,7 @@ class Job:
                 {
                     "tenq": panos_time(self.enqueued_wall),
                     "tdeq": clock_time(self.started_wall or self.enqueued_wall),
-                    "id": self.id,
+                    "id": self.id or "",
                     "user": self.user,
                     "type": self.type,
                     "status": self.status,

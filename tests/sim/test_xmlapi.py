@@ -195,3 +195,14 @@ class TestPanorama:
         assert root is not None and root.findall("result/devices/entry") == []
         _, status = call(h, "A", type="op", cmd="<show><panorama-status/></show>", key=key(h, "A"))
         assert status is not None and "Connected     : no" in (status.findtext("result") or "")
+
+
+def test_show_jobs_all_may_list_a_job_without_an_id(world: MakeWorld) -> None:
+    h = world(*[device(f"J{n}") for n in range(20)])
+    with_idless = [fw for fw in h.world.firewalls.values() if fw.idless_job is not None]
+    assert 0 < len(with_idless) < 20
+    serial = with_idless[0].serial
+    _, root = call(h, serial, type="op", cmd="<show><jobs><all/></jobs></show>", key=key(h, serial))
+    assert root is not None
+    ids = [job.findtext("id") for job in root.findall("result/job")]
+    assert "" in ids and ids.count("") == 1
