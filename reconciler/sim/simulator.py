@@ -261,16 +261,19 @@ class Simulator:
             self._ready.set()
             return
         self._ready.set()
-        next_status = 0.0
+        next_control = next_status = 0.0
         status_interval = 1.0 if len(self.world.firewalls) <= 200 else 3.0
         while not self._stop.is_set():
             with self.world.lock:
                 self.world.scheduler.run_due(self.clock.now())
                 due = self.world.scheduler.next_due()
             delay = 0.05 if due is None else (due - self.clock.now()) * self.options.time_scale
-            if self.options.control and time.monotonic() >= next_status:
-                next_status = time.monotonic() + status_interval
-                await asyncio.to_thread(self._control_pass)
+            if self.options.control and time.monotonic() >= next_control:
+                write_status = time.monotonic() >= next_status
+                next_control = time.monotonic() + 0.2
+                if write_status:
+                    next_status = time.monotonic() + status_interval
+                await asyncio.to_thread(self._control_pass, write_status)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=min(max(delay, 0.001), 0.05))
         await self._frontend.stop()
@@ -442,7 +445,7 @@ class Simulator:
 
     # -- control directory (``sim fault`` / ``sim status`` from another process) ------------------------
 
-    def _control_pass(self) -> None:
+    def _control_pass(self, write_status: bool) -> None:
         control = self.state_dir / "control"
         done = control / "done"
         done.mkdir(parents=True, exist_ok=True)
@@ -451,7 +454,9 @@ class Simulator:
             store.atomic_write_json(done / request.name, reply)
             with contextlib.suppress(FileNotFoundError):
                 request.unlink()
-        store.atomic_write_json(self.state_dir / "status.json", self.status(), mode=0o644)
+            write_status = True  # let `sim status` show the change at once
+        if write_status:
+            store.atomic_write_json(self.state_dir / "status.json", self.status(), mode=0o644)
 
     def _apply_control(self, path: Path) -> dict[str, Any]:
         try:
