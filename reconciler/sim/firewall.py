@@ -48,6 +48,7 @@ class OpError(Exception):
 class Phase(StrEnum):
     UP = "up"
     DOWN = "down"  # listener closed: connection refused
+    STARTING = "starting"  # listening, but connections close without an answer
     WEB_STARTING = "web-starting"  # HTTP 503
     AUTH_STARTING = "auth-starting"  # HTTP 403 Invalid credentials
 
@@ -455,9 +456,10 @@ class SimFirewall:
         ha_rules.member_down(self, t)
         start = self.reboot_started_at if self.reboot_started_at is not None else t
         total = self.reboot_total
-        self.world.scheduler.at(start + 0.6 * total, lambda when: self._web_starting(when, boot_id))
+        self.world.scheduler.at(start + 0.55 * total, lambda when: self._starting(when, boot_id))
 
-    def _web_starting(self, t: float, boot_id: int) -> None:
+    def _starting(self, t: float, boot_id: int) -> None:
+        """The management plane listens again but drops connections (clients see a reset or TLS EOF)."""
         if boot_id != self.boot_id:
             return
         if self.faults.get("reboot_hang") is not None:
@@ -465,9 +467,14 @@ class SimFirewall:
             self._emit("fault_fired", t, fault="reboot_hang")
             return
         self.hung = False
+        self._set_phase(Phase.STARTING, t)
+        self.world.scheduler.at(t + 0.05 * self.reboot_total, lambda when: self._web_starting(when, boot_id))
+
+    def _web_starting(self, t: float, boot_id: int) -> None:
+        if boot_id != self.boot_id:
+            return
         self._set_phase(Phase.WEB_STARTING, t)
-        total = self.reboot_total
-        self.world.scheduler.at(t + 0.15 * total, lambda when: self._auth_starting(when, boot_id))
+        self.world.scheduler.at(t + 0.15 * self.reboot_total, lambda when: self._auth_starting(when, boot_id))
 
     def _auth_starting(self, t: float, boot_id: int) -> None:
         if boot_id != self.boot_id:
@@ -549,7 +556,7 @@ class SimFirewall:
             self._emit("fault_cleared", t, fault=k)
         if "reboot_hang" in removed and self.hung and self.phase is Phase.DOWN:
             self.hung = False
-            self.world.scheduler.at(t, partial(self._web_starting, boot_id=self.boot_id))
+            self.world.scheduler.at(t, partial(self._starting, boot_id=self.boot_id))
         if "panorama_unreachable" in removed:
             self.panorama_connected_at = t + self.draw("panorama_reconnect")
         return removed

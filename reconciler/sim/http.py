@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
+from reconciler.sim.firewall import Phase
 from reconciler.sim.world import Device, World
 from reconciler.sim.xmlapi import ApiRequest, ApiResponse, XmlApi, html_error
 
@@ -194,6 +195,10 @@ class HttpFrontEnd:
             if delay:
                 await asyncio.sleep(delay)
             with self.world.lock:
+                if getattr(device, "phase", None) is Phase.STARTING:
+                    self.world.counters.count(device.serial, "dropped")
+                    writer.transport.abort()
+                    return
                 if not device.listening or action == "drop":
                     self.world.counters.count(device.serial, "dropped")
                     if action == "drop":

@@ -91,7 +91,7 @@ class XmlApi:
         if req.path.rstrip("/") != "/api":
             return html_error(404, "404 Not Found")
         if isinstance(device, SimFirewall):
-            if device.phase is Phase.WEB_STARTING:
+            if device.phase in (Phase.STARTING, Phase.WEB_STARTING):
                 return html_error(503, "503 Service Temporarily Unavailable")
             if device.phase is Phase.AUTH_STARTING:
                 return ApiResponse(403, INVALID_CREDENTIALS)

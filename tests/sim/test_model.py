@@ -170,14 +170,15 @@ class TestReboot:
         assert fw.listening  # the answer to the restart still goes out
         took = []
         listening = []
-        for phase in (Phase.DOWN, Phase.WEB_STARTING, Phase.AUTH_STARTING, Phase.UP):
+        for phase in (Phase.DOWN, Phase.STARTING, Phase.WEB_STARTING, Phase.AUTH_STARTING, Phase.UP):
             took.append(h.run_until(partial(lambda p: fw.phase is p, phase)))
             listening.append(fw.listening)
-        assert listening == [False, True, True, True]  # down: connection refused
+        assert listening == [False, True, True, True, True]  # down: connection refused
         assert 340 - 5 <= sum(took) <= 540 + 5
         assert fw.version == V("10.2.13") and fw.pending is None
         assert [e["phase"] for e in h.events("boot_phase", "A")] == [
             "down",
+            "starting",
             "web-starting",
             "auth-starting",
             "up",
