@@ -53,8 +53,6 @@ def resume(
     if live.reachable and live.version and PanOsVersion.try_parse(live.version) is not None:
         rec = replace(rec, current_version=str(version_of(live.version)))
     ctx = ctx.at(rec)
-    hop = rec.hop
-    assert hop is not None
     phase = rec.phase
     if phase is Phase.PREFLIGHT:
         return start_hop(ctx)
