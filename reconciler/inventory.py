@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEVICE_TYPES = ("standalone", "ha_pair", "unknown")
@@ -31,7 +31,8 @@ class Device:
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # A plain field dict: dataclasses.asdict deep-copies and dominates planning time at 10,000 devices.
+        return {name: getattr(self, name) for name in _DEVICE_FIELDS}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Device:
@@ -44,6 +45,9 @@ class Device:
 
     def with_changes(self, **changes: Any) -> Device:
         return replace(self, **changes)
+
+
+_DEVICE_FIELDS = tuple(f.name for f in fields(Device))
 
 
 @dataclass(frozen=True)
