@@ -18,6 +18,14 @@ FEATURE_RELEASES: tuple[str, ...] = (
 # The base image of a feature release is X.Y.0 unless overridden here.
 BASE_OVERRIDES: dict[str, str] = {"12.1": "12.1.2"}
 
+# Lowest content (App-ID) release, the number before the dash, on which PAN-OS installs a feature release.
+# Below it the software install is refused, so the content is updated first (a step of its own). The
+# figures are representative of the release notes' minimums; keep them current with the notes you upgrade to.
+MIN_CONTENT: dict[str, int] = {
+    "9.1": 8200, "10.0": 8284, "10.1": 8390, "10.2": 8520, "11.0": 8630, "11.1": 8760, "11.2": 8860,
+    "12.1": 9000,
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class UpgradeRules:
@@ -30,6 +38,11 @@ class UpgradeRules:
     # this one; the jump may span at most ``max_skip_distance`` steps of ``feature_releases``.
     skip_from: str = "10.1"
     max_skip_distance: int = 4
+
+    def min_content(self, train: str) -> str | None:
+        """The minimum content version (``"8760"``) a feature release installs on, or None if unknown."""
+        value = MIN_CONTENT.get(train)
+        return str(value) if value is not None else None
 
     def index(self, train: str) -> int:
         try:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.rules import DEFAULT_RULES, UpgradeRules
+from reconciler.rules import DEFAULT_RULES, MIN_CONTENT, UpgradeRules
 from reconciler.version import PanOsVersion
 
 _TRAINS: dict[str, tuple[str, ...]] = {
@@ -35,11 +35,6 @@ _TRAIN_DATES: dict[str, tuple[int, int]] = {
     "11.1": (2023, 11), "11.2": (2024, 6), "12.1": (2025, 8),
 }  # fmt: skip
 
-# Minimum content (App-ID) release number, the part before the dash, each feature release installs on.
-_MIN_CONTENT: dict[str, int] = {
-    "9.1": 8200, "10.0": 8284, "10.1": 8390, "10.2": 8520, "11.0": 8630, "11.1": 8760, "11.2": 8860,
-    "12.1": 9000,
-}  # fmt: skip
 
 _CONTENT: tuple[str, ...] = (
     "8750-8340",
@@ -182,7 +177,7 @@ def default_catalog(rules: UpgradeRules = DEFAULT_RULES) -> Catalog:
         ContentRelease(v, f"2024/{1 + i:02d}/{10 + i:02d} 15:17:52 PST", 60 + i)
         for i, v in enumerate(_CONTENT)
     )
-    return Catalog(images, content, dict(_MIN_CONTENT))
+    return Catalog(images, content, dict(MIN_CONTENT))
 
 
 @dataclass(frozen=True)
