@@ -21,6 +21,7 @@ from reconciler.commands import (
     ContentDownload,
     ContentInstall,
     Download,
+    FailMember,
     Install,
     JobKind,
     ListJobs,
@@ -33,10 +34,13 @@ from reconciler.commands import (
     Snapshot,
     SoftwareCheck,
     SoftwareInfo,
+    StartMember,
     Suspend,
 )
-from reconciler.machine import MachineSettings, Step, step
+from reconciler.ha import PairRecord, PairStep, new_pair, pair_resume, pair_step
+from reconciler.machine import MachineSettings, Step, resume, step
 from reconciler.observations import (
+    Abort,
     BackupTaken,
     Begin,
     CommandFailed,
@@ -51,6 +55,7 @@ from reconciler.observations import (
     JobStarted,
     JobStatus,
     LiveDevice,
+    MemberChanged,
     Observation,
     PreflightResult,
     RebootIssued,
@@ -58,7 +63,7 @@ from reconciler.observations import (
     SoftwareList,
     VersionObserved,
 )
-from reconciler.records import DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.records import DISRUPTIVE_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -157,8 +162,9 @@ class FakeFirewall:
     reboots: int = 0
     executed: list[tuple[str, ...]] = field(default_factory=list)  # device-changing commands, in order
     ha_state: str = "standalone"
-    ha_peer: FakeFirewall | None = None
+    ha_peer: FakeFirewall | None = field(default=None, repr=False)
     sync_complete: bool = True
+    rejoin_reads: int = 0  # HA reads answered "initial" after a reboot
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -229,6 +235,7 @@ class FakeFirewall:
             return JobsListed(tuple(j.info() for j in self.jobs.values()))
         if isinstance(cmd, Reboot):
             self.reboots += 1
+            self._ha_reboot()
             if self.installed is not None and fault != "oldversion":
                 self.version = self.installed
             self.installed = None
@@ -280,9 +287,25 @@ class FakeFirewall:
 
     # -- HA --------------------------------------------------------------------------------------------
 
+    def _ha_reboot(self) -> None:
+        peer = self.ha_peer
+        if peer is None:
+            return
+        if self.ha_state == "active" and peer.ha_state == "passive":
+            peer.ha_state = "active"  # the peer takes over while this one restarts
+        if self.ha_state != "suspended":
+            self.ha_state = "initial"
+            self.rejoin_reads = 2
+            self.sync_complete = False
+
     def ha(self, now: float) -> HaStateObserved:
         peer = self.ha_peer
-        connected = peer is not None and peer.down_polls == 0 and peer.ha_state not in ("initial",)
+        if self.ha_state == "initial":
+            self.rejoin_reads -= 1
+            if self.rejoin_reads <= 0:
+                self.ha_state = "passive" if peer is not None and peer.ha_state == "active" else "active"
+                self.sync_complete = True
+        connected = peer is not None and peer.down_polls == 0
         return HaStateObserved(
             self.serial,
             True,
@@ -307,8 +330,9 @@ class FakeFirewall:
                 self.ha_peer.ha_state = "active"
             return HaActionDone(self.serial, cmd.name)
         if isinstance(cmd, MakeFunctional):
-            peer_active = self.ha_peer is not None and self.ha_peer.ha_state == "active"
-            self.ha_state = "passive" if peer_active else "active"
+            if self.ha_state == "suspended":
+                peer_active = self.ha_peer is not None and self.ha_peer.ha_state == "active"
+                self.ha_state = "passive" if peer_active else "active"
             return HaActionDone(self.serial, cmd.name)
         raise AssertionError(f"unexpected HA command {cmd}")
 
@@ -368,3 +392,116 @@ def run_until(
         assert_valid(result.record)
         rec, delay = result.record, result.requeue_after or 0.0
     raise AssertionError(f"{until} not reached; last phase {rec.phase}")
+
+
+def ha_pair(version: str = "10.2.9", **kw: object) -> tuple[FakeFirewall, FakeFirewall]:
+    """Two linked firewalls: "A" active, "B" passive."""
+    a = FakeFirewall("A", version, **kw)  # type: ignore[arg-type]
+    b = FakeFirewall("B", version, **kw)  # type: ignore[arg-type]
+    a.ha_peer, b.ha_peer = b, a
+    a.ha_state, b.ha_state = "active", "passive"
+    return a, b
+
+
+@dataclass
+class PairWorld:
+    """An executor for one HA pair: the coordinator, both member machines and both fake firewalls.
+
+    ``tick`` runs the earliest due command (member or pair) and feeds its answer back; member changes are
+    passed to the coordinator as ``MemberChanged``; ``StartMember`` / ``FailMember`` become ``Begin`` /
+    ``Abort`` on the member machine. ``check`` is called after every transition.
+    """
+
+    pair: PairRecord
+    recs: dict[str, DeviceRecord]
+    fws: dict[str, FakeFirewall]
+    settings: MachineSettings = FAST
+    now: float = 0.0
+    due: dict[str, float] = field(default_factory=dict)
+    transitions: int = 0
+
+    @classmethod
+    def of(cls, path: tuple[str, ...] = ("11.0.3",), mode: Mode = Mode.UPGRADE, **kw: object) -> PairWorld:
+        a, b = ha_pair(**kw)
+        ra = record(path=path, mode=mode, serial="A", ha_peer="B")
+        rb = record(path=path, mode=mode, serial="B", ha_peer="A")
+        return cls(new_pair(ra, rb, T0), {"A": ra, "B": rb}, {"A": a, "B": b})
+
+    def check(self) -> None:
+        phases = [self.recs[s].phase for s in self.pair.members]
+        assert not all(p in DISRUPTIVE_PHASES for p in phases), f"both members disruptive: {phases}"
+        assert not all(self.fws[s].down_polls > 0 for s in self.pair.members), "both members down at once"
+        for rec in self.recs.values():
+            assert_valid(rec)
+        assert PairRecord.from_json(self.pair.to_json()) == self.pair
+        self.transitions += 1
+
+    def member(self, serial: str, obs: Observation) -> None:
+        result = step(self.recs[serial], obs, at(self.now), self.settings)
+        self.recs[serial] = result.record
+        self._schedule(serial, result.commands, result.requeue_after)
+        self.check()
+        self.pair_obs(MemberChanged(serial))
+
+    def pair_obs(self, obs: Observation) -> None:
+        self.apply_pair(pair_step(self.pair, self.recs, obs, at(self.now), self.settings))
+
+    def apply_pair(self, result: PairStep) -> None:
+        self.pair = result.pair
+        device_cmds = [c for c in result.commands if not isinstance(c, StartMember | FailMember)]
+        if device_cmds:
+            self._schedule("pair", tuple(device_cmds), result.requeue_after)
+        self.check()
+        for cmd in result.commands:
+            if isinstance(cmd, StartMember):
+                self.member(cmd.serial, Begin(cmd.sync_to_peer))
+            elif isinstance(cmd, FailMember):
+                self.member(cmd.serial, Abort(cmd.reason, cmd.message))
+
+    def _schedule(self, key: str, commands: tuple[Command, ...], delay: float | None) -> None:
+        if commands:
+            self.due[key] = self.now + (delay or 0.0)
+        elif key != "pair":
+            self.due.pop(key, None)
+
+    def ready(self) -> list[str]:
+        """Keys with an outstanding command, earliest first."""
+        keys = [k for k in self.due if self._outstanding(k) is not None]
+        return sorted(keys, key=lambda k: (self.due[k], k))
+
+    def _outstanding(self, key: str) -> Command | None:
+        return self.pair.outstanding if key == "pair" else self.recs[key].outstanding
+
+    def tick(self, key: str | None = None, fault: str | None = None) -> bool:
+        """Run one command (``key``'s, else the earliest); False when nothing is left to run."""
+        keys = self.ready()
+        if not keys:
+            return False
+        key = key if key in keys else keys[0]
+        self.now = max(self.now, self.due.pop(key))
+        cmd = self._outstanding(key)
+        assert cmd is not None
+        if key == "pair":
+            serial = cmd.serial
+            self.pair_obs(self.fws[serial].run_ha(cmd, self.now, fault))
+        else:
+            self.member(key, self.fws[key].run(cmd, self.now, fault))
+        return True
+
+    def run(self, max_ticks: int = 2000) -> None:
+        for _ in range(max_ticks):
+            if not self.tick():
+                return
+        raise AssertionError("pair did not settle")
+
+    def restart(self) -> None:
+        """A daemon restart: every record read back from JSON, members resumed, then the pair."""
+        self.pair = PairRecord.from_json(self.pair.to_json())
+        self.due = {}
+        for serial in self.pair.members:
+            rec = DeviceRecord.from_json(self.recs[serial].to_json())
+            result = resume(rec, self.fws[serial].live(self.now), at(self.now), self.settings)
+            self.recs[serial] = result.record
+            self._schedule(serial, result.commands, result.requeue_after)
+            self.check()
+        self.apply_pair(pair_resume(self.pair, self.recs, at(self.now), self.settings))

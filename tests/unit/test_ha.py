@@ -1,0 +1,319 @@
+"""HA pair coordination: passive first, failover, functional again, health gates, restore on failure, resume."""
+
+from __future__ import annotations
+
+import pytest
+from machine_world import FAST, T0, PairWorld, at, record
+
+from reconciler.commands import FailMember, MakeFunctional, ReadHaState, StartMember, Suspend
+from reconciler.ha import (
+    IllegalPairTransition,
+    PairReason,
+    PairRecord,
+    PairStage,
+    may_start,
+    new_pair,
+    pair_resume,
+    pair_step,
+)
+from reconciler.observations import (
+    HaActionDone,
+    HaCommandFailed,
+    HaStateObserved,
+    MemberChanged,
+    PairBegin,
+    RetryRequest,
+)
+from reconciler.records import Mode, Phase
+
+
+def started(world: PairWorld) -> PairWorld:
+    world.pair_obs(PairBegin())
+    return world
+
+
+def first_member_running(world: PairWorld) -> PairWorld:
+    """Started, and both roles read: the first member has been started."""
+    started(world)
+    world.tick()
+    world.tick()
+    assert world.pair.stage is PairStage.MEMBER_RUNNING
+    return world
+
+
+def test_a_healthy_pair_is_upgraded_passive_first_with_failover_per_hop() -> None:
+    w = started(PairWorld.of(path=("11.0.3", "11.1.6")))
+    w.run()
+    assert w.pair.stage is PairStage.DONE and w.pair.finished_at is not None
+    # hop 0: B (passive) then A; hop 1: A is passive after the failover, so it goes first
+    assert w.pair.order == ("0:B", "0:A", "1:A", "1:B")
+    for serial in "AB":
+        assert w.recs[serial].phase is Phase.DONE and w.fws[serial].version == "11.1.6"
+    assert sorted(w.fws[s].ha_state for s in "AB") == ["active", "passive"]
+
+
+def test_the_active_member_is_suspended_only_after_the_passive_one_is_back_in_sync() -> None:
+    w = started(PairWorld.of())
+    suspended_when = None
+    for _ in range(2000):
+        if isinstance(w.pair.outstanding, Suspend) and suspended_when is None:
+            b = w.fws["B"]
+            suspended_when = (w.recs["B"].phase, b.version, b.ha_state, b.sync_complete)
+        if not w.tick():
+            break
+    assert suspended_when == (Phase.DONE, "11.0.3", "passive", True)
+    assert w.fws["A"].executed[0] == ("Suspend", "")
+    assert w.fws["A"].executed[-1] == ("MakeFunctional", "")
+
+
+def test_the_first_member_downloads_with_sync_to_peer_and_the_second_downloads_nothing() -> None:
+    w = started(PairWorld.of())
+    w.run()
+    assert [e for e in w.fws["B"].executed if e[0] == "Download"] == [
+        ("Download", "11.0.0"),
+        ("Download", "11.0.3"),
+    ]
+    assert [e for e in w.fws["A"].executed if e[0] == "Download"] == []
+    assert w.recs["A"].skipped_versions == ("11.0.0", "11.0.3")
+
+
+def test_roles_are_read_before_each_member() -> None:
+    w = started(PairWorld.of())
+    starts: list[str] = []
+    reads_before: list[int] = []
+    reads = 0
+    for _ in range(2000):
+        out = w.pair.outstanding
+        if isinstance(out, ReadHaState) and "pair" in w.ready() and w.ready()[0] == "pair":
+            reads += 1
+        before = len(w.pair.order)
+        if not w.tick():
+            break
+        if len(w.pair.order) > before:
+            starts.append(w.pair.order[-1])
+            reads_before.append(reads)
+            reads = 0
+    assert starts == ["0:B", "0:A"]
+    assert all(n >= 2 for n in reads_before)
+
+
+def test_an_unhealthy_pair_is_waited_for_then_blocked_and_its_members_failed() -> None:
+    w = PairWorld.of()
+    w.fws["A"].sync_complete = False
+    started(w)
+    w.run()
+    assert w.pair.stage is PairStage.BLOCKED and w.pair.blocked_reason == PairReason.HA_PEER_UNHEALTHY
+    assert w.now >= FAST.ha_health_timeout
+    for serial in "AB":
+        rec = w.recs[serial]
+        assert rec.phase is Phase.FAILED and rec.last_error is not None
+        assert rec.last_error.reason == "ha-peer-unhealthy"
+    assert all(fw.executed == [] for fw in w.fws.values())
+
+
+def test_a_pair_that_becomes_healthy_while_waiting_proceeds() -> None:
+    w = PairWorld.of()
+    w.fws["A"].sync_complete = False
+    started(w)
+    for _ in range(6):
+        w.tick()
+    assert w.pair.waiting == "health" and w.pair.stage is PairStage.READ_ROLES
+    w.fws["A"].sync_complete = True
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+
+
+def test_a_member_failing_before_install_while_suspended_is_made_functional_again() -> None:
+    w = started(PairWorld.of())
+    # A gets suspended and then fails its pre-flight (not enough disk): it must not stay suspended.
+    w.fws["A"].disk_gb = 1.0
+    w.run()
+    assert w.recs["A"].phase is Phase.FAILED
+    assert w.fws["A"].executed == [("Suspend", ""), ("MakeFunctional", "")]
+    assert w.fws["A"].ha_state == "passive"
+    assert w.pair.stage is PairStage.BLOCKED and w.pair.blocked_reason == PairReason.MEMBER_FAILED
+
+
+def test_a_member_failing_after_install_stays_suspended_for_an_admin() -> None:
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if w.recs["A"].phase is Phase.REBOOT:
+            break
+        w.tick()
+    w.fws["A"].installed = None  # the reboot will come back on the old version
+    w.run()
+    assert w.recs["A"].last_error is not None
+    assert w.recs["A"].last_error.reason == "came-back-on-old-version"
+    assert w.fws["A"].ha_state == "suspended"
+    assert w.pair.stage is PairStage.BLOCKED
+
+
+def test_the_first_member_failing_blocks_the_pair_and_leaves_the_other_untouched() -> None:
+    w = PairWorld.of()
+    w.fws["B"].available = ("10.2.9",)  # B cannot get its images
+    started(w)
+    w.run()
+    assert w.recs["B"].phase is Phase.FAILED and w.recs["A"].phase is Phase.PENDING
+    assert w.fws["A"].executed == [] and w.fws["A"].ha_state == "active"
+    assert w.pair.blocked_reason == PairReason.MEMBER_FAILED
+
+
+def test_a_retried_member_unblocks_the_pair() -> None:
+    w = PairWorld.of()
+    w.fws["B"].available = ("10.2.9",)
+    started(w)
+    w.run()
+    w.fws["B"].available = ("10.2.9", "11.0.0", "11.0.3")
+    w.member("B", RetryRequest("ops"))
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    assert all(w.recs[s].phase is Phase.DONE for s in "AB")
+
+
+def test_failover_that_does_not_happen_restores_the_suspended_member() -> None:
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if isinstance(w.pair.outstanding, Suspend):
+            break
+        w.tick()
+    # A's Suspend succeeds but B never becomes active.
+    w.due.pop("pair")
+    w.pair_obs(HaActionDone("A", "Suspend"))
+    w.fws["A"].ha_state = "suspended"
+    for _ in range(200):
+        out = w.pair.outstanding
+        if isinstance(out, ReadHaState):
+            w.due.pop("pair", None)
+            w.now += FAST.ha_poll_max_interval
+            w.pair_obs(w.fws[out.serial].ha(w.now))
+        else:
+            break
+    assert w.pair.outstanding == MakeFunctional("A")
+    assert w.pair.blocked_reason == PairReason.FAILOVER_TIMEOUT
+    w.run()
+    assert w.pair.stage is PairStage.BLOCKED and w.fws["A"].ha_state in ("active", "passive")
+
+
+def test_a_failed_suspend_blocks_the_pair() -> None:
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if isinstance(w.pair.outstanding, Suspend):
+            break
+        w.tick()
+    w.due.pop("pair")
+    result = pair_step(
+        w.pair, w.recs, HaCommandFailed("A", "Suspend", False, "api", "denied"), at(w.now), FAST
+    )
+    assert (
+        result.pair.stage is PairStage.BLOCKED and result.pair.blocked_reason == PairReason.HA_ACTION_FAILED
+    )
+    assert FailMember("A", "ha-action-failed", "Suspend on A failed: denied") in result.commands
+
+
+def test_download_only_pair_runs_members_one_after_the_other_with_sync() -> None:
+    w = started(PairWorld.of(path=("11.0.3", "11.1.6"), mode=Mode.DOWNLOAD_ONLY))
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    assert all(w.recs[s].phase is Phase.DOWNLOADED for s in "AB")
+    assert w.fws["A"].executed == []  # everything came over with sync-to-peer
+    assert not any(e[0] in ("Suspend", "Install") for fw in w.fws.values() for e in fw.executed)
+
+
+def test_dry_run_pair_changes_nothing() -> None:
+    w = started(PairWorld.of(mode=Mode.DRY_RUN))
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    assert all(w.recs[s].phase is Phase.DRY_RUN_COMPLETE for s in "AB")
+    assert all(fw.executed == [] for fw in w.fws.values())
+
+
+# -- resume ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ticks", [5, 30, 60, 90, 120, 150, 180, 210])
+def test_a_restart_at_any_point_converges_without_repeating_changes(ticks: int) -> None:
+    w = started(PairWorld.of())
+    for _ in range(ticks):
+        w.tick()
+    w.restart()
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    for fw in w.fws.values():
+        installs = [e for e in fw.executed if e[0] == "Install"]
+        assert installs == [("Install", "11.0.3")]
+
+
+def test_restart_between_start_member_and_begin_starts_the_member() -> None:
+    pair = first_member_running(PairWorld.of()).pair
+    fresh = {s: record(serial=s, ha_peer="B" if s == "A" else "A") for s in "AB"}
+    result = pair_resume(pair, fresh, at(10), FAST)
+    assert result.commands == (StartMember("B", True),)
+
+
+def test_restart_after_suspend_was_sent_continues_with_the_suspended_member() -> None:
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if isinstance(w.pair.outstanding, Suspend):
+            break
+        w.tick()
+    w.fws["A"].run_ha(Suspend("A"), w.now)  # reached the device; the daemon died before recording it
+    w.restart()
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    assert [e for e in w.fws["A"].executed if e[0] == "Suspend"] == [("Suspend", "")]
+
+
+# -- contract -------------------------------------------------------------------------------------------------
+
+
+def test_new_pair_refuses_a_hop_that_skips_a_feature_release() -> None:
+    a = record(serial="A", path=("11.1.6",))
+    b = record(serial="B", path=("11.1.6",))
+    with pytest.raises(ValueError, match="skips a feature release"):
+        new_pair(a, b, T0)
+
+
+def test_new_pair_refuses_members_with_different_paths() -> None:
+    with pytest.raises(ValueError, match="same mode and upgrade path"):
+        new_pair(record(serial="A", path=("11.0.3",)), record(serial="B", path=("10.2.10",)), T0)
+
+
+def test_illegal_pair_observations_raise_and_change_nothing() -> None:
+    w = PairWorld.of()
+    pair = w.pair
+    for obs in (
+        HaStateObserved("A", True, "active"),
+        HaActionDone("A", "Suspend"),
+        HaCommandFailed("A", "ReadHaState", True),
+    ):
+        with pytest.raises(IllegalPairTransition):
+            pair_step(pair, w.recs, obs, at(0), FAST)
+    started_pair = pair_step(pair, w.recs, PairBegin(), at(0), FAST).pair
+    assert started_pair.outstanding == ReadHaState("A")
+    with pytest.raises(IllegalPairTransition, match="nothing outstanding for B"):
+        pair_step(started_pair, w.recs, HaStateObserved("B", True, "passive"), at(0), FAST)
+    with pytest.raises(IllegalPairTransition):
+        pair_step(started_pair, w.recs, PairBegin(), at(0), FAST)
+    with pytest.raises(IllegalPairTransition, match="not a member"):
+        pair_step(started_pair, w.recs, MemberChanged("Z"), at(0), FAST)
+    assert w.pair == pair
+
+
+def test_member_changes_in_a_stage_that_does_not_care_change_nothing() -> None:
+    w = PairWorld.of()
+    started_pair = pair_step(w.pair, w.recs, PairBegin(), at(0), FAST).pair
+    result = pair_step(started_pair, w.recs, MemberChanged("A"), at(1), FAST)
+    assert result.pair is started_pair and result.commands == ()
+
+
+def test_may_start_names_only_the_running_member() -> None:
+    w = first_member_running(PairWorld.of())
+    assert may_start(w.pair) == "B"
+    assert may_start(PairWorld.of().pair) is None
+
+
+def test_pair_record_round_trips() -> None:
+    w = started(PairWorld.of())
+    for _ in range(40):
+        w.tick()
+        assert PairRecord.from_json(w.pair.to_json()) == w.pair
