@@ -157,6 +157,14 @@ KEYS: dict[str, Key] = {
         Key("metrics.listen", "str", "127.0.0.1:9753", "Metrics listen address host:port"),
         # Desired state and daemon.
         Key("desired.path", "str", "", "Desired-state file or directory (default: <work_dir>/desired)"),
+        Key(
+            "engine.time_scale",
+            "float",
+            1.0,
+            "Real seconds per simulated second when driving a time-scaled simulator (1 = real firewalls)",
+            0.0001,
+            1,
+        ),
         Key("daemon.resync_interval", "int", 300, "Full reconcile at least every N seconds", 1, 86400),
         Key("daemon.allow_root", "bool", False, "Allow the daemon to run as root"),
         Key("notifications.webhook_url", "str", "", "Comma-separated webhook URLs for events"),

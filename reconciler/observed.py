@@ -76,8 +76,9 @@ class Observed:
         return cls(v, _versions(available), _versions(downloaded), **kwargs)
 
     def offered(self) -> tuple[PanOsVersion, ...] | None:
-        """Everything known to be installable: offered plus downloaded (None if neither is known)."""
-        if self.available is None and self.downloaded is None:
+        """Everything known to be installable: offered plus downloaded. None while the offered list is
+        unknown: knowing what is downloaded says nothing about what else the device could download."""
+        if self.available is None:
             return None
         return tuple(sorted({*(self.available or ()), *(self.downloaded or ())}))
 

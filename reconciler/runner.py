@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ PROBE = RetryPolicy(attempts=1)
 
 ClientFor = Callable[[str], FirewallClient]
 """serial -> a client for that firewall (HA commands name the member they act on)."""
+
+LockFor = Callable[[str], AbstractContextManager[object]]
+"""serial -> a lock held while a command talks to that firewall."""
 
 
 _JOB_KINDS = {
@@ -50,13 +54,16 @@ class Runner:
     paths: WorkPaths
     client_for: ClientFor
     clock: Callable[[], str]
+    lock_for: LockFor | None = None
 
     def run(self, serial: str, command: c.Command) -> o.Observation:
         """Run ``command`` for device ``serial`` (or the HA member the command names)."""
         target = getattr(command, "serial", serial)
+        guard = self.lock_for(target) if self.lock_for is not None else nullcontext()
         try:
-            client = self.client_for(target)
-            return self._dispatch(serial, client, command)
+            with guard:
+                client = self.client_for(target)
+                return self._dispatch(serial, client, command)
         except DeviceError as exc:
             if isinstance(command, c.ReadHaState | c.Suspend | c.MakeFunctional):
                 temporary = not isinstance(exc, PermanentDeviceError)

@@ -45,6 +45,7 @@ _MODULES = [
     "reconciler.cli.config_cmd",
     "reconciler.cli.device_cmd",
     "reconciler.cli.plan_cmd",
+    "reconciler.cli.apply_cmd",
     "reconciler.sim.cli",
 ]
 

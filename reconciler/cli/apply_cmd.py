@@ -1,0 +1,162 @@
+"""``panos-upgrade apply``: plan, confirm, and converge in the foreground with a live view.
+
+Exit codes: 0 converged, 1 error (bad input, stale plan, refused), 2 finished with devices failed or blocked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler import plan_inputs, plan_render, store
+from reconciler.cli.context import err, state
+from reconciler.engine import progress_view
+from reconciler.engine.reconcile import group_lines
+from reconciler.engine.session import Session, drive, open_session
+from reconciler.errors import StoreError, UserError
+from reconciler.lock import DaemonLock
+from reconciler.plan import Plan, staleness
+
+EXIT_INCOMPLETE = 2
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply_cmd)
+
+
+def apply_cmd(
+    ctx: typer.Context,
+    planfile: Annotated[
+        Path | None,
+        typer.Argument(metavar="[PLANFILE]", help="A plan saved by 'plan --out' (refused when stale)"),
+    ] = None,
+    file: Annotated[
+        str | None, typer.Option("-f", "--file", metavar="PATH", help="Desired-state file or directory")
+    ] = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Same plan and checks, no change on any device")
+    ] = False,
+    target: Annotated[
+        list[str] | None, typer.Option("--target", metavar="SERIAL|GROUP", help="Only these (repeatable)")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", metavar="SECONDS", help="Stop waiting after this long")
+    ] = None,
+) -> None:
+    """Plan, show the plan, ask, then converge the fleet in the foreground."""
+    st = state(ctx)
+    paths = st.paths()
+    cfg = st.config()
+    if planfile is not None and file is not None:
+        raise UserError("give either a PLANFILE or -f PATH, not both")
+    saved = _load_plan(planfile) if planfile is not None else None
+    desired_path = plan_inputs.desired_path(paths, cfg, file)
+    with DaemonLock(paths.lock_file):
+        session = open_session(paths, cfg, desired_path=desired_path, dry_run=dry_run)
+        try:
+            _run(session, saved, target, auto_approve, dry_run, timeout)
+        finally:
+            session.close()
+
+
+def _load_plan(path: Path) -> Plan:
+    try:
+        return Plan.from_json(store.read_json(path, schema="plan"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such plan file") from None
+    except (StoreError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: not a usable plan: {exc}") from None
+
+
+def _run(
+    session: Session,
+    saved: Plan | None,
+    target: list[str] | None,
+    auto_approve: bool,
+    dry_run: bool,
+    timeout: float | None,
+) -> None:
+    rec = session.reconciler
+    broken = rec.load_records()
+    for serial in broken:
+        err(f"warning: status file of {serial} is unusable; that device is left alone")
+    if not rec.reload_desired():
+        raise UserError(f"desired state invalid: {rec.desired_error}")
+    first = _preview(session)
+    if saved is not None:
+        assert rec.desired is not None
+        reasons = staleness(
+            saved, rec.desired.digest, rec.inventory.digest(), {d.serial: d.current for d in first.devices}
+        )
+        if reasons:
+            raise UserError("the saved plan is stale, make a new one:\n  " + "\n  ".join(reasons))
+        rec.only = {d.serial for d in saved.devices if d.changes}
+        shown = saved
+    else:
+        shown = first
+        if target:
+            try:
+                shown = first.restricted_to(target)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            rec.only = {d.serial for d in shown.devices}
+    print(plan_render.to_table(shown), end="")
+    if not shown.changes and not any(d.in_progress for d in shown.devices):
+        print("Nothing to do: the fleet matches the desired state.")
+        return
+    if dry_run:
+        print("Dry run: pre-flight checks and downloads planning only; no device will be changed.")
+    if not auto_approve:
+        if not sys.stdin.isatty():
+            raise UserError("refusing to apply without confirmation: use --auto-approve in scripts")
+        if not typer.confirm("Apply this plan?", default=False):
+            raise UserError("cancelled: nothing was changed")
+    stop = threading.Event()
+    started = time.monotonic()
+    deadline = started + timeout if timeout else None
+    with progress_view.open_view(session) as view:
+        result = drive(
+            session, stop=stop, until_settled=True, resync=2.0, on_tick=view.tick, deadline=deadline
+        )
+    plan = result.plan or rec.last_plan
+    assert plan is not None
+    rows = group_lines(rec, plan, session.executor.records)
+    print(f"\nFinished in {time.monotonic() - started:.1f} s")
+    print(progress_view.summary_table(rows))
+    failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
+    incomplete = any(int(r["converged"]) < int(r["devices"]) for r in rows)  # type: ignore[call-overload]
+    print(
+        f"Status files: {session.paths.device_status_dir}  Logs: {session.paths.logs_dir}  Audit: {session.paths.audit_file}"
+    )
+    if failed:
+        print(
+            "Failed devices keep their state; see 'panos-upgrade device status SERIAL', then 'device retry SERIAL'."
+        )
+    _write_summary(session, rows)
+    if (failed or incomplete) and not dry_run:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _preview(session: Session) -> Plan:
+    rec = session.reconciler
+    saved_only = rec.only
+    rec.only = set()  # plan without starting anything
+    try:
+        result = rec.pass_()
+    finally:
+        rec.only = saved_only
+    if result.plan is None:
+        raise UserError(result.error or "nothing to plan")
+    return result.plan
+
+
+def _write_summary(session: Session, rows: list[dict[str, object]]) -> None:
+    path = session.paths.status_dir / "last-apply.json"
+    store.atomic_write_text(path, json.dumps({"groups": rows}, indent=2) + "\n")

@@ -1,0 +1,55 @@
+"""Device clients for the engine: one per firewall (so its API key is generated once), used under a
+per-device lock (pan-os-python's objects are not safe to share between threads)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from reconciler.config import Config
+from reconciler.device import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
+from reconciler.errors import PermanentDeviceError
+from reconciler.inventory import Inventory
+
+
+class ClientPool:
+    def __init__(
+        self,
+        config: Config,
+        inventory: Callable[[], Inventory],
+        *,
+        on_call: Callable[[str, str | None], None] | None = None,
+        retry: RetryPolicy = RetryPolicy(attempts=2, initial_wait=1.0, max_wait=5.0),
+    ) -> None:
+        self.config = config
+        self.inventory = inventory
+        self.on_call = on_call
+        self.retry = retry
+        self.creds = firewall_credentials(config)
+        self._clients: dict[str, tuple[str, FirewallClient]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, serial: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(serial, threading.Lock())
+
+    def get(self, serial: str) -> FirewallClient:
+        dev = self.inventory().get(serial)
+        if dev is None or not dev.mgmt_ip:
+            raise PermanentDeviceError(
+                f"{serial}: not in the inventory (run 'device discover')", kind="inventory"
+            )
+        with self._guard:
+            cached = self._clients.get(serial)
+            if cached is not None and cached[0] == dev.mgmt_ip:
+                return cached[1]
+            client = FirewallClient(
+                firewall_endpoint(self.config, dev.mgmt_ip),
+                self.creds,
+                serial=serial,
+                retry=self.retry,
+                on_call=self.on_call,
+            )
+            self._clients[serial] = (dev.mgmt_ip, client)
+            return client

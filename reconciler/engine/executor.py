@@ -1,0 +1,278 @@
+"""The executor: runs the state machines' commands on a bounded pool and feeds the answers back.
+
+It decides nothing. For each device it holds the current ``DeviceRecord``; when the record's command is
+due it runs it on a worker thread (``Runner.run``, the only I/O), then, on the loop thread, feeds the
+observation to ``machine.step`` (or ``machine.resume`` after a restart), persists the new record *before*
+anything else happens, and schedules the next command after ``requeue_after`` seconds. Waiting (for a job,
+a reboot, a window) is a scheduled requeue, never a sleeping thread, so a small pool carries hundreds of
+devices. One device's failure or exception never touches another's record.
+
+Threading: ``pump()``, ``put()`` and ``request()`` are called from one loop thread; workers only run
+commands and hand back observations through a queue.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reconciler import logs, machine, store
+from reconciler import observations as o
+from reconciler.commands import Command, ObserveDevice
+from reconciler.engine import record_store
+from reconciler.machine import IllegalTransition, MachineSettings, Step
+from reconciler.paths import WorkPaths
+from reconciler.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
+from reconciler.runner import Runner
+
+log = logs.get(__name__)
+
+Transition = Callable[[DeviceRecord | None, DeviceRecord], None]
+"""Called on the loop thread after every persisted change: (old record or None, new record)."""
+
+
+@dataclass
+class _Device:
+    record: DeviceRecord
+    settings: MachineSettings
+    commands: tuple[Command, ...] = ()
+    due: float | None = None
+    running: Command | None = None
+    requests: list[o.Observation] = field(default_factory=list)
+    stuck: str = ""
+
+
+class Executor:
+    def __init__(
+        self,
+        paths: WorkPaths,
+        runner: Runner,
+        *,
+        threads: int,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+        on_transition: Transition | None = None,
+    ) -> None:
+        self.paths = paths
+        self.runner = runner
+        self.clock = clock
+        self.monotonic = monotonic
+        self.on_transition = on_transition
+        self.devices: dict[str, _Device] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._done: queue.Queue[tuple[str, Command, o.Observation]] = queue.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="device")
+        self._closed = False
+
+    # -- records -------------------------------------------------------------------------------------------
+
+    @property
+    def records(self) -> dict[str, DeviceRecord]:
+        return {s: d.record for s, d in self.devices.items()}
+
+    def record(self, serial: str) -> DeviceRecord | None:
+        dev = self.devices.get(serial)
+        return dev.record if dev else None
+
+    def in_flight(self) -> list[DeviceRecord]:
+        """Devices started and not finished (working, or resting between hops)."""
+        return [d.record for d in self.devices.values() if _in_flight(d.record)]
+
+    def busy(self) -> bool:
+        """True while any device has a command running or scheduled."""
+        return any(d.running is not None or d.commands for d in self.devices.values())
+
+    def put(self, record: DeviceRecord, settings: MachineSettings, *, resume: bool = False) -> None:
+        """Take a record under management (a new one, or one loaded from disk).
+
+        ``resume``: the record comes from a previous run; a working device is re-observed first
+        (``ObserveDevice`` -> ``machine.resume``) instead of blindly repeating its outstanding command.
+        """
+        old = self.devices.get(record.serial)
+        if old is not None and (old.running is not None):
+            raise RuntimeError(f"{record.serial}: replaced while a command runs")
+        dev = _Device(record, settings)
+        self.devices[record.serial] = dev
+        if resume and record.phase in ACTIVE_PHASES:
+            self._schedule(dev, (ObserveDevice(),), 0.0)
+        elif old is None or old.record is not record:
+            self._persist(old.record if old else None, record)
+
+    def settings_of(self, serial: str) -> MachineSettings | None:
+        dev = self.devices.get(serial)
+        return dev.settings if dev else None
+
+    def update_settings(self, serial: str, settings: MachineSettings) -> None:
+        dev = self.devices.get(serial)
+        if dev is not None:
+            dev.settings = settings
+
+    def request(self, serial: str, observation: o.Observation) -> bool:
+        """Feed an operator/scheduler request. Queued while a command of that device runs.
+        Returns False (and changes nothing) when the machine does not accept it in the current phase."""
+        dev = self.devices.get(serial)
+        if dev is None:
+            return False
+        if dev.running is not None:
+            dev.requests.append(observation)
+            return True
+        return self._feed(dev, observation)
+
+    def accepts(self, serial: str, kind: type[o.Observation]) -> bool:
+        dev = self.devices.get(serial)
+        return dev is not None and dev.running is None and kind in machine.accepts(dev.record)
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def next_due_in(self) -> float | None:
+        self._drop_stale_heap()
+        if not self._heap:
+            return None
+        return max(0.0, self._heap[0][0] - self.monotonic())
+
+    def pump(self, max_wait: float) -> int:
+        """Start every due command, wait up to ``max_wait`` (less if something falls due), apply finished
+        commands. Returns how many observations were applied."""
+        self._start_due()
+        wait = max_wait
+        nxt = self.next_due_in()
+        if nxt is not None:
+            wait = min(wait, nxt)
+        applied = 0
+        try:
+            item = self._done.get(timeout=max(0.0, wait)) if wait > 0 else self._done.get_nowait()
+        except queue.Empty:
+            return 0
+        while True:
+            self._complete(*item)
+            applied += 1
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                break
+        self._start_due()
+        return applied
+
+    def close(self, wait: bool = True) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    def running_count(self) -> int:
+        return sum(1 for d in self.devices.values() if d.running is not None)
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _drop_stale_heap(self) -> None:
+        while self._heap:
+            due, _, serial = self._heap[0]
+            dev = self.devices.get(serial)
+            if dev is None or dev.due != due or dev.running is not None or not dev.commands:
+                heapq.heappop(self._heap)
+                continue
+            return
+
+    def _start_due(self) -> None:
+        now = self.monotonic()
+        while self._heap and self._heap[0][0] <= now and not self._closed:
+            due, _, serial = heapq.heappop(self._heap)
+            dev = self.devices.get(serial)
+            if dev is None or dev.due != due or dev.running is not None or not dev.commands:
+                continue
+            command = dev.commands[0]
+            dev.commands = ()
+            dev.due = None
+            if dev.record.dry_run and command.changes_device:
+                # Defence in depth: the machine never emits these in dry-run; refuse loudly if it ever did.
+                log.error("refusing %s on %s in dry-run", command.name, serial, extra={"serial": serial})
+                dev.stuck = f"dry-run refused {command.name}"
+                continue
+            dev.running = command
+            if command.changes_device:
+                store.audit(
+                    self.paths.audit_file,
+                    command.name,
+                    serial=serial,
+                    group=dev.record.group,
+                    job_id=dev.record.job_id,
+                    command={k: v for k, v in vars(command).items()},
+                    hop=dev.record.hop.version if dev.record.hop else None,
+                )
+            self._pool.submit(self._work, serial, command)
+
+    def _work(self, serial: str, command: Command) -> None:
+        try:
+            obs = self.runner.run(serial, command)
+        except Exception as exc:  # a bug or local I/O error: this device's failure, nobody else's
+            log.exception("%s on %s raised", command.name, serial, extra={"serial": serial})
+            obs = o.CommandFailed(
+                command.name, temporary=False, kind="internal", message=f"{type(exc).__name__}: {exc}"
+            )
+        self._done.put((serial, command, obs))
+
+    def _complete(self, serial: str, command: Command, obs: o.Observation) -> None:
+        dev = self.devices.get(serial)
+        if dev is None:
+            return
+        dev.running = None
+        now = self.clock()
+        try:
+            if isinstance(command, ObserveDevice):
+                if not isinstance(obs, o.LiveDevice):
+                    obs = o.LiveDevice(reachable=False)
+                result = machine.resume(dev.record, obs, now, dev.settings)
+            else:
+                result = machine.step(dev.record, obs, now, dev.settings)
+        except IllegalTransition as exc:
+            dev.stuck = str(exc)
+            log.error("state machine refused %s for %s: %s", obs.name, serial, exc, extra={"serial": serial})
+            return
+        self._apply(dev, result)
+        while dev.requests and dev.running is None:
+            self._feed(dev, dev.requests.pop(0))
+
+    def _feed(self, dev: _Device, observation: o.Observation) -> bool:
+        try:
+            result = machine.step(dev.record, observation, self.clock(), dev.settings)
+        except IllegalTransition as exc:
+            log.info("%s not accepted for %s: %s", observation.name, dev.record.serial, exc)
+            return False
+        self._apply(dev, result)
+        return True
+
+    def _apply(self, dev: _Device, result: Step) -> None:
+        old = dev.record
+        dev.record = result.record
+        dev.stuck = ""
+        self._persist(old, result.record)
+        if result.commands:
+            self._schedule(dev, result.commands, result.requeue_after or 0.0)
+        else:
+            dev.commands = ()
+            dev.due = None
+
+    def _schedule(self, dev: _Device, commands: tuple[Command, ...], delay: float) -> None:
+        dev.commands = commands
+        dev.due = self.monotonic() + max(0.0, delay)
+        heapq.heappush(self._heap, (dev.due, next(self._seq), dev.record.serial))
+
+    def _persist(self, old: DeviceRecord | None, new: DeviceRecord) -> None:
+        record_store.save(self.paths, new)
+        if self.on_transition is not None:
+            self.on_transition(old, new)
+
+
+def _in_flight(record: DeviceRecord) -> bool:
+    if record.phase in TERMINAL_PHASES or record.phase is Phase.HELD:
+        return False
+    return not (record.phase is Phase.PENDING and record.started_at is None)
+
+
+def started(records: Iterable[DeviceRecord]) -> int:
+    return sum(1 for r in records if _in_flight(r))

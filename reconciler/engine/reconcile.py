@@ -1,0 +1,484 @@
+"""One reconcile pass, and the loop that repeats it: desired state + inventory + live status -> plan -> work.
+
+Level-triggered: a pass never asks what changed. It re-reads the desired state (keeping the last valid one
+when the files are invalid), the inventory and the engine's records, plans with the pure planner, starts
+the devices the plan says may start (within ``workers.max``), lets resting devices continue to their next
+hop when nothing blocks them, and publishes metrics and events. Everything that waits is a requeue in the
+executor; the loop only wakes up, passes, and pumps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler import logs, planner
+from reconciler import observations as o
+from reconciler import plan as P
+from reconciler.config import Config
+from reconciler.desired import DesiredState, Group
+from reconciler.desired_load import load as load_desired
+from reconciler.device import FirewallClient
+from reconciler.engine import record_store
+from reconciler.engine.executor import Executor
+from reconciler.errors import DeviceError, InputFileError, UserError
+from reconciler.inventory import Inventory
+from reconciler.inventory_store import load as load_inventory
+from reconciler.machine import DEFAULT_READINESS_CHECKS, MachineSettings
+from reconciler.metrics import Metrics
+from reconciler.observed import Observed
+from reconciler.paths import WorkPaths
+from reconciler.progress import progress_from_status
+from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.rules import DEFAULT_RULES
+from reconciler.webhooks import Notifier
+
+log = logs.get(__name__)
+
+# Reasons that only mean "not yet": the rollout is still moving while they hold.
+WAITING_REASONS = frozenset({P.SOAK})
+PROBE_INTERVAL = 600.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def desired_revision(path: Path) -> str | None:
+    """The git commit of the checkout holding ``path`` (None outside git). Read at the edge only."""
+    directory = path if path.is_dir() else path.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@dataclass
+class PassResult:
+    plan: P.Plan | None
+    started: list[str] = field(default_factory=list)
+    continued: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class GroupTrack:
+    """What the loop remembers about a group across passes (for generations and events)."""
+
+    definition: str = ""
+    generation: int = 0
+    observed_generation: int = 0
+    started: bool = False
+    wave: int | None = None
+    halted: bool = False
+    converged: bool = False
+    first_start: float | None = None
+    last_finish: float | None = None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        paths: WorkPaths,
+        config: Config,
+        executor: Executor,
+        *,
+        client_for: Callable[[str], FirewallClient],
+        metrics: Metrics | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        desired_path: Path,
+        dry_run: bool = False,
+        only: Iterable[str] | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.paths = paths
+        self.config = config
+        self.executor = executor
+        self.client_for = client_for
+        self.metrics = metrics
+        self.notifier = notifier or Notifier([])
+        self.clock = clock
+        self.desired_path = desired_path
+        self.dry_run = dry_run
+        self.only = set(only) if only is not None else None
+        self.time_scale = time_scale
+        self.desired: DesiredState | None = None
+        self.desired_error = ""
+        self.desired_loaded_at: float | None = None
+        self.inventory = Inventory()
+        self.last_plan: P.Plan | None = None
+        self.groups: dict[str, GroupTrack] = {}
+        self.max_in_flight = int(config.get("workers.max"))
+        self._probes: dict[str, Future[Observed | None]] = {}
+        self._probed_at: dict[str, float] = {}
+        self._probed: dict[str, Observed] = {}
+        self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
+        self._base_settings = MachineSettings.from_config(config)
+        if time_scale != 1.0:
+            self._base_settings = self._base_settings.scaled(1.0 / time_scale)
+        self.dirty = threading.Event()
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+
+    def reload_desired(self) -> bool:
+        """Load the desired state; on failure keep the last valid one. Returns whether this load was valid."""
+        now = time.time()
+        try:
+            desired = load_desired(
+                self.desired_path,
+                upgrade_paths=self.paths.upgrade_paths_file,
+                revision=desired_revision(self.desired_path),
+            )
+        except (InputFileError, UserError, OSError) as exc:
+            errors = getattr(exc, "errors", [str(exc)])
+            self.desired_error = "; ".join(errors[:5])
+            log.error("desired state rejected (last valid state stays in force): %s", self.desired_error)
+            if self.metrics:
+                self.metrics.set_desired(ok=False, when=now)
+            return False
+        if self.desired is None or desired.digest != self.desired.digest:
+            log.info("desired state loaded: revision %s digest %s", desired.revision, desired.digest)
+        self.desired = desired
+        self.desired_error = ""
+        self.desired_loaded_at = now
+        if self.metrics:
+            self.metrics.set_desired(
+                ok=True, when=now, revision=desired.revision or "", digest=desired.digest
+            )
+        return True
+
+    def load_records(self) -> list[str]:
+        """Adopt every status file (a restarted engine resumes working devices). Returns unusable files."""
+        loaded = record_store.load_all(self.paths)
+        for record in loaded.records.values():
+            self.executor.put(record, self.settings_for(record.group, record.mode), resume=True)
+        return sorted(loaded.broken)
+
+    def settings_for(self, group_name: str, mode: Mode = Mode.UPGRADE) -> MachineSettings:
+        group = self._group(group_name)
+        if group is None:
+            return self._base_settings
+        v = group.validation
+        overrides: dict[str, object] = {"report_only": v.report_only}
+        for name in ("tcp_session_margin", "route_margin", "arp_margin", "min_disk_gb"):
+            value = getattr(v, name)
+            if value is not None:
+                overrides[name] = float(value)
+        overrides["readiness_checks"] = (
+            tuple(group.readiness_checks) if group.readiness_checks is not None else DEFAULT_READINESS_CHECKS
+        )
+        return replace(self._base_settings, **overrides)  # type: ignore[arg-type]
+
+    def _group(self, name: str) -> Group | None:
+        if self.desired is None:
+            return None
+        return next((g for g in self.desired.groups if g.name == name), None)
+
+    def observed(self) -> dict[str, Observed]:
+        out: dict[str, Observed] = dict(self._probed)
+        for serial, rec in self.executor.records.items():
+            seen = out.get(serial)
+            out[serial] = Observed.of(
+                rec.current_version or None,
+                available=[str(v) for v in seen.available] if seen and seen.available else None,
+                downloaded=rec.downloaded_versions,
+            )
+        return out
+
+    # -- the pass ----------------------------------------------------------------------------------------------
+
+    def pass_(self) -> PassResult:
+        self.dirty.clear()
+        self.reload_desired()
+        if self.desired is None:
+            return PassResult(None, error=f"no valid desired state: {self.desired_error}")
+        try:
+            self.inventory = load_inventory(self.paths)
+        except UserError as exc:
+            return PassResult(None, error=str(exc))
+        self._collect_probes()
+        records = self.executor.records
+        progress = {s: progress_from_status(r.to_json()) for s, r in records.items()}
+        now = self.clock()
+        plan = planner.plan(self.desired, self.inventory, self.observed(), progress, now)
+        self.last_plan = plan
+        result = PassResult(plan)
+        self._probe_unknown(plan)
+        self._start_and_continue(plan, result)
+        self._publish(plan)
+        return result
+
+    def _selected(self, serial: str) -> bool:
+        return self.only is None or serial in self.only
+
+    def _start_and_continue(self, plan: P.Plan, result: PassResult) -> None:
+        assert self.desired is not None
+        in_flight = len(self.executor.in_flight())
+        devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.serial))
+        for dp in devices:
+            if not self._selected(dp.serial) or dp.ha_pair:
+                continue
+            rec = self.executor.record(dp.serial)
+            if dp.action not in P.CHANGE_ACTIONS or dp.reason or dp.queued:
+                continue
+            if (
+                rec is not None
+                and rec.phase in (Phase.NEXT_HOP, Phase.PENDING)
+                and rec.started_at is not None
+            ):
+                if self.executor.accepts(dp.serial, o.Begin) and self.executor.request(dp.serial, o.Begin()):
+                    result.continued.append(dp.serial)
+                continue
+            if rec is not None and rec.phase not in TERMINAL_PHASES and rec.phase is not Phase.PENDING:
+                continue
+            if in_flight >= self.max_in_flight:
+                break
+            record = self._new_record(dp, rec)
+            self.executor.put(record, self.settings_for(record.group, record.mode))
+            if self.executor.request(dp.serial, o.Begin()):
+                in_flight += 1
+                result.started.append(dp.serial)
+                track = self.groups.setdefault(record.group, GroupTrack())
+                if track.first_start is None:
+                    track.first_start = time.monotonic()
+                if not track.started:
+                    track.started = True
+                    self.notifier.emit("group_started", group=record.group, target=record.target_version)
+
+    def _new_record(self, dp: P.DevicePlan, previous: DeviceRecord | None) -> DeviceRecord:
+        assert self.desired is not None and dp.target is not None and dp.group is not None
+        mode = (
+            Mode.DRY_RUN
+            if self.dry_run
+            else (Mode.DOWNLOAD_ONLY if dp.action == P.DOWNLOAD else Mode.UPGRADE)
+        )
+        hops = tuple(
+            Hop(
+                str(h.version),
+                tuple(str(i) for i in h.images),
+                DEFAULT_RULES.min_content(h.version.feature_release),
+            )
+            for h in dp.hops
+        )
+        record = new_record(
+            serial=dp.serial,
+            starting_version=dp.current,
+            target_version=dp.target,
+            hops=hops,
+            now=self.clock(),
+            mode=mode,
+            hostname=dp.hostname,
+            group=dp.group,
+            desired_revision=self.desired.identity,
+        )
+        if previous is not None:
+            record = record.with_changes(attempt=previous.attempt + 1)
+        return record
+
+    # -- images of devices whose path needs intermediate releases ------------------------------------------------
+
+    def _probe_unknown(self, plan: P.Plan) -> None:
+        now = time.monotonic()
+        for dp in plan.devices:
+            if dp.reason != P.IMAGES_UNKNOWN or not self._selected(dp.serial) or dp.serial in self._probes:
+                continue
+            if now - self._probed_at.get(dp.serial, -1e9) < PROBE_INTERVAL * self.time_scale:
+                continue
+            self._probed_at[dp.serial] = now
+            self._probes[dp.serial] = self._probe_pool.submit(self._probe, dp.serial)
+
+    def _probe(self, serial: str) -> Observed | None:
+        try:
+            client = self.client_for(serial)
+            images = client.software_check(timeout=self._base_settings.software_check_timeout)
+        except DeviceError as exc:
+            log.warning("image list of %s unavailable: %s", serial, exc, extra={"serial": serial})
+            return None
+        finally:
+            self.dirty.set()
+        return Observed(
+            version=next((i.version for i in images if i.current), None),
+            available=tuple(sorted(i.version for i in images)),
+            downloaded=tuple(sorted(i.version for i in images if i.downloaded)),
+            observed_at=self.clock(),
+        )
+
+    def _collect_probes(self) -> None:
+        for serial, fut in list(self._probes.items()):
+            if fut.done():
+                del self._probes[serial]
+                seen = fut.result()
+                if seen is not None:
+                    self._probed[serial] = seen
+
+    @property
+    def probing(self) -> bool:
+        return bool(self._probes)
+
+    # -- metrics and events ------------------------------------------------------------------------------------
+
+    def _publish(self, plan: P.Plan) -> None:
+        records = self.executor.records
+        by_group: dict[str, list[P.DevicePlan]] = {}
+        for dp in plan.devices:
+            if dp.group:
+                by_group.setdefault(dp.group, []).append(dp)
+        if self.metrics is not None:
+            self.metrics.in_flight.set(len(self.executor.in_flight()))
+            self.metrics.max_in_flight.set(self.max_in_flight)
+            for dp in plan.devices:
+                rec = records.get(dp.serial)
+                sync = _sync_of(dp)
+                phase = rec.phase.value if rec else ("done" if sync == "Synced" else "pending")
+                self.metrics.set_device(
+                    dp.serial, dp.group or "unmanaged", phase, sync, reachable=dp.reason != P.UNREACHABLE
+                )
+            self.metrics.retain_devices(d.serial for d in plan.devices)
+        for summary in plan.groups:
+            track = self.groups.setdefault(summary.name, GroupTrack())
+            group = self._group(summary.name)
+            definition = hashlib.sha256(repr(group).encode()).hexdigest() if group else ""
+            if definition != track.definition:
+                track.definition = definition
+                track.generation += 1
+                track.started = False
+                track.converged = False
+            members = by_group.get(summary.name, [])
+            converged = bool(members) and all(_sync_of(d) == "Synced" for d in members)
+            if converged:
+                track.observed_generation = track.generation
+                if not track.converged:
+                    self.notifier.emit("converged", group=summary.name, target=summary.target)
+            track.converged = converged
+            if summary.halted and not track.halted:
+                self.notifier.emit("group_halted", group=summary.name, failures=summary.failures)
+            track.halted = summary.halted
+            wave = summary.current_wave
+            if wave is not None and track.wave is not None and wave > track.wave:
+                self.notifier.emit("wave_promoted", group=summary.name, wave=wave)
+            track.wave = wave
+            if self.metrics is not None:
+                blocked = {d.reason for d in members if d.reason and d.action == P.BLOCKED}
+                if summary.halted:
+                    blocked.add(P.FAILURE_BUDGET)
+                self.metrics.set_group(summary.name, blocked=blocked, window_open=summary.window_open)
+                self.metrics.group_generation.labels(summary.name).set(track.generation)
+                self.metrics.group_observed_generation.labels(summary.name).set(track.observed_generation)
+
+    def on_transition(self, old: DeviceRecord | None, new: DeviceRecord) -> None:
+        """Executor hook: metrics of steps and finished attempts, events, and a replan when it matters."""
+        if old is None or old.phase is not new.phase:
+            if new.phase in TERMINAL_PHASES or new.phase in (Phase.NEXT_HOP, Phase.PENDING, Phase.HELD):
+                self.dirty.set()
+            if new.phase is Phase.FAILED and new.last_error is not None:
+                self.notifier.emit(
+                    "device_failed",
+                    group=new.group,
+                    serial=new.serial,
+                    reason=new.last_error.reason,
+                    phase=new.last_error.phase,
+                )
+            if new.phase in TERMINAL_PHASES:
+                track = self.groups.setdefault(new.group, GroupTrack())
+                track.last_finish = time.monotonic()
+        if self.metrics is None:
+            return
+        if old is not None and old.phase is not new.phase and old.phase_started_at:
+            elapsed = _seconds_between(old.phase_started_at, new.phase_started_at or new.updated_at)
+            if elapsed is not None:
+                self.metrics.step_duration.labels(old.phase.value).observe(elapsed / self.time_scale)
+        if new.phase in TERMINAL_PHASES and (old is None or old.phase is not new.phase):
+            result = _attempt_result(new)
+            self.metrics.attempts.labels(new.group, result).inc()
+            if new.phase is Phase.FAILED and new.last_error is not None:
+                self.metrics.failures.labels(new.group, new.last_error.reason).inc()
+            if new.started_at and new.finished_at:
+                elapsed = _seconds_between(new.started_at, new.finished_at)
+                if elapsed is not None:
+                    self.metrics.upgrade_duration.labels(new.mode.value).observe(elapsed / self.time_scale)
+        sync = "Synced" if new.phase is Phase.DONE else "OutOfSync"
+        self.metrics.set_device(new.serial, new.group or "unmanaged", new.phase.value, sync)
+        self.metrics.in_flight.set(len(self.executor.in_flight()))
+
+    def close(self) -> None:
+        self._probe_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sync_of(dp: P.DevicePlan) -> str:
+    if dp.reason in (P.UNREACHABLE, P.UNKNOWN_VERSION):
+        return "Unknown"
+    if dp.action == P.NONE:
+        return "Synced"
+    return "OutOfSync"
+
+
+def _attempt_result(record: DeviceRecord) -> str:
+    return {
+        Phase.DONE: "succeeded",
+        Phase.DOWNLOADED: "downloaded",
+        Phase.DRY_RUN_COMPLETE: "dry_run",
+        Phase.FAILED: "failed",
+        Phase.CANCELLED: "cancelled",
+        Phase.SKIPPED: "failed",
+    }.get(record.phase, "failed")
+
+
+def _seconds_between(a: str, b: str) -> float | None:
+    try:
+        return max(0.0, (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def settled(reconciler: Reconciler, result: PassResult) -> bool:
+    """Nothing in motion and nothing about to start: apply can stop here."""
+    if reconciler.executor.busy() or reconciler.probing or result.started or result.continued:
+        return False
+    plan = result.plan
+    if plan is None:
+        return True
+    return not any(d.reason in WAITING_REASONS and reconciler._selected(d.serial) for d in plan.devices)
+
+
+def group_lines(
+    reconciler: Reconciler, plan: P.Plan, records: Mapping[str, DeviceRecord]
+) -> list[dict[str, object]]:
+    """Per-group summary rows for the end of ``apply`` and the demo."""
+    rows = []
+    for summary in plan.groups:
+        members = [d for d in plan.devices if d.group == summary.name and reconciler._selected(d.serial)]
+        recs = [records[d.serial] for d in members if d.serial in records]
+        track = reconciler.groups.get(summary.name, GroupTrack())
+        duration = (
+            (track.last_finish - track.first_start) / 1.0
+            if track.first_start is not None and track.last_finish is not None
+            else None
+        )
+        rows.append(
+            {
+                "group": summary.name,
+                "target": summary.target,
+                "devices": len(members),
+                "converged": sum(1 for d in members if _sync_of(d) == "Synced"),
+                "failed": sum(1 for r in recs if r.phase is Phase.FAILED),
+                "held": sum(1 for r in recs if r.phase is Phase.HELD),
+                "blocked": sum(1 for d in members if d.action == P.BLOCKED and d.reason != P.FAILED_REASON),
+                "duration_s": round(duration, 1) if duration is not None else None,
+            }
+        )
+    return rows

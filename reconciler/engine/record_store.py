@@ -1,0 +1,53 @@
+"""Device status files (``status/devices/<serial>.json``): the engine's records on disk.
+
+Written atomically after every transition (validated by ``schemas/device-status.schema.json``), read back on
+start so that a restarted engine resumes. A torn or invalid file is reported and left in place, never
+silently replaced: that device is not touched until an operator looks at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler import logs, store
+from reconciler.errors import StoreError
+from reconciler.paths import WorkPaths
+from reconciler.records import DeviceRecord
+
+log = logs.get(__name__)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    records: dict[str, DeviceRecord] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)  # serial -> why its file could not be used
+
+
+def load_all(paths: WorkPaths) -> Loaded:
+    records: dict[str, DeviceRecord] = {}
+    broken: dict[str, str] = {}
+    directory = paths.device_status_dir
+    if not directory.is_dir():
+        return Loaded()
+    for file in sorted(directory.glob("*.json")):
+        try:
+            records[file.stem] = load(file)
+        except (StoreError, ValueError) as exc:
+            broken[file.stem] = str(exc)
+            log.error(
+                "device status %s unusable, device left alone: %s", file, exc, extra={"serial": file.stem}
+            )
+    return Loaded(records, broken)
+
+
+def load(file: Path) -> DeviceRecord:
+    data = store.read_json(file, schema="device-status")
+    try:
+        return DeviceRecord.from_json(data)
+    except ValueError as exc:
+        raise StoreError(f"{file}: {exc}") from exc
+
+
+def save(paths: WorkPaths, record: DeviceRecord) -> None:
+    store.atomic_write_json(paths.device_status_file(record.serial), record.to_json(), schema="device-status")

@@ -1,0 +1,124 @@
+"""Assembling an engine for a work directory (shared by ``apply``, the daemon and the demo) and the loop
+that drives it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import logs
+from reconciler import metrics as metrics_mod
+from reconciler.config import Config
+from reconciler.engine.clients import ClientPool
+from reconciler.engine.executor import Executor
+from reconciler.engine.reconcile import PassResult, Reconciler, settled, utc_now
+from reconciler.metrics import Metrics
+from reconciler.paths import WorkPaths
+from reconciler.records import iso
+from reconciler.runner import Runner
+from reconciler.watch import Wakeup
+from reconciler.webhooks import Notifier
+
+log = logs.get(__name__)
+
+
+@dataclass
+class Session:
+    paths: WorkPaths
+    config: Config
+    reconciler: Reconciler
+    executor: Executor
+    metrics: Metrics
+    notifier: Notifier
+    metrics_server: Any = None
+
+    def close(self) -> None:
+        self.executor.close(wait=True)
+        self.reconciler.close()
+        self.notifier.close(timeout=5)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+
+
+def open_session(
+    paths: WorkPaths,
+    config: Config,
+    *,
+    desired_path: Path,
+    dry_run: bool = False,
+    only: Iterable[str] | None = None,
+    serve_metrics: bool = True,
+    metrics: Metrics | None = None,
+    threads: int | None = None,
+) -> Session:
+    metrics = metrics or Metrics()
+    server = None
+    if serve_metrics and config.get("metrics.enabled") and config.get("metrics.listen"):
+        try:
+            server, _ = metrics_mod.serve(metrics, config.get("metrics.listen"))
+            log.info("metrics on http://%s/metrics", config.get("metrics.listen"))
+        except OSError as exc:
+            log.warning("metrics not served on %s: %s", config.get("metrics.listen"), exc)
+    notifier = Notifier.from_setting(
+        config.get("notifications.webhook_url"), config.get("notifications.timeout")
+    )
+    holder: dict[str, Reconciler] = {}
+    pool = ClientPool(config, lambda: holder["r"].inventory, on_call=metrics.api_call)
+    runner = Runner(paths, pool.get, lambda: iso(utc_now()), lock_for=pool.lock)
+    workers = int(config.get("workers.max"))
+    executor = Executor(paths, runner, threads=threads or min(64, max(4, workers)), clock=utc_now)
+    reconciler = Reconciler(
+        paths,
+        config,
+        executor,
+        client_for=pool.get,
+        metrics=metrics,
+        notifier=notifier,
+        desired_path=desired_path,
+        dry_run=dry_run,
+        only=only,
+        time_scale=float(config.get("engine.time_scale")),
+    )
+    holder["r"] = reconciler
+    executor.on_transition = reconciler.on_transition
+    return Session(paths, config, reconciler, executor, metrics, notifier, server)
+
+
+def drive(
+    session: Session,
+    *,
+    stop: threading.Event,
+    until_settled: bool,
+    resync: float = 5.0,
+    wakeup: Wakeup | None = None,
+    on_pass: Callable[[PassResult], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
+    deadline: float | None = None,
+) -> PassResult:
+    """Run passes and pump the executor until settled (``apply``) or until ``stop`` is set (the daemon)."""
+    rec, ex = session.reconciler, session.executor
+    result = rec.pass_()
+    if on_pass:
+        on_pass(result)
+    last = time.monotonic()
+    while not stop.is_set():
+        if until_settled and settled(rec, result):
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            log.warning("stopping at the deadline with work still in motion")
+            break
+        ex.pump(max_wait=0.2)
+        if on_tick:
+            on_tick()
+        rung = wakeup.wait(0, debounce=0) if wakeup is not None else False
+        if rec.dirty.is_set() or rung or time.monotonic() - last >= resync:
+            result = rec.pass_()
+            last = time.monotonic()
+            if on_pass:
+                on_pass(result)
+    return result
