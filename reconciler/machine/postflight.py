@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from reconciler.commands import (
     CompareSnapshots,
+    Snapshot,
 )
 from reconciler.machine.moves import Ctx, Reason, Step, fail, finish, move
 from reconciler.observations import (
@@ -33,12 +34,26 @@ def on_post_snapshot(ctx: Ctx, obs: SnapshotTaken) -> Step:
 
 
 def on_comparison(ctx: Ctx, obs: ComparisonResult) -> Step:
-    """A breach fails the device (and is recorded in the history) unless the group is report-only."""
+    """A breach inside the settle window re-takes the post snapshot (tables refill after a reboot); after it,
+    a breach fails the device (and is recorded in the history) unless the group is report-only."""
     if obs.passed:
         return hop_done(ctx, HopOutcome.PASSED, obs.path)
-    if ctx.settings.report_only:
-        return hop_done(ctx, HopOutcome.BREACH_REPORT_ONLY, obs.path)
     rec = ctx.record
+    s = ctx.settings
+    hop = rec.hop
+    if (
+        hop is not None
+        and ctx.since(rec.phase_started_at) + s.postflight_retry_interval <= s.postflight_settle
+    ):
+        return move(
+            ctx,
+            Phase.POSTFLIGHT,
+            Snapshot("post", rec.current_path_index, hop.version),
+            s.postflight_retry_interval,
+            message=f"post-flight outside the margins, waiting for the device to settle: {'; '.join(obs.breaches)[:200]}",
+        )
+    if s.report_only:
+        return hop_done(ctx, HopOutcome.BREACH_REPORT_ONLY, obs.path)
     result = hop_result(ctx, HopOutcome.BREACH, obs.path)
     text = "; ".join(obs.breaches) or "outside the margins"
     return fail(ctx, Reason.POSTFLIGHT_BREACH, f"{text} (see {obs.path})", history=(*rec.history, result))

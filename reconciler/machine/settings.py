@@ -43,6 +43,10 @@ class MachineSettings:
     arp_margin: float = 0.0
     report_only: bool = False
     readiness_checks: tuple[str, ...] = DEFAULT_READINESS_CHECKS
+    # After a reboot, routes, ARP and sessions take a while to come back: a breach inside this window
+    # re-takes the post snapshot every ``postflight_retry_interval`` seconds before it counts.
+    postflight_settle: float = 900.0
+    postflight_retry_interval: float = 60.0
     ha_health_timeout: float = 900.0
     ha_rejoin_timeout: float = 1800.0
     failover_timeout: float = 300.0

@@ -353,9 +353,20 @@ def postflight_compare(settings: MachineSettings = FAST) -> tuple[DeviceRecord, 
     return run_until(record(), FakeFirewall("0001", "10.2.9"), CompareSnapshots, settings)
 
 
+def test_postflight_breach_inside_the_settle_window_retakes_the_snapshot() -> None:
+    rec, now = postflight_compare()
+    result = step(rec, ComparisonResult(False, "cmp.json", ("arp: 30 -> 0",)), at(now), FAST)
+    assert Phase.POSTFLIGHT is result.record.phase
+    (command,) = result.commands
+    assert isinstance(command, Snapshot) and "post" == command.kind
+    assert FAST.postflight_retry_interval == result.requeue_after
+    assert result.record.last_error is None
+
+
 def test_postflight_breach_fails_and_is_recorded() -> None:
     rec, now = postflight_compare()
-    result = step(rec, ComparisonResult(False, "cmp.json", ("routes: 120 -> 80 (-33%)",)), at(now), FAST)
+    late = now + FAST.postflight_settle
+    result = step(rec, ComparisonResult(False, "cmp.json", ("routes: 120 -> 80 (-33%)",)), at(late), FAST)
     failed_with(result.record, Reason.POSTFLIGHT_BREACH, Phase.POSTFLIGHT)
     assert [h.outcome for h in result.record.history] == [HopOutcome.BREACH]
     assert result.record.last_error is not None and "routes" in result.record.last_error.message
@@ -364,7 +375,7 @@ def test_postflight_breach_fails_and_is_recorded() -> None:
 def test_postflight_breach_in_report_only_mode_is_recorded_but_passes() -> None:
     settings = MachineSettings(report_only=True)
     rec, now = postflight_compare(settings)
-    result = step(rec, ComparisonResult(False, "cmp.json", ("arp",)), at(now), settings)
+    result = step(rec, ComparisonResult(False, "cmp.json", ("arp",)), at(now + settings.postflight_settle), settings)
     assert result.record.phase is Phase.DONE
     assert [h.outcome for h in result.record.history] == [HopOutcome.BREACH_REPORT_ONLY]
 
