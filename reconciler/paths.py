@@ -96,6 +96,14 @@ class WorkPaths:
     def device_status_file(self, serial: str) -> Path:
         return self.device_status_dir / f"{safe_name(serial, 'serial')}.json"
 
+    @property
+    def pair_status_dir(self) -> Path:
+        return self.status_dir / "pairs"
+
+    def pair_status_file(self, pair_id: str) -> Path:
+        """``S1+S2`` is stored as ``S1__S2.json`` ('+' is not in the safe file-name alphabet)."""
+        return self.pair_status_dir / f"{safe_name(pair_id.replace('+', '__'), 'pair id')}.json"
+
     # evidence
     @property
     def validation_dir(self) -> Path:
@@ -157,6 +165,7 @@ class WorkPaths:
             self.status_dir,
             self.job_status_dir,
             self.device_status_dir,
+            self.pair_status_dir,
             self.validation_dir,
             self.backups_dir,
             self.logs_dir,

@@ -17,6 +17,7 @@ import heapq
 import itertools
 import queue
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from datetime import datetime
 
 from reconciler import logs, machine, store
 from reconciler import observations as o
-from reconciler.commands import Command, ObserveDevice
+from reconciler.commands import Command, FailMember, ObserveDevice, StartMember
 from reconciler.engine import record_store
+from reconciler.ha import IllegalPairTransition, PairRecord, PairStep, pair_resume, pair_step
 from reconciler.machine import IllegalTransition, MachineSettings, Step
 from reconciler.paths import WorkPaths
 from reconciler.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
@@ -48,6 +50,25 @@ class _Device:
     stuck: str = ""
 
 
+@dataclass
+class _Pair:
+    record: PairRecord
+    settings: MachineSettings
+    command: Command | None = None
+    due: float | None = None
+    running: Command | None = None
+    inbox: list[o.Observation] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return PAIR_KEY + self.record.pair_id
+
+
+PAIR_KEY = "pair:"
+# A guard against a coordination loop between a pair and its members (a bug, never normal operation).
+_MAX_PAIR_EVENTS = 10_000
+
+
 class Executor:
     def __init__(
         self,
@@ -65,9 +86,12 @@ class Executor:
         self.monotonic = monotonic
         self.on_transition = on_transition
         self.devices: dict[str, _Device] = {}
+        self.pairs: dict[str, _Pair] = {}
+        self.pair_of: dict[str, str] = {}
+        self._pair_events: deque[tuple[str, o.Observation]] = deque()
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        self._done: queue.Queue[tuple[str, Command, o.Observation]] = queue.Queue()
+        self._done: queue.Queue[tuple[str, str, Command, o.Observation]] = queue.Queue()
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="device")
         self._closed = False
 
@@ -87,7 +111,9 @@ class Executor:
 
     def busy(self) -> bool:
         """True while any device has a command running or scheduled."""
-        return any(d.running is not None or d.commands for d in self.devices.values())
+        return any(d.running is not None or d.commands for d in self.devices.values()) or any(
+            p.running is not None or p.command is not None for p in self.pairs.values()
+        )
 
     def put(self, record: DeviceRecord, settings: MachineSettings, *, resume: bool = False) -> None:
         """Take a record under management (a new one, or one loaded from disk).
@@ -123,11 +149,103 @@ class Executor:
         if dev.running is not None:
             dev.requests.append(observation)
             return True
-        return self._feed(dev, observation)
+        ok = self._feed(dev, observation)
+        self._drain_pairs()
+        return ok
 
     def accepts(self, serial: str, kind: type[o.Observation]) -> bool:
         dev = self.devices.get(serial)
         return dev is not None and dev.running is None and kind in machine.accepts(dev.record)
+
+    # -- HA pairs ----------------------------------------------------------------------------------------------
+
+    def pair(self, pair_id: str) -> PairRecord | None:
+        p = self.pairs.get(pair_id)
+        return p.record if p else None
+
+    def put_pair(self, record: PairRecord, settings: MachineSettings, *, resume: bool = False) -> None:
+        """Coordinate an HA pair whose two member records are already under management."""
+        missing = [s for s in record.members if s not in self.devices]
+        if missing:
+            raise ValueError(f"pair {record.pair_id}: member record(s) missing: {', '.join(missing)}")
+        p = _Pair(record, settings)
+        self.pairs[record.pair_id] = p
+        for serial in record.members:
+            self.pair_of[serial] = record.pair_id
+        if resume:
+            self._apply_pair(p, pair_resume(record, self._members(record), self.clock(), settings))
+        else:
+            record_store.save_pair(self.paths, record)
+        self._drain_pairs()
+
+    def pair_request(self, pair_id: str, observation: o.Observation) -> bool:
+        p = self.pairs.get(pair_id)
+        if p is None:
+            return False
+        if p.running is not None:
+            p.inbox.append(observation)
+            return True
+        ok = self._pair_step(p, observation)
+        self._drain_pairs()
+        return ok
+
+    def _members(self, pair: PairRecord) -> dict[str, DeviceRecord]:
+        return {s: self.devices[s].record for s in pair.members}
+
+    def _pair_step(self, p: _Pair, observation: o.Observation) -> bool:
+        try:
+            result = pair_step(p.record, self._members(p.record), observation, self.clock(), p.settings)
+        except IllegalPairTransition as exc:
+            log.info("pair %s did not accept %s: %s", p.record.pair_id, observation.name, exc)
+            return False
+        self._apply_pair(p, result)
+        return True
+
+    def _apply_pair(self, p: _Pair, result: PairStep) -> None:
+        p.record = result.pair
+        record_store.save_pair(self.paths, result.pair)
+        if not result.commands:
+            return
+        device_command = None
+        for command in result.commands:
+            if isinstance(command, StartMember):
+                self._member(command.serial, o.Begin(sync_to_peer=command.sync_to_peer))
+            elif isinstance(command, FailMember):
+                self._member(command.serial, o.Abort(command.reason, command.message))
+            else:
+                device_command = command
+        p.command = device_command
+        if device_command is None:
+            p.due = None
+            return
+        p.due = self.monotonic() + max(0.0, result.requeue_after or 0.0)
+        heapq.heappush(self._heap, (p.due, next(self._seq), p.key))
+
+    def _member(self, serial: str, observation: o.Observation) -> None:
+        dev = self.devices.get(serial)
+        if dev is None:
+            log.error("pair asked for %s on unknown member %s", observation.name, serial)
+            return
+        if dev.running is not None:
+            dev.requests.append(observation)
+        else:
+            self._feed(dev, observation)
+
+    def _drain_pairs(self) -> None:
+        for _ in range(_MAX_PAIR_EVENTS):
+            if not self._pair_events:
+                return
+            pair_id, observation = self._pair_events.popleft()
+            p = self.pairs.get(pair_id)
+            if p is None:
+                continue
+            if p.running is not None:
+                if observation not in p.inbox:
+                    p.inbox.append(observation)
+                continue
+            self._pair_step(p, observation)
+        log.error("pair coordination did not settle after %d events; dropping the rest", _MAX_PAIR_EVENTS)
+        self._pair_events.clear()
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -169,11 +287,17 @@ class Executor:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
+    def _live(self, due: float, key: str) -> bool:
+        if key.startswith(PAIR_KEY):
+            p = self.pairs.get(key[len(PAIR_KEY) :])
+            return p is not None and p.due == due and p.running is None and p.command is not None
+        dev = self.devices.get(key)
+        return dev is not None and dev.due == due and dev.running is None and bool(dev.commands)
+
     def _drop_stale_heap(self) -> None:
         while self._heap:
-            due, _, serial = self._heap[0]
-            dev = self.devices.get(serial)
-            if dev is None or dev.due != due or dev.running is not None or not dev.commands:
+            due, _, key = self._heap[0]
+            if not self._live(due, key):
                 heapq.heappop(self._heap)
                 continue
             return
@@ -182,9 +306,12 @@ class Executor:
         now = self.monotonic()
         while self._heap and self._heap[0][0] <= now and not self._closed:
             due, _, serial = heapq.heappop(self._heap)
-            dev = self.devices.get(serial)
-            if dev is None or dev.due != due or dev.running is not None or not dev.commands:
+            if not self._live(due, serial):
                 continue
+            if serial.startswith(PAIR_KEY):
+                self._start_pair(self.pairs[serial[len(PAIR_KEY) :]])
+                continue
+            dev = self.devices[serial]
             command = dev.commands[0]
             dev.commands = ()
             dev.due = None
@@ -204,9 +331,24 @@ class Executor:
                     command={k: v for k, v in vars(command).items()},
                     hop=dev.record.hop.version if dev.record.hop else None,
                 )
-            self._pool.submit(self._work, serial, command)
+            self._pool.submit(self._work, serial, serial, command)
 
-    def _work(self, serial: str, command: Command) -> None:
+    def _start_pair(self, p: _Pair) -> None:
+        command = p.command
+        assert command is not None
+        p.command = None
+        p.due = None
+        p.running = command
+        if command.changes_device:
+            store.audit(
+                self.paths.audit_file,
+                command.name,
+                serial=getattr(command, "serial", ""),
+                pair=p.record.pair_id,
+            )
+        self._pool.submit(self._work, p.key, getattr(command, "serial", p.record.members[0]), command)
+
+    def _work(self, key: str, serial: str, command: Command) -> None:
         try:
             obs = self.runner.run(serial, command)
         except Exception as exc:  # a bug or local I/O error: this device's failure, nobody else's
@@ -214,9 +356,30 @@ class Executor:
             obs = o.CommandFailed(
                 command.name, temporary=False, kind="internal", message=f"{type(exc).__name__}: {exc}"
             )
-        self._done.put((serial, command, obs))
+        self._done.put((key, serial, command, obs))
 
-    def _complete(self, serial: str, command: Command, obs: o.Observation) -> None:
+    def _complete(self, key: str, serial: str, command: Command, obs: o.Observation) -> None:
+        if key.startswith(PAIR_KEY):
+            self._complete_pair(key[len(PAIR_KEY) :], command, obs)
+            self._drain_pairs()
+            return
+        self._complete_device(serial, command, obs)
+        self._drain_pairs()
+
+    def _complete_pair(self, pair_id: str, command: Command, obs: o.Observation) -> None:
+        p = self.pairs.get(pair_id)
+        if p is None:
+            return
+        p.running = None
+        if isinstance(obs, o.CommandFailed):  # a non-device error inside the runner
+            obs = o.HaCommandFailed(
+                getattr(command, "serial", ""), command.name, obs.temporary, obs.kind, obs.message
+            )
+        self._pair_step(p, obs)
+        while p.inbox and p.running is None:
+            self._pair_step(p, p.inbox.pop(0))
+
+    def _complete_device(self, serial: str, command: Command, obs: o.Observation) -> None:
         dev = self.devices.get(serial)
         if dev is None:
             return
@@ -264,6 +427,9 @@ class Executor:
 
     def _persist(self, old: DeviceRecord | None, new: DeviceRecord) -> None:
         record_store.save(self.paths, new)
+        pair_id = self.pair_of.get(new.serial)
+        if pair_id is not None:
+            self._pair_events.append((pair_id, o.MemberChanged(new.serial)))
         if self.on_transition is not None:
             self.on_transition(old, new)
 

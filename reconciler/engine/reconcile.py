@@ -29,6 +29,7 @@ from reconciler.device import FirewallClient
 from reconciler.engine import record_store
 from reconciler.engine.executor import Executor
 from reconciler.errors import DeviceError, InputFileError, UserError
+from reconciler.ha import PairStage, new_pair
 from reconciler.inventory import Inventory
 from reconciler.inventory_store import load as load_inventory
 from reconciler.machine import DEFAULT_READINESS_CHECKS, MachineSettings
@@ -167,6 +168,10 @@ class Reconciler:
         loaded = record_store.load_all(self.paths)
         for record in loaded.records.values():
             self.executor.put(record, self.settings_for(record.group, record.mode), resume=True)
+        for pair in record_store.load_pairs(self.paths).values():
+            if all(m in loaded.records for m in pair.members):
+                group = loaded.records[pair.members[0]].group
+                self.executor.put_pair(pair, self.settings_for(group), resume=True)
         return sorted(loaded.broken)
 
     def settings_for(self, group_name: str, mode: Mode = Mode.UPGRADE) -> MachineSettings:
@@ -229,9 +234,19 @@ class Reconciler:
     def _start_and_continue(self, plan: P.Plan, result: PassResult) -> None:
         assert self.desired is not None
         in_flight = len(self.executor.in_flight())
-        devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.serial))
+        devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
+        pairs: dict[str, list[P.DevicePlan]] = {}
         for dp in devices:
-            if not self._selected(dp.serial) or dp.ha_pair:
+            if dp.ha_pair:
+                pairs.setdefault(dp.ha_pair, []).append(dp)
+        for dp in devices:
+            if not self._selected(dp.serial):
+                continue
+            if dp.ha_pair:
+                members = pairs.get(dp.ha_pair, [])
+                first = len(members) == 2 and dp is members[0]
+                if first and in_flight + 2 <= self.max_in_flight and self._start_pair(members, result):
+                    in_flight += 2
                 continue
             rec = self.executor.record(dp.serial)
             if dp.action not in P.CHANGE_ACTIONS or dp.reason or dp.queued:
@@ -259,6 +274,48 @@ class Reconciler:
                 if not track.started:
                     track.started = True
                     self.notifier.emit("group_started", group=record.group, target=record.target_version)
+
+    def _start_pair(self, members: list[P.DevicePlan], result: PassResult) -> bool:
+        """Start an HA pair as one unit when both members may start; the coordinator drives it from there."""
+        if any(not self._selected(d.serial) for d in members):
+            return False
+        if any(d.action not in P.CHANGE_ACTIONS or d.reason or d.queued for d in members):
+            return False
+        pair_id = members[0].ha_pair or ""
+        current = self.executor.pair(pair_id)
+        if current is not None and current.stage not in (PairStage.DONE, PairStage.BLOCKED):
+            return False
+        recs = [self.executor.record(d.serial) for d in members]
+        if any(
+            r is not None and r.phase not in TERMINAL_PHASES and r.phase is not Phase.PENDING for r in recs
+        ):
+            return False
+        new = [self._new_record(d, r) for d, r in zip(members, recs, strict=True)]
+        if new[0].upgrade_path != new[1].upgrade_path:
+            log.warning("HA pair %s: members planned on different paths; not started", pair_id)
+            return False
+        try:
+            pair = new_pair(new[0], new[1], self.clock())
+        except ValueError as exc:
+            log.warning("HA pair %s not started: %s", pair_id, exc)
+            return False
+        group = new[0].group
+        for record in new:
+            self.executor.put(
+                record.with_changes(ha_peer=pair.peer_of(record.serial)),
+                self.settings_for(group, record.mode),
+            )
+        self.executor.put_pair(pair, self.settings_for(group))
+        if not self.executor.pair_request(pair.pair_id, o.PairBegin()):
+            return False
+        result.started.extend(d.serial for d in members)
+        track = self.groups.setdefault(group, GroupTrack())
+        if track.first_start is None:
+            track.first_start = time.monotonic()
+        if not track.started:
+            track.started = True
+            self.notifier.emit("group_started", group=group, target=new[0].target_version)
+        return True
 
     def _new_record(self, dp: P.DevicePlan, previous: DeviceRecord | None) -> DeviceRecord:
         assert self.desired is not None and dp.target is not None and dp.group is not None

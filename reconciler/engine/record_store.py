@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reconciler import logs, store
 from reconciler.errors import StoreError
+from reconciler.ha import PairRecord
 from reconciler.paths import WorkPaths
 from reconciler.records import DeviceRecord
 
@@ -51,3 +52,23 @@ def load(file: Path) -> DeviceRecord:
 
 def save(paths: WorkPaths, record: DeviceRecord) -> None:
     store.atomic_write_json(paths.device_status_file(record.serial), record.to_json(), schema="device-status")
+
+
+def load_pairs(paths: WorkPaths) -> dict[str, PairRecord]:
+    """HA pair coordination records (``status/pairs/*.json``); unusable ones are reported and skipped."""
+    out: dict[str, PairRecord] = {}
+    directory = paths.pair_status_dir
+    if not directory.is_dir():
+        return out
+    for file in sorted(directory.glob("*.json")):
+        try:
+            pair = PairRecord.from_json(store.read_json(file))
+        except (StoreError, ValueError, KeyError, TypeError) as exc:
+            log.error("pair status %s unusable, pair left alone: %s", file, exc)
+            continue
+        out[pair.pair_id] = pair
+    return out
+
+
+def save_pair(paths: WorkPaths, pair: PairRecord) -> None:
+    store.atomic_write_json(paths.pair_status_file(pair.pair_id), pair.to_json())
