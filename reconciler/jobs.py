@@ -256,9 +256,9 @@ def unknown_serial(inventory: Inventory, serial: str) -> str:
     return f"serial {serial!r} is not in the inventory (run 'panos-upgrade device discover'){hint}"
 
 
-def standalone_problem(inventory: Inventory, serial: str, pair_command: str) -> str | None:
-    """Why ``serial`` cannot be a standalone job (``None`` if it can). ``pair_command`` is the hint for HA
-    members (``upgrade-ha-pairs``, ``download-ha-pairs`` or ``job submit --ha-pair``)."""
+def standalone_problem(inventory: Inventory, serial: str, pair_hint: str) -> str | None:
+    """Why ``serial`` cannot be a standalone job (``None`` if it can). ``pair_hint`` tells HA members'
+    users what to do instead (e.g. "use 'panos-upgrade upgrade-ha-pairs' with a serial_1,serial_2 CSV")."""
     dev = inventory.get(serial)
     if dev is None:
         return unknown_serial(inventory, serial)
@@ -266,7 +266,7 @@ def standalone_problem(inventory: Inventory, serial: str, pair_command: str) -> 
         peer = dev.peer_serial or "unknown"
         return (
             f"serial {serial!r} is a member of an HA pair (peer {peer}); "
-            f"both members are upgraded together: use '{pair_command}'"
+            f"both members are upgraded together: {pair_hint}"
         )
     if dev.device_type != "standalone":
         return (
@@ -322,7 +322,11 @@ def spec_problems(spec: JobSpec, inventory: Inventory) -> list[str]:
                 problems.append(problem)
     else:
         for serial in spec.devices:
-            problem = standalone_problem(inventory, serial, "job submit --ha-pair SERIAL PEER")
+            dev = inventory.get(serial)
+            peer = dev.peer_serial if dev is not None and dev.peer_serial else "PEER"
+            problem = standalone_problem(
+                inventory, serial, f"use 'panos-upgrade job submit --ha-pair {serial} {peer}'"
+            )
             if problem:
                 problems.append(problem)
     if not problems:
