@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler.device import FirewallClient
-from reconciler.errors import DeviceError, PermanentDeviceError
+from reconciler.device import FirewallClient, translate
+from reconciler.errors import PermanentDeviceError
 from reconciler.inventory import Device, Inventory
 from reconciler.jobs import QueuedJob
 from reconciler.records import ACTIVE_PHASES, DeviceRecord, Mode, Phase
@@ -162,9 +162,13 @@ def probe(
         return replace(base, status=NO_ADDRESS, error="no management address")
     try:
         images = client_for(device).software_info(timeout=timeout)
-    except DeviceError as exc:
-        status = ERROR if isinstance(exc, PermanentDeviceError) else UNREACHABLE
-        return replace(base, status=status, error=str(exc))
+    except Exception as exc:
+        # One device's failure is a row of the report, never a crash. The seam translates its errors;
+        # translating again here also covers a library error that escapes it (the API key is fetched
+        # lazily, outside the seam's translation, when a per-call timeout is set).
+        err = translate(exc, f"firewall {device.serial}: software info")
+        status = ERROR if isinstance(err, PermanentDeviceError) else UNREACHABLE
+        return replace(base, status=status, error=str(err))
     current = next((str(i.version) for i in images if i.current), device.sw_version)
     downloaded = _sorted(str(i.version) for i in images if i.downloaded)
     return ImageReport(device.serial, device.hostname, device.mgmt_ip, current, downloaded)

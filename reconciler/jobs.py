@@ -383,8 +383,10 @@ def submit(paths: WorkPaths, specs: Sequence[JobSpec], inventory: Inventory) -> 
                 problems.append(f"{label}: serial {serial!r} is also in job {seen_serials[serial]}")
             seen_serials.setdefault(serial, spec.job_id)
     if problems:
+        if len(problems) == 1:
+            raise InputFileError(f"{problems[0]}; nothing queued", problems)
         noun = "job" if len(specs) == 1 else "jobs"
-        raise InputFileError(f"nothing queued: {len(problems)} problem(s) with the {noun}", problems)
+        raise InputFileError(f"nothing queued: {len(problems)} problems with the {noun}", problems)
     return _write_all(paths.queue("pending"), specs)
 
 

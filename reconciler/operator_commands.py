@@ -294,7 +294,11 @@ def decide(
         owner = f"job {record.job_id}" if record.job_id else f"group {record.group or '(none)'}"
         return Decision(
             DeviceOutcome(
-                serial, NOT_APPLICABLE, f"its current work belongs to {owner}, not to this job", before
+                serial,
+                NOT_APPLICABLE,
+                f"its current work belongs to {owner}, not to this job",
+                before,
+                before,
             )
         )
     if (
@@ -496,11 +500,9 @@ def summary_lines(outcomes: Iterable[Outcome]) -> list[str]:
     lines = []
     for outcome in outcomes:
         for dev in outcome.devices:
-            change = (
-                f" ({dev.from_phase} -> {dev.to_phase})"
-                if dev.to_phase and dev.from_phase != dev.to_phase
-                else ""
-            )
+            change = ""
+            if dev.from_phase != dev.to_phase and (dev.from_phase or dev.to_phase):
+                change = f" ({dev.from_phase or 'no record'} -> {dev.to_phase or 'no record'})"
             lines.append(f"{dev.serial}: {dev.result}{change}: {dev.message}")
         if outcome.job_state:
             lines.append(f"job {outcome.request.job_id}: {outcome.job_state}")

@@ -120,7 +120,7 @@ def test_submit_is_all_or_nothing_and_lists_every_problem(wp: WorkPaths) -> None
 
 
 def test_submit_refuses_an_unsafe_or_duplicate_id(wp: WorkPaths) -> None:
-    with pytest.raises(InputFileError, match="problem"):
+    with pytest.raises(InputFileError, match=r"^invalid job id .\.\./x.*; nothing queued$"):
         jobs.submit(wp, [spec("../x")], INV)
     jobs.submit(wp, [spec("job-1")], INV)
     with pytest.raises(InputFileError) as info:
