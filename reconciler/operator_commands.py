@@ -52,6 +52,7 @@ from reconciler.records import DeviceRecord, Instant, Phase, iso, new_record
 from reconciler.version import PanOsVersion
 
 SCHEMA = "command-file"
+OUTCOME_SCHEMA = "command-outcome"
 COMMANDS = ("cancel_upgrade", "hold", "release", "retry")
 DEFAULT_BY = "operator"
 
@@ -474,7 +475,7 @@ def _status_quietly(paths: WorkPaths, job_id: str) -> job_status.JobStatus | Non
 def write_outcome(outcome: Outcome) -> Path:
     """Write ``<command file>.outcome.json`` next to the processed command file."""
     path = outcome.request.outcome_file
-    store.atomic_write_json(path, outcome.to_json(), mode=0o640)
+    store.atomic_write_json(path, outcome.to_json(), mode=0o640, schema=OUTCOME_SCHEMA)
     return path
 
 
