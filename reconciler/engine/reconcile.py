@@ -261,6 +261,8 @@ class Reconciler:
                 continue
             if rec is not None and rec.phase not in TERMINAL_PHASES and rec.phase is not Phase.PENDING:
                 continue
+            if self.dry_run and rec is not None and rec.phase is Phase.DRY_RUN_COMPLETE:
+                continue  # rehearsed once in this run; a dry run never loops
             if in_flight >= self.max_in_flight:
                 break
             record = self._new_record(dp, rec)

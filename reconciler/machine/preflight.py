@@ -113,6 +113,21 @@ def on_preflight(ctx: Ctx, obs: PreflightResult) -> Step:
     if running:
         ids = ", ".join(f"{j.kind.value} {j.job_id}" for j in running)
         return fail(ctx, Reason.JOB_ALREADY_RUNNING, f"a job is already running on the device ({ids})")
+    # Another job still running (a download left by a cancelled run, a commit, ...) is a reason to wait,
+    # not to fail: look again until the job stall timeout says it will not finish.
+    busy = [j for j in obs.jobs if not j.finished]
+    failed_checks = [c for c in obs.checks if not c.passed]
+    only_jobs = bool(failed_checks) and all(c.name == "jobs" for c in failed_checks)
+    waiting = ctx.since(rec.phase_started_at) < ctx.settings.job_stall_timeout
+    if (busy or only_jobs) and isinstance(rec.outstanding, Preflight) and waiting:
+        ids = ", ".join(f"{j.kind.value} {j.job_id}" for j in busy) or "see the jobs check"
+        return move(
+            ctx,
+            Phase.PREFLIGHT,
+            rec.outstanding,
+            ctx.settings.job_poll_max_interval,
+            message=f"waiting for running jobs to finish ({ids})",
+        )
     if obs.disk_free_gb < ctx.settings.min_disk_gb:
         return fail(
             ctx,

@@ -80,10 +80,27 @@ def test_a_running_install_job_fails_preflight(kind: JobKind) -> None:
     failed_with(fail_preflight(PreflightResult("10.2.9", 40.0, jobs=jobs)), Reason.JOB_ALREADY_RUNNING)
 
 
-def test_a_running_download_does_not_block_preflight() -> None:
+def test_a_running_download_makes_preflight_wait_and_look_again() -> None:
     jobs = (JobInfo("17", JobKind.DOWNLOAD, finished=False, progress=40),)
-    rec = fail_preflight(PreflightResult("10.2.9", 40.0, jobs=jobs))
-    assert rec.phase is Phase.PREFLIGHT and rec.job_watermark == 17
+    rec, now = preflight_record()
+    result = step(rec, PreflightResult("10.2.9", 40.0, jobs=jobs), at(now), FAST)
+    assert result.record.phase is Phase.PREFLIGHT and result.record.job_watermark == 17
+    (command,) = result.commands
+    assert isinstance(command, Preflight)
+    assert FAST.job_poll_max_interval == result.requeue_after
+    assert "waiting for running jobs to finish (download 17)" == result.record.message
+
+
+def test_a_failing_jobs_check_alone_waits_until_the_stall_timeout() -> None:
+    checks = (CheckOutcome("jobs", False, "job 3 is not finished"),)
+    rec, now = preflight_record()
+    waiting = step(rec, PreflightResult("10.2.9", 40.0, checks=checks), at(now), FAST)
+    assert Phase.PREFLIGHT is waiting.record.phase and waiting.commands
+    late = now + FAST.job_stall_timeout
+    failed_with(
+        step(rec, PreflightResult("10.2.9", 40.0, checks=checks), at(late), FAST).record,
+        Reason.READINESS_CHECK_FAILED,
+    )
 
 
 @pytest.mark.parametrize("version", ["10.1.4", "11.1.6", "garbage"])
@@ -375,7 +392,9 @@ def test_postflight_breach_fails_and_is_recorded() -> None:
 def test_postflight_breach_in_report_only_mode_is_recorded_but_passes() -> None:
     settings = MachineSettings(report_only=True)
     rec, now = postflight_compare(settings)
-    result = step(rec, ComparisonResult(False, "cmp.json", ("arp",)), at(now + settings.postflight_settle), settings)
+    result = step(
+        rec, ComparisonResult(False, "cmp.json", ("arp",)), at(now + settings.postflight_settle), settings
+    )
     assert result.record.phase is Phase.DONE
     assert [h.outcome for h in result.record.history] == [HopOutcome.BREACH_REPORT_ONLY]
 
