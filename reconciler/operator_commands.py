@@ -453,6 +453,8 @@ def _cancel_job(paths: WorkPaths, job_id: str, inventory: Inventory, now: Instan
         started_at=old.started_at if old else None,
         reason=old.reason if old and old.reason else "cancelled by operator",
     )
+    if status.finished_at is None and job_status.finished_state(status.device_status, cancel_requested=True):
+        status = replace(status, finished_at=iso(now))
     job_status.write(paths, status)
     return job.state
 

@@ -241,6 +241,7 @@ def test_offline_job_cancel_moves_the_job_and_writes_its_status(wp: WorkPaths) -
         status["device_status"][0]["upgrade_status"],
         status["summary"]["cancelled"],
     )
+    assert "2026-03-01T01:00:00.000Z" == status["finished_at"], "nothing left running: finished now"
     cancel_2 = request(
         wp, {"command": "cancel_upgrade", "target": "job", "job_id": "job-2", "reason": "takeover"}
     )
@@ -253,6 +254,12 @@ def test_offline_job_cancel_moves_the_job_and_writes_its_status(wp: WorkPaths) -
         rec2.pending_request.reason if rec2.pending_request else None,
     )
     assert oc.DEFERRED == o2.devices[0].result
+    status_2 = json.loads(wp.job_status_file("job-2").read_text())
+    assert ("cancelled", None, "reboot") == (
+        status_2["state"],
+        status_2["finished_at"],
+        status_2["device_status"][0]["upgrade_status"],
+    ), "a device still rebooting: the job is cancelled but not finished"
 
 
 def test_damaged_status_file_is_left_alone(wp: WorkPaths) -> None:
