@@ -630,10 +630,17 @@ def _on_member_changed(ctx: _Ctx, obs: MemberChanged) -> PairStep:
                 message=f"making {pair.member} functional",
             )
         return _read_round(ctx, waiting="rejoin", wait_since=ctx.now_iso, poll_delay=0.0)
-    if pair.stage is PairStage.BLOCKED and _member_problem(ctx) is None:
-        if all(members[s].phase in _FINISHED_OK for s in pair.members) and pair.mode is not Mode.UPGRADE:
+    unfinished = any(members[s].phase not in _FINISHED_OK for s in pair.members)
+    if (pair.stage is PairStage.BLOCKED and _member_problem(ctx) is None) or (
+        pair.stage is PairStage.DONE and unfinished
+    ):
+        # Someone retried, released or re-held a member: look again, from the hop the members are at.
+        if not unfinished and pair.mode is not Mode.UPGRADE:
             return _decide(ctx)
-        return _read_round(ctx, blocked_reason=None)
+        hop = min(members[s].current_path_index for s in pair.members)
+        return _read_round(
+            ctx, blocked_reason=None, hop_index=hop, finished_at=None, suspended=pair.suspended
+        )
     return PairStep(pair)
 
 
