@@ -49,6 +49,7 @@ _MODULES = [
     "reconciler.cli.bulk_cmd",
     "reconciler.cli.plan_cmd",
     "reconciler.cli.apply_cmd",
+    "reconciler.cli.daemon_cmd",
     "reconciler.sim.cli",
 ]
 

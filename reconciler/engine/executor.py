@@ -92,8 +92,10 @@ class Executor:
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._done: queue.Queue[tuple[str, str, Command, o.Observation]] = queue.Queue()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="device")
+        self._threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="device")
         self._closed = False
+        self._frozen = False
 
     # -- records -------------------------------------------------------------------------------------------
 
@@ -278,9 +280,17 @@ class Executor:
         self._start_due()
         return applied
 
+    def freeze(self) -> None:
+        """Start no more commands (a stopping daemon); running ones still complete and are persisted."""
+        self._frozen = True
+
     def close(self, wait: bool = True) -> None:
         self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    @property
+    def threads(self) -> int:
+        return self._threads
 
     def running_count(self) -> int:
         return sum(1 for d in self.devices.values() if d.running is not None)
@@ -304,7 +314,7 @@ class Executor:
 
     def _start_due(self) -> None:
         now = self.monotonic()
-        while self._heap and self._heap[0][0] <= now and not self._closed:
+        while self._heap and self._heap[0][0] <= now and not (self._closed or self._frozen):
             due, _, serial = heapq.heappop(self._heap)
             if not self._live(due, serial):
                 continue
