@@ -268,6 +268,26 @@ COMMAND_TYPES: dict[str, type[Command]] = {
 }
 
 
+# The commands a device machine may hold as ``outstanding`` (what device status files can contain).
+DEVICE_COMMAND_TYPES: tuple[type[Command], ...] = (
+    Preflight,
+    Snapshot,
+    Backup,
+    SoftwareCheck,
+    SoftwareInfo,
+    ContentDownload,
+    ContentInstall,
+    Download,
+    Install,
+    PollJob,
+    ListJobs,
+    Reboot,
+    PollReady,
+    CheckVersion,
+    CompareSnapshots,
+)
+
+
 def command_to_json(command: Command) -> dict[str, Any]:
     """``{"type": <class name>, <field>: <value>, ...}``; tuples become lists, enums their value."""
     out: dict[str, Any] = {"type": command.name}

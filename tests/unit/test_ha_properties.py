@@ -20,7 +20,7 @@ REQUESTS = [HoldRequest("prop"), CancelRequest("prop"), ReleaseRequest("prop"), 
 ACTIONS = ["tick"] * 12 + ["fault", "request", "restart", "jump", "any-order"]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     path=st.sampled_from([("10.2.10",), ("11.0.3",), ("11.0.3", "11.1.6")]),
     mode=st.sampled_from(list(Mode)),
@@ -68,7 +68,7 @@ def test_members_are_never_both_disruptive(path: tuple[str, ...], mode: Mode, da
         assert all(w.recs[s].phase is ends[mode] for s in "AB")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from([("11.0.3",), ("11.0.3", "11.1.6")]), data=st.data())
 def test_restarts_and_interleavings_alone_never_prevent_convergence(
     path: tuple[str, ...], data: st.DataObject
