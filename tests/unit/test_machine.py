@@ -484,7 +484,8 @@ def test_now_may_be_an_iso_string() -> None:
 
 
 def _block(text: str, marker: str) -> str:
-    m = re.search(rf"<!-- BEGIN {marker} -->\n```\w*\n(.*?)```\n<!-- END {marker} -->", text, re.S)
+    """The text between the markers, without a surrounding code fence if there is one."""
+    m = re.search(rf"<!-- BEGIN {marker} -->\n(?:```\w*\n)?(.*?)(?:```\n)?<!-- END {marker} -->", text, re.S)
     assert m, f"{marker} block missing from docs/state-machine.md"
     return m.group(1)
 
@@ -520,3 +521,24 @@ def test_comparison_command_carries_the_margins() -> None:
     assert isinstance(cmd, CompareSnapshots)
     assert (cmd.tcp_session_margin, cmd.route_margin, cmd.arp_margin) == (7.5, 1.0, 2.0)
     assert (cmd.pre_path, cmd.post_path) == ("validation/0001/pre-0.json", "validation/0001/post-0.json")
+
+
+# -- settings -------------------------------------------------------------------------------------------------
+
+
+def test_settings_come_from_the_config_keys() -> None:
+    from reconciler.config import Config
+
+    cfg = Config({"firewall.job_stall_timeout": 900, "validation.arp_margin": 2.5})
+    settings = MachineSettings.from_config(cfg, report_only=True)
+    assert settings.job_stall_timeout == 900.0 and settings.arp_margin == 2.5 and settings.report_only
+    assert settings.reboot_timeout == 1800.0 and settings.max_reboot_poll_interval == 300.0
+    assert settings.install_retry_delay == 60.0 and settings.min_disk_gb == 5.0
+    assert (settings.software_check_timeout, settings.software_info_timeout) == (90.0, 120.0)
+
+
+def test_scaled_settings_shrink_durations_only() -> None:
+    scaled = MachineSettings().scaled(100)
+    assert scaled.reboot_timeout == 18.0 and scaled.job_poll_interval == 0.05
+    assert scaled.min_disk_gb == 5.0 and scaled.tcp_session_margin == 5.0
+    assert scaled.install_max_attempts == 10
