@@ -368,7 +368,10 @@ class FirewallClient(_Client):
         """Run ``fn`` with a different API timeout (software check/info have their own)."""
         if seconds is None:
             return fn()
-        xapi = self._dev.xapi
+        try:
+            xapi = self._dev.xapi  # the first access generates the API key: translate its errors too
+        except Exception as exc:
+            raise translate(exc, f"{self.name}: keygen") from exc
         saved = xapi.timeout
         xapi.timeout = seconds
         try:

@@ -147,8 +147,10 @@ class Reconciler:
             )
         except (InputFileError, UserError, OSError) as exc:
             errors = getattr(exc, "errors", [str(exc)])
-            self.desired_error = "; ".join(errors[:5])
-            log.error("desired state rejected (last valid state stays in force): %s", self.desired_error)
+            error = "; ".join(errors[:5])
+            if error != self.desired_error:
+                log.error("desired state rejected (last valid state stays in force): %s", error)
+            self.desired_error = error
             if self.metrics:
                 self.metrics.set_desired(ok=False, when=now)
             return False

@@ -1,0 +1,183 @@
+"""The reconciler daemon as a real process against the simulator: GitOps pick-up from a git repository,
+invalid edits, SIGTERM and restart, status files, one daemon per work directory."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler import schemas
+from reconciler.sim.fleet import FleetSpec
+from tests.integration.fleet_env import HEADER, FleetEnv, fleet_env
+from tests.integration.test_engine import dev, group
+
+_blocks = itertools.count(170)
+DAEMON_CONFIG = {"daemon.allow_root": "true", "daemon.resync_interval": 2}
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.invalid",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        },
+    )
+
+
+def start_daemon(env: FleetEnv, desired: Path) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "reconciler",
+        "--work-dir",
+        str(env.paths.root),
+        "daemon",
+        "run",
+        "-f",
+        str(desired),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def status(env: FleetEnv) -> dict[str, object]:
+    doc: dict[str, object] = json.loads(env.paths.daemon_status_file.read_text())
+    return doc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=90)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[FleetEnv]:
+    spec = FleetSpec(devices=(dev("001", "11.1.2"), dev("002", "10.2.9")))
+    with fleet_env(
+        tmp_path, spec, time_scale=0.004, base_address=f"127.{next(_blocks)}.0.0", **DAEMON_CONFIG
+    ) as env:
+        yield env
+
+
+def at_versions(env: FleetEnv, version: str) -> bool:
+    return all(env.sim.device(s).version == version for s in ("001", "002"))
+
+
+def test_git_commits_and_checkouts_are_picked_up_and_converge(fleet: FleetEnv, tmp_path: Path) -> None:
+    repo = tmp_path / "gitops"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "fleet.yaml").write_text(HEADER + group("11.1.6-h1"))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "dc to 11.1.6-h1")
+    proc = start_daemon(fleet, repo)
+    try:
+        assert fleet.sim.wait_until(lambda: at_versions(fleet, "11.1.6-h1"), timeout=90)
+        first = status(fleet)
+        assert [] == schemas.errors("daemon-status", first)
+        desired = first["desired"]
+        assert isinstance(desired, dict) and desired["valid"] and desired["revision"]
+        # A branch whose checkout swaps the file for another one: picked up like an edit.
+        git(repo, "checkout", "-q", "-b", "next")
+        git(repo, "rm", "-q", "fleet.yaml")
+        (repo / "renamed.yaml").write_text(HEADER + group("11.2.7"))
+        git(repo, "add", ".")
+        git(repo, "commit", "-q", "-m", "dc to 11.2.7")
+        git(repo, "checkout", "-q", "main")
+        git(repo, "merge", "-q", "--ff-only", "next")
+        assert fleet.sim.wait_until(lambda: at_versions(fleet, "11.2.7"), timeout=90)
+        later = status(fleet)["desired"]
+        assert isinstance(later, dict) and later["revision"] != desired["revision"]
+    finally:
+        assert 0 == stop(proc)
+    assert "stopped" == status(fleet)["state"]
+
+
+def test_invalid_edit_keeps_the_last_valid_state(fleet: FleetEnv) -> None:
+    fleet.write_desired(group("11.1.6-h1"))
+    proc = start_daemon(fleet, fleet.desired)
+    try:
+        assert fleet.sim.wait_until(lambda: at_versions(fleet, "11.1.6-h1"), timeout=90)
+        (fleet.desired / "fleet.yaml").write_text(HEADER + "groups:\n  - name: dc\n    target: 11.2\n")
+        assert fleet.sim.wait_until(lambda: not status(fleet)["desired"]["valid"], timeout=20)  # type: ignore[index]
+        doc = status(fleet)
+        desired = doc["desired"]
+        assert isinstance(desired, dict) and desired["in_force"] and "fleet.yaml" in desired["error"]
+        time.sleep(1.0)
+        assert at_versions(fleet, "11.1.6-h1"), "nothing was done on the strength of the invalid file"
+        assert proc.poll() is None, "the daemon survives bad input"
+    finally:
+        assert 0 == stop(proc)
+
+
+def test_sigterm_mid_upgrade_then_restart_resumes(fleet: FleetEnv) -> None:
+    fleet.write_desired(group("11.1.6-h1"))
+    proc = start_daemon(fleet, fleet.desired)
+    try:
+        assert fleet.sim.wait_until(
+            lambda: any(e["event"] == "install_start" for e in fleet.sim.events()), timeout=60
+        )
+    finally:
+        started = time.monotonic()
+        assert 0 == stop(proc)
+        assert time.monotonic() - started < 70, "a stop is bounded"
+    assert not at_versions(fleet, "11.1.6-h1")
+    proc = start_daemon(fleet, fleet.desired)
+    try:
+        assert fleet.sim.wait_until(lambda: at_versions(fleet, "11.1.6-h1"), timeout=90)
+    finally:
+        assert 0 == stop(proc)
+    per_image = Counter(
+        (e["serial"], e["version"]) for e in fleet.sim.events() if e["event"] == "install_start"
+    )
+    assert all(n == 1 for n in per_image.values()), per_image
+
+
+def test_a_second_daemon_on_the_same_work_dir_is_refused(fleet: FleetEnv) -> None:
+    fleet.write_desired(group("11.1.2"))
+    proc = start_daemon(fleet, fleet.desired)
+    try:
+        assert fleet.sim.wait_until(lambda: fleet.paths.daemon_status_file.exists(), timeout=30)
+        second = subprocess.run(
+            [sys.executable, "-m", "reconciler", "--work-dir", str(fleet.paths.root), "daemon", "run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert 1 == second.returncode
+        assert f"pid {proc.pid}" in second.stderr and "already runs" in second.stderr
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "--work-dir",
+                str(fleet.paths.root),
+                "daemon",
+                "status",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        doc = json.loads(shown.stdout)
+        assert doc["running"] and [] == schemas.errors("daemon-status", doc["status"])
+    finally:
+        assert 0 == stop(proc)
