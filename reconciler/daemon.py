@@ -166,6 +166,7 @@ class Daemon:
         started = time.monotonic()
         try:
             result = session.reconciler.pass_()
+            session.after_pass()
         except Exception as exc:  # the daemon never dies of one bad pass; it is logged and retried
             log.exception("reconcile pass failed")
             session.metrics.reconciles.labels("error").inc()

@@ -39,6 +39,7 @@ from reconciler.paths import WorkPaths
 from reconciler.progress import progress_from_status
 from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
 from reconciler.rules import DEFAULT_RULES
+from reconciler.upgrade_path import parse_upgrade_paths_text
 from reconciler.webhooks import Notifier
 
 log = logs.get(__name__)
@@ -139,6 +140,8 @@ class Reconciler:
     def reload_desired(self) -> bool:
         """Load the desired state; on failure keep the last valid one. Returns whether this load was valid."""
         now = time.time()
+        if not self.desired_path.exists():
+            return self._no_desired_state(now)
         try:
             desired = load_desired(
                 self.desired_path,
@@ -163,6 +166,33 @@ class Reconciler:
             self.metrics.set_desired(
                 ok=True, when=now, revision=desired.revision or "", digest=desired.digest
             )
+        return True
+
+    def _no_desired_state(self, now: float) -> bool:
+        """No desired-state path at all: nothing is managed declaratively; the imperative interface (jobs,
+        commands) still works, with the original tool's ``config/upgrade_paths.json``."""
+        try:
+            table = (
+                parse_upgrade_paths_text(
+                    self.paths.upgrade_paths_file.read_text(encoding="utf-8"),
+                    str(self.paths.upgrade_paths_file),
+                )
+                if self.paths.upgrade_paths_file.exists()
+                else {}
+            )
+        except InputFileError as exc:
+            error = "; ".join(exc.errors[:5])
+            if error != self.desired_error:
+                log.error("upgrade paths rejected: %s", error)
+            self.desired_error = error
+            return False
+        if self.desired is None or self.desired.groups or self.desired.upgrade_paths != table:
+            log.info("no desired state at %s: only jobs and commands are acted on", self.desired_path)
+        self.desired = DesiredState(groups=(), upgrade_paths=table)
+        self.desired_error = ""
+        self.desired_loaded_at = now
+        if self.metrics:
+            self.metrics.set_desired(ok=True, when=now, revision="none", digest=self.desired.digest)
         return True
 
     def load_records(self) -> list[str]:

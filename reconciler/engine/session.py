@@ -15,6 +15,7 @@ from reconciler import metrics as metrics_mod
 from reconciler.config import Config
 from reconciler.engine.clients import ClientPool
 from reconciler.engine.executor import Executor
+from reconciler.engine.imperative import Imperative
 from reconciler.engine.reconcile import PassResult, Reconciler, settled, utc_now
 from reconciler.metrics import Metrics
 from reconciler.paths import WorkPaths
@@ -35,6 +36,16 @@ class Session:
     metrics: Metrics
     notifier: Notifier
     metrics_server: Any = None
+    imperative: Imperative | None = None
+
+    def after_pass(self) -> None:
+        """The imperative interface (jobs, operator commands, job status) after each pass."""
+        if self.imperative is None or self.reconciler.desired is None:
+            return
+        try:
+            self.imperative.tick()
+        except Exception:  # one bad file or job must never stop the loop; it is logged with its cause
+            log.exception("processing jobs and commands failed; retried at the next pass")
 
     def close(self) -> None:
         self.executor.close(wait=True)
@@ -86,7 +97,7 @@ def open_session(
     )
     holder["r"] = reconciler
     executor.on_transition = reconciler.on_transition
-    return Session(paths, config, reconciler, executor, metrics, notifier, server)
+    return Session(paths, config, reconciler, executor, metrics, notifier, server, Imperative(reconciler))
 
 
 def drive(
@@ -103,6 +114,7 @@ def drive(
     """Run passes and pump the executor until settled (``apply``) or until ``stop`` is set (the daemon)."""
     rec, ex = session.reconciler, session.executor
     result = rec.pass_()
+    session.after_pass()
     if on_pass:
         on_pass(result)
     last = time.monotonic()
@@ -118,6 +130,7 @@ def drive(
         rung = wakeup.wait(0, debounce=0) if wakeup is not None else False
         if rec.dirty.is_set() or rung or time.monotonic() - last >= resync:
             result = rec.pass_()
+            session.after_pass()
             last = time.monotonic()
             if on_pass:
                 on_pass(result)

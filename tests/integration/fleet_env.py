@@ -65,7 +65,11 @@ class FleetEnv:
         try:
             session.reconciler.load_records()
             result = drive(
-                session, stop=threading.Event(), until_settled=True, resync=1.0, deadline=time.monotonic() + timeout
+                session,
+                stop=threading.Event(),
+                until_settled=True,
+                resync=1.0,
+                deadline=time.monotonic() + timeout,
             )
             return result, session.executor.records
         finally:
@@ -76,7 +80,9 @@ class FleetEnv:
 def fleet_env(
     tmp: Path, fleet: FleetSpec, *, time_scale: float = 0.002, base_address: str = "127.90.0.0", **config: Any
 ) -> Iterator[FleetEnv]:
-    with running_simulator(fleet, state_dir=tmp / "sim", time_scale=time_scale, base_address=base_address) as sim:
+    with running_simulator(
+        fleet, state_dir=tmp / "sim", time_scale=time_scale, base_address=base_address
+    ) as sim:
         paths = WorkPaths(tmp / "work")
         initialise(paths)
         logs.setup(paths, component="test")

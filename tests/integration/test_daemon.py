@@ -181,3 +181,81 @@ def test_a_second_daemon_on_the_same_work_dir_is_refused(fleet: FleetEnv) -> Non
         assert doc["running"] and [] == schemas.errors("daemon-status", doc["status"])
     finally:
         assert 0 == stop(proc)
+
+
+def test_web_app_job_and_cancel_files_take_effect_and_bad_files_are_rejected(tmp_path: Path) -> None:
+    spec = FleetSpec(
+        devices=(
+            dev("001", "11.1.2"),
+            dev("002", "11.1.2", device_group="lab"),
+            dev("003", "10.2.9", device_group="lab"),
+        )
+    )
+    with fleet_env(
+        tmp_path, spec, time_scale=0.004, base_address=f"127.{next(_blocks)}.0.0", **DAEMON_CONFIG
+    ) as env:
+        env.write_desired(group("11.1.6-h1"))
+        pending = env.paths.queue("pending")
+        incoming = env.paths.commands("incoming")
+        drop = {
+            "web-job-1": {
+                "job_id": "web-job-1",
+                "type": "standalone",
+                "devices": ["002"],
+                "target_version": "11.1.6-h1",
+            },
+            "web-job-2": {
+                "job_id": "web-job-2",
+                "type": "standalone",
+                "devices": ["001"],
+                "target_version": "11.2.7",
+            },
+            "web-job-3": {
+                "job_id": "web-job-3",
+                "type": "standalone",
+                "devices": ["003"],
+                "target_version": "11.1.6-h1",
+            },
+        }
+        for job_id, body in drop.items():
+            (pending / f"{job_id}.json").write_text(json.dumps(body))
+        (pending / "broken.json").write_text('{"job_id": "../../x", "type": "standalone"')
+        (incoming / "bad-command.json").write_text(json.dumps({"command": "format_disk", "serial": "002"}))
+        proc = start_daemon(env, env.desired)
+        try:
+            assert env.sim.wait_until(
+                lambda: (env.paths.queue("active") / "web-job-3.json").exists(), timeout=30
+            )
+            cancel = {
+                "command": "cancel_upgrade",
+                "target": "job",
+                "job_id": "web-job-3",
+                "reason": "Admin takeover",
+            }
+            (incoming / "cancel-3.json").write_text(json.dumps(cancel))
+            done = lambda: (env.paths.queue("completed") / "web-job-1.json").exists()  # noqa: E731
+            assert env.sim.wait_until(done, timeout=90)
+            assert env.sim.wait_until(
+                lambda: (env.paths.queue("cancelled") / "web-job-3.json").exists(), timeout=60
+            )
+            assert env.sim.wait_until(lambda: "11.1.6-h1" == env.sim.device("001").version, timeout=90)
+        finally:
+            assert 0 == stop(proc)
+        assert "11.1.6-h1" == env.sim.device("002").version
+        job1 = json.loads(env.paths.job_status_file("web-job-1").read_text())
+        assert [] == schemas.errors("job-status", job1)
+        assert "completed" == job1["state"]
+        # Refused: 001 is managed by the desired state toward another target; nothing ran for that job.
+        reason = (env.paths.queue("rejected") / "web-job-2.json.reason").read_text()
+        assert "managed by desired-state group 'dc'" in reason
+        assert not [
+            e for e in env.sim.events() if e["event"] == "download_start" and e.get("version") == "11.2.7"
+        ]
+        # Cancelled: 003 stopped at a safe point (held) and never installed.
+        record = json.loads(env.paths.device_status_file("003").read_text())
+        assert record["upgrade_status"] in ("held", "cancelled")
+        assert not [e for e in env.sim.events() if e["event"] == "install_start" and e["serial"] == "003"]
+        # Bad files: moved aside with a reason, no side effect.
+        assert (env.paths.queue("rejected") / "broken.json.reason").exists()
+        assert "command" in (env.paths.commands("rejected") / "bad-command.json.reason").read_text()
+        assert (env.paths.commands("processed") / "cancel-3.outcome.json").exists()

@@ -1,0 +1,330 @@
+"""The original tool's imperative interface on the engine: job files and operator command files.
+
+Each daemon pass (and ``apply``) calls ``Imperative.tick()``:
+
+- commands (``commands/incoming``): each request is fed to the device's state machine through the executor
+  when the engine manages that record; otherwise ``operator_commands.decide`` works on the file (hold-only
+  records, released holds); an outcome file says what happened to every device;
+- jobs (``queue/pending``): each valid job starts at once when capacity allows (jobs are imperative: no
+  window or wave applies), moves to ``active``, and its devices get records carrying ``job_id``; a job for a
+  device the desired state manages toward another target is refused with a reason;
+- job status (``status/jobs/<id>.json``) follows the device records; a finished job moves to completed,
+  failed or cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reconciler import job_status, jobs, logs, operator_commands, store
+from reconciler import observations as o
+from reconciler.engine import record_store
+from reconciler.engine.reconcile import Reconciler, utc_now
+from reconciler.errors import StoreError
+from reconciler.ha import new_pair
+from reconciler.inventory import Inventory
+from reconciler.paths import WorkPaths
+from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Phase, iso, new_record
+from reconciler.rules import DEFAULT_RULES
+from reconciler.selectors import assign
+from reconciler.upgrade_path import find_path, table_target
+from reconciler.version import PanOsVersion
+
+log = logs.get(__name__)
+
+
+@dataclass
+class Imperative:
+    reconciler: Reconciler
+    started: dict[str, str] = field(default_factory=dict)  # job id -> started_at
+    _recovered: bool = False
+
+    @property
+    def paths(self) -> WorkPaths:
+        return self.reconciler.paths
+
+    def tick(self) -> None:
+        """Process commands, start pending jobs, refresh open jobs' status. Never raises on bad files."""
+        rec = self.reconciler
+        inventory = rec.inventory
+        now = rec.clock()
+        requests = []
+        if not self._recovered:
+            requests += operator_commands.unfinished(self.paths, inventory=inventory)
+            self._recovered = True
+        requests += operator_commands.read_incoming(self.paths, inventory=inventory, now=now)
+        for request in requests:
+            self._command(request, inventory, now)
+        self._jobs(inventory, now)
+        self.refresh(now)
+
+    # -- commands -----------------------------------------------------------------------------------------------
+
+    def _command(
+        self, request: operator_commands.OperatorRequest, inventory: Inventory, now: datetime
+    ) -> None:
+        ex = self.reconciler.executor
+        job_state = None
+        if request.target == "job" and request.job_id and request.command == "cancel_upgrade":
+            moved = jobs.mark_cancelled(self.paths, request.job_id)
+            job_state = "cancelled" if moved is not None else None
+        outcomes = []
+        for serial in request.serials:
+            record = ex.record(serial)
+            managed = (
+                record is not None
+                and request.applies_to(record)
+                and not operator_commands.is_hold_only(record)
+            )
+            if managed and record is not None:
+                outcomes.append(self._feed(request, serial, record))
+                continue
+            if record is None:
+                record = _load_quietly(self.paths, serial)
+            settings = self.reconciler.settings_for(record.group if record else "")
+            decision = operator_commands.decide(request, serial, record, inventory, now, settings)
+            if decision.remove:
+                self.paths.device_status_file(serial).unlink(missing_ok=True)
+                ex.devices.pop(serial, None)
+            elif decision.record is not None:
+                if serial in ex.devices:
+                    ex.put(decision.record, settings)
+                else:
+                    record_store.save(self.paths, decision.record)
+                    ex.put(decision.record, settings)
+            outcomes.append(decision.outcome)
+        store.audit(
+            self.paths.audit_file,
+            f"operator-{request.command}",
+            serials=list(request.serials),
+            job_id=request.job_id,
+            by=request.by,
+            reason=request.reason,
+        )
+        operator_commands.write_outcome(
+            operator_commands.Outcome(request, tuple(outcomes), iso(now), "daemon", job_state)
+        )
+        self.reconciler.dirty.set()
+
+    def _feed(
+        self, request: operator_commands.OperatorRequest, serial: str, before: DeviceRecord
+    ) -> operator_commands.DeviceOutcome:
+        ex = self.reconciler.executor
+        running = ex.devices[serial].running is not None
+        if not ex.request(serial, request.observation):
+            return operator_commands.DeviceOutcome(
+                serial,
+                operator_commands.REFUSED,
+                f"not possible while {before.phase.value}",
+                before.phase.value,
+                before.phase.value,
+            )
+        after = ex.record(serial) or before
+        if running:
+            return operator_commands.DeviceOutcome(
+                serial,
+                operator_commands.DEFERRED,
+                "queued until the device's running command answers",
+                before.phase.value,
+                before.phase.value,
+            )
+        if after.pending_request is not None and after.phase is before.phase:
+            return operator_commands.DeviceOutcome(
+                serial,
+                operator_commands.DEFERRED,
+                "takes effect at the next safe point",
+                before.phase.value,
+                after.phase.value,
+            )
+        return operator_commands.DeviceOutcome(
+            serial, operator_commands.APPLIED, after.message, before.phase.value, after.phase.value
+        )
+
+    # -- jobs ----------------------------------------------------------------------------------------------------
+
+    def _jobs(self, inventory: Inventory, now: datetime) -> None:
+        rec = self.reconciler
+        if rec.desired is None and not inventory:
+            return
+        in_flight = len(rec.executor.in_flight())
+        for spec in jobs.read_pending(self.paths, inventory):
+            if in_flight + len(spec.devices) > rec.max_in_flight:
+                break  # stays pending; started when capacity frees up
+            problem, hops = self._plan_job(spec, inventory)
+            if problem:
+                jobs.reject(self.paths, spec.job_id, problem)
+                store.audit(self.paths.audit_file, "job-rejected", job_id=spec.job_id, reason=problem)
+                continue
+            jobs.move(self.paths, spec.job_id, "active")
+            self.started[spec.job_id] = iso(now)
+            store.audit(self.paths.audit_file, "job-started", job_id=spec.job_id, devices=list(spec.devices))
+            self._start_job(spec, hops, inventory, now)
+            in_flight += len(spec.devices)
+
+    def _plan_job(self, spec: jobs.JobSpec, inventory: Inventory) -> tuple[str, dict[str, tuple[Hop, ...]]]:
+        """(problem or "", hops per serial). The target: the job's, else the desired group's, else the end
+        of the device's path in upgrade_paths.json (the original tool's meaning)."""
+        rec = self.reconciler
+        desired = rec.desired
+        managed = (
+            assign([(g.name, g.selection) for g in desired.groups], inventory).group_of if desired else {}
+        )
+        table = desired.upgrade_paths if desired else {}
+        out: dict[str, tuple[Hop, ...]] = {}
+        for serial in spec.devices:
+            dev = inventory.get(serial)
+            current = PanOsVersion.try_parse(dev.sw_version) if dev else None
+            live = rec.executor.record(serial)
+            if live is not None and live.current_version:
+                current = PanOsVersion.try_parse(live.current_version) or current
+            if current is None:
+                return f"{serial}: version unknown; run 'panos-upgrade device discover'", {}
+            group = (
+                next((g for g in desired.groups if g.name == managed.get(serial)), None) if desired else None
+            )
+            target = PanOsVersion.try_parse(spec.target_version) if spec.target_version else None
+            if group is not None and target is not None and target != group.target:
+                return (
+                    f"{serial} is managed by desired-state group {group.name!r} toward {group.target}, "
+                    f"not {target}: change the desired state instead"
+                ), {}
+            if live is not None and live.phase not in TERMINAL_PHASES and not _idle(live):
+                owner = live.job_id or live.group or "desired state"
+                return f"{serial} is busy ({live.phase.value}, {owner})", {}
+            target = target or (group.target if group else None) or table_target(table, current)
+            if target is None:
+                return (
+                    f"{serial}: no target: give target_version, or add {current} to config/upgrade_paths.json",
+                    {},
+                )
+            path = find_path(
+                current,
+                target,
+                spec="table" if current in table else "auto",
+                table=table,
+                ha=spec.type == jobs.HA_PAIR,
+            )
+            if path.reason and path.reason != "converged":
+                log.info("job %s: %s has no path (%s); it will be skipped", spec.job_id, serial, path.detail)
+            out[serial] = tuple(
+                Hop(
+                    str(h.version),
+                    tuple(str(i) for i in h.images),
+                    DEFAULT_RULES.min_content(h.version.feature_release),
+                )
+                for h in path.hops
+            )
+        return "", out
+
+    def _start_job(
+        self, spec: jobs.JobSpec, hops: dict[str, tuple[Hop, ...]], inventory: Inventory, now: datetime
+    ) -> None:
+        rec = self.reconciler
+        ex = rec.executor
+        records = []
+        for serial in spec.devices:
+            dev = inventory.get(serial)
+            assert dev is not None
+            live = ex.record(serial)
+            start = live.current_version if live is not None and live.current_version else dev.sw_version
+            path = hops[serial]
+            target = path[-1].version if path else start
+            record = new_record(
+                serial=serial,
+                starting_version=start,
+                target_version=target,
+                hops=path,
+                now=now,
+                mode=spec.mode,
+                hostname=dev.hostname,
+                group=live.group if live else "",
+                job_id=spec.job_id,
+            )
+            if live is not None:
+                record = record.with_changes(attempt=live.attempt + 1)
+            records.append(record)
+        if spec.type == jobs.HA_PAIR and len(records) == 2:
+            try:
+                pair = new_pair(records[0], records[1], now)
+            except ValueError as exc:
+                jobs.move(self.paths, spec.job_id, "failed")
+                log.warning("job %s: %s", spec.job_id, exc)
+                return
+            for record in records:
+                ex.put(
+                    record.with_changes(ha_peer=pair.peer_of(record.serial)),
+                    rec.settings_for(record.group, record.mode),
+                )
+            ex.put_pair(pair, rec.settings_for(records[0].group))
+            ex.pair_request(pair.pair_id, o.PairBegin())
+            return
+        for record in records:
+            ex.put(record, rec.settings_for(record.group, record.mode))
+            ex.request(record.serial, o.Begin())
+
+    def continue_job_devices(self) -> None:
+        """Standalone job devices resting between hops continue (jobs ignore windows and waves)."""
+        ex = self.reconciler.executor
+        for serial, record in list(ex.records.items()):
+            resting = record.job_id and serial not in ex.pair_of and record.phase is Phase.NEXT_HOP
+            if resting and ex.accepts(serial, o.Begin):
+                ex.request(serial, o.Begin())
+
+    # -- status ----------------------------------------------------------------------------------------------
+
+    def refresh(self, now: datetime | None = None) -> None:
+        now = now or utc_now()
+        self.continue_job_devices()
+        ex = self.reconciler.executor
+        for queued in jobs.queued(self.paths, ("active", "cancelled")):
+            spec = queued.spec
+            if spec is None:
+                continue
+            records = {
+                s: ex.record(s) if (r := ex.record(s)) and r.job_id == spec.job_id else None
+                for s in spec.devices
+            }
+            try:
+                previous = job_status.read(self.paths, spec.job_id)
+            except StoreError:
+                previous = None
+            if (
+                queued.state == "cancelled"
+                and previous is not None
+                and previous.state == "cancelled"
+                and previous.finished_at
+            ):
+                continue
+            started = self.started.get(spec.job_id) or (previous.started_at if previous else None) or iso(now)
+            status = job_status.build(
+                spec, queued.state, records, now, inventory=self.reconciler.inventory, started_at=started
+            )
+            final = job_status.finished_state(
+                status.device_status, cancel_requested=queued.state == "cancelled"
+            )
+            if final is not None:
+                if queued.state != final:
+                    jobs.move(self.paths, spec.job_id, final)
+                    store.audit(self.paths.audit_file, f"job-{final}", job_id=spec.job_id)
+                status = job_status.build(
+                    spec,
+                    final,
+                    records,
+                    now,
+                    inventory=self.reconciler.inventory,
+                    started_at=started,
+                    finished_at=iso(now),
+                )
+            job_status.write(self.paths, status)
+
+
+def _idle(record: DeviceRecord) -> bool:
+    return record.phase is Phase.PENDING and record.started_at is None
+
+
+def _load_quietly(paths: WorkPaths, serial: str) -> DeviceRecord | None:
+    try:
+        return record_store.load(paths.device_status_file(serial))
+    except (FileNotFoundError, StoreError):
+        return None
