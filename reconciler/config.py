@@ -135,6 +135,8 @@ KEYS: dict[str, Key] = {
         Key("workers.queue_size", "int", 1000, "Maximum queued jobs", 1, 1000000),
         # Discovery.
         Key("discovery.retry_attempts", "int", 3, "Retry attempts for HA state queries", 1, 20),
+        # Probes mostly wait on the network, so far more of them run at once than upgrades do.
+        Key("discovery.workers", "int", 50, "Parallel firewall probes during discovery", 1, 500),
         Key(
             "discovery.interval",
             "int",

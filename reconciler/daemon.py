@@ -212,7 +212,7 @@ class Daemon:
             inv = discovery.discover(
                 panorama_from_config(cfg),
                 lambda host, serial: FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial),
-                workers=int(cfg.get("workers.max")),
+                workers=int(cfg.get("discovery.workers")),
                 retry_attempts=int(cfg.get("discovery.retry_attempts")),
                 now=_now_iso(),
             )

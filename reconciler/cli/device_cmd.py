@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
 def discover_cmd(
     ctx: typer.Context,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, max=500, help="Parallel firewall probes")
+        int | None,
+        typer.Option(
+            "--workers", min=1, max=500, help="Parallel firewall probes (default: discovery.workers)"
+        ),
     ] = None,
 ) -> None:
     """Query Panorama for firewalls, confirm HA state on each firewall, and write inventory.json."""
@@ -46,7 +49,7 @@ def discover_cmd(
     except DeviceError as exc:
         raise UserError(str(exc)) from exc
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    n_workers = workers or cfg.get("workers.max")
+    n_workers = workers or cfg.get("discovery.workers")
     with _progress() as tick:
         try:
             inv = discovery.discover(

@@ -33,6 +33,11 @@ def test_every_key_of_the_original_tool_exists_with_its_default() -> None:
     assert 5.0 == defaults["validation.min_disk_gb"]
 
 
+def test_discovery_probes_have_their_own_wider_pool() -> None:
+    key = KEYS["discovery.workers"]
+    assert (50, 1, 500) == (key.default, key.minimum, key.maximum)
+
+
 def test_the_shipped_schema_is_generated_from_the_registry() -> None:
     assert config.json_schema() == schemas.load("config")
 
