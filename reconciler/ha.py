@@ -56,15 +56,7 @@ from reconciler.observations import (
     Observation,
     PairBegin,
 )
-from reconciler.records import (
-    ACTIVE_PHASES,
-    DeviceRecord,
-    Instant,
-    Mode,
-    Phase,
-    iso,
-    to_instant,
-)
+from reconciler.records import ACTIVE_PHASES, DeviceRecord, Instant, Mode, Phase, iso, to_instant
 from reconciler.rules import DEFAULT_RULES, UpgradeRules
 from reconciler.version import PanOsVersion
 

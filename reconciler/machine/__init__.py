@@ -30,13 +30,7 @@ the diagram kept in docs/state-machine.md.
 from __future__ import annotations
 
 from reconciler.machine.diagram import mermaid, transition_table
-from reconciler.machine.moves import (
-    IllegalTransition,
-    Reason,
-    Step,
-    content_below,
-    is_safe_point,
-)
+from reconciler.machine.moves import IllegalTransition, Reason, Step, content_below, is_safe_point
 from reconciler.machine.resume import resume
 from reconciler.machine.settings import DEFAULT_READINESS_CHECKS, DEFAULT_SETTINGS, MachineSettings
 from reconciler.machine.table import TABLE, Transition, accepts, step

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from reconciler.machine.table import TABLE, P
-from reconciler.records import (
-    TERMINAL_PHASES,
-    Phase,
-)
+from reconciler.records import TERMINAL_PHASES, Phase
 
 
 def _order(phase: Phase | str) -> int:

@@ -34,20 +34,8 @@ from reconciler.machine.moves import (
     retry_delay,
     version_of,
 )
-from reconciler.observations import (
-    ImageInfo,
-    JobInfo,
-    JobsListed,
-    JobStarted,
-    JobStatus,
-    SoftwareList,
-)
-from reconciler.records import (
-    JobRef,
-    Mode,
-    Phase,
-    PlannedHop,
-)
+from reconciler.observations import ImageInfo, JobInfo, JobsListed, JobStarted, JobStatus, SoftwareList
+from reconciler.records import JobRef, Mode, Phase, PlannedHop
 from reconciler.version import PanOsVersion
 
 

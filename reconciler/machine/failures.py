@@ -23,14 +23,8 @@ from reconciler.commands import (
 from reconciler.machine.downloads import JOB_REASON, job_kind, software_info, stalled, submit_install
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, retry_delay
 from reconciler.machine.reboot import on_reboot_issued, reboot_wait
-from reconciler.observations import (
-    BUSY_KIND,
-    CommandFailed,
-    RebootIssued,
-)
-from reconciler.records import (
-    Phase,
-)
+from reconciler.observations import BUSY_KIND, CommandFailed, RebootIssued
+from reconciler.records import Phase
 
 # Why a device fails when this command fails for good.
 COMMAND_REASON: dict[str, Reason] = {

@@ -5,24 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from reconciler.commands import (
-    Backup,
-    JobKind,
-    Preflight,
-    Snapshot,
-)
+from reconciler.commands import Backup, JobKind, Preflight, Snapshot
 from reconciler.machine.downloads import software_check
 from reconciler.machine.moves import Ctx, Reason, Step, fail, finish, move, version_of
-from reconciler.observations import (
-    BackupTaken,
-    PreflightResult,
-    SnapshotTaken,
-)
-from reconciler.records import (
-    DeviceRecord,
-    Mode,
-    Phase,
-)
+from reconciler.observations import BackupTaken, PreflightResult, SnapshotTaken
+from reconciler.records import DeviceRecord, Mode, Phase
 from reconciler.version import PanOsVersion
 
 

@@ -10,22 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import (
-    CheckVersion,
-    PollReady,
-    Reboot,
-    Snapshot,
-)
+from reconciler.commands import CheckVersion, PollReady, Reboot, Snapshot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
-from reconciler.observations import (
-    DeviceAnswered,
-    RebootIssued,
-    VersionObserved,
-)
-from reconciler.records import (
-    Phase,
-    RebootWatch,
-)
+from reconciler.observations import DeviceAnswered, RebootIssued, VersionObserved
+from reconciler.records import Phase, RebootWatch
 
 
 def reboot_watch(ctx: Ctx) -> RebootWatch:

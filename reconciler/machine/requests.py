@@ -6,19 +6,8 @@ from dataclasses import replace
 
 from reconciler.machine.moves import Ctx, Step, fail, finish, held, is_safe_point, move
 from reconciler.machine.preflight import start_hop
-from reconciler.observations import (
-    Abort,
-    Begin,
-    CancelRequest,
-    HoldRequest,
-    ReleaseRequest,
-    RetryRequest,
-)
-from reconciler.records import (
-    ACTIVE_PHASES,
-    PendingRequest,
-    Phase,
-)
+from reconciler.observations import Abort, Begin, CancelRequest, HoldRequest, ReleaseRequest, RetryRequest
+from reconciler.records import ACTIVE_PHASES, PendingRequest, Phase
 
 
 def on_begin(ctx: Ctx, obs: Begin) -> Step:

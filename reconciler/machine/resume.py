@@ -11,33 +11,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import (
-    CheckVersion,
-    Command,
-    Download,
-    Install,
-    JobKind,
-    ListJobs,
-    PollJob,
-    Reboot,
-)
+from reconciler.commands import CheckVersion, Command, Download, Install, JobKind, ListJobs, PollJob, Reboot
 from reconciler.machine.downloads import adopt, job_finished, job_kind, software_info
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
 from reconciler.machine.preflight import start_hop
 from reconciler.machine.reboot import on_device_answered, reboot_wait, reboot_watch
 from reconciler.machine.settings import DEFAULT_SETTINGS, MachineSettings
-from reconciler.observations import (
-    DeviceAnswered,
-    LiveDevice,
-)
-from reconciler.records import (
-    ACTIVE_PHASES,
-    DISRUPTIVE_PHASES,
-    DeviceRecord,
-    Instant,
-    Phase,
-    to_instant,
-)
+from reconciler.observations import DeviceAnswered, LiveDevice
+from reconciler.records import ACTIVE_PHASES, DISRUPTIVE_PHASES, DeviceRecord, Instant, Phase, to_instant
 from reconciler.version import PanOsVersion
 
 

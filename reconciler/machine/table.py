@@ -10,10 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.commands import (
-    PollJob,
-    Snapshot,
-)
+from reconciler.commands import PollJob, Snapshot
 from reconciler.machine.downloads import on_job_started, on_job_status, on_jobs_listed, on_software_list
 from reconciler.machine.failures import on_command_failed
 from reconciler.machine.moves import Ctx, IllegalTransition, Step
@@ -52,12 +49,7 @@ from reconciler.observations import (
     SoftwareList,
     VersionObserved,
 )
-from reconciler.records import (
-    DeviceRecord,
-    Instant,
-    Phase,
-    to_instant,
-)
+from reconciler.records import DeviceRecord, Instant, Phase, to_instant
 
 Handler = Callable[[Ctx, Any], Step]
 
