@@ -14,28 +14,46 @@ import threading
 from collections.abc import Iterable, Mapping
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 from reconciler import __version__
-from reconciler.records import Phase
+from reconciler import plan as plan_mod
+from reconciler.ha import PairReason
+from reconciler.machine import Reason
+from reconciler.records import Mode, Phase
+
+# The ``*_created`` gauges would double every counter and histogram for a value nobody charts.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SYNC_STATUSES = ("Synced", "OutOfSync", "Unknown")
-BLOCK_REASONS = (
-    "outside-window",
-    "deny-window",
-    "failure-budget",
-    "paused",
-    "held",
-    "unreachable",
-    "downgrade-refused",
-    "no-path",
-    "ha-peer-unhealthy",
-    "conflict",
-    "wave-pending",
-    "soak",
-    "desired-invalid",
-)
+# The planner's reasons a device is blocked, verbatim: a reason missing here would be silently dropped.
+BLOCK_REASONS: tuple[str, ...] = plan_mod.BLOCK_REASONS
 ATTEMPT_RESULTS = ("succeeded", "failed", "cancelled", "dry_run", "downloaded")
+# ``last_error.reason`` of a failed device: the state machine's reasons and the HA pair coordinator's.
+FAILURE_REASONS: tuple[str, ...] = tuple(r.value for r in Reason) + tuple(
+    r.value for r in PairReason if r.value not in {x.value for x in Reason}
+)
+# ``DeviceError.kind`` as the device seam classifies errors (tests keep this list in step with it).
+API_ERROR_KINDS = (
+    "api",
+    "auth",
+    "bad-response",
+    "busy",
+    "http-5xx",
+    "internal",
+    "not-connected",
+    "timeout",
+    "tls",
+    "unreachable",
+)
+RECONCILE_RESULTS = ("ok", "error")
 # Step and whole-upgrade durations: 30 s ... 8 h.
 DURATION_BUCKETS = (
     30,
@@ -74,9 +92,9 @@ class Metrics:
             "1 if the last desired-state load was valid",
             registry=r,
         )
-        self.desired_reload_time = Gauge(
-            P + "desired_state_last_reload_timestamp_seconds",
-            "When the desired state was last loaded",
+        self.desired_reload_success_time = Gauge(
+            P + "desired_state_last_reload_success_timestamp_seconds",
+            "When the desired state was last loaded and found valid (Unix time)",
             registry=r,
         )
         self.desired_info = Gauge(
@@ -147,12 +165,14 @@ class Metrics:
             "When the last reconcile pass succeeded",
             registry=r,
         )
-        for result in ("ok", "error"):
+        for result in RECONCILE_RESULTS:
             self.reconciles.labels(result)
         for step in Phase:
             self.step_duration.labels(step.value)
-        for mode in ("upgrade", "download_only", "dry_run"):
-            self.upgrade_duration.labels(mode)
+        for mode in Mode:
+            self.upgrade_duration.labels(mode.value)
+        for kind in API_ERROR_KINDS:
+            self.api_errors.labels(kind)
         self._devices: dict[str, tuple[str, str, str]] = {}
         self._lock = threading.Lock()
 
@@ -164,7 +184,11 @@ class Metrics:
             self.group_blocked.labels(group, reason)
         for result in ATTEMPT_RESULTS:
             self.attempts.labels(group, result)
+        for reason in FAILURE_REASONS:
+            self.failures.labels(group, reason)
         self.group_window_open.labels(group)
+        self.group_generation.labels(group)
+        self.group_observed_generation.labels(group)
 
     def set_group(self, group: str, *, blocked: Iterable[str], window_open: bool) -> None:
         self.declare_group(group)
@@ -223,11 +247,19 @@ class Metrics:
             self.api_errors.labels(error_kind).inc()
 
     def set_desired(self, *, ok: bool, when: float, revision: str = "", digest: str = "") -> None:
+        """A desired-state load at Unix time ``when``. A rejected load keeps the info of the state in force."""
         self.desired_reload_ok.set(1 if ok else 0)
-        self.desired_reload_time.set(when)
         if ok:
+            self.desired_reload_success_time.set(when)
             self.desired_info.clear()
             self.desired_info.labels(revision or "unknown", digest).set(1)
+
+    def observe_reconcile(self, seconds: float, *, ok: bool, when: float) -> None:
+        """One reconcile pass that took ``seconds`` and ended at Unix time ``when``."""
+        self.reconcile_duration.observe(seconds)
+        self.reconciles.labels("ok" if ok else "error").inc()
+        if ok:
+            self.last_reconcile.set(when)
 
 
 def _remove(gauge: Gauge, *labels: str) -> None:

@@ -100,6 +100,14 @@ def open_session(
     return Session(paths, config, reconciler, executor, metrics, notifier, server, Imperative(reconciler))
 
 
+def timed_pass(session: Session) -> PassResult:
+    """One reconcile pass, counted and timed in the session's metrics (``apply`` has reconcile health too)."""
+    started = time.monotonic()
+    result = session.reconciler.pass_()
+    session.metrics.observe_reconcile(time.monotonic() - started, ok=not result.error, when=time.time())
+    return result
+
+
 def drive(
     session: Session,
     *,
@@ -113,7 +121,7 @@ def drive(
 ) -> PassResult:
     """Run passes and pump the executor until settled (``apply``) or until ``stop`` is set (the daemon)."""
     rec, ex = session.reconciler, session.executor
-    result = rec.pass_()
+    result = timed_pass(session)
     session.after_pass()
     if on_pass:
         on_pass(result)
@@ -129,7 +137,7 @@ def drive(
             on_tick()
         rung = wakeup.wait(0, debounce=0) if wakeup is not None else False
         if rec.dirty.is_set() or rung or time.monotonic() - last >= resync:
-            result = rec.pass_()
+            result = timed_pass(session)
             session.after_pass()
             last = time.monotonic()
             if on_pass:
