@@ -16,6 +16,7 @@ from reconciler.machine.downloads import adopt, job_finished, job_kind, software
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
 from reconciler.machine.preflight import start_hop
 from reconciler.machine.reboot import on_device_answered, reboot_wait, reboot_watch
+from reconciler.machine.requests import apply_pending_request
 from reconciler.machine.settings import DEFAULT_SETTINGS, MachineSettings
 from reconciler.observations import DeviceAnswered, LiveDevice
 from reconciler.records import ACTIVE_PHASES, DISRUPTIVE_PHASES, DeviceRecord, Instant, Phase, to_instant
@@ -26,11 +27,16 @@ def resume(
     record: DeviceRecord, live: LiveDevice, now: Instant, settings: MachineSettings = DEFAULT_SETTINGS
 ) -> Step:
     """Decide how to continue after a restart. Resting and terminal records come back unchanged with no
-    commands (the scheduler or an operator moves them); working ones per the module docstring."""
+    commands (the scheduler or an operator moves them); working ones per the module docstring. A cancel
+    or hold that was waiting for a safe point takes effect if the resumed device is at one."""
     ctx = Ctx(record, to_instant(now), settings)
-    if record.phase not in ACTIVE_PHASES:
-        return Step(record)
-    rec = record
+    return apply_pending_request(ctx, _resume(ctx, live))
+
+
+def _resume(ctx: Ctx, live: LiveDevice) -> Step:
+    rec = ctx.record
+    if rec.phase not in ACTIVE_PHASES:
+        return Step(rec)
     if live.reachable and live.version and PanOsVersion.try_parse(live.version) is not None:
         rec = replace(rec, current_version=str(version_of(live.version)))
     ctx = ctx.at(rec)
@@ -43,7 +49,7 @@ def resume(
         return resume_job_phase(ctx, live)
     out = rec.outstanding
     assert out is not None
-    return move(ctx, phase, out, 0.0 if live.reachable else settings.command_retry_delay)
+    return move(ctx, phase, out, 0.0 if live.reachable else ctx.settings.command_retry_delay)
 
 
 def resume_disruptive(ctx: Ctx, live: LiveDevice) -> Step:

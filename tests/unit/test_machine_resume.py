@@ -8,6 +8,7 @@ from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, reco
 from reconciler.commands import (
     CheckVersion,
     CompareSnapshots,
+    ContentInstall,
     Download,
     Install,
     ListJobs,
@@ -20,8 +21,8 @@ from reconciler.commands import (
     SoftwareInfo,
 )
 from reconciler.machine import Reason, resume, step
-from reconciler.observations import HoldRequest, JobInfo, LiveDevice
-from reconciler.records import DeviceRecord, JobKind, Mode, Phase
+from reconciler.observations import CancelRequest, HoldRequest, JobInfo, LiveDevice
+from reconciler.records import DeviceRecord, Hop, JobKind, Mode, Phase
 
 
 def restarted(rec: DeviceRecord) -> DeviceRecord:
@@ -265,3 +266,18 @@ def test_download_only_resumes_too() -> None:
     done, _ = continue_after_crash(rec, fw, now)
     assert done.phase is Phase.DOWNLOADED
     assert sorted(fw.downloaded) == ["11.0.0", "11.0.3", "11.1.0", "11.1.6"]
+
+
+def test_a_cancel_waiting_for_a_safe_point_applies_when_resume_reaches_one() -> None:
+    hops = (Hop("11.0.3", ("11.0.0", "11.0.3"), "9999-1"),)
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(hops=hops, path=("11.0.3",)), fw, ContentInstall)
+    rec = step(rec, fw.run(rec.outstanding, now), at(now), FAST).record  # type: ignore[arg-type]
+    rec = step(rec, CancelRequest("ops", "stop"), at(now), FAST).record
+    assert rec.phase is Phase.CONTENT_UPDATE and rec.pending_request is not None
+    job = rec.job.id  # type: ignore[union-attr]
+    fw.run(PollJob(job, JobKind.CONTENT_INSTALL), now)
+    fw.run(PollJob(job, JobKind.CONTENT_INSTALL), now)  # the content install finished while we were down
+    result = resume(restarted(rec), fw.live(now + 30), at(now + 30), FAST)
+    assert result.record.phase is Phase.HELD and result.commands == ()
+    assert fw.content == "9900-9000"
