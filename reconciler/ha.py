@@ -578,10 +578,11 @@ def _on_command_failed(ctx: _Ctx, obs: HaCommandFailed) -> PairStep:
     pair, s = ctx.pair, ctx.settings
     cmd = pair.outstanding
     assert cmd is not None
-    if isinstance(cmd, ReadHaState) and pair.waiting is not None:
-        # A member may be briefly unreachable while it rejoins: keep waiting within the deadline.
-        kind = pair.waiting
-        return _wait(ctx, kind, f"{obs.serial} did not answer ({obs.message or obs.kind})")
+    if isinstance(cmd, ReadHaState):
+        # A member that does not answer is an unhealthy pair (or one still rejoining): wait, bounded.
+        return _wait(
+            ctx, pair.waiting or "health", f"{obs.serial} did not answer ({obs.message or obs.kind})"
+        )
     if obs.temporary and pair.retries + 1 < s.command_max_attempts:
         delay = min(s.ha_poll_interval * 2**pair.retries, s.ha_poll_max_interval)
         return _go(ctx, pair.stage, cmd, delay, retries=pair.retries + 1)
@@ -690,9 +691,10 @@ def pair_resume(
     now: Instant,
     settings: MachineSettings = DEFAULT_SETTINGS,
 ) -> PairStep:
-    """After a restart: a pair that was reading, suspending or making functional re-reads both roles and
-    decides afresh (HA states show whether the action happened); a running member is left to its own
-    machine's resume; new, blocked and done pairs are unchanged."""
+    """After a restart: a pair that was reading or suspending re-reads both roles and decides afresh (HA
+    states show whether the suspend happened); ``MakeFunctional`` is sent again (it is idempotent); a
+    running member is left to its own machine's resume, or started if it never got its ``Begin``; new,
+    blocked and done pairs are unchanged."""
     ctx = _Ctx(pair, members, iso(now), settings)
     if pair.stage in (PairStage.NEW, PairStage.BLOCKED, PairStage.DONE):
         return PairStep(pair)
@@ -706,7 +708,9 @@ def pair_resume(
             )
             return _go(ctx, PairStage.MEMBER_RUNNING, extra=(StartMember(pair.member, sync),))
         return _on_member_changed(ctx, MemberChanged(pair.member))
-    return _read_round(ctx, waiting=pair.waiting, wait_since=pair.wait_since, blocked_reason=None)
+    if pair.stage is PairStage.MAKING_FUNCTIONAL and isinstance(pair.outstanding, MakeFunctional):
+        return _go(ctx, PairStage.MAKING_FUNCTIONAL, pair.outstanding, retries=0)
+    return _read_round(ctx, waiting=pair.waiting, wait_since=pair.wait_since)
 
 
 def may_start(pair: PairRecord) -> str | None:

@@ -317,3 +317,23 @@ def test_pair_record_round_trips() -> None:
     for _ in range(40):
         w.tick()
         assert PairRecord.from_json(w.pair.to_json()) == w.pair
+
+
+def test_a_member_that_does_not_answer_at_the_start_is_an_unhealthy_pair() -> None:
+    w = PairWorld.of()
+    w.fws["B"].down_polls = 10**6  # B's management plane never answers
+    started(w)
+    w.run()
+    assert w.pair.blocked_reason == PairReason.HA_PEER_UNHEALTHY
+    assert w.now >= FAST.ha_health_timeout
+    assert all(w.recs[s].phase is Phase.FAILED for s in "AB")
+
+
+def test_restart_while_making_functional_sends_it_again() -> None:
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if isinstance(w.pair.outstanding, MakeFunctional):
+            break
+        w.tick()
+    resumed = pair_resume(PairRecord.from_json(w.pair.to_json()), w.recs, at(w.now), FAST)
+    assert resumed.commands == (MakeFunctional("A"),)
