@@ -41,6 +41,7 @@ app = typer.Typer(
 )
 
 _MODULES = [
+    "reconciler.cli.demo_cmd",
     "reconciler.cli.init_cmd",
     "reconciler.cli.config_cmd",
     "reconciler.cli.device_cmd",

@@ -82,17 +82,13 @@ class Imperative:
                 continue
             if record is None:
                 record = _load_quietly(self.paths, serial)
-            settings = self.reconciler.settings_for(record.group if record else "")
+            settings = self.reconciler.settings_of(record) if record else self.reconciler.settings_for("")
             decision = operator_commands.decide(request, serial, record, inventory, now, settings)
             if decision.remove:
                 self.paths.device_status_file(serial).unlink(missing_ok=True)
                 ex.devices.pop(serial, None)
             elif decision.record is not None:
-                if serial in ex.devices:
-                    ex.put(decision.record, settings)
-                else:
-                    record_store.save(self.paths, decision.record)
-                    ex.put(decision.record, settings)
+                ex.put(decision.record, settings)
             outcomes.append(decision.outcome)
         store.audit(
             self.paths.audit_file,
@@ -252,15 +248,13 @@ class Imperative:
                 log.warning("job %s: %s", spec.job_id, exc)
                 return
             for record in records:
-                ex.put(
-                    record.with_changes(ha_peer=pair.peer_of(record.serial)),
-                    rec.settings_for(record.group, record.mode),
-                )
+                member = record.with_changes(ha_peer=pair.peer_of(record.serial))
+                ex.put(member, rec.settings_of(member))
             ex.put_pair(pair, rec.settings_for(records[0].group))
             ex.pair_request(pair.pair_id, o.PairBegin())
             return
         for record in records:
-            ex.put(record, rec.settings_for(record.group, record.mode))
+            ex.put(record, rec.settings_of(record))
             ex.request(record.serial, o.Begin())
 
     def continue_job_devices(self) -> None:

@@ -199,12 +199,22 @@ class Reconciler:
         """Adopt every status file (a restarted engine resumes working devices). Returns unusable files."""
         loaded = record_store.load_all(self.paths)
         for record in loaded.records.values():
-            self.executor.put(record, self.settings_for(record.group, record.mode), resume=True)
+            self.executor.put(record, self.settings_of(record), resume=True)
         for pair in record_store.load_pairs(self.paths).values():
             if all(m in loaded.records for m in pair.members):
                 group = loaded.records[pair.members[0]].group
                 self.executor.put_pair(pair, self.settings_for(group), resume=True)
         return sorted(loaded.broken)
+
+    def settings_of(self, record: DeviceRecord) -> MachineSettings:
+        """A device's settings: its group's, and for HA members without the ``ha`` readiness check (the
+        pair coordinator checks the pair's health itself, and suspends a member on purpose)."""
+        settings = self.settings_for(record.group, record.mode)
+        if record.ha_peer:
+            settings = replace(
+                settings, readiness_checks=tuple(c for c in settings.readiness_checks if c != "ha")
+            )
+        return settings
 
     def settings_for(self, group_name: str, mode: Mode = Mode.UPGRADE) -> MachineSettings:
         group = self._group(group_name)
@@ -298,7 +308,7 @@ class Reconciler:
             if in_flight >= self.max_in_flight:
                 break
             record = self._new_record(dp, rec)
-            self.executor.put(record, self.settings_for(record.group, record.mode))
+            self.executor.put(record, self.settings_of(record))
             if self.executor.request(dp.serial, o.Begin()):
                 in_flight += 1
                 result.started.append(dp.serial)
@@ -335,10 +345,8 @@ class Reconciler:
             return False
         group = new[0].group
         for record in new:
-            self.executor.put(
-                record.with_changes(ha_peer=pair.peer_of(record.serial)),
-                self.settings_for(group, record.mode),
-            )
+            member = record.with_changes(ha_peer=pair.peer_of(record.serial))
+            self.executor.put(member, self.settings_of(member))
         self.executor.put_pair(pair, self.settings_for(group))
         if not self.executor.pair_request(pair.pair_id, o.PairBegin()):
             return False
