@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,8 +133,8 @@ def test_device_phase_is_one_hot_and_matches_the_records_at_every_tick(watched: 
     assert dict.fromkeys(devices, 1.0) == per_device
     # Devices that never started show "pending".
     for group, (serial, _) in rollout.BLOCKED.items():
-        labels = {"serial": serial, "group": group, "phase": "pending"}
-        assert 1 == value(watched.metrics, "panos_upgrade_device_phase", **labels)
+        pending = {"serial": serial, "group": group, "phase": "pending"}
+        assert 1 == value(watched.metrics, "panos_upgrade_device_phase", **pending)
 
 
 def test_sync_status_and_reachability_at_the_end(watched: Watched) -> None:
@@ -284,7 +285,11 @@ def _generations(m: Metrics) -> tuple[float | None, float | None]:
 
 def test_daemon_counts_times_and_stamps_its_reconcile_passes(tmp_path: Path) -> None:
     fleet = FleetSpec(devices=(_device("d01", rollout.TARGET),))
-    config = {"daemon.allow_root": "true", "daemon.resync_interval": 1, "discovery.interval": 0}
+    config: dict[str, Any] = {
+        "daemon.allow_root": "true",
+        "daemon.resync_interval": 1,
+        "discovery.interval": 0,
+    }
     with fleet_env(tmp_path, fleet, base_address=DAEMON_BLOCK, **config) as env:
         env.write_desired(_group(rollout.TARGET))
         m = Metrics()
