@@ -144,7 +144,8 @@ def _build_table() -> dict[tuple[Phase, type[Observation]], Transition]:
             on_version,
         ),
         _t(P.POSTFLIGHT, SnapshotTaken, (P.POSTFLIGHT, P.NEXT_HOP, P.DONE), on_post_snapshot),
-        _t(P.POSTFLIGHT, ComparisonResult, (P.NEXT_HOP, P.DONE, P.FAILED), on_comparison),
+        # A breach while the device settles re-takes the post snapshot.
+        _t(P.POSTFLIGHT, ComparisonResult, (P.POSTFLIGHT, P.NEXT_HOP, P.DONE, P.FAILED), on_comparison),
         _t(P.NEXT_HOP, Begin, (P.PREFLIGHT,), on_begin),
         _t(P.NEXT_HOP, CancelRequest, (P.HELD,), on_hold_now),
         _t(P.NEXT_HOP, HoldRequest, (P.HELD,), on_hold_now),

@@ -90,7 +90,7 @@ FAST = MachineSettings(
     ha_poll_max_interval=60.0,
 )
 
-FAULTS = ("temp", "perm", "lost", "busy", "jobfail", "stall", "oldversion")
+FAULTS = ("temp", "perm", "lost", "busy", "jobfail", "stall", "oldversion", "breach")
 
 
 def at(seconds: float) -> datetime:
