@@ -133,7 +133,7 @@ class _Walker:
             if key in first_line:
                 self.errors.append(
                     f"{self.doc.file}:{line}: {schemas.json_path((*path, key))}: "
-                    f"duplicate key {key!r} (first at line {first_line[key]})"
+                    f"duplicate key {_shown(key)} (first at line {first_line[key]})"
                 )
                 continue
             first_line[key] = line
@@ -161,8 +161,16 @@ def _parse_yaml(name: str, text: str, errors: list[str]) -> list[_Doc]:
         hint = " (YAML does not allow tabs for indentation; use spaces)" if tab else ""
         errors.append(f"{name}:{line}: (syntax): {what}{hint}")
         return []
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: its position is a character offset, and str(exc) spans two lines.
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        errors.append(
+            f"{name}:{line}: (syntax): character U+{char:04X} is not allowed in YAML ({exc.reason})"
+        )
+        return []
     except yaml.YAMLError as exc:
-        errors.append(f"{name}:1: (syntax): {exc}")
+        errors.append(f"{name}:1: (syntax): {_short(' '.join(str(exc).split()))}")
         return []
     for node in nodes:
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
@@ -237,7 +245,7 @@ def _explain(err: ValidationError) -> list[tuple[PathT, str, bool]]:
         for extra in sorted(set(err.instance) - set(allowed)):
             close = difflib.get_close_matches(extra, allowed, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
-            out.append(((*path, extra), f"unknown field {extra!r}{hint}", True))
+            out.append(((*path, extra), f"unknown field {_shown(extra)}{hint}", True))
         return out
     if err.validator == "required":
         missing = str(err.message).split("'")[1] if "'" in err.message else err.message
@@ -248,15 +256,17 @@ def _explain(err: ValidationError) -> list[tuple[PathT, str, bool]]:
         options = ", ".join(repr(o) for o in expected)
         close = difflib.get_close_matches(str(err.instance), [str(o) for o in expected], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return [(path, f"{err.instance!r} is not one of {options}{hint}", False)]
+        return [(path, f"{_shown(err.instance)} is not one of {options}{hint}", False)]
     if err.validator == "const":
-        return [(path, f"must be {err.validator_value!r}, got {err.instance!r}", False)]
+        return [(path, f"must be {err.validator_value!r}, got {_shown(err.instance)}", False)]
     if err.validator == "pattern":
         what = schema.get("description", f"text matching {expected}")
-        return [(path, f"{err.instance!r} is not valid here: expected {what[0].lower()}{what[1:]}", False)]
+        return [
+            (path, f"{_shown(err.instance)} is not valid here: expected {what[0].lower()}{what[1:]}", False)
+        ]
     if err.validator == "minProperties" and err.instance == {}:
         return [(path, "must not be empty", False)]
-    return [(path, str(err.message), False)]
+    return [(path, _short(str(err.message)), False)]
 
 
 def _closest_alternative(err: ValidationError) -> list[ValidationError] | None:
@@ -292,13 +302,26 @@ def _type_words(value: Any) -> str:
     return " or ".join(words.get(str(n), str(n)) for n in names)
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut short: an error line must stay readable when the offending value is huge."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value):,} characters)" if isinstance(value, str) else ""
+    return f"{text[: limit - 3]}...{size}"
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, int | float):
         return f"number {value}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {_shown(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

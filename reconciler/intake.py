@@ -79,6 +79,10 @@ def read(path: Path, schema: str, *, allowed_uids: tuple[int, ...] | None = None
         raise Rejected(f"{path.name}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise Rejected(f"{path.name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        # A few kilobytes of '[' exhaust the decoder's stack; left unhandled, the file would stay in the
+        # drop folder and stall every later file there.
+        raise Rejected(f"{path.name}: invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise Rejected(f"{path.name}: top level must be a JSON object")
     problems = schemas.errors(schema, data)

@@ -441,7 +441,7 @@ def read_pending(paths: WorkPaths, inventory: Inventory | None = None) -> list[J
             problems = _engine_problems(path, spec, others, busy, inventory)
         except intake.Rejected as exc:
             problems = [str(exc)]
-        except ValueError as exc:
+        except (ValueError, UserError) as exc:
             problems = [f"{path.name}: {exc}"]
         if problems:
             intake.reject(path, rejected_dir, "; ".join(problems))
@@ -459,6 +459,10 @@ def _engine_problems(
     busy: Mapping[str, QueuedJob],
     inventory: Inventory | None,
 ) -> list[str]:
+    # The schema's patterns end in '$', which lets a trailing newline through; ids become file names.
+    check_job_id(spec.job_id)
+    for serial in spec.devices:
+        safe_name(serial, "serial")
     if path.name != f"{spec.job_id}.json":
         return [f"{path.name}: file name must be {spec.job_id}.json (the job id)"]
     if spec.job_id in others:

@@ -177,6 +177,9 @@ def read_incoming(
         except intake.Rejected as exc:
             intake.reject(path, paths.commands("rejected"), str(exc))
             continue
+        except UserError as exc:  # an id or serial unfit for a file name (the schema lets '\n' through)
+            intake.reject(path, paths.commands("rejected"), f"{path.name}: {exc}")
+            continue
         dest = intake.move(path, paths.commands("processed"))
         out.append(replace(resolved, file=dest, received_at=stamp))
     return out
@@ -492,7 +495,7 @@ def unfinished(paths: WorkPaths, *, inventory: Inventory | None = None) -> list[
         try:
             data = intake.read(path, SCHEMA)
             request = _resolve(paths, inv, data.data, path.name)
-        except intake.Rejected:
+        except (intake.Rejected, UserError):
             continue
         out.append(replace(request, file=path))
     return out

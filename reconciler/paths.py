@@ -20,7 +20,8 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 def safe_name(value: str, what: str = "name") -> str:
     """Return ``value`` if it is safe to use as a file name, else raise ``UserError``."""
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+    # fullmatch: with match(), '$' also matches before a trailing newline ("web-1\n" would pass).
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or ".." in value:
         raise UserError(
             f"invalid {what} {value!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )

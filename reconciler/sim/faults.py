@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.sim.bad_xml import MODES as BAD_XML_MODES
 from reconciler.version import PanOsVersion
 
 
@@ -53,6 +54,12 @@ _KINDS = (
         "on Panorama: its API listener is closed; on a firewall: it loses its Panorama connection",
     ),
     FaultKind("update_server_unreachable", "software/content checks and support checks fail"),
+    FaultKind(
+        "bad_xml",
+        "answer operational commands (those starting with command, else all) with malformed or unexpected XML",
+        {"mode": str, "command": str, "rate": float, "count": int},
+        {"mode": "truncated", "rate": 1.0},
+    ),
 )  # fmt: skip
 
 KINDS: dict[str, FaultKind] = {k.name: k for k in _KINDS}
@@ -114,6 +121,8 @@ def _coerce(kind: str, name: str, raw: Any, want: type) -> Any:
             value = str(raw)
             if name == "version":
                 PanOsVersion.parse(value)
+            elif name == "mode" and value not in BAD_XML_MODES:
+                raise ValueError(f"must be one of {', '.join(BAD_XML_MODES)}")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"fault {kind}: parameter {name}={raw!r}: {exc}") from None
     return value

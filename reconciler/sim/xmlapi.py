@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler.sim import config_xml
+from reconciler.sim.bad_xml import corrupt
 from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, parse_command
 from reconciler.sim.firewall import OpError, Phase, SimFirewall
 from reconciler.sim.fw_ops import FIREWALL_OPS, NO_OUTPUT, OpContext
@@ -71,6 +72,8 @@ class XmlApi:
         label = _label(req)
         world.counters.count(device.serial, label)
         response = self._dispatch(device, req)
+        if response.status == 200 and req.param("type") == "op":
+            response = self._bad_xml(device, label, response)
         failed = (
             response.status != 200
             or response.body.startswith(('<response status="error"', "<response status = 'error'"))
@@ -86,6 +89,22 @@ class XmlApi:
         elif world.api_events:
             world.emit("api", device.serial, request=label)
         return response
+
+    def _bad_xml(self, device: Device, label: str, response: ApiResponse) -> ApiResponse:
+        """The ``bad_xml`` fault: this op answer replaced by malformed or unexpected XML (still HTTP 200)."""
+        fault = device.faults.get("bad_xml")
+        if fault is None or not label.startswith("op:" + str(fault.get("command") or "")):
+            return response
+        rngs = self.world.extras.setdefault("bad_xml_rng", {})
+        rng = rngs.get(device.serial) or rngs.setdefault(
+            device.serial, self.world.rng(device.serial, "bad_xml")
+        )
+        if rng.random() >= float(fault.get("rate")):
+            return response
+        device.faults.fire("bad_xml")
+        mode = str(fault.get("mode"))
+        self.world.emit("fault_fired", device.serial, fault="bad_xml", mode=mode, request=label)
+        return ApiResponse(200, corrupt(response.body, mode), response.content_type, response.headers)
 
     def _dispatch(self, device: Device, req: ApiRequest) -> ApiResponse:
         if req.path.rstrip("/") != "/api":
