@@ -156,7 +156,12 @@ KEYS: dict[str, Key] = {
         Key("logging.retention_days", "int", 30, "Delete rotated logs older than this (days)", 1, 3650),
         # Metrics.
         Key("metrics.enabled", "bool", True, "Serve Prometheus metrics"),
-        Key("metrics.listen", "str", "127.0.0.1:9753", "Metrics listen address host:port"),
+        Key(
+            "metrics.listen",
+            "str",
+            "127.0.0.1:9753",
+            "Metrics listen address host:port (port 0: any free port)",
+        ),
         # Desired state and daemon.
         Key("desired.path", "str", "", "Desired-state file or directory (default: <work_dir>/desired)"),
         Key(
@@ -231,7 +236,7 @@ def parse_value(key: Key, raw: Any) -> Any:
 
 def _check_listen(value: str) -> None:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"metrics.listen: {value!r} is not host:port")
 
 

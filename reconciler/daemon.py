@@ -179,10 +179,7 @@ class Daemon:
             return None
         elapsed = time.monotonic() - started
         ok = not result.error
-        session.metrics.reconcile_duration.observe(elapsed)
-        session.metrics.reconciles.labels("ok" if ok else "error").inc()
-        if ok:
-            session.metrics.last_reconcile.set(time.time())
+        session.metrics.observe_reconcile(elapsed, ok=ok, when=time.time())
         pending = sum(1 for d in result.plan.devices if d.action in CHANGE_ACTIONS) if result.plan else 0
         self.state.last_reconcile = {
             "at": _now_iso(),

@@ -181,9 +181,9 @@ def _run_session(session: Session, victim: str) -> int:
         raise UserError(preview.error)
     print(f"\nPlan for {desired_dir()}:\n")
     print(plan_render.to_table(preview.plan), end="")
-    metrics = (
-        f"http://{session.config.get('metrics.listen')}/metrics" if session.metrics_server else "not served"
-    )
+    server = session.metrics_server
+    host = str(session.config.get("metrics.listen")).rpartition(":")[0]
+    metrics = f"http://{host}:{server.server_port}/metrics" if server is not None else "not served"
     print(f"\nConverging (metrics: {metrics}) ...\n")
     started = time.monotonic()
     with progress_view.open_view(session) as view:

@@ -35,7 +35,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 SYNC_STATUSES = ("Synced", "OutOfSync", "Unknown")
 # The planner's reasons a device is blocked, verbatim: a reason missing here would be silently dropped.
 BLOCK_REASONS: tuple[str, ...] = plan_mod.BLOCK_REASONS
-ATTEMPT_RESULTS = ("succeeded", "failed", "cancelled", "dry_run", "downloaded")
+ATTEMPT_RESULTS = ("succeeded", "failed", "cancelled", "dry_run", "downloaded", "skipped")
 # ``last_error.reason`` of a failed device: the state machine's reasons and the HA pair coordinator's.
 FAILURE_REASONS: tuple[str, ...] = tuple(r.value for r in Reason) + tuple(
     r.value for r in PairReason if r.value not in {x.value for x in Reason}

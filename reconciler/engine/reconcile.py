@@ -510,7 +510,7 @@ class Reconciler:
                 elapsed = _seconds_between(new.started_at, new.finished_at)
                 if elapsed is not None:
                     self.metrics.upgrade_duration.labels(new.mode.value).observe(elapsed / self.time_scale)
-        sync = "Synced" if new.phase is Phase.DONE else "OutOfSync"
+        sync = "Synced" if new.phase in (Phase.DONE, Phase.DOWNLOADED) else "OutOfSync"
         self.metrics.set_device(new.serial, new.group or "unmanaged", new.phase.value, sync)
         self.metrics.in_flight.set(len(self.executor.in_flight()))
 
@@ -533,7 +533,7 @@ def _attempt_result(record: DeviceRecord) -> str:
         Phase.DRY_RUN_COMPLETE: "dry_run",
         Phase.FAILED: "failed",
         Phase.CANCELLED: "cancelled",
-        Phase.SKIPPED: "failed",
+        Phase.SKIPPED: "skipped",
     }.get(record.phase, "failed")
 
 

@@ -137,6 +137,7 @@ def test_readme_commands_run_against_the_simulator(tmp_path: Path) -> None:
             text = (
                 command.replace("/var/lib/panos-upgrade", str(work))
                 .replace("~/opt/panosupgrade", str(work))
+                .replace("--work-dir DIR", f"--work-dir {work}")
                 .replace("panorama.example.com", sim.panorama.address)
                 .replace("/etc/ssl/certs/corp-ca.pem", str(sim.ca_path))
                 .replace("--output-dir /tmp", f"--output-dir {tmp_path}")
@@ -159,7 +160,9 @@ def test_readme_commands_run_against_the_simulator(tmp_path: Path) -> None:
             base = [sys.executable, "-m", "reconciler"]
             if argv[1] not in ("init",):
                 base += ["--work-dir", str(work)]
-            proc = subprocess.run(base + argv[1:], capture_output=True, text=True, timeout=180, env=env_vars)
+            proc = subprocess.run(
+                base + argv[1:], capture_output=True, text=True, timeout=180, env=env_vars, cwd=tmp_path
+            )
             results.append((command, proc.returncode, proc.stdout[-400:] + proc.stderr[-400:]))
             if argv[1] == "config" and argv[2] == "set" and argv[3] == "panorama.host":
                 for key, value in {
