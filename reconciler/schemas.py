@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_MESSAGE = 300  # characters of one validation message
 
 
 def schema_dir() -> Path:
@@ -39,7 +40,9 @@ def errors(name: str, instance: Any) -> list[str]:
     """Every validation error as ``path: message`` (path in dotted/bracket form, ``(root)`` for the top)."""
     out = []
     for err in sorted(validator(name).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-        out.append(f"{json_path(err.absolute_path)}: {err.message}")
+        # jsonschema's message quotes the whole offending value; a 100 kB string must not make a 100 kB line.
+        message = err.message if len(err.message) <= MAX_MESSAGE else err.message[: MAX_MESSAGE - 3] + "..."
+        out.append(f"{json_path(err.absolute_path)}: {message}")
     return out
 
 

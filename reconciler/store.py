@@ -65,6 +65,8 @@ def read_json(path: Path, *, schema: str | None = None) -> Any:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StoreError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise StoreError(f"{path}: invalid JSON: nested too deeply") from None
     if schema is not None:
         problems = schemas.errors(schema, data)
         if problems:

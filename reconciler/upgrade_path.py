@@ -280,6 +280,8 @@ def parse_upgrade_paths_text(
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputFileError(f"{source}:1: invalid JSON: nested too deeply") from None
     return parse_upgrade_paths(data, source)
 
 

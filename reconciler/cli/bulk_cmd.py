@@ -265,7 +265,7 @@ def verify_download_cmd(
     paths = st.paths()
     cfg = st.config()
     inv = inventory_store.load(paths)
-    wanted = [parse_target(v) or "" for v in versions or []]
+    wanted = [parse_target(v, "--version") or "" for v in versions or []]
     creds = firewall_credentials(cfg)
     if not creds.usable:
         raise UserError(

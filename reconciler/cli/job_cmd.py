@@ -43,13 +43,13 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_target(value: str | None) -> str | None:
+def parse_target(value: str | None, option: str = "--target-version") -> str | None:
     if value is None:
         return None
     try:
         return str(PanOsVersion.parse(value))
     except ValueError as exc:
-        raise UserError(f"--target-version: {exc}") from None
+        raise UserError(f"{option}: {exc}") from None
 
 
 # -- submit ----------------------------------------------------------------------------------------------
