@@ -6,6 +6,7 @@ Each parser takes the ``<response>`` element (or its ``<result>``) and returns a
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -37,6 +38,11 @@ def _text(el: ET.Element | None, path: str, default: str = "") -> str:
 
 def _yes(value: str) -> bool:
     return value.strip().lower() in ("yes", "true", "1")
+
+
+def _digits(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²', which ``int()`` refuses."""
+    return value.isascii() and value.isdigit()
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,7 @@ def software_images(root: ET.Element) -> list[SoftwareImage]:
             SoftwareImage(
                 version=version,
                 filename=_text(entry, "filename"),
-                size_mb=int(size) if size.isdigit() else 0,
+                size_mb=int(size) if _digits(size) else 0,
                 downloaded=_yes(_text(entry, "downloaded", "no")),
                 current=_yes(_text(entry, "current", "no")),
                 latest=_yes(_text(entry, "latest", "no")),
@@ -260,7 +266,7 @@ def _job_from(el: ET.Element) -> Job:
     status = _text(el, "status")
     progress_raw = _text(el, "progress")
     # A finished download reports its finish time (e.g. 08:32:10) in <progress>, not a percent.
-    progress = int(progress_raw) if progress_raw.isdigit() else (100 if status == "FIN" else None)
+    progress = int(progress_raw) if _digits(progress_raw) else (100 if status == "FIN" else None)
     details = tuple(t.strip() for t in (line.text or "" for line in el.iter("line")) if t.strip())
     return Job(
         id=_text(el, "id"),
@@ -296,11 +302,13 @@ def free_disk_gb(root: ET.Element, mount: str = "/opt/panrepo") -> float:
 def _size_gb(text: str) -> float:
     unit = text[-1].upper()
     try:
-        if unit in _UNITS:
-            return float(text[:-1]) * _UNITS[unit]
-        return float(text) / 1024 / 1024 / 1024
+        size = float(text[:-1]) * _UNITS[unit] if unit in _UNITS else float(text) / 1024 / 1024 / 1024
     except ValueError:
         raise ResponseFormatError(f"show system disk-space: bad size {text!r}") from None
+    # 'nan' would pass every "enough free space?" comparison.
+    if not math.isfinite(size):
+        raise ResponseFormatError(f"show system disk-space: bad size {text!r}")
+    return size
 
 
 def message(root: ET.Element) -> str:
