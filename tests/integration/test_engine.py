@@ -114,6 +114,8 @@ def test_ha_pair_passive_first_failover_and_functional(tmp_path: Path) -> None:
         assert [e for e in events if e["event"] == "ha_functional_request"]
         assert [] == both_members_down(events, [("101", "102")])
         assert {"active", "passive"} == {env.sim.device(s).ha_state for s in ("101", "102")}
+        # The first member downloads with sync-to-peer: its peer gets the images without downloading them.
+        assert [e for e in events if e["event"] == "download_synced" and e["serial"] == active]
 
 
 def test_every_fault_fails_only_its_device_with_the_right_reason(tmp_path: Path) -> None:
@@ -273,3 +275,53 @@ def test_engine_killed_mid_step_resumes_without_repeating_installs(tmp_path: Pat
         assert all(n == 1 for n in per_image.values()), per_image
         assert [] == installs_without_download(events)
         assert_status_files_valid(env.paths.root)
+
+
+def test_content_below_the_releases_minimum_is_updated_first(tmp_path: Path) -> None:
+    # 11.1 needs content 8760 or later; this firewall runs 8750.
+    fleet = FleetSpec(devices=(dev("001", "10.2.9", content_version="8750-8340"),))
+    with fleet_env(tmp_path, fleet, base_address=block()) as env:
+        env.write_desired(group())
+        _, records = env.converge()
+        events = env.sim.events()
+        assert Phase.DONE is records["001"].phase, records["001"].last_error
+        assert records["001"].content_updated
+        content_done = next(i for i, e in enumerate(events) if e["event"] == "content_install_end")
+        install = next(i for i, e in enumerate(events) if e["event"] == "install_start")
+        assert content_done < install
+        assert not [e for e in events if e["event"] == "install_refused"]
+
+
+def test_engine_events_reach_a_webhook_on_loopback(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, object]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fleet = FleetSpec(
+        devices=(dev("001", "11.1.2"), dev("002", "11.1.2", faults=(Fault.create("install_fail"),)))
+    )
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        with fleet_env(tmp_path, fleet, base_address=block(), **{"notifications.webhook_url": url}) as env:
+            env.write_desired(group(extra="failureBudget: 5\n"))
+            env.converge()
+    finally:
+        server.shutdown()
+        server.server_close()
+    kinds = [e["event"] for e in received]
+    assert "group_started" == kinds[0]
+    assert {"serial": "002", "reason": "install-failed"}.items() <= next(
+        e for e in received if e["event"] == "device_failed"
+    ).items()
