@@ -259,3 +259,30 @@ def test_web_app_job_and_cancel_files_take_effect_and_bad_files_are_rejected(tmp
         assert (env.paths.queue("rejected") / "broken.json.reason").exists()
         assert "command" in (env.paths.commands("rejected") / "bad-command.json.reason").read_text()
         assert (env.paths.commands("processed") / "cancel-3.outcome.json").exists()
+
+
+def test_sighup_reloads_the_desired_state_at_once(fleet: FleetEnv) -> None:
+    """With nothing to do and the periodic resync an hour away, only SIGHUP can cause the next pass."""
+    fleet.write_desired(group("11.1.2"))
+    fleet.config.set("daemon.resync_interval", "3600")
+    fleet.config.save()
+    proc = start_daemon(fleet, fleet.desired)
+    try:
+        assert fleet.sim.wait_until(lambda: status_or_none(fleet) is not None, timeout=30)
+        assert fleet.sim.wait_until(lambda: (status(fleet).get("last_reconcile") or {}).get("at"), timeout=30)
+        time.sleep(1.5)  # let start-up passes settle
+        before = status(fleet)["last_reconcile"]["at"]  # type: ignore[index]
+        time.sleep(1.0)
+        assert before == status(fleet)["last_reconcile"]["at"], "quiet: no pass without a reason"  # type: ignore[index]
+        proc.send_signal(signal.SIGHUP)
+        assert fleet.sim.wait_until(lambda: status(fleet)["last_reconcile"]["at"] != before, timeout=10)  # type: ignore[index]
+        assert proc.poll() is None
+    finally:
+        assert 0 == stop(proc)
+
+
+def status_or_none(env: FleetEnv) -> dict[str, object] | None:
+    try:
+        return status(env)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
