@@ -37,7 +37,13 @@ def apply_cmd(
         typer.Argument(metavar="[PLANFILE]", help="A plan saved by 'plan --out' (refused when stale)"),
     ] = None,
     file: Annotated[
-        str | None, typer.Option("-f", "--file", metavar="PATH", help="Desired-state file or directory")
+        str | None,
+        typer.Option(
+            "-f",
+            "--file",
+            metavar="PATH",
+            help="Desired-state file or directory (for a PLANFILE: the one it was made from)",
+        ),
     ] = None,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")] = False,
     dry_run: Annotated[
@@ -54,8 +60,6 @@ def apply_cmd(
     st = state(ctx)
     paths = st.paths()
     cfg = st.config()
-    if planfile is not None and file is not None:
-        raise UserError("give either a PLANFILE or -f PATH, not both")
     saved = _load_plan(planfile) if planfile is not None else None
     desired_path = plan_inputs.desired_path(paths, cfg, file)
     with DaemonLock(paths.lock_file):
