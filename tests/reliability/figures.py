@@ -1,0 +1,253 @@
+"""The figures the reliability suite measures, and ``docs/reliability.md`` rendered from them.
+
+Tests record what they did through the ``figures`` fixture (``figures.add("kills", 1)``,
+``figures.note("chaos.firewalls", 240)``). When the environment variable ``RELIABILITY_REPORT`` is set, the
+session's figures are saved to ``tests/reliability/results/<fast|slow>.json`` and the document is rendered
+from both files, so each subset can be re-run on its own:
+
+    RELIABILITY_REPORT=1 .venv/bin/pytest tests/reliability            # fast subset
+    RELIABILITY_REPORT=1 .venv/bin/pytest -m slow tests/reliability    # slow subset
+    .venv/bin/python -m tests.reliability.figures                      # re-render only
+
+Without the variable (CI, a developer's run) nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DOC = HERE.parents[1] / "docs" / "reliability.md"
+ENV = "RELIABILITY_REPORT"
+
+# The headline figures, in the order the document shows them.
+HEADLINE = (
+    ("kills", "daemon processes killed with SIGKILL and restarted"),
+    ("faults_injected", "faults injected into simulated devices"),
+    ("bad_inputs", "hostile inputs tried (corpus files, generated files, CLI argument vectors)"),
+    ("fuzz_examples", "property-based (hypothesis) examples run"),
+    ("devices", "simulated firewalls driven"),
+    ("violations", "violations found (safety invariants, lost files, crashes, leaked secrets)"),
+)
+
+
+@dataclass
+class TestRecord:
+    __test__ = False
+
+    nodeid: str
+    slow: bool
+    outcome: str = "not run"
+    seconds: float = 0.0
+    counts: Counter[str] = field(default_factory=Counter)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "slow": self.slow,
+            "outcome": self.outcome,
+            "seconds": round(self.seconds, 2),
+            "counts": dict(sorted(self.counts.items())),
+            "notes": self.notes,
+        }
+
+
+class TestFigures:
+    __test__ = False  # not a test class, despite the name
+
+    """What one test hands to the report."""
+
+    def __init__(self, record: TestRecord) -> None:
+        self._record = record
+
+    def add(self, key: str, n: int = 1) -> None:
+        self._record.counts[key] += n
+
+    def note(self, key: str, value: Any) -> None:
+        self._record.notes[key] = value
+
+
+class Session:
+    def __init__(self) -> None:
+        self.tests: dict[str, TestRecord] = {}
+        self.started = datetime.now(UTC)
+
+    def for_test(self, nodeid: str, slow: bool) -> TestFigures:
+        record = self.tests.setdefault(nodeid, TestRecord(nodeid, slow))
+        record.slow = slow
+        return TestFigures(record)
+
+    def finished(self, nodeid: str, slow: bool, outcome: str, seconds: float) -> None:
+        record = self.tests.setdefault(nodeid, TestRecord(nodeid, slow))
+        record.seconds += seconds
+        if record.outcome in ("not run", "passed") or outcome == "failed":
+            record.outcome = outcome
+
+    def save(self, argv: list[str]) -> list[Path]:
+        """Write one results file per subset that ran; return the files written."""
+        written = []
+        RESULTS.mkdir(exist_ok=True)
+        for subset, slow in (("fast", False), ("slow", True)):
+            tests = [t for t in self.tests.values() if t.slow is slow and t.outcome != "not run"]
+            if not tests:
+                continue
+            doc = {
+                "subset": subset,
+                "started_at": self.started.isoformat(timespec="seconds"),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "command": " ".join(argv).replace(str(HERE.parents[1]) + os.sep, ""),
+                "machine": machine(),
+                "totals": dict(sorted(totals(tests).items())),
+                "tests": [t.to_json() for t in sorted(tests, key=lambda t: t.nodeid)],
+            }
+            path = RESULTS / f"{subset}.json"
+            path.write_text(json.dumps(doc, indent=2) + "\n")
+            written.append(path)
+        return written
+
+
+def totals(tests: list[TestRecord]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for t in tests:
+        out.update(t.counts)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
+
+
+def load(subset: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{subset}.json"
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def render() -> str:
+    fast, slow = load("fast"), load("slow")
+    lines = [
+        "# Reliability and security: measured",
+        "",
+        "<!-- GENERATED by tests/reliability (figures.py) from tests/reliability/results/*.json;",
+        "     do not edit by hand. Regenerate with the commands below. -->",
+        "",
+        "What the reliability suite (`tests/reliability/`) did the last time each subset ran, with the",
+        "figures it measured. Every figure below was counted by the tests themselves; a violation makes the",
+        "test that found it fail.",
+        "",
+        "Regenerate:",
+        "",
+        "    RELIABILITY_REPORT=1 .venv/bin/pytest tests/reliability            # fast subset (also in CI)",
+        "    RELIABILITY_REPORT=1 .venv/bin/pytest -m slow tests/reliability    # slow subset (chaos, faults, load)",
+        "",
+        "## Headline",
+        "",
+        "| figure | fast subset | slow subset | total |",
+        "|---|---|---|---|",
+    ]
+    ft = Counter(fast["totals"]) if fast else Counter()
+    st = Counter(slow["totals"]) if slow else Counter()
+    for key, label in HEADLINE:
+        lines.append(f"| {label} | {ft[key]:,} | {st[key]:,} | {ft[key] + st[key]:,} |")
+    lines.append("")
+    for title, data in (("Fast subset", fast), ("Slow subset", slow)):
+        lines += _section(title, data)
+    lines += _explanations()
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _section(title: str, data: dict[str, Any] | None) -> list[str]:
+    lines = [f"## {title}", ""]
+    if data is None:
+        return [*lines, "Not run yet.", ""]
+    m = data["machine"]
+    tests = data["tests"]
+    passed = sum(1 for t in tests if t["outcome"] == "passed")
+    seconds = sum(t["seconds"] for t in tests)
+    lines += [
+        f"Run {data['finished_at']} on {m['cpus']} CPUs, Python {m['python']} ({m['platform']}): "
+        f"{passed} of {len(tests)} tests passed in {seconds:,.0f} s of test time.",
+        "",
+        "| test | result | s | figures |",
+        "|---|---|---|---|",
+    ]
+    for t in tests:
+        name = t["nodeid"].split("::", 1)[-1]
+        counts = ", ".join(f"{k} {v:,}" for k, v in t["counts"].items())
+        lines.append(f"| `{name}` | {t['outcome']} | {t['seconds']:.1f} | {counts} |")
+    notes = [(t["nodeid"].split("::", 1)[-1], t["notes"]) for t in tests if t["notes"]]
+    if notes:
+        lines += ["", "Measurements:", ""]
+        for name, items in notes:
+            lines.append(f"- `{name}`:")
+            for key, value in items.items():
+                lines.append(f"  - {key}: {_value(value)}")
+    lines.append("")
+    return lines
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _explanations() -> list[str]:
+    return [
+        "## What each part checks",
+        "",
+        "- **Hostile input** (`test_hostile_*.py`, corpus in `tests/reliability/corpus/`): every bad desired-state",
+        "  file, CSV, job/command file, CLI argument vector and malformed device answer gets one clear error naming",
+        "  the file and line or field; no device is touched (the simulator's event log has no download, install,",
+        "  reboot or HA request); the daemon, fed the whole corpus of queue and command files in one run, keeps",
+        "  running; every rejected file is kept byte for byte in `rejected/` with a `.reason`.",
+        "- **Fuzzing** (`test_fuzz.py`): hypothesis feeds the desired-state, CSV, job and command loaders and the",
+        "  XML response parsers arbitrary input; each either accepts it or raises its one documented error.",
+        "- **Security** (`test_security.py`): known secret values (passwords, the API keys the simulator issues) are",
+        "  in no file of the work directory after a full run (except `config/config.json`, 0600) and not in the",
+        "  metrics text; a config holding secrets with a wider mode is warned about; a certificate from another CA",
+        "  is refused unless verification is explicitly off (and that is logged); a wrong password gives one clear",
+        "  error with a bounded number of API calls; the daemon refuses root unless `daemon.allow_root`; queue",
+        "  files owned by another user or symlinked outside the work directory are rejected.",
+        "- **Chaos** (`test_chaos.py`, slow): the daemon (a real `panos-upgrade daemon run` process) is killed with",
+        "  SIGKILL at moments picked from the simulator's event log (downloads, installs, reboots, HA failovers)",
+        "  and restarted; afterwards the event log must show no image installed twice, no reboot not asked for, no",
+        "  moment with both members of an HA pair down and no device touched outside its group or window, and",
+        "  every status file must have been valid JSON at every kill.",
+        "- **Faults at rates** (`test_faults.py`, slow): 10 % of API calls answer 500 or drop, slow answers,",
+        "  Panorama down mid-run, a firewall that never returns from reboot: healthy devices converge, failed ones",
+        "  carry precise reasons, the failure budget halts the right group.",
+        "- **Load** (`test_load.py`, slow): a large simulated fleet under the daemon for a full rollout: memory",
+        "  bounded, no file-descriptor leak, status files valid under a reader polling them continuously.",
+        "",
+    ]
+
+
+def write_doc() -> Path:
+    DOC.write_text(render())
+    return DOC
+
+
+if __name__ == "__main__":
+    print(write_doc())
+    sys.exit(0)
