@@ -171,10 +171,15 @@ def _header_problem(header: list[str], missing: list[str], other_kind: tuple[Seq
                     f"save the file as comma-separated CSV (header: {raw.strip()!r})"
                 )
     other_columns, other_hint = other_kind
-    found = [h.strip() for h in header if h.strip()]
+    found = [_printable(h.strip()) for h in header if h.strip()]
     if all(c in [f.lower() for f in found] for c in other_columns):
         return f"missing {_columns(missing)}; this looks like {other_hint}"
     return f"missing {_columns(missing)} (columns found: {', '.join(found) or 'none'})"
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a quoted header cell may hold a line break."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _columns(names: Sequence[str]) -> str:

@@ -183,8 +183,16 @@ def _parse_yaml(name: str, text: str, errors: list[str]) -> list[_Doc]:
                 f"{name}:{node.start_mark.line + 1}: (root): document too large or too deeply nested"
             )
             continue
+        except yaml.MarkedYAMLError as exc:  # e.g. a tag no safe constructor knows ('=' is one)
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else node.start_mark.line + 1
+            what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+            errors.append(f"{name}:{line}: (syntax): {_short(what)}")
+            continue
         except yaml.YAMLError as exc:
-            errors.append(f"{name}:{node.start_mark.line + 1}: (syntax): {exc}")
+            errors.append(
+                f"{name}:{node.start_mark.line + 1}: (syntax): {_short(' '.join(str(exc).split()))}"
+            )
             continue
         docs.append(doc)
     if not docs and not errors:
