@@ -284,6 +284,7 @@ class Daemon:
         store.atomic_write_json(
             self.paths.workers_status_file,
             {"format_version": 1, "updated_at": doc["updated_at"], "busy": len(running), "running": running},
+            schema="workers-status",
         )
 
 

@@ -179,6 +179,8 @@ def test_a_second_daemon_on_the_same_work_dir_is_refused(fleet: FleetEnv) -> Non
         )
         doc = json.loads(shown.stdout)
         assert doc["running"] and [] == schemas.errors("daemon-status", doc["status"])
+        workers = json.loads(fleet.paths.workers_status_file.read_text())
+        assert [] == schemas.errors("workers-status", workers)
     finally:
         assert 0 == stop(proc)
 
