@@ -84,18 +84,9 @@ def with_failure(fleet: FleetSpec) -> tuple[FleetSpec, str]:
 
 def configure(paths: WorkPaths, sim: Simulator, opts: DemoOptions) -> Config:
     cfg = Config.load(paths.config_file)
-    values = {
-        "panorama.host": sim.panorama.address,
-        "panorama.port": sim.port,
-        "panorama.username": sim.panorama_credentials.user,
-        "panorama.password": sim.panorama_credentials.password,
-        "panorama.ca_bundle": str(sim.ca_path),
+    values: dict[str, object] = {
+        **sim.client_config(),
         "panorama.rate_limit": 6000,
-        "firewall.username": sim.credentials.user,
-        "firewall.password": sim.credentials.password,
-        "firewall.port": sim.port,
-        "firewall.ca_bundle": str(sim.ca_path),
-        "engine.time_scale": opts.time_scale,
         "workers.max": 20,
         "metrics.listen": opts.metrics_listen,
         "desired.path": str(desired_dir()),

@@ -293,6 +293,25 @@ class Simulator:
         store.atomic_write_json(path, data, mode=0o600)
         return data
 
+    def client_config(self) -> dict[str, str]:
+        """The panos-upgrade config keys that point a work directory at this simulator (TLS verified
+        against its CA, or plain HTTP with ``--http``)."""
+        http = "true" if self.options.http else "false"
+        return {
+            "panorama.host": self.panorama.address,
+            "panorama.port": str(self.port),
+            "panorama.username": self.panorama_credentials.user,
+            "panorama.password": self.panorama_credentials.password,
+            "panorama.ca_bundle": str(self.ca_path),
+            "panorama.use_http": http,
+            "firewall.username": self.credentials.user,
+            "firewall.password": self.credentials.password,
+            "firewall.port": str(self.port),
+            "firewall.ca_bundle": str(self.ca_path),
+            "firewall.use_http": http,
+            "engine.time_scale": str(self.options.time_scale),
+        }
+
     def sim_json(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,

@@ -46,18 +46,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
 def configure_for(work: WorkPaths, sim: Simulator, **overrides: Any) -> Config:
     """Point a work directory's config at a simulator (credentials stored 0600, CA bundle set)."""
     cfg = Config.load(work.config_file)
-    values = {
-        "panorama.host": sim.panorama.address,
-        "panorama.port": str(sim.port),
-        "panorama.username": sim.panorama_credentials.user,
-        "panorama.password": sim.panorama_credentials.password,
-        "panorama.ca_bundle": str(sim.ca_path),
-        "firewall.username": sim.credentials.user,
-        "firewall.password": sim.credentials.password,
-        "firewall.port": str(sim.port),
-        "firewall.ca_bundle": str(sim.ca_path),
-        "panorama.rate_limit": "100000",
-    }
+    values = {**sim.client_config(), "panorama.rate_limit": "100000"}
     values.update({k: str(v) for k, v in overrides.items()})
     for key, value in values.items():
         cfg.set(key, value)

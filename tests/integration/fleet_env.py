@@ -87,18 +87,9 @@ def fleet_env(
         initialise(paths)
         logs.setup(paths, component="test")
         cfg = Config.load(paths.config_file)
-        values = {
-            "panorama.host": sim.panorama.address,
-            "panorama.port": sim.port,
-            "panorama.username": sim.panorama_credentials.user,
-            "panorama.password": sim.panorama_credentials.password,
-            "panorama.ca_bundle": str(sim.ca_path),
+        values: dict[str, Any] = {
+            **sim.client_config(),
             "panorama.rate_limit": 100000,
-            "firewall.username": sim.credentials.user,
-            "firewall.password": sim.credentials.password,
-            "firewall.port": sim.port,
-            "firewall.ca_bundle": str(sim.ca_path),
-            "engine.time_scale": time_scale,
             "metrics.enabled": "false",
             "workers.max": 20,
         }
