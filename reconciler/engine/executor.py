@@ -18,7 +18,7 @@ import itertools
 import queue
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +27,7 @@ from reconciler import logs, machine, store
 from reconciler import observations as o
 from reconciler.commands import Command, FailMember, ObserveDevice, StartMember
 from reconciler.engine import record_store
-from reconciler.ha import IllegalPairTransition, PairRecord, PairStep, pair_resume, pair_step
+from reconciler.ha import IllegalPairTransition, PairRecord, PairStage, PairStep, pair_resume, pair_step
 from reconciler.machine import IllegalTransition, MachineSettings, Step
 from reconciler.paths import WorkPaths
 from reconciler.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
@@ -108,8 +108,20 @@ class Executor:
         return dev.record if dev else None
 
     def in_flight(self) -> list[DeviceRecord]:
-        """Devices started and not finished (working, or resting between hops)."""
-        return [d.record for d in self.devices.values() if _in_flight(d.record)]
+        """Devices started and not finished (working, or resting between hops), and the members of a
+        running HA pair still waiting for their turn: the pair took their slot when it started, and
+        counting them only once they begin would let other devices take it (more than ``workers.max``)."""
+        return [
+            d.record
+            for s, d in self.devices.items()
+            if _in_flight(d.record) or self._awaiting_turn(s, d.record)
+        ]
+
+    def _awaiting_turn(self, serial: str, record: DeviceRecord) -> bool:
+        if record.phase is not Phase.PENDING or record.started_at is not None:
+            return False
+        p = self.pairs.get(self.pair_of.get(serial, ""))
+        return p is not None and p.record.stage not in (PairStage.DONE, PairStage.BLOCKED)
 
     def busy(self) -> bool:
         """True while any device has a command running or scheduled."""
@@ -132,15 +144,6 @@ class Executor:
             self._schedule(dev, (ObserveDevice(),), 0.0)
         elif old is None or old.record is not record:
             self._persist(old.record if old else None, record)
-
-    def settings_of(self, serial: str) -> MachineSettings | None:
-        dev = self.devices.get(serial)
-        return dev.settings if dev else None
-
-    def update_settings(self, serial: str, settings: MachineSettings) -> None:
-        dev = self.devices.get(serial)
-        if dev is not None:
-            dev.settings = settings
 
     def request(self, serial: str, observation: o.Observation) -> bool:
         """Feed an operator/scheduler request. Queued while a command of that device runs.
@@ -449,6 +452,3 @@ def _in_flight(record: DeviceRecord) -> bool:
         return False
     return not (record.phase is Phase.PENDING and record.started_at is None)
 
-
-def started(records: Iterable[DeviceRecord]) -> int:
-    return sum(1 for r in records if _in_flight(r))
