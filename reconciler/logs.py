@@ -68,6 +68,24 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(doc, default=str))
 
 
+class _Early(logging.Handler):
+    """Keeps warnings logged before the log files exist (e.g. while the config that names the log level is
+    loaded), so that ``setup`` can write them to the files once it has them."""
+
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.LIMIT:
+            self.records.append(record)
+
+
+_early = _Early()
+
+
 def setup(
     paths: WorkPaths | None,
     *,
@@ -91,6 +109,9 @@ def setup(
     logger.addHandler(console)
 
     if paths is None or not paths.logs_dir.is_dir():
+        if paths is None:
+            _early.records.clear()  # a fresh start (one command): nothing from before it
+        logger.addHandler(_early)
         return
     max_bytes = max_size_mb * 1024 * 1024
     for directory, name, formatter in (
@@ -105,6 +126,10 @@ def setup(
         fh.setLevel(level.upper())
         fh.setFormatter(formatter)
         logger.addHandler(fh)
+        for record in _early.records:  # already shown on stderr; the files get them too
+            if record.levelno >= fh.level:
+                fh.handle(record)
+    _early.records.clear()
 
 
 def prune(directory: Path, retention_days: int, now: float | None = None) -> list[Path]:
