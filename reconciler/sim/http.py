@@ -153,6 +153,10 @@ class HttpFrontEnd:
         if address in self._syncing:
             self._dirty.add(address)
             return
+        # Marked here, not when the task starts: two kicks in one loop iteration would otherwise start two
+        # syncs of one address, the second binding a port the first is about to listen on (EADDRINUSE), or
+        # leaving a listener open on a device that went down meanwhile.
+        self._syncing.add(address)
         task = asyncio.ensure_future(self._sync(address))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
