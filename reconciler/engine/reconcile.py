@@ -36,7 +36,7 @@ from reconciler.machine import DEFAULT_READINESS_CHECKS, MachineSettings
 from reconciler.metrics import Metrics
 from reconciler.observed import Observed
 from reconciler.paths import WorkPaths
-from reconciler.progress import progress_from_status
+from reconciler.progress import DeviceProgress, progress_from_status
 from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
 from reconciler.rules import DEFAULT_RULES
 from reconciler.upgrade_path import parse_upgrade_paths_text
@@ -129,6 +129,13 @@ class Reconciler:
         self._probes: dict[str, Future[Observed | None]] = {}
         self._probed_at: dict[str, float] = {}
         self._probed: dict[str, Observed] = {}
+        # Per-pass work is kept proportional to what changed: inputs derived from a record (or a file) are
+        # cached against the record object (records are immutable) or the file's identity, and device
+        # metrics are only re-set when their values change. A pass over 1,000 devices otherwise costs more
+        # than the executor's whole work between passes.
+        self._inventory_key: tuple[int, int, int] | None = None
+        self._derived: dict[str, tuple[DeviceRecord, Observed | None, Observed, DeviceProgress]] = {}
+        self._published: dict[str, tuple[str, str, str, bool | None]] = {}
         self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
         self._base_settings = MachineSettings.from_config(config)
         if time_scale != 1.0:
@@ -239,13 +246,35 @@ class Reconciler:
     def observed(self) -> dict[str, Observed]:
         out: dict[str, Observed] = dict(self._probed)
         for serial, rec in self.executor.records.items():
-            seen = out.get(serial)
-            out[serial] = Observed.of(
-                rec.current_version or None,
-                available=[str(v) for v in seen.available] if seen and seen.available else None,
-                downloaded=rec.downloaded_versions,
-            )
+            out[serial] = self._derive(rec)[0]
         return out
+
+    def _derive(self, rec: DeviceRecord) -> tuple[Observed, DeviceProgress]:
+        """The planner's view of one record (its observation and its progress), recomputed only when the
+        record or the device's probed image list changed."""
+        seen = self._probed.get(rec.serial)
+        cached = self._derived.get(rec.serial)
+        if cached is not None and cached[0] is rec and cached[1] is seen:
+            return cached[2], cached[3]
+        observed = Observed.of(rec.current_version or None, downloaded=rec.downloaded_versions)
+        if seen is not None and seen.available:
+            observed = replace(observed, available=tuple(sorted(set(seen.available))))
+        progress = progress_from_status(rec.to_json())
+        self._derived[rec.serial] = (rec, seen, observed, progress)
+        return observed, progress
+
+    def _load_inventory(self) -> Inventory:
+        """``inventory.json``, parsed and validated again only when the file was replaced or changed."""
+        try:
+            st = self.paths.inventory_file.stat()
+        except OSError:
+            self._inventory_key = None
+            return load_inventory(self.paths)
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._inventory_key:
+            self.inventory = load_inventory(self.paths)
+            self._inventory_key = key
+        return self.inventory
 
     # -- the pass ----------------------------------------------------------------------------------------------
 
@@ -255,12 +284,12 @@ class Reconciler:
         if self.desired is None:
             return PassResult(None, error=f"no valid desired state: {self.desired_error}")
         try:
-            self.inventory = load_inventory(self.paths)
+            self.inventory = self._load_inventory()
         except UserError as exc:
             return PassResult(None, error=str(exc))
         self._collect_probes()
         records = self.executor.records
-        progress = {s: progress_from_status(r.to_json()) for s, r in records.items()}
+        progress = {s: self._derive(r)[1] for s, r in records.items()}
         now = self.clock()
         plan = planner.plan(self.desired, self.inventory, self.observed(), progress, now)
         self.last_plan = plan
@@ -444,10 +473,11 @@ class Reconciler:
                 rec = records.get(dp.serial)
                 sync = _sync_of(dp)
                 phase = rec.phase.value if rec else ("done" if sync == "Synced" else "pending")
-                self.metrics.set_device(
-                    dp.serial, dp.group or "unmanaged", phase, sync, reachable=dp.reason != P.UNREACHABLE
-                )
-            self.metrics.retain_devices(d.serial for d in plan.devices)
+                self._set_device(dp.serial, dp.group or "unmanaged", phase, sync, dp.reason != P.UNREACHABLE)
+            serials = {d.serial for d in plan.devices}
+            self.metrics.retain_devices(serials)
+            for serial in [s for s in self._published if s not in serials]:
+                del self._published[serial]
         for summary in plan.groups:
             track = self.groups.setdefault(summary.name, GroupTrack())
             group = self._group(summary.name)
@@ -511,8 +541,20 @@ class Reconciler:
                 if elapsed is not None:
                     self.metrics.upgrade_duration.labels(new.mode.value).observe(elapsed / self.time_scale)
         sync = "Synced" if new.phase in (Phase.DONE, Phase.DOWNLOADED) else "OutOfSync"
-        self.metrics.set_device(new.serial, new.group or "unmanaged", new.phase.value, sync)
-        self.metrics.in_flight.set(len(self.executor.in_flight()))
+        self._set_device(new.serial, new.group or "unmanaged", new.phase.value, sync, None)
+        if old is None or old.phase is not new.phase:
+            self.metrics.in_flight.set(len(self.executor.in_flight()))
+
+    def _set_device(self, serial: str, group: str, phase: str, sync: str, reachable: bool | None) -> None:
+        """The device's one-hot gauges, touched only when a value changed (``reachable`` None: keep it)."""
+        assert self.metrics is not None
+        known = self._published.get(serial)
+        if reachable is None and known is not None:
+            reachable = known[3]
+        value = (group, phase, sync, reachable)
+        if value != known:
+            self.metrics.set_device(serial, group, phase, sync, reachable=reachable)
+            self._published[serial] = value
 
     def close(self) -> None:
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
