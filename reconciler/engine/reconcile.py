@@ -204,6 +204,10 @@ class Reconciler:
 
     def load_records(self) -> list[str]:
         """Adopt every status file (a restarted engine resumes working devices). Returns unusable files."""
+        if self.desired is None:
+            # Before the first pass: without the desired state, resumed devices would get the default
+            # settings instead of their group's (margins, disk, readiness checks) for the rest of the hop.
+            self.reload_desired()
         loaded = record_store.load_all(self.paths)
         for record in loaded.records.values():
             self.executor.put(record, self.settings_of(record), resume=True)
