@@ -110,12 +110,19 @@ class Executor:
     def in_flight(self) -> list[DeviceRecord]:
         """Devices started and not finished (working, or resting between hops), and the members of a
         running HA pair still waiting for their turn: the pair took their slot when it started, and
-        counting them only once they begin would let other devices take it (more than ``workers.max``)."""
+        counting them only once they begin would let other devices take it (more than ``workers.max``).
+        A member resting while its pair is blocked waits for an operator, not for a worker: no slot."""
         return [
             d.record
             for s, d in self.devices.items()
-            if _in_flight(d.record) or self._awaiting_turn(s, d.record)
+            if (_in_flight(d.record) and not self._parked(s, d.record)) or self._awaiting_turn(s, d.record)
         ]
+
+    def _parked(self, serial: str, record: DeviceRecord) -> bool:
+        if record.phase not in (Phase.NEXT_HOP, Phase.PENDING):
+            return False
+        p = self.pairs.get(self.pair_of.get(serial, ""))
+        return p is not None and p.record.stage is PairStage.BLOCKED
 
     def _awaiting_turn(self, serial: str, record: DeviceRecord) -> bool:
         if record.phase is not Phase.PENDING or record.started_at is not None:

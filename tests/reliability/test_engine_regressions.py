@@ -1,0 +1,75 @@
+"""Engine defects the reliability suite found, each pinned by a test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler import inventory_store
+from reconciler.config import Config
+from reconciler.engine import record_store
+from reconciler.engine.session import open_session
+from reconciler.paths import WorkPaths
+from reconciler.records import Hop, Phase, new_record
+from reconciler.sim.faults import Fault
+from reconciler.sim.fleet import FleetSpec, HaSpec
+from tests.integration.fleet_env import HEADER, fleet_env
+from tests.integration.test_engine import dev, group
+from tests.reliability import hostile
+from tests.reliability.conftest import block
+
+DESIRED = (
+    HEADER
+    + 'groups:\n  - name: dc\n    select: {deviceGroups: [dc]}\n    target: "11.1.6-h1"\n'
+    + "    validation: {minDiskGb: 1.5, tcpSessionMargin: 0.5}\n"
+)
+
+
+def test_resumed_records_get_their_groups_settings(work: WorkPaths, tmp_path: Path) -> None:
+    """Found by the chaos test: after a SIGKILL, devices resumed before the first pass loaded the desired
+    state got the default margins (5 % sessions, 5 GB free disk) for the rest of their hop, so a group that
+    asked for a stricter margin was validated more loosely after a crash, and a looser one failed."""
+    inventory_store.save(work, hostile.INVENTORY)
+    desired = tmp_path / "desired.yaml"
+    desired.write_text(DESIRED)
+    record = new_record(
+        serial="001",
+        starting_version="11.1.2",
+        target_version="11.1.6-h1",
+        hops=(Hop("11.1.6-h1", ("11.1.6-h1",)),),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        group="dc",
+    )
+    record_store.save(work, record)
+    session = open_session(work, Config.load(work.config_file), desired_path=desired, serve_metrics=False)
+    try:
+        assert [] == session.reconciler.load_records()
+        settings = session.executor.devices["001"].settings
+        assert (1.5, 0.5) == (settings.min_disk_gb, settings.tcp_session_margin)
+    finally:
+        session.close()
+
+
+def test_a_blocked_ha_pair_holds_no_worker_slot(tmp_path: Path) -> None:
+    """Found by the chaos test: when one member failed on a later hop, the other rested in next_hop and was
+    counted in flight for good; with ``workers.max`` such pairs no device could ever start again."""
+    failing = (Fault.create("install_fail", version="11.1.6-h1"),)
+    fleet = FleetSpec(
+        devices=(
+            dev("801", "10.2.9", ha=HaSpec("802", priority=10), faults=failing),
+            dev("802", "10.2.9", ha=HaSpec("801", priority=20)),
+            dev("811", "10.2.9", ha=HaSpec("812", priority=10), faults=failing),
+            dev("812", "10.2.9", ha=HaSpec("811", priority=20)),
+            dev("803", "11.1.2", device_group="lab"),
+        )
+    )
+    lab = '  - name: lab\n    select: {deviceGroups: [lab]}\n    target: "%s"\n'
+    budget = 'failureBudget: "100%"'
+    with fleet_env(tmp_path, fleet, base_address=block(), **{"workers.max": 2}) as env:
+        env.write_desired(group("11.1.6-h1", budget) + lab % "11.1.6-h1")
+        _, records = env.converge(timeout=120)
+        # Each pair needs both slots; once the first is blocked, the second (and 803) must still get them.
+        assert {"801", "811"} <= set(records), f"a pair never started: {sorted(records)}"
+        assert {Phase.FAILED} == {records[s].phase for s in ("801", "811")}
+        assert {Phase.NEXT_HOP} == {records[s].phase for s in ("802", "812")}
+        assert "11.1.6-h1" == env.sim.device("803").version
