@@ -239,6 +239,18 @@ def _explanations() -> list[str]:
         "  carry precise reasons, the failure budget halts the right group.",
         "- **Load** (`test_load.py`, slow): a large simulated fleet under the daemon for a full rollout: memory",
         "  bounded, no file-descriptor leak, status files valid under a reader polling them continuously.",
+        "- **Engine regressions** (`test_engine_regressions.py`): the defects the runs above found, pinned.",
+        "",
+        "## Why the daemon refuses to run as root",
+        "",
+        "The daemon holds the Panorama and firewall credentials, parses files that other programs drop into",
+        "its work directory (job and command files, desired-state YAML from a git checkout) and talks to",
+        "hundreds of devices over the network. Run as root, any flaw on that path (a parser bug, a symlink",
+        "trick in a drop folder, a compromised web application writing job files) would be a flaw with root",
+        "rights on the host. As an unprivileged user (the systemd unit uses a dynamic user with a hardened",
+        "sandbox) the same flaw reaches only the work directory. `daemon.allow_root: true` exists for",
+        "containers and test rigs that only have root; the suite checks that without it the daemon exits",
+        "with one clear error before it takes its lock or reads anything else.",
         "",
     ]
 

@@ -1,0 +1,270 @@
+"""A large simulated rollout under the daemon, and the safety invariants read from the simulator's event
+log (shared by the chaos, fault and load tests).
+
+The fleet is generated (seeded) over six Panorama device groups: four are managed by the desired state,
+``emea`` is managed but its only maintenance window lies in the past (never open), and ``apac`` is in no
+group (unmanaged). Nothing may ever change on an ``emea`` or ``apac`` firewall.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import schemas
+from reconciler.paths import WorkPaths
+from reconciler.sim.fleet import FleetSpec
+from reconciler.sim.generate import generate_fleet
+from reconciler.sim.testing import both_members_down
+from reconciler.version import PanOsVersion
+from tests.reliability.daemon_proc import MUTATING_EVENTS, DaemonProcess
+
+TARGETS = {"branches": "11.1.6-h1", "datacenter": "11.2.7", "dmz": "11.1.6-h1", "retail": "11.2.7"}
+CLOSED_WINDOW_GROUP = "emea"
+UNMANAGED_GROUP = "apac"
+ROLLOUT_CONFIG = {
+    "daemon.allow_root": "true",
+    "daemon.resync_interval": 3,
+    "discovery.interval": 0,
+    "metrics.enabled": "false",
+}
+
+
+def fleet(firewalls: int, ha_pairs: int, seed: int) -> FleetSpec:
+    return generate_fleet(firewalls=firewalls, ha_pairs=ha_pairs, device_groups=6, seed=seed)
+
+
+def desired_yaml(*, max_parallel: int, failure_budget: str = "20%", canary: int = 2) -> str:
+    """The desired state of a rollout (body after the apiVersion line)."""
+    common = (
+        f'    maxParallel: {max_parallel}\n    failureBudget: "{failure_budget}"\n'
+        "    validation: {minDiskGb: 1, tcpSessionMargin: 60, routeMargin: 5, arpMargin: 50}\n"
+    )
+    groups = []
+    for name, target in TARGETS.items():
+        stage = "    stage: downloaded\n" if name == "dmz" else ""
+        waves = f"    waves: {{canary: {canary}}}\n" if name == "branches" else ""
+        groups.append(
+            f"  - name: {name}\n    select: {{deviceGroups: [{name}]}}\n"
+            f'    target: "{target}"\n{stage}{waves}{common}'
+        )
+    groups.append(
+        f"  - name: {CLOSED_WINDOW_GROUP}\n    select: {{deviceGroups: [{CLOSED_WINDOW_GROUP}]}}\n"
+        '    target: "11.2.7"\n'
+        "    maintenanceWindows: [{from: 2020-01-01, until: 2020-01-02}]\n" + common
+    )
+    return "groups:\n" + "".join(groups)
+
+
+class EventTail:
+    """Reads the simulator's event log incrementally (re-parsing 100,000 lines per poll would not do)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.events: list[dict[str, Any]] = []
+        self._partial = b""
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The events appended since the last call."""
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        self.offset += len(data)
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        new = [json.loads(line) for line in lines if line.strip()]
+        self.events.extend(new)
+        return new
+
+
+# -- status files ---------------------------------------------------------------------------------------------
+
+_SCHEMAS = {"devices": "device-status", "jobs": "job-status"}
+
+
+def invalid_status_files(paths: WorkPaths) -> list[str]:
+    """Every status file that is not valid JSON (or not valid against its schema), right now."""
+    bad = []
+    for path in sorted(paths.status_dir.rglob("*.json")):
+        if path.name.startswith("."):
+            continue  # an atomic write's temporary file: never read by anyone
+        try:
+            doc = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            continue  # replaced between listing and reading
+        except ValueError as exc:
+            bad.append(f"{path.name}: {exc}")
+            continue
+        schema = _SCHEMAS.get(path.parent.name) or ("daemon-status" if path.name == "daemon.json" else None)
+        if schema is not None:
+            problems = schemas.errors(schema, doc)
+            if problems:
+                bad.append(f"{path.name}: {problems[0]}")
+    return bad
+
+
+def leftover_temp_files(paths: WorkPaths) -> int:
+    return sum(1 for p in paths.root.rglob(".*.tmp"))
+
+
+class Settled:
+    """True once the daemon (this very process) has nothing in flight and its device phases stopped
+    changing for ``quiet`` consecutive checks. ``changes_pending`` is not used: an HA member resting behind
+    a failed peer keeps counting there."""
+
+    def __init__(self, daemon: DaemonProcess, quiet: int = 4) -> None:
+        self.daemon = daemon
+        self.quiet = quiet
+        self.seen: list[object] = []
+
+    def __call__(self) -> bool:
+        status = self.daemon.status()
+        last = status["last_reconcile"] or {}
+        calm = (
+            status["pid"] == self.daemon.pid
+            and status["state"] == "running"
+            and status["in_flight"] == 0
+            and last.get("result") == "ok"
+        )
+        self.seen = [*self.seen[-(self.quiet - 1) :], status["counts_by_phase"] if calm else None]
+        return (
+            len(self.seen) == self.quiet
+            and self.seen[0] is not None
+            and all(x == self.seen[0] for x in self.seen)
+        )
+
+
+# -- invariants from the event log ---------------------------------------------------------------------------
+
+
+@dataclass
+class Invariants:
+    installed_twice: list[str] = field(default_factory=list)
+    unasked_reboots: list[str] = field(default_factory=list)
+    both_down: list[str] = field(default_factory=list)
+    outside_group_or_window: list[str] = field(default_factory=list)
+    beyond_target: list[str] = field(default_factory=list)
+    installed_when_download_only: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> int:
+        return sum(len(v) for v in self.__dict__.values())
+
+    def summary(self) -> dict[str, int]:
+        return {k.replace("_", " "): len(v) for k, v in self.__dict__.items()}
+
+
+def check_invariants(events: list[dict[str, Any]], spec: FleetSpec) -> Invariants:
+    out = Invariants()
+    group_of = {d.serial: d.device_group for d in spec.devices}
+    installs = Counter((e["serial"], e["version"]) for e in events if e["event"] == "install_start")
+    out.installed_twice = [f"{s} {v} x{n}" for (s, v), n in installs.items() if n > 1]
+    out.unasked_reboots = _unasked_reboots(events)
+    pairs = sorted({tuple(sorted((d.serial, d.ha.peer))) for d in spec.devices if d.ha is not None})
+    out.both_down = [f"{a}+{b} at {t:.0f}" for a, b, t in both_members_down(events, pairs)]  # type: ignore[arg-type]
+    for e in events:
+        group = group_of.get(e["serial"])
+        if e["event"] not in MUTATING_EVENTS or group is None:
+            continue
+        if group in (CLOSED_WINDOW_GROUP, UNMANAGED_GROUP):
+            out.outside_group_or_window.append(f"{e['serial']} ({group}): {e['event']}")
+            continue
+        if group == "dmz" and e["event"] in ("install_start", "reboot_start"):
+            out.installed_when_download_only.append(f"{e['serial']}: {e['event']}")
+        version = PanOsVersion.try_parse(str(e.get("version") or ""))
+        if version is not None and version > PanOsVersion.parse(TARGETS[group]):
+            out.beyond_target.append(f"{e['serial']} ({group}): {e['event']} {version}")
+    return out
+
+
+def _unasked_reboots(events: Iterable[dict[str, Any]]) -> list[str]:
+    """A reboot is asked for when an install of the version it activates succeeded since the last reboot;
+    any other reboot (no pending version, or a second one for the same install) is a violation."""
+    installed: dict[str, set[str]] = defaultdict(set)
+    bad = []
+    for e in events:
+        serial = e["serial"]
+        if e["event"] == "install_end" and e.get("result") == "OK":
+            installed[serial].add(str(e["version"]))
+        elif e["event"] == "reboot_start":
+            pending = e.get("pending")
+            if not pending or pending not in installed[serial]:
+                bad.append(
+                    f"{serial}: reboot with pending {pending!r} (installed {sorted(installed[serial])})"
+                )
+            installed[serial].clear()
+    return bad
+
+
+# -- the end state ------------------------------------------------------------------------------------------------
+
+
+def plan_json(paths: WorkPaths, desired: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "--work-dir",
+            str(paths.root),
+            "plan",
+            "-f",
+            str(desired),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc: dict[str, Any] = json.loads(out.stdout)
+    return doc
+
+
+@dataclass
+class EndState:
+    converged: int = 0
+    failed_or_held: int = 0
+    blocked: dict[str, int] = field(default_factory=dict)
+    unmanaged: int = 0
+    unexplained: list[str] = field(default_factory=list)
+
+
+def end_state(paths: WorkPaths, desired: Path) -> EndState:
+    """Every managed device converged, or failed/held/blocked with a reason; nothing left to start.
+
+    An HA member whose peer failed or is held rests until an operator acts on the peer; the plan still
+    shows it as an upgrade in progress, so it is counted here as blocked by its peer."""
+    out = EndState()
+    blocked: Counter[str] = Counter()
+    devices = plan_json(paths, desired)["devices"]
+    reason_of = {d["serial"]: d["reason"] for d in devices}
+    for d in devices:
+        peer = next((s for s in (d["ha_pair"] or "").split("+") if s and s != d["serial"]), None)
+        if d["action"] != "blocked" and peer is not None and reason_of.get(peer) in ("failed", "held"):
+            blocked[f"HA peer {reason_of[peer]}"] += 1
+            continue
+        if d["group"] is None or d["reason"] == "unmanaged":
+            out.unmanaged += 1
+        elif d["action"] == "none":
+            out.converged += 1
+        elif d["action"] == "blocked" and d["reason"]:
+            if d["reason"] in ("failed", "held"):
+                record = json.loads(paths.device_status_file(d["serial"]).read_text())
+                if not (record.get("last_error") or {}).get("message") and d["reason"] == "failed":
+                    out.unexplained.append(f"{d['serial']}: failed without a message")
+                out.failed_or_held += 1
+            else:
+                blocked[d["reason"]] += 1
+        else:
+            out.unexplained.append(f"{d['serial']}: {d['action']} {d['reason']} {d['detail'][:80]}")
+    out.blocked = dict(sorted(blocked.items()))
+    return out
