@@ -47,6 +47,8 @@ log = logs.get(__name__)
 # Reasons that only mean "not yet": the rollout is still moving while they hold.
 WAITING_REASONS = frozenset({P.SOAK})
 PROBE_INTERVAL = 600.0
+# A device only enters or leaves the in-flight count through one of these phases (counting is O(fleet)).
+_ENTER_OR_LEAVE_FLIGHT = TERMINAL_PHASES | {Phase.PENDING, Phase.HELD}
 
 
 def utc_now() -> datetime:
@@ -546,7 +548,7 @@ class Reconciler:
                     self.metrics.upgrade_duration.labels(new.mode.value).observe(elapsed / self.time_scale)
         sync = "Synced" if new.phase in (Phase.DONE, Phase.DOWNLOADED) else "OutOfSync"
         self._set_device(new.serial, new.group or "unmanaged", new.phase.value, sync, None)
-        if old is None or old.phase is not new.phase:
+        if old is None or {old.phase, new.phase} & _ENTER_OR_LEAVE_FLIGHT:
             self.metrics.in_flight.set(len(self.executor.in_flight()))
 
     def _set_device(self, serial: str, group: str, phase: str, sync: str, reachable: bool | None) -> None:

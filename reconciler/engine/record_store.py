@@ -1,6 +1,6 @@
 """Device status files (``status/devices/<serial>.json``): the engine's records on disk.
 
-Written atomically after every transition (validated by ``schemas/device-status.schema.json``), read back on
+Written atomically after every transition, read back (validated by ``schemas/device-status.schema.json``) on
 start so that a restarted engine resumes. A torn or invalid file is reported and left in place, never
 silently replaced: that device is not touched until an operator looks at it.
 """
@@ -51,7 +51,10 @@ def load(file: Path) -> DeviceRecord:
 
 
 def save(paths: WorkPaths, record: DeviceRecord) -> None:
-    store.atomic_write_json(paths.device_status_file(record.serial), record.to_json(), schema="device-status")
+    """Write the record after a transition. Not validated here (``load`` validates): the codec's output is
+    checked against the schema by the records' property tests, and validating every transition of every
+    device cost the loop about a millisecond each, a fifth of its time on a large fleet."""
+    store.atomic_write_json(paths.device_status_file(record.serial), record.to_json())
 
 
 def load_pairs(paths: WorkPaths) -> dict[str, PairRecord]:
