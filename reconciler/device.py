@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,18 +67,21 @@ class Endpoint:
         if self.use_http:
             return None
         if not self.verify_tls:
-            return ssl._create_unverified_context()
+            return _verifying_context(None)
         return _verifying_context(self.ca_bundle)
 
 
-_contexts: dict[str, ssl.SSLContext] = {}
+_contexts: dict[str | None, ssl.SSLContext] = {}
 _contexts_lock = threading.Lock()
 
 
-def _verifying_context(ca_bundle: str) -> ssl.SSLContext:
-    """One verifying context per CA bundle (loading a bundle per call would dominate the cost)."""
+def _verifying_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """One verifying context per CA bundle (loading a bundle per call would dominate the cost); ``None``:
+    the one context that does not verify (an explicit, logged choice)."""
     with _contexts_lock:
         ctx = _contexts.get(ca_bundle)
+        if ctx is None and ca_bundle is None:
+            ctx = _contexts[None] = ssl._create_unverified_context()
         if ctx is None:
             try:
                 ctx = ssl.create_default_context(cafile=ca_bundle or None)
@@ -85,6 +89,35 @@ def _verifying_context(ca_bundle: str) -> ssl.SSLContext:
                 raise PermanentDeviceError(f"cannot load CA bundle {ca_bundle}: {exc}", kind="tls") from exc
             _contexts[ca_bundle] = ctx
         return ctx
+
+
+_openers: dict[int, urllib.request.OpenerDirector] = {}
+_UNSET: Any = object()
+
+
+def _urlopen(url: Any, data: Any = None, timeout: Any = _UNSET, *, context: Any = None, **kw: Any) -> Any:
+    """``urllib.request.urlopen`` for pan-python, with one opener per SSL context of ours.
+
+    Given a context, the standard ``urlopen`` builds a fresh opener on every request (every default
+    handler, and a scan of the whole environment for proxies): about a quarter of a firewall call's CPU,
+    and the engine makes tens of thousands. Our contexts are few and live as long as the process (one
+    per CA bundle, one unverified), so their openers are kept; any other call takes the standard path.
+    The opener is the one ``urlopen`` builds, so proxies, redirects and errors are unchanged.
+    """
+    args = (url, data) if timeout is _UNSET else (url, data, timeout)
+    with _contexts_lock:
+        ours = context is not None and not kw and any(c is context for c in _contexts.values())
+        opener = _openers.get(id(context)) if ours else None
+        if ours and opener is None:
+            opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+            _openers[id(context)] = opener
+    if opener is None:
+        return urllib.request.urlopen(*args, context=context, **kw)
+    return opener.open(*args)
+
+
+# pan-python calls ``urlopen`` as a global of its module on every request: route it through the cache.
+pan.xapi.urlopen = _urlopen
 
 
 @dataclass(frozen=True)
