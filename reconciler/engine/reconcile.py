@@ -518,7 +518,13 @@ class Reconciler:
     def on_transition(self, old: DeviceRecord | None, new: DeviceRecord) -> None:
         """Executor hook: metrics of steps and finished attempts, events, and a replan when it matters."""
         if old is None or old.phase is not new.phase:
-            if new.phase in TERMINAL_PHASES or new.phase in (Phase.NEXT_HOP, Phase.PENDING, Phase.HELD):
+            # A record just created pending (by a pass starting it, or a job intake that asks for its own
+            # pass) needs no replan: only devices coming to rest, finishing or released back do.
+            if (
+                new.phase in TERMINAL_PHASES
+                or new.phase in (Phase.NEXT_HOP, Phase.HELD)
+                or (new.phase is Phase.PENDING and old is not None)
+            ):
                 self.dirty.set()
             if new.phase is Phase.FAILED and new.last_error is not None:
                 self.notifier.emit(
