@@ -101,6 +101,16 @@ def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str) -> Device:
         "sw_version": info.sw_version,
     }
     if not ha.enabled:
+        if dev.peer_serial:
+            # Panorama lists an HA peer, the firewall says HA is off: a member right after a reboot reports
+            # "enabled: no" for a while. Taking it for standalone would let it be upgraded alone, past its
+            # peer's feature release (found by the reliability suite, under periodic re-discovery).
+            return base.with_changes(
+                device_type="unknown",
+                ha_state="unknown",
+                error=f"reports HA disabled, but Panorama lists HA peer {dev.peer_serial}; discover again",
+                **fields,
+            )
         return base.with_changes(device_type="standalone", ha_state="standalone", **fields)
     peer = ha.peer_serial or dev.peer_serial
     return base.with_changes(

@@ -23,6 +23,9 @@ from reconciler.paths import WorkPaths
 from reconciler.validation import Margins, Snapshot, compare
 
 SNAPSHOT_AREAS = ["session_stats", "routes", "arp_table"]
+# panos-upgrade-assurance reports a failed area instead of raising; an area lost to a transient error (an
+# HTTP 500, a dropped connection) would be compared as empty and fail the device, so it is taken again.
+SNAPSHOT_ATTEMPTS = 3
 # A single probe while a device reboots: failing fast is the point, the machine schedules the next one.
 PROBE = RetryPolicy(attempts=1)
 
@@ -151,6 +154,11 @@ class Runner:
 
     def _snapshot(self, serial: str, fw: FirewallClient, cmd: c.Snapshot) -> o.Observation:
         raw = fw.snapshot(SNAPSHOT_AREAS)
+        for _ in range(SNAPSHOT_ATTEMPTS - 1):
+            failed = [a for a in SNAPSHOT_AREAS if not _area_ok(raw.get(a))]
+            if not failed:
+                break
+            raw = {**raw, **fw.snapshot(failed)}
         snap = Snapshot.from_assurance(raw, self.clock())
         path = self.paths.validation_for(serial) / self._evidence_name(
             cmd.hop_index, cmd.version, cmd.kind, "json"
@@ -184,3 +192,11 @@ class Runner:
         ready = fw.chassis_ready(retry=PROBE)
         jobs = tuple(job_info(j) for j in fw.jobs(retry=PROBE))
         return o.LiveDevice(True, info.sw_version, ready, uptime_seconds(info.uptime), jobs)
+
+
+def _area_ok(entry: object) -> bool:
+    """One area of a snapshot answered (the status values ``Snapshot.from_assurance`` accepts)."""
+    return isinstance(entry, dict) and str(entry.get("status", "")).lower() in (
+        "success",
+        "snapstatus.success",
+    )

@@ -19,12 +19,15 @@ class ClientPool:
         inventory: Callable[[], Inventory],
         *,
         on_call: Callable[[str, str | None], None] | None = None,
-        retry: RetryPolicy = RetryPolicy(attempts=2, initial_wait=1.0, max_wait=5.0),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.config = config
         self.inventory = inventory
         self.on_call = on_call
-        self.retry = retry
+        # Retry waits are durations like any other: against a time-scaled simulator they shrink with it
+        # (unscaled, one retried call took hundreds of simulated seconds and timed out healthy reboots).
+        scale = float(config.get("engine.time_scale"))
+        self.retry = retry or RetryPolicy(attempts=2, initial_wait=1.0 * scale, max_wait=5.0 * scale)
         self.creds = firewall_credentials(config)
         self._clients: dict[str, tuple[str, FirewallClient]] = {}
         self._locks: dict[str, threading.Lock] = {}

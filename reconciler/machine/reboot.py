@@ -57,9 +57,13 @@ def on_reboot_issued(ctx: Ctx, obs: RebootIssued) -> Step:
 
 
 def rebooted(ctx: Ctx, uptime: int | None) -> bool:
-    """Has the device restarted since the reboot was issued (seen down, or a short uptime)?"""
+    """Has the device restarted since the reboot was issued? Its uptime says so when it reports one: a
+    failed poll is no proof (an HTTP 500 or a dropped connection also happen to a device that never went
+    down, e.g. when the restart request itself was lost). Without an uptime, having seen it down is."""
     watch = reboot_watch(ctx)
-    return watch.seen_down or (uptime is not None and uptime < ctx.since(watch.issued_at))
+    if uptime is not None:
+        return uptime * ctx.settings.device_second < ctx.since(watch.issued_at)
+    return watch.seen_down
 
 
 def on_device_answered(ctx: Ctx, obs: DeviceAnswered) -> Step:

@@ -52,6 +52,9 @@ class MachineSettings:
     failover_timeout: float = 300.0
     ha_poll_interval: float = 10.0
     ha_poll_max_interval: float = 60.0
+    # Our seconds per second a device reports (its uptime); scaled like every duration, so that a time-scaled
+    # simulator's uptimes compare with our clock.
+    device_second: float = 1.0
 
     @classmethod
     def from_config(cls, config: _Source, **overrides: Any) -> MachineSettings:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler import inventory_store
+from reconciler import discovery, inventory_store
+from reconciler.commands import PollReady, Reboot
 from reconciler.config import Config
+from reconciler.device_xml import HaState, PanoramaDevice, SystemInfo
 from reconciler.engine import record_store
 from reconciler.engine.session import open_session
+from reconciler.machine import step
+from reconciler.observations import CommandFailed, DeviceAnswered
 from reconciler.paths import WorkPaths
 from reconciler.records import Hop, Phase, new_record
 from reconciler.sim.faults import Fault
@@ -73,3 +77,33 @@ def test_a_blocked_ha_pair_holds_no_worker_slot(tmp_path: Path) -> None:
         assert {Phase.FAILED} == {records[s].phase for s in ("801", "811")}
         assert {Phase.NEXT_HOP} == {records[s].phase for s in ("802", "812")}
         assert "11.1.6-h1" == env.sim.device("803").version
+
+
+def test_an_ha_member_reporting_ha_disabled_is_not_taken_for_standalone() -> None:
+    """Found by the faults test: periodic re-discovery caught a member right after its reboot, when it says
+    "enabled: no"; it became standalone in the inventory, was upgraded alone past its peer's feature
+    release, and the peer suspended itself ("Peer version too old"). Panorama still lists the peer."""
+    listed = PanoramaDevice("008", "fw-008", "127.0.0.8", "PA-VM", "11.0.6", True, "passive", "007")
+    info = SystemInfo("008", "fw-008", "PA-VM", "11.0.6")
+    device = discovery._record(listed, "dc", discovery.Probe("008", info, HaState(enabled=False)), "now")
+    assert ("unknown", "unknown") == (device.device_type, device.ha_state)
+    assert "Panorama lists HA peer 007" in device.error
+    alone = PanoramaDevice("009", "fw-009", "127.0.0.9", "PA-VM", "11.0.6", True)
+    standalone = discovery._record(alone, "dc", discovery.Probe("009", info, HaState(enabled=False)), "now")
+    assert "standalone" == standalone.device_type
+
+
+def test_a_failed_poll_is_no_proof_that_a_device_rebooted() -> None:
+    """Found by the faults test: the restart request was lost (HTTP 500 / dropped connection), one poll then
+    failed too, and the device, still up on the old version with a long uptime, was declared "came back
+    on the old version" and failed. Its uptime shows it never restarted: ask again after the grace period."""
+    from tests.unit.machine_world import FAST, FakeFirewall, at, record, run_until
+
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), PollReady)
+    issued = now - FAST.reboot_poll_initial
+    rec = step(rec, CommandFailed("PollReady", True, "http-5xx", "HTTP 500"), at(now), FAST).record
+    assert rec.reboot is not None and rec.reboot.seen_down
+    result = step(rec, DeviceAnswered(True, "10.2.9", 86400), at(now + 1), FAST)
+    assert Phase.WAIT_READY is result.record.phase, result.record.message
+    again = step(rec, DeviceAnswered(True, "10.2.9", 86400), at(issued + FAST.reboot_start_grace), FAST)
+    assert Phase.REBOOT is again.record.phase and (Reboot(),) == again.commands
