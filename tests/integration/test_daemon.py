@@ -288,3 +288,18 @@ def status_or_none(env: FleetEnv) -> dict[str, object] | None:
         return status(env)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def test_periodic_rediscovery_refreshes_the_inventory(fleet: FleetEnv) -> None:
+    fleet.write_desired(group("11.1.2"))
+    fleet.config.set("discovery.interval", "1")
+    fleet.config.save()
+    before = json.loads(fleet.paths.inventory_file.read_text())["discovered_at"]
+    proc = start_daemon(fleet, fleet.desired)
+    try:
+        refreshed = lambda: json.loads(fleet.paths.inventory_file.read_text())["discovered_at"] != before  # noqa: E731
+        assert fleet.sim.wait_until(refreshed, timeout=30)
+        assert fleet.sim.wait_until(lambda: (status_or_none(fleet) or {}).get("last_discovery"), timeout=30)
+        assert 2 == len(json.loads(fleet.paths.inventory_file.read_text())["devices"])
+    finally:
+        assert 0 == stop(proc)
