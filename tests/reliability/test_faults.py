@@ -84,7 +84,8 @@ def test_faults_at_rates_healthy_devices_converge_failures_are_precise_and_the_b
             injected += 1
             time.sleep(12)
             sim.clear_faults(sim.panorama_serial, "panorama_unreachable")
-            daemon.wait_for(rollout.Settled(daemon), 1200, "the rollout to settle", interval=1.0)
+            # Quiet for longer than the re-discovery interval: a pair re-discovery left unconfirmed waits for it.
+            daemon.wait_for(rollout.Settled(daemon, quiet=12), 1200, "the rollout to settle", interval=1.0)
         finally:
             assert 0 == daemon.stop()
         tail.poll()
