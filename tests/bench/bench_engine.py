@@ -43,6 +43,8 @@ Figures (how each is computed):
   scale); a pair counts both members. ``ratio_busy`` = makespan / that bound and ``device_span_over_busy``
   (device-time / busy time) show what orchestration adds around each device (pre-/post-flight, polling
   lag, API latency), which the target ratio above does not see.
+- ``seen_after_s``: after each job or reboot ends in the simulator, how long until the device's next
+  API request (the poll that notices it); ``of_busy`` = the sum of those lags / the devices' busy time.
 - peak in flight: the most device slots (as above) held at once (must be <= workers.max for the lower bound
   to be a bound); mean in flight = device-time / makespan.
 - API calls per device per hop: the simulator's call counters (``status.json``) after apply minus before
@@ -187,7 +189,7 @@ def main() -> int:
     parser.add_argument("--standalone", type=int, default=600)
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--workers", type=int, default=100)
-    parser.add_argument("--time-scale", type=float, default=0.004)
+    parser.add_argument("--time-scale", type=float, default=0.005)
     parser.add_argument("--target-ratio", type=float, default=1.10)
     parser.add_argument("--timeout", type=float, default=3600.0, help="apply --timeout (real seconds)")
     parser.add_argument("--base-address", default="127.32.0.0")
@@ -363,6 +365,8 @@ def analyse(
     api: dict[str, list[float]] = {}
     busy: dict[str, float] = defaultdict(float)
     opened: dict[tuple[str, str, str], float] = {}
+    ended: dict[str, tuple[str, float]] = {}  # serial -> (what ended, wall time) until the next request
+    lags: dict[str, list[float]] = defaultdict(list)
     with open(info["events"]) as fh:
         for n, line in enumerate(fh):
             if n < n_events_before:
@@ -375,8 +379,12 @@ def analyse(
                     opened[key] = ev["sim_time"]
                 elif key in opened:
                     busy[ev["serial"]] += (ev["sim_time"] - opened.pop(key)) * args.time_scale
+                    ended[ev["serial"]] = (kind, ev["wall_time"])
             if ev["event"] != "api" or ev["serial"] not in devices:
                 continue
+            if ev["serial"] in ended:
+                what, when = ended.pop(ev["serial"])
+                lags[what].append(ev["wall_time"] - when)
             if ev["serial"] in api:
                 api[ev["serial"]][1] = ev["wall_time"]
             elif ev["request"] == PREFLIGHT_FIRST:
@@ -476,6 +484,15 @@ def analyse(
         "lower_bound_busy_s": round(lb_busy, 1),
         "ratio_busy": round(makespan / lb_busy, 3),
         "device_span_over_busy": round(own_time_rec / device_time_busy, 2),
+        "seen_after_s": {
+            what: {
+                "mean": round(sum(v) / len(v), 3),
+                "max": round(max(v), 3),
+                "of_busy": round(sum(v) / total, 3),
+            }
+            for what, v in sorted(lags.items())
+            for total in [sum(busy.values()) or 1.0]
+        },
         "peak_in_flight": peak,
         "mean_in_flight": round(device_time_rec / makespan, 1),
         "in_flight_at_tenths": timeline,
