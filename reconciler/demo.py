@@ -165,9 +165,7 @@ def _converge(paths: WorkPaths, cfg: Config, victim: str) -> int:
 def _run_session(session: Session, victim: str) -> int:
     rec = session.reconciler
     rec.load_records()
-    only, rec.only = rec.only, set()
-    preview = rec.pass_()
-    rec.only = only
+    preview = rec.preview()
     if preview.plan is None:
         raise UserError(preview.error)
     print(f"\nPlan for {desired_dir()}:\n")

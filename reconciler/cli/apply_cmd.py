@@ -150,12 +150,7 @@ def _run(
 
 def _preview(session: Session) -> Plan:
     rec = session.reconciler
-    saved_only = rec.only
-    rec.only = set()  # plan without starting anything
-    try:
-        result = rec.pass_()
-    finally:
-        rec.only = saved_only
+    result = rec.preview()
     if result.plan is None:
         raise UserError(result.error or "nothing to plan")
     return result.plan

@@ -120,6 +120,7 @@ class Reconciler:
         self.desired_path = desired_path
         self.dry_run = dry_run
         self.only = set(only) if only is not None else None
+        self.hold_starts = False  # a preview: plan (and probe image lists) but start nothing
         self.time_scale = time_scale
         self.desired: DesiredState | None = None
         self.desired_error = ""
@@ -301,7 +302,8 @@ class Reconciler:
         self.last_plan = plan
         result = PassResult(plan)
         self._probe_unknown(plan)
-        self._start_and_continue(plan, result)
+        if not self.hold_starts:
+            self._start_and_continue(plan, result)
         self._publish(plan)
         return result
 
@@ -425,6 +427,23 @@ class Reconciler:
         return record
 
     # -- images of devices whose path needs intermediate releases ------------------------------------------------
+
+    def preview(self, timeout: float = 300.0) -> PassResult:
+        """A pass that starts nothing, repeated once the image lists of devices whose path depends on them
+        have been fetched (so that the plan shown before ``apply`` is the plan that will run)."""
+        self.hold_starts = True
+        try:
+            result = self.pass_()
+            deadline = time.monotonic() + timeout
+            if self._probes:
+                while self._probes and time.monotonic() < deadline:
+                    if all(f.done() for f in self._probes.values()):
+                        break
+                    time.sleep(0.05)
+                result = self.pass_()
+            return result
+        finally:
+            self.hold_starts = False
 
     def _probe_unknown(self, plan: P.Plan) -> None:
         now = time.monotonic()

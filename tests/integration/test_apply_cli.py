@@ -69,3 +69,18 @@ def test_apply_is_refused_while_a_daemon_holds_the_work_dir(tmp_path: Path, runn
             result = run(runner, env.paths.root, "apply", "-f", str(env.desired), "--auto-approve")
         assert 1 == result.exit_code  # type: ignore[attr-defined]
         assert "already runs" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_apply_plans_multi_hop_paths_from_the_devices_image_lists(tmp_path: Path, runner: CliRunner) -> None:
+    """9.1 -> 11.1 needs the intermediate trains' newest releases: the device's image list is fetched for
+    the plan shown before anything starts, and the same plan then runs."""
+    fleet = FleetSpec(devices=(dev("001", "9.1.17"),))
+    with fleet_env(tmp_path, fleet, base_address="127.217.0.0") as env:
+        env.write_desired(group())
+        result = run(
+            runner, env.paths.root, "apply", "-f", str(env.desired), "--auto-approve", "--timeout", "120"
+        )
+        assert 0 == result.exit_code, result.output  # type: ignore[attr-defined]
+        out = result.output  # type: ignore[attr-defined]
+        assert "Nothing to do" not in out and "10.0.12" in out.split("Finished")[0]
+        assert "11.1.6-h1" == env.sim.device("001").version
