@@ -187,11 +187,21 @@ def _section(title: str, data: dict[str, Any] | None) -> list[str]:
         "| test | result | s | figures |",
         "|---|---|---|---|",
     ]
-    for t in tests:
-        name = t["nodeid"].split("::", 1)[-1]
-        counts = ", ".join(f"{k} {v:,}" for k, v in t["counts"].items())
-        lines.append(f"| `{name}` | {t['outcome']} | {t['seconds']:.1f} | {counts} |")
-    notes = [(t["nodeid"].split("::", 1)[-1], t["notes"]) for t in tests if t["notes"]]
+    for name, group in _by_test(tests).items():
+        outcomes = Counter(t["outcome"] for t in group)
+        result = (
+            ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+            if len(group) > 1
+            else group[0]["outcome"]
+        )
+        counts: Counter[str] = Counter()
+        for t in group:
+            counts.update(t["counts"])
+        shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+        seconds = sum(t["seconds"] for t in group)
+        lines.append(f"| `{name}` | {result} | {seconds:.1f} | {shown} |")
+    notes = [(Path(t["nodeid"].partition("::")[0]).name + "::" + t["nodeid"].partition("::")[2], t["notes"])
+             for t in tests if t["notes"]]  # fmt: skip
     if notes:
         lines += ["", "Measurements:", ""]
         for name, items in notes:
@@ -202,9 +212,18 @@ def _section(title: str, data: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _by_test(tests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Tests by ``file::function`` (the cases of a parametrized test together), in file order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for t in tests:
+        path, _, function = t["nodeid"].partition("::")
+        out.setdefault(f"{Path(path).name}::{function.split('[')[0]}", []).append(t)
+    return out
+
+
 def _value(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{value:g}" if abs(value) < 1 else f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, dict):
