@@ -40,7 +40,7 @@ def fleet(firewalls: int, ha_pairs: int, seed: int) -> FleetSpec:
     return generate_fleet(firewalls=firewalls, ha_pairs=ha_pairs, device_groups=6, seed=seed)
 
 
-def desired_yaml(*, max_parallel: int, failure_budget: str = "20%", canary: int = 2) -> str:
+def desired_yaml(*, max_parallel: int, failure_budget: str = "20%", canary: int | None = 2) -> str:
     """The desired state of a rollout (body after the apiVersion line)."""
     common = (
         f'    maxParallel: {max_parallel}\n    failureBudget: "{failure_budget}"\n'
@@ -49,7 +49,7 @@ def desired_yaml(*, max_parallel: int, failure_budget: str = "20%", canary: int 
     groups = []
     for name, target in TARGETS.items():
         stage = "    stage: downloaded\n" if name == "dmz" else ""
-        waves = f"    waves: {{canary: {canary}}}\n" if name == "branches" else ""
+        waves = f"    waves: {{canary: {canary}}}\n" if name == "branches" and canary else ""
         groups.append(
             f"  - name: {name}\n    select: {{deviceGroups: [{name}]}}\n"
             f'    target: "{target}"\n{stage}{waves}{common}'

@@ -77,7 +77,7 @@ def test_a_large_rollout_under_one_daemon_keeps_memory_fds_and_status_files_in_o
     started = time.monotonic()
     samples: list[tuple[float, float, int]] = []  # (seconds, RSS MB, fds)
     with fleet_env(tmp_path, spec, time_scale=TIME_SCALE, base_address=block(), **config) as env:
-        env.write_desired(rollout.desired_yaml(max_parallel=IN_FLIGHT))
+        env.write_desired(rollout.desired_yaml(max_parallel=IN_FLIGHT, canary=None))  # one wave: all of it
         reader = StatusReader(env.paths)
         daemon = DaemonProcess(env.paths, env.desired).start()
         try:

@@ -78,7 +78,7 @@ def test_known_secrets_appear_nowhere_after_a_full_run(tmp_path: Path, figures: 
         "metrics.enabled": "true",
         "metrics.listen": f"127.0.0.1:{port}",
     }
-    with fleet_env(tmp_path, fleet, time_scale=0.003, base_address=block(), **config) as env:
+    with fleet_env(tmp_path, fleet, time_scale=0.002, base_address=block(), **config) as env:
         env.write_desired(group("11.1.6-h1", 'failureBudget: "100%"'))
         outputs = [cli(env, "plan", "-f", str(env.desired), "--out", str(env.paths.root / "saved-plan.json"))]
         daemon = DaemonProcess(env.paths, env.desired).start()
