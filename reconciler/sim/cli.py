@@ -57,6 +57,12 @@ def serve(
     firewalls: Annotated[int, typer.Option("--firewalls", min=0, help="Generate N firewalls")] = 10,
     ha_pairs: Annotated[int, typer.Option("--ha-pairs", min=0, help="... of which M HA pairs")] = 2,
     device_groups: Annotated[int, typer.Option("--device-groups", min=1, help="... in K device groups")] = 3,
+    preemptive: Annotated[
+        str,
+        typer.Option(
+            "--preemptive", help="Generated HA pairs with preemption: random (about 1 in 5), all or none"
+        ),
+    ] = "random",
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="Seed of generation, durations and noise (overrides the file's)"),
@@ -88,9 +94,15 @@ def serve(
         if seed is not None:
             fleet = replace(fleet, seed=seed)
     else:
+        if preemptive not in ("random", "all", "none"):
+            raise UserError(f"--preemptive: expected random, all or none, got {preemptive!r}")
         try:
             fleet = generate_fleet(
-                firewalls=firewalls, ha_pairs=ha_pairs, device_groups=device_groups, seed=seed or 0
+                firewalls=firewalls,
+                ha_pairs=ha_pairs,
+                device_groups=device_groups,
+                seed=seed or 0,
+                preemptive=None if preemptive == "random" else preemptive,  # type: ignore[arg-type]
             )
         except ValueError as exc:
             raise UserError(str(exc)) from None
@@ -164,6 +176,9 @@ def status(
         print(json.dumps(data, indent=2))
         return
     print(f"sim time {data['sim_time']:.0f} s, {len(data['devices'])} firewalls, port {data['port']}")
+    violations: dict[str, int] = data.get("violations") or {}
+    kinds = ", ".join(f"{kind} {n}" for kind, n in violations.items())
+    print(f"safety violations seen: {sum(violations.values())}" + (f" ({kinds})" if kinds else ""))
     header = (
         "SERIAL",
         "HOSTNAME",

@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reconciler.sim import ha as ha_rules
+from reconciler.sim import monitor
 from reconciler.sim.catalog import SoftwareImage, content_number, image_filename, model
 from reconciler.sim.faults import Fault, FaultSet
 from reconciler.sim.fleet import DeviceSpec
@@ -86,6 +87,7 @@ class SimFirewall:
         self.phase = Phase.UP
         self.boot_id = 0
         self.hung = False
+        self.rebooting = False  # from an accepted restart request until the boot completes
         self.reboot_started_at: float | None = None
         self.reboot_total = 0.0
         self.booted_at = -(spec.uptime_days * 86400.0 + self.rng_noise.uniform(0, 86400))
@@ -438,8 +440,14 @@ class SimFirewall:
         self.reboot_started_at = t
         self.reboot_total = self.draw("reboot", self.hw.reboot_factor)
         self._emit(
-            "reboot_start", t, version=str(self.version), pending=str(self.pending) if self.pending else None
+            "reboot_start",
+            t,
+            version=str(self.version),
+            pending=str(self.pending) if self.pending else None,
+            **monitor.ha_states(self),
         )
+        monitor.reboot_requested(self, t)
+        self.rebooting = True
         self.world.scheduler.at(t + self.draw("shutdown"), lambda when: self._shutdown(when, boot_id))
 
     def _shutdown(self, t: float, boot_id: int) -> None:
@@ -496,6 +504,7 @@ class SimFirewall:
                 result = "upgraded" if self.pending > previous else "downgraded"
                 self.downloaded.add(self.version)
         self.pending = None
+        self.rebooting = False
         self.booted_at = t
         self.chassis_ready_at = t + self.draw("chassis_ready")
         self.panorama_connected_at = t + self.draw("panorama_reconnect")

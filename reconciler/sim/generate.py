@@ -8,10 +8,14 @@ feature release), spread over K device groups.
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 from reconciler.sim.catalog import Catalog, default_catalog, model
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec, PanoramaSpec
 from reconciler.version import PanOsVersion
+
+# Which HA pairs are preemptive: None = about one in five at random, True/"all" = every pair, False/"none" = none.
+Preemptive = bool | Literal["all", "none"] | None
 
 GROUP_NAMES = (
     "branches", "datacenter", "dmz", "retail", "emea", "apac", "americas", "lab", "campus", "cloud",
@@ -63,14 +67,21 @@ def generate_devices(
     device_groups: int = 1,
     seed: int = 0,
     catalog: Catalog | None = None,
+    preemptive: Preemptive = None,
 ) -> list[DeviceSpec]:
-    """The devices of a generated fleet (see the module docstring)."""
+    """The devices of a generated fleet (see the module docstring).
+
+    ``preemptive``: ``None`` (default) makes about one pair in five preemptive at random; ``True`` or
+    ``"all"`` makes every pair preemptive, ``False`` or ``"none"`` none. The rest of the fleet is the same
+    whatever the choice (the random draw is still made).
+    """
     if firewalls < 0 or ha_pairs < 0:
         raise ValueError("firewalls and ha_pairs must not be negative")
     if 2 * ha_pairs > firewalls:
         raise ValueError(f"{ha_pairs} HA pairs need {2 * ha_pairs} firewalls, only {firewalls} requested")
     if device_groups < 1:
         raise ValueError("device_groups must be at least 1")
+    forced = _preemptive_choice(preemptive)
     catalog = catalog or default_catalog()
     rng = random.Random(f"fleet:{seed}")
     groups = [GROUP_NAMES[i] if i < len(GROUP_NAMES) else f"group-{i + 1}" for i in range(device_groups)]
@@ -82,7 +93,8 @@ def generate_devices(
         group = rng.choices(groups, weights=group_weights, k=1)[0]
         version = _version(rng, catalog)
         content = _content(rng, catalog, version)
-        preemptive = rng.random() < 0.2
+        drawn = rng.random() < 0.2
+        pair_preemptive = drawn if forced is None else forced
         serials = (_serial(index, seed), _serial(index + 1, seed))
         for member, (serial, peer) in enumerate((serials, serials[::-1])):
             devices.append(
@@ -93,7 +105,7 @@ def generate_devices(
                     version=version,
                     content_version=content,
                     device_group=group,
-                    ha=HaSpec(peer=peer, priority=100 + 10 * member, preemptive=preemptive),
+                    ha=HaSpec(peer=peer, priority=100 + 10 * member, preemptive=pair_preemptive),
                     free_disk_mb=_free_disk(rng, name),
                     downloaded=(version,),
                     uptime_days=rng.randint(3, 400),
@@ -123,6 +135,14 @@ def generate_devices(
     return devices
 
 
+def _preemptive_choice(preemptive: Preemptive) -> bool | None:
+    if preemptive is None or isinstance(preemptive, bool):
+        return preemptive
+    if preemptive in ("all", "none"):
+        return preemptive == "all"
+    raise ValueError(f"preemptive must be None, a bool, 'all' or 'none', got {preemptive!r}")
+
+
 def _free_disk(rng: random.Random, name: str) -> int:
     total = int(model(name).panrepo_gb * 1024)
     return int(total * rng.uniform(0.35, 0.8))
@@ -135,11 +155,18 @@ def generate_fleet(
     device_groups: int = 1,
     seed: int = 0,
     catalog: Catalog | None = None,
+    preemptive: Preemptive = None,
 ) -> FleetSpec:
-    """A whole generated fleet: devices plus a Panorama on the newest catalog version."""
+    """A whole generated fleet: devices plus a Panorama on the newest catalog version (``preemptive``: see
+    ``generate_devices``)."""
     catalog = catalog or default_catalog()
     devices = generate_devices(
-        firewalls=firewalls, ha_pairs=ha_pairs, device_groups=device_groups, seed=seed, catalog=catalog
+        firewalls=firewalls,
+        ha_pairs=ha_pairs,
+        device_groups=device_groups,
+        seed=seed,
+        catalog=catalog,
+        preemptive=preemptive,
     )
     return FleetSpec(
         devices=tuple(devices),

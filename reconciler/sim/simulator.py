@@ -216,8 +216,28 @@ class Simulator:
             port=self.port,
             time_scale=self.options.time_scale,
             seed=self.fleet.seed,
+            **self._ha_at_start(),
         )
         return self
+
+    def _ha_at_start(self) -> dict[str, Any]:
+        """``ha_pairs`` ([[a, b], ...]) and ``ha`` ({serial: {state, peer, priority, preemptive}}) for the
+        ``sim_start`` event, so that the log alone says who is paired and who is active at start."""
+        pairs: list[list[str]] = []
+        members: dict[str, dict[str, Any]] = {}
+        with self.world.lock:
+            for fw in self.world.firewalls.values():
+                if fw.ha is None:
+                    continue
+                members[fw.serial] = {
+                    "state": fw.ha.state,
+                    "peer": fw.ha.peer,
+                    "priority": fw.ha.priority,
+                    "preemptive": fw.ha.preemptive,
+                }
+                if fw.ha.peer in self.world.firewalls and fw.serial < fw.ha.peer:
+                    pairs.append([fw.serial, fw.ha.peer])
+        return {"ha_pairs": pairs, "ha": members}
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
@@ -404,6 +424,7 @@ class Simulator:
                 "panorama": self.world.panorama.snapshot(now),
                 "devices": [fw.snapshot(now) for fw in self.world.firewalls.values()],
                 "api_calls": self.world.counters.snapshot(),
+                "violations": dict(sorted(self.world.violations.items())),
             }
 
     def inject_fault(self, serial: str, kind: str, **params: Any) -> None:

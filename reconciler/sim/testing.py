@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.sim.fleet import FleetSpec, load_fleet
-from reconciler.sim.generate import generate_fleet
+from reconciler.sim.generate import Preemptive, generate_fleet
 from reconciler.sim.simulator import SimOptions, Simulator
 from reconciler.sim.tls import client_context
 
@@ -37,10 +37,19 @@ def running_simulator(
     http: bool = False,
     latency_ms: float = 0.0,
     api_events: bool = False,
+    preemptive: Preemptive = None,
 ) -> Iterator[Simulator]:
-    """Start a simulator for the duration of the ``with`` block (stopped even if the block raises)."""
+    """Start a simulator for the duration of the ``with`` block (stopped even if the block raises).
+
+    ``preemptive`` applies to a generated fleet: ``"all"``/``True`` makes every HA pair preemptive."""
     if fleet is None:
-        spec = generate_fleet(firewalls=firewalls, ha_pairs=ha_pairs, device_groups=device_groups, seed=seed)
+        spec = generate_fleet(
+            firewalls=firewalls,
+            ha_pairs=ha_pairs,
+            device_groups=device_groups,
+            seed=seed,
+            preemptive=preemptive,
+        )
     elif isinstance(fleet, FleetSpec):
         spec = fleet
     else:

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,7 @@ class World:
         self.scheduler = Scheduler()
         self.counters = ApiCounters()
         self.extras: dict[str, Any] = {}
+        self.violations: Counter[str] = Counter()  # safety monitor findings by kind (reconciler.sim.monitor)
         self._secret = secret
         self._keys: dict[str, str] = {}
         self._hooks: list[Callable[[Device], None]] = []
