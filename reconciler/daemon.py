@@ -71,6 +71,7 @@ class Daemon:
         self.session: Session | None = None
         self._ready_sent = False
         self._next_resync = 0.0
+        self._lock: DaemonLock | None = None
         self._next_discovery = 0.0
         self._last_status = 0.0
 
@@ -94,7 +95,7 @@ class Daemon:
                 "refusing to run the daemon as root: it holds firewall credentials and talks to the network; "
                 "run it as a dedicated user (see systemd/panos-upgrade.service) or set daemon.allow_root true"
             )
-        with DaemonLock(self.paths.lock_file):
+        with DaemonLock(self.paths.lock_file) as self._lock:
             store.atomic_write_text(self.paths.pid_file, f"{os.getpid()}\n")
             try:
                 return self._run_locked()
@@ -164,6 +165,8 @@ class Daemon:
 
     def _pass(self, session: Session) -> PassResult | None:
         started = time.monotonic()
+        if self._lock is not None:
+            self._lock.refresh()  # the lock itself is on the work directory; this only names its holder
         try:
             result = session.reconciler.pass_()
             session.after_pass()

@@ -27,6 +27,19 @@ def test_second_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
         pass
 
 
+def test_the_lock_survives_its_note_being_deleted_and_still_names_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "daemon.lock"
+    with lock.DaemonLock(path) as held:
+        path.unlink()
+        assert os.getpid() == (lock.holder(path) or {}).get("pid"), "read from /proc/locks"
+        with pytest.raises(lock.AlreadyRunning, match=f"pid {os.getpid()}") as refused:
+            lock.DaemonLock(path).acquire()
+        assert "daemon.lock" not in str(refused.value)
+        held.refresh()
+        assert os.getpid() == json.loads(path.read_text())["pid"], "the note is written again"
+    assert lock.holder(path) is None
+
+
 def test_notify_sends_datagrams_to_the_socket(tmp_path: Path) -> None:
     addr = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
