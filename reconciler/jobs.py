@@ -27,6 +27,14 @@ from reconciler.errors import InputFileError, StoreError, UserError
 from reconciler.inventory import Inventory
 from reconciler.paths import QUEUE_STATES, WorkPaths, safe_name
 from reconciler.records import Mode
+from reconciler.upgrade_path import (
+    NO_PATH,
+    PathSpec,
+    UpgradePathTable,
+    find_path,
+    parse_upgrade_paths_text,
+    table_target,
+)
 from reconciler.version import PanOsVersion
 
 SCHEMA = "job-file"
@@ -336,6 +344,40 @@ def spec_problems(spec: JobSpec, inventory: Inventory) -> list[str]:
     return problems
 
 
+def path_problem(spec: JobSpec, inventory: Inventory, table: UpgradePathTable) -> str | None:
+    """The device whose inventory version no upgrade path leads from to the job's target (``None`` if every
+    device has one, or when the inventory cannot tell: a path needing intermediate releases depends on the
+    device's offered images, which the engine fetches; the engine fails such a job with ``no-path``).
+
+    The target is the job's, else the end of the device's path in ``upgrade_paths.json`` (a desired-state
+    group's target is only known to the engine). Paths are computed as the engine computes them."""
+    wanted = PanOsVersion.try_parse(spec.target_version) if spec.target_version else None
+    for serial in spec.devices:
+        dev = inventory.get(serial)
+        current = PanOsVersion.try_parse(dev.sw_version) if dev is not None else None
+        if current is None:
+            continue
+        target = wanted or table_target(table, current)
+        if target is None or target == current:
+            continue
+        how: PathSpec = "table" if current in table else "auto"
+        path = find_path(current, target, spec=how, table=table, ha=spec.type == HA_PAIR)
+        if path.reason == NO_PATH:
+            return f"no upgrade path from {current} to {target} for {serial}: {path.detail}"
+    return None
+
+
+def read_table(paths: WorkPaths) -> UpgradePathTable:
+    """``config/upgrade_paths.json`` for the submission checks (missing or unreadable: empty; the engine
+    reports an unreadable file)."""
+    try:
+        return parse_upgrade_paths_text(
+            paths.upgrade_paths_file.read_text(encoding="utf-8"), str(paths.upgrade_paths_file)
+        )
+    except (OSError, InputFileError):
+        return {}
+
+
 def conflict(spec: JobSpec, open_jobs: Mapping[str, QueuedJob]) -> str | None:
     """A device of ``spec`` already in another pending/active job (``None`` if none)."""
     for serial in spec.devices:
@@ -354,11 +396,13 @@ def conflict(spec: JobSpec, open_jobs: Mapping[str, QueuedJob]) -> str | None:
 def submit(paths: WorkPaths, specs: Sequence[JobSpec], inventory: Inventory) -> list[Path]:
     """Write every job of ``specs`` to ``queue/pending/<job_id>.json``, all or none.
 
-    Checks each job (schema, safe unique id unused in every queue folder, inventory, devices not already in
-    an open job nor twice in ``specs``) and raises ``InputFileError`` listing every problem, writing
-    nothing. Then stages hidden temp files (the engine ignores dot-files), and renames them in place.
+    Checks each job (schema, safe unique id unused in every queue folder, inventory, an upgrade path from
+    each device's inventory version to the target, devices not already in an open job nor twice in
+    ``specs``) and raises ``InputFileError`` listing every problem, writing nothing. Then stages hidden
+    temp files (the engine ignores dot-files), and renames them in place.
     """
     problems: list[str] = []
+    table = read_table(paths)
     existing = {job.job_id for job in queued(paths)}
     open_jobs = open_jobs_by_device(paths)
     seen_ids: set[str] = set()
@@ -374,7 +418,11 @@ def submit(paths: WorkPaths, specs: Sequence[JobSpec], inventory: Inventory) -> 
         if spec.job_id in existing or spec.job_id in seen_ids:
             problems.append(f"{label}: job id already used (see 'panos-upgrade job show {spec.job_id}')")
         seen_ids.add(spec.job_id)
-        problems += [f"{label}: {p}" for p in spec_problems(spec, inventory)]
+        spec_issues = spec_problems(spec, inventory)
+        problems += [f"{label}: {p}" for p in spec_issues]
+        no_path = None if spec_issues else path_problem(spec, inventory, table)
+        if no_path:
+            problems.append(f"{label}: {no_path}")
         clash = conflict(spec, open_jobs)
         if clash:
             problems.append(f"{label}: {clash}")

@@ -14,7 +14,7 @@ Each daemon pass (and ``apply``) calls ``Imperative.tick()``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler import job_status, jobs, logs, operator_commands, store
@@ -28,7 +28,7 @@ from reconciler.paths import WorkPaths
 from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Phase, iso, new_record
 from reconciler.rules import DEFAULT_RULES
 from reconciler.selectors import assign
-from reconciler.upgrade_path import find_path, table_target
+from reconciler.upgrade_path import IMAGES_UNKNOWN, PathSpec, find_path, table_target
 from reconciler.version import PanOsVersion
 
 log = logs.get(__name__)
@@ -147,27 +147,34 @@ class Imperative:
         for spec in jobs.read_pending(self.paths, inventory):
             if in_flight + len(spec.devices) > rec.max_in_flight:
                 break  # stays pending; started when capacity frees up
-            problem, hops = self._plan_job(spec, inventory)
+            problem, planned = self._plan_job(spec, inventory)
             if problem:
                 jobs.reject(self.paths, spec.job_id, problem)
                 store.audit(self.paths.audit_file, "job-rejected", job_id=spec.job_id, reason=problem)
                 continue
+            if planned is None:
+                continue  # stays pending until its devices' image lists are known
             jobs.move(self.paths, spec.job_id, "active")
             self.started[spec.job_id] = iso(now)
             store.audit(self.paths.audit_file, "job-started", job_id=spec.job_id, devices=list(spec.devices))
-            self._start_job(spec, hops, inventory, now)
+            self._start_job(spec, planned, inventory, now)
             in_flight += len(spec.devices)
 
-    def _plan_job(self, spec: jobs.JobSpec, inventory: Inventory) -> tuple[str, dict[str, tuple[Hop, ...]]]:
-        """(problem or "", hops per serial). The target: the job's, else the desired group's, else the end
-        of the device's path in upgrade_paths.json (the original tool's meaning)."""
+    def _plan_job(self, spec: jobs.JobSpec, inventory: Inventory) -> tuple[str, JobPlan | None]:
+        """(problem or "", the job's plan; None while a device's image list is being fetched).
+
+        The target: the job's, else the desired group's, else the end of the device's path in
+        upgrade_paths.json (the original tool's meaning). A target no path leads to is never replaced by
+        the current version: the device fails with the path's reason (``no-path``, naming both versions).
+        A path that needs intermediate releases waits for the device's offered images (fetched once)."""
         rec = self.reconciler
         desired = rec.desired
         managed = (
             assign([(g.name, g.selection) for g in desired.groups], inventory).group_of if desired else {}
         )
         table = desired.upgrade_paths if desired else {}
-        out: dict[str, tuple[Hop, ...]] = {}
+        plan = JobPlan()
+        fetching = False
         for serial in spec.devices:
             dev = inventory.get(serial)
             current = PanOsVersion.try_parse(dev.sw_version) if dev else None
@@ -175,7 +182,7 @@ class Imperative:
             if live is not None and live.current_version:
                 current = PanOsVersion.try_parse(live.current_version) or current
             if current is None:
-                return f"{serial}: version unknown; run 'panos-upgrade device discover'", {}
+                return f"{serial}: version unknown; run 'panos-upgrade device discover'", None
             group = (
                 next((g for g in desired.groups if g.name == managed.get(serial)), None) if desired else None
             )
@@ -184,26 +191,45 @@ class Imperative:
                 return (
                     f"{serial} is managed by desired-state group {group.name!r} toward {group.target}, "
                     f"not {target}: change the desired state instead"
-                ), {}
+                ), None
             if live is not None and live.phase not in TERMINAL_PHASES and not _idle(live):
                 owner = live.job_id or live.group or "desired state"
-                return f"{serial} is busy ({live.phase.value}, {owner})", {}
+                return f"{serial} is busy ({live.phase.value}, {owner})", None
             target = target or (group.target if group else None) or table_target(table, current)
             if target is None:
                 return (
                     f"{serial}: no target: give target_version, or add {current} to config/upgrade_paths.json",
-                    {},
+                    None,
                 )
-            path = find_path(
-                current,
-                target,
-                spec="table" if current in table else "auto",
-                table=table,
-                ha=spec.type == jobs.HA_PAIR,
-            )
-            if path.reason and path.reason != "converged":
-                log.info("job %s: %s has no path (%s); it will be skipped", spec.job_id, serial, path.detail)
-            out[serial] = tuple(
+            ha = spec.type == jobs.HA_PAIR
+            how: PathSpec = "table" if current in table else "auto"
+            path = find_path(current, target, spec=how, table=table, ha=ha)
+            if path.reason == IMAGES_UNKNOWN:
+                state, offered = rec.offered_images(serial)
+                if state == "fetching":
+                    fetching = True
+                    continue
+                if state == "known":
+                    path = find_path(current, target, spec=how, table=table, ha=ha, available=offered)
+                else:
+                    path = replace(path, detail=f"{path.detail}; the device did not give its image list")
+            plan.targets[serial] = str(target)
+            plan.starts[serial] = str(current)
+            if path.reason is not None:
+                plan.failures[serial] = (
+                    path.reason,
+                    f"no upgrade path from {current} to {target}: {path.detail}",
+                )
+                log.warning(
+                    "job %s: %s: no upgrade path from %s to %s (%s)",
+                    spec.job_id,
+                    serial,
+                    current,
+                    target,
+                    path.detail,
+                )
+                continue
+            plan.hops[serial] = tuple(
                 Hop(
                     str(h.version),
                     tuple(str(i) for i in h.images),
@@ -211,11 +237,11 @@ class Imperative:
                 )
                 for h in path.hops
             )
-        return "", out
+        if fetching:
+            return "", None
+        return "", plan
 
-    def _start_job(
-        self, spec: jobs.JobSpec, hops: dict[str, tuple[Hop, ...]], inventory: Inventory, now: datetime
-    ) -> None:
+    def _start_job(self, spec: jobs.JobSpec, planned: JobPlan, inventory: Inventory, now: datetime) -> None:
         rec = self.reconciler
         ex = rec.executor
         records = []
@@ -223,9 +249,9 @@ class Imperative:
             dev = inventory.get(serial)
             assert dev is not None
             live = ex.record(serial)
-            start = live.current_version if live is not None and live.current_version else dev.sw_version
-            path = hops[serial]
-            target = path[-1].version if path else start
+            start = planned.starts.get(serial) or dev.sw_version
+            path = planned.hops.get(serial, ())
+            target = planned.targets.get(serial) or start
             record = new_record(
                 serial=serial,
                 starting_version=start,
@@ -240,6 +266,22 @@ class Imperative:
             if live is not None:
                 record = record.with_changes(attempt=live.attempt + 1)
             records.append(record)
+        if planned.failures:
+            # No path for a device: it fails (and so does its HA peer: a pair is upgraded together).
+            first = next(iter(planned.failures.items()))
+            for record in records:
+                reason, message = planned.failures.get(
+                    record.serial, (first[1][0], f"HA peer {first[0]}: {first[1][1]}")
+                )
+                ex.put(record, rec.settings_of(record))
+                ex.request(record.serial, o.Abort(reason, message))
+            store.audit(
+                self.paths.audit_file,
+                "job-failed-no-path",
+                job_id=spec.job_id,
+                reasons={s: m for s, (_, m) in planned.failures.items()},
+            )
+            return
         if spec.type == jobs.HA_PAIR and len(records) == 2:
             try:
                 pair = new_pair(records[0], records[1], now)
@@ -311,6 +353,16 @@ class Imperative:
                     finished_at=iso(now),
                 )
             job_status.write(self.paths, status)
+
+
+@dataclass
+class JobPlan:
+    """What a job does per device: its start and target versions, its hops, or why it cannot go."""
+
+    starts: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)
+    hops: dict[str, tuple[Hop, ...]] = field(default_factory=dict)
+    failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # serial -> (reason, message)
 
 
 def _idle(record: DeviceRecord) -> bool:

@@ -40,6 +40,7 @@ from reconciler.progress import DeviceProgress, progress_from_status
 from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
 from reconciler.rules import DEFAULT_RULES
 from reconciler.upgrade_path import parse_upgrade_paths_text
+from reconciler.version import PanOsVersion
 from reconciler.webhooks import Notifier
 
 log = logs.get(__name__)
@@ -132,6 +133,7 @@ class Reconciler:
         self._probes: dict[str, Future[Observed | None]] = {}
         self._probed_at: dict[str, float] = {}
         self._probed: dict[str, Observed] = {}
+        self._probe_failed: set[str] = set()
         # Per-pass work is kept proportional to what changed: inputs derived from a record (or a file) are
         # cached against the record object (records are immutable) or the file's identity, and device
         # metrics are only re-set when their values change. A pass over 1,000 devices otherwise costs more
@@ -478,6 +480,26 @@ class Reconciler:
                 seen = fut.result()
                 if seen is not None:
                     self._probed[serial] = seen
+                    self._probe_failed.discard(serial)
+                else:
+                    self._probe_failed.add(serial)
+
+    def offered_images(self, serial: str) -> tuple[str, tuple[PanOsVersion, ...] | None]:
+        """The versions ``serial`` offers, for a job whose path needs intermediate releases:
+        ``("known", versions)``; ``("fetching", None)`` while its image list is being fetched (a pass wakes
+        when it arrives); ``("failed", None)`` once after the device did not give it (asked again next time).
+        """
+        seen = self._probed.get(serial)
+        if seen is not None and seen.available:
+            return "known", seen.available
+        if serial in self._probes:
+            return "fetching", None
+        if serial in self._probe_failed:
+            self._probe_failed.discard(serial)
+            return "failed", None
+        self._probed_at[serial] = time.monotonic()
+        self._probes[serial] = self._probe_pool.submit(self._probe, serial)
+        return "fetching", None
 
     @property
     def probing(self) -> bool:

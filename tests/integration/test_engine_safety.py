@@ -1,0 +1,150 @@
+"""Engine safety (issue 13) against the simulator, through the CLI where the user sees the defect: a job's
+target is never silently replaced, a dry run leaves no trace in the real state, ``apply --dry-run`` previews
+every device once and agrees with ``plan``, and a cancelled HA-pair job leaves both members coherent."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.config import Config
+from reconciler.engine.session import drive, open_session
+from reconciler.paths import WorkPaths
+from reconciler.sim.simulator import Simulator
+from tests.integration.conftest import configure_for
+
+FLEET = """
+seed: 11
+devices:
+  - {serial: "021001", hostname: edge-1, model: PA-440, version: "10.2.9", device_group: edge,
+     free_disk_mb: 9000}
+  - {serial: "021002", hostname: edge-2, model: PA-440, version: "11.1.4", device_group: edge,
+     free_disk_mb: 9000}
+  - {serial: "022001", hostname: dc-1, model: PA-3220, version: "10.2.9", device_group: dc,
+     ha: {peer: "022002", priority: 10}, free_disk_mb: 9000}
+  - {serial: "022002", hostname: dc-2, model: PA-3220, version: "10.2.9", device_group: dc,
+     ha: {peer: "022001", priority: 20}, free_disk_mb: 9000}
+"""
+
+CHANGING = {"download_start", "install_start", "reboot_start", "content_install_start", "ha_suspend_request"}
+
+
+@pytest.fixture
+def fleet(
+    start_sim: Callable[..., Simulator], work: WorkPaths, cli: Callable[..., Any], tmp_path: Path
+) -> Simulator:
+    spec = tmp_path / "fleet.yaml"
+    spec.write_text(FLEET)
+    sim = start_sim(fleet=spec, time_scale=0.005)
+    configure_for(work, sim, **{"engine.time_scale": "0.005", "metrics.enabled": "false"})
+    result = cli("device", "discover", "--workers", "4")
+    assert 0 == result.exit_code, result.output + result.stderr
+    return sim
+
+
+def ok(result: Any) -> Any:
+    assert 0 == result.exit_code, result.output + result.stderr
+    return result
+
+
+def run_engine(work: WorkPaths, timeout: float = 60.0, desired: Path | None = None) -> None:
+    """What the daemon does with the queue, until nothing moves: passes, jobs and commands."""
+    session = open_session(
+        work,
+        Config.load(work.config_file),
+        desired_path=desired or work.root / "desired",
+        serve_metrics=False,
+    )
+    try:
+        session.reconciler.load_records()
+        drive(
+            session,
+            stop=threading.Event(),
+            until_settled=True,
+            resync=0.5,
+            deadline=time.monotonic() + timeout,
+        )
+    finally:
+        session.close()
+
+
+def changing_events(sim: Simulator) -> list[dict[str, Any]]:
+    return [e for e in sim.events() if e["event"] in CHANGING]
+
+
+# -- 3. a job's target is never silently replaced ---------------------------------------------------------------
+
+
+def test_job_submit_without_a_path_to_the_target_is_refused_at_once(
+    fleet: Simulator, work: WorkPaths, cli: Callable[..., Any]
+) -> None:
+    # 12.0 is not a PAN-OS feature release: no path leads there.
+    pair = cli("job", "submit", "--ha-pair", "022001", "022002", "--target-version", "12.0.1")
+    assert 1 == pair.exit_code, pair.output
+    assert "Queued" not in pair.output
+    assert "no upgrade path from 10.2.9 to 12.0.1 for 022001" in pair.stderr
+    single = cli("job", "submit", "--device", "021001", "--target-version", "12.0.1", "--job-id", "j-1")
+    assert 1 == single.exit_code and "Queued" not in single.output
+    assert "no upgrade path from 10.2.9 to 12.0.1 for 021001" in single.stderr
+    # The original tool's table: 10.2.9 -> 11.1.4 in one install skips 11.0, which an HA pair cannot do.
+    work.upgrade_paths_file.write_text(json.dumps({"10.2.9": ["11.1.4"]}))
+    table = cli("job", "submit", "--ha-pair", "022002", "022001", "--target-version", "11.1.4")
+    assert 1 == table.exit_code and "Queued" not in table.output
+    assert "no upgrade path from 10.2.9 to 11.1.4 for 022002: upgrade_paths.json path" in table.stderr
+    assert [] == os.listdir(work.queue("pending"))
+    # A device already on the target still queues (it is done at once: that is true).
+    ok(cli("job", "submit", "--device", "021002", "--target-version", "11.1.4", "--job-id", "j-2"))
+    assert ["j-2.json"] == os.listdir(work.queue("pending"))
+
+
+def test_a_job_without_a_path_that_gets_through_fails_with_no_path(
+    fleet: Simulator, work: WorkPaths, cli: Callable[..., Any]
+) -> None:
+    drop = {
+        "web-pair": {"job_id": "web-pair", "type": "ha_pair", "devices": ["022001", "022002"],
+                     "target_version": "12.0.1"},
+        "web-there": {"job_id": "web-there", "type": "standalone", "devices": ["021002"],
+                      "target_version": "11.1.4"},
+    }  # fmt: skip
+    for job_id, body in drop.items():
+        (work.queue("pending") / f"{job_id}.json").write_text(json.dumps(body))
+    run_engine(work)
+    assert (work.queue("failed") / "web-pair.json").exists(), os.listdir(work.root / "queue" / "active")
+    shown = json.loads(ok(cli("job", "show", "web-pair", "--json")).output)
+    assert "failed" == shown["state"]
+    for dev in shown["device_status"]:
+        assert ("failed", "12.0.1") == (dev["upgrade_status"], dev["target_version"]), dev
+        assert "no-path" == dev["last_error"]["reason"]
+    by_serial = {d["serial"]: d for d in shown["device_status"]}
+    assert "no upgrade path from 10.2.9 to 12.0.1" in by_serial["022001"]["last_error"]["message"]
+    record = json.loads(work.device_status_file("022002").read_text())
+    assert ("failed", "no-path") == (record["upgrade_status"], record["last_error"]["reason"])
+    # Genuinely on the target: done, and that is true.
+    there = json.loads(ok(cli("job", "show", "web-there", "--json")).output)
+    assert ("completed", "done") == (there["state"], there["device_status"][0]["upgrade_status"])
+    assert [] == changing_events(fleet)
+    assert {"10.2.9"} == {fleet.device(s).version for s in ("022001", "022002", "021001")}
+
+
+def test_a_pair_job_needing_an_intermediate_release_fetches_the_image_list_and_runs_it(
+    fleet: Simulator, work: WorkPaths, cli: Callable[..., Any]
+) -> None:
+    # An HA pair goes one feature release at a time: 10.2.9 -> 11.0.x -> 11.1.4; which 11.0 release depends
+    # on the images the devices offer (not in the inventory), so the engine asks them before starting.
+    ok(cli("job", "submit", "--ha-pair", "022001", "022002", "--target-version", "11.1.4", "--job-id", "p-1"))
+    run_engine(work, timeout=120)
+    shown = json.loads(ok(cli("job", "show", "p-1", "--json")).output)
+    assert "completed" == shown["state"], shown
+    assert {"11.1.4"} == {fleet.device(s).version for s in ("022001", "022002")}
+    for serial in ("022001", "022002"):
+        installed = [
+            e["version"] for e in fleet.events() if e["event"] == "install_start" and e["serial"] == serial
+        ]
+        assert 2 == len(installed) and installed[0].startswith("11.0.") and "11.1.4" == installed[1]
