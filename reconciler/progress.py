@@ -115,8 +115,9 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
     ``desired_revision``; ``starting_version``; ``last_error`` (string or ``{"message": ...}``), else
     ``hold.reason``, ``failed_reason``, ``hold_reason`` or ``reason``; ``finished_at`` (or
     ``completed_at``); ``current_version``; ``updated_at`` (or ``last_updated``); ``download_only`` (or
-    ``mode == "download_only"``). Unknown fields are ignored; unparseable versions and timestamps read as
-    absent.
+    ``mode == "download_only"``). A dry-run record (``mode == "dry_run"``) is idle whatever its phase
+    (unless held): only its ``current_version`` and ``updated_at`` are read. Unknown fields are ignored;
+    unparseable versions and timestamps read as absent.
     """
     category = _first(data, "category", "phase_category")
     if category is None or category not in CATEGORIES:
@@ -127,6 +128,15 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
     elif data.get("cancelled") is True and category != HELD:
         category = CANCELLED
     hold_reason = hold.get("reason") if isinstance(hold, Mapping) else None
+    if data.get("mode") == "dry_run" and category != HELD:
+        # A rehearsal changed nothing: whatever it found (a failed pre-flight, a cancelled dry-run job), it
+        # is no progress toward the desired state, uses no failure budget and blocks nothing. Only the
+        # version it saw is kept. An operator's hold stays a hold.
+        return DeviceProgress(
+            serial=str(data.get("serial", "")),
+            current_version=PanOsVersion.try_parse(data.get("current_version")),
+            updated_at=parse_time(_first(data, "updated_at", "last_updated")),
+        )
     return DeviceProgress(
         serial=str(data.get("serial", "")),
         category=category,

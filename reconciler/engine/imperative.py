@@ -195,6 +195,9 @@ class Imperative:
             if live is not None and live.phase not in TERMINAL_PHASES and not _idle(live):
                 owner = live.job_id or live.group or "desired state"
                 return f"{serial} is busy ({live.phase.value}, {owner})", None
+            # A job runs with the settings of the device's desired-state group (margins, disk, readiness
+            # checks), as that group's own run would; a dry run rehearses exactly that.
+            plan.groups[serial] = group.name if group is not None else ""
             target = target or (group.target if group else None) or table_target(table, current)
             if target is None:
                 return (
@@ -260,7 +263,7 @@ class Imperative:
                 now=now,
                 mode=spec.mode,
                 hostname=dev.hostname,
-                group=live.group if live else "",
+                group=planned.groups.get(serial, ""),
                 job_id=spec.job_id,
             )
             if live is not None:
@@ -363,6 +366,7 @@ class JobPlan:
     targets: dict[str, str] = field(default_factory=dict)
     hops: dict[str, tuple[Hop, ...]] = field(default_factory=dict)
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # serial -> (reason, message)
+    groups: dict[str, str] = field(default_factory=dict)  # serial -> desired-state group ("" if none)
 
 
 def _idle(record: DeviceRecord) -> bool:

@@ -27,6 +27,8 @@ devices:
      free_disk_mb: 9000}
   - {serial: "021002", hostname: edge-2, model: PA-440, version: "11.1.4", device_group: edge,
      free_disk_mb: 9000}
+  - {serial: "021003", hostname: edge-3, model: PA-440, version: "10.2.9", device_group: edge,
+     free_disk_mb: 900}
   - {serial: "022001", hostname: dc-1, model: PA-3220, version: "10.2.9", device_group: dc,
      ha: {peer: "022002", priority: 10}, free_disk_mb: 9000}
   - {serial: "022002", hostname: dc-2, model: PA-3220, version: "10.2.9", device_group: dc,
@@ -148,3 +150,55 @@ def test_a_pair_job_needing_an_intermediate_release_fetches_the_image_list_and_r
             e["version"] for e in fleet.events() if e["event"] == "install_start" and e["serial"] == serial
         ]
         assert 2 == len(installed) and installed[0].startswith("11.0.") and "11.1.4" == installed[1]
+
+
+# -- 4. a dry run leaves no trace in the real state --------------------------------------------------------------
+
+EDGE_PAUSED = """apiVersion: panos-upgrade/v1
+groups:
+  - name: edge
+    select: {deviceGroups: [edge]}
+    target: "11.1.4"
+    paused: true
+    failureBudget: 1
+    validation: {minDiskGb: 10}
+"""
+
+
+def plan_json(cli: Callable[..., Any], desired: Path) -> dict[str, Any]:
+    result = cli("plan", "-f", str(desired), "--json")
+    assert result.exit_code in (0, 2), result.output + result.stderr
+    data: dict[str, Any] = json.loads(result.output)
+    return data
+
+
+def test_a_failed_dry_run_job_uses_the_group_settings_and_leaves_no_failure_behind(
+    fleet: Simulator, work: WorkPaths, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "edge.yaml").write_text(EDGE_PAUSED)
+    # 021001 has 8.8 GB free: enough for the config's 5 GB, not for the group's 10 GB (a real run would
+    # fail its pre-flight, so the rehearsal must); 021003 has 0.9 GB, below both.
+    ok(cli("job", "submit", "--device", "021001", "--dry-run", "--job-id", "dry-1"))
+    ok(cli("job", "submit", "--device", "021003", "--dry-run", "--job-id", "dry-3"))
+    run_engine(work, desired=desired)
+    shown = {
+        j: json.loads(ok(cli("job", "show", j, "--json")).output)["device_status"][0]
+        for j in ("dry-1", "dry-3")
+    }
+    for dev in shown.values():
+        assert ("failed", "insufficient-disk") == (dev["upgrade_status"], dev["last_error"]["reason"]), dev
+    assert "10.0 GB required" in shown["dry-1"]["last_error"]["message"]
+    assert [] == changing_events(fleet)
+    # No budget used, nothing blocked by the rehearsal: the plan is what it was before it.
+    plan = plan_json(cli, desired)
+    edge = next(g for g in plan["groups"] if g["name"] == "edge")
+    assert (False, 0) == (edge["halted"], edge["failures"]), edge
+    devices = {d["serial"]: d for d in plan["devices"]}
+    for serial in ("021001", "021003"):
+        assert ("blocked", "paused") == (devices[serial]["action"], devices[serial]["reason"]), devices[
+            serial
+        ]
+    table = cli("plan", "-f", str(desired))
+    assert "HALTED" not in table.output and "failure-budget" not in table.output, table.output
