@@ -9,8 +9,9 @@ names the observation types that answer it.
 be repeated freely; changing ones are emitted at most once per need, and the machine re-observes the
 device (``ListJobs``) instead of repeating a submission whose outcome is unknown.
 
-Device-level commands act on the record's own device. HA commands carry the ``serial`` they act on and
-are emitted by the pair coordinator (``reconciler.ha``).
+Device-level commands act on the record's own device (``ReadPairRoles`` also reads the named HA peer).
+HA pair commands carry the ``serial`` they act on and are emitted by the pair coordinator
+(``reconciler.ha``).
 """
 
 from __future__ import annotations
@@ -194,6 +195,37 @@ class ObserveDevice(Command):
     ANSWERED_BY = ("LiveDevice",)
 
 
+# -- an HA member's own steps around its reboot (emitted by the member's machine) ----------------------------
+
+
+@dataclass(frozen=True)
+class ReadPairRoles(Command):
+    """``show high-availability state`` on this device and on its HA ``peer``, read right before each
+    reboot and after it: roles are never assumed. Answered by ``PairRoles`` (the peer's part is empty
+    when the peer does not answer)."""
+
+    peer: str
+    ANSWERED_BY = ("PairRoles",)
+
+
+@dataclass(frozen=True)
+class SuspendSelf(Command):
+    """``request high-availability state suspend`` on this device before its reboot: a suspended member
+    cannot be (or become, by preemption) active while it restarts. Answered by ``SelfHaDone``."""
+
+    changes_device = True
+    ANSWERED_BY = ("SelfHaDone",)
+
+
+@dataclass(frozen=True)
+class FunctionalSelf(Command):
+    """``request high-availability state functional`` on this device once it runs the hop's version (or
+    to undo a suspend whose failover did not happen). Answered by ``SelfHaDone``."""
+
+    changes_device = True
+    ANSWERED_BY = ("SelfHaDone",)
+
+
 # -- HA pair commands (emitted by reconciler.ha) -------------------------------------------------------------
 
 
@@ -259,6 +291,9 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         CheckVersion,
         CompareSnapshots,
         ObserveDevice,
+        ReadPairRoles,
+        SuspendSelf,
+        FunctionalSelf,
         ReadHaState,
         Suspend,
         MakeFunctional,
@@ -285,6 +320,9 @@ DEVICE_COMMAND_TYPES: tuple[type[Command], ...] = (
     PollReady,
     CheckVersion,
     CompareSnapshots,
+    ReadPairRoles,
+    SuspendSelf,
+    FunctionalSelf,
 )
 
 

@@ -9,10 +9,17 @@ this module only decides when each may start a hop). Per hop, for an upgrade:
 1. read both HA states (one member after the other); the pair must be healthy: one active, one passive,
    peers connected, state sync complete, running config synchronized;
 2. start the passive member's hop (``StartMember``, downloads with sync-to-peer);
-3. when it rests at the hop boundary, re-read roles until it is back passive (or active) with sync complete;
-4. suspend the active member (``Suspend``) and re-read until the upgraded member is active (failover);
-5. start the suspended member's hop; when it is done, ``MakeFunctional`` it and re-read until it rejoins;
-6. both done and healthy: next hop (the member upgraded second is now passive, so it goes first).
+3. when it rests at the hop boundary, re-read roles until it is back functional with sync complete;
+4. start the other member's hop;
+5. both done and healthy: next hop (whichever member is passive then goes first).
+
+The coordinator never suspends a member. Each member's own machine reads both roles right before its
+reboot and suspends itself then (``reconciler.machine.ha_member``): from active that is the failover, from
+passive it keeps preemption from handing it the active role while it restarts; after the reboot it makes
+itself functional and waits for sync before its post-flight snapshot. So a member that changes no version
+(already on the hop's version) is never suspended and no failover happens for nothing, and roles moved by
+preemption between hops are read, not assumed. ``MakeFunctional`` is still sent to a member found
+suspended after its hop is done (e.g. after a crash between its reboot and its own functional request).
 
 Decisions are level-triggered: every decision re-reads both roles and looks at both member records, so a
 restart (``pair_resume``), a released hold or a retried member simply leads to the right next action.
@@ -21,8 +28,8 @@ install, reboot, wait_ready or verify_version (the property tests check this ove
 
 Download-only and dry-run pairs run their members one after the other, passive first, without failover.
 
-Contract with the executor: at most one device command (``ReadHaState`` / ``Suspend`` / ``MakeFunctional``)
-is outstanding (``pair.outstanding``); feed its answer (``HaStateObserved`` / ``HaActionDone`` /
+Contract with the executor: at most one device command (``ReadHaState`` / ``MakeFunctional``) is
+outstanding (``pair.outstanding``); feed its answer (``HaStateObserved`` / ``HaActionDone`` /
 ``HaCommandFailed``) back. ``StartMember`` and ``FailMember`` are orchestration: feed ``Begin`` / ``Abort`` to
 that member's machine, and feed ``MemberChanged`` whenever a member record changes. A step that emits no
 commands leaves any scheduled command in place; otherwise the new commands replace it.
@@ -42,7 +49,6 @@ from reconciler.commands import (
     MakeFunctional,
     ReadHaState,
     StartMember,
-    Suspend,
     command_from_json,
     command_to_json,
 )
@@ -67,7 +73,7 @@ class PairStage(StrEnum):
     NEW = "new"  # waiting for the scheduler (PairBegin)
     READ_ROLES = "read_roles"  # reading both members' HA state, then deciding
     MEMBER_RUNNING = "member_running"  # one member's machine is running its hop
-    SUSPENDING = "suspending"  # Suspend sent to the active member
+    SUSPENDING = "suspending"  # earlier versions suspended the active member here; resumed by a re-read
     MAKING_FUNCTIONAL = "making_functional"  # MakeFunctional sent to a suspended member
     BLOCKED = "blocked"  # a member failed/held/cancelled, or the pair is unhealthy; see blocked_reason
     DONE = "done"
@@ -89,7 +95,6 @@ class PairReason(StrEnum):
 _WAIT_LIMIT = {
     "health": ("ha_health_timeout", PairReason.HA_PEER_UNHEALTHY),
     "rejoin": ("ha_rejoin_timeout", PairReason.HA_REJOIN_TIMEOUT),
-    "failover": ("failover_timeout", PairReason.FAILOVER_TIMEOUT),
 }
 _FUNCTIONAL = ("active", "passive")
 # A member that failed or was held in one of these never started its install this hop.
@@ -409,17 +414,6 @@ def _wait(ctx: _Ctx, kind: str, why: str) -> PairStep:
     limit_name, reason = _WAIT_LIMIT[kind]
     limit = float(getattr(s, limit_name))
     if ctx.since(since) >= limit:
-        if kind == "failover" and pair.suspended is not None:
-            # Nobody took over: put the suspended member back before handing the pair to a person.
-            return _go(
-                ctx,
-                PairStage.MAKING_FUNCTIONAL,
-                MakeFunctional(pair.suspended),
-                member=pair.suspended,
-                blocked_reason=reason,
-                retries=0,
-                message=f"failover did not happen within {limit:g} s; making {pair.suspended} functional again",
-            )
         return _block(ctx, reason, f"{why} for {limit:g} s", fail_members=True)
     delay = pair.poll_delay * 2 if pair.waiting == kind and pair.poll_delay else s.ha_poll_interval
     delay = min(delay, s.ha_poll_max_interval)
@@ -483,26 +477,15 @@ def _decide(ctx: _Ctx) -> PairStep:
         return _start(ctx, passive, sync_to_peer=True)
     upgraded, other = done[0], pair.peer_of(done[0])
     u, o = views[upgraded], views[other]
-    if u.state == "active" and o.state in ("suspended", "passive"):
-        # Failed over (state sync towards a suspended peer need not be complete).
-        suspended = other if o.state == "suspended" else pair.suspended
-        return _start(ctx, other, suspended=suspended)
-    if not u.functional:
-        return _wait(ctx, "rejoin", f"{upgraded} is {u.state}, waiting for it to be back in sync")
-    if u.state == "passive" and o.state == "active" and o.functional:
-        return _go(
-            ctx,
-            PairStage.SUSPENDING,
-            Suspend(other),
-            member=other,
-            suspended=other,
-            waiting=None,
-            wait_since=None,
-            retries=0,
-            message=f"suspending {other} to fail over to {upgraded}",
-        )
-    kind = "failover" if o.state == "suspended" else "rejoin"
-    return _wait(ctx, kind, f"{upgraded} is {u.state}, {other} is {o.state}")
+    if u.functional and o.functional:
+        # The upgraded member is back in sync: the other one's hop may start. Whatever its role, its own
+        # machine reads both roles again right before its reboot and suspends itself then (from active,
+        # that is the failover): no member is suspended before it is known to need a new version.
+        return _start(ctx, other)
+    if u.state == "active" and o.state == "suspended" and pair.suspended == other:
+        # A pair record of an earlier version that suspended the member before starting it.
+        return _start(ctx, other)
+    return _wait(ctx, "rejoin", f"{upgraded} is {u.state}, {other} is {o.state}")
 
 
 def _describe(views: Mapping[str, HaView]) -> str:
@@ -566,8 +549,6 @@ def _on_ha_state(ctx: _Ctx, obs: HaStateObserved) -> PairStep:
 
 def _on_action_done(ctx: _Ctx, obs: HaActionDone) -> PairStep:
     pair = ctx.pair
-    if pair.stage is PairStage.SUSPENDING:
-        return _read_round(ctx, ctx.settings.ha_poll_interval, waiting="failover", wait_since=ctx.now_iso)
     if pair.blocked_reason is not None:
         reason = pair.blocked_reason
         return _block(ctx.at(replace(pair, suspended=None)), reason, pair.message, fail_members=True)
@@ -642,8 +623,6 @@ _TABLE: dict[tuple[PairStage, type[Observation]], Handler] = {
     (PairStage.NEW, PairBegin): _on_begin,
     (PairStage.READ_ROLES, HaStateObserved): _on_ha_state,
     (PairStage.READ_ROLES, HaCommandFailed): _on_command_failed,
-    (PairStage.SUSPENDING, HaActionDone): _on_action_done,
-    (PairStage.SUSPENDING, HaCommandFailed): _on_command_failed,
     (PairStage.MAKING_FUNCTIONAL, HaActionDone): _on_action_done,
     (PairStage.MAKING_FUNCTIONAL, HaCommandFailed): _on_command_failed,
 }

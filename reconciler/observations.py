@@ -268,6 +268,22 @@ class HaStateObserved(Observation):
 
 
 @dataclass(frozen=True)
+class PairRoles(Observation):
+    """The answer to ``ReadPairRoles``: this device's HA state and its peer's (``None`` when the peer did
+    not answer: down, rebooting or unreachable)."""
+
+    local: HaStateObserved
+    peer: HaStateObserved | None
+
+
+@dataclass(frozen=True)
+class SelfHaDone(Observation):
+    """``SuspendSelf`` / ``FunctionalSelf`` was accepted (``action`` is the command name)."""
+
+    action: str
+
+
+@dataclass(frozen=True)
 class HaActionDone(Observation):
     """``Suspend`` or ``MakeFunctional`` on ``serial`` succeeded (``action`` is the command name)."""
 

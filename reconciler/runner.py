@@ -117,16 +117,20 @@ class Runner:
         if isinstance(cmd, c.ObserveDevice):
             return self._observe(fw)
         if isinstance(cmd, c.ReadHaState):
-            ha = fw.ha_state()
-            return o.HaStateObserved(
-                cmd.serial,
-                ha.enabled,
-                ha.local_state if ha.enabled else "standalone",
-                ha.peer_connected,
-                ha.state_sync.lower() == "complete",
-                ha.running_sync.lower() == "synchronized",
-                ha.local_version or None,
-            )
+            return _ha_observed(cmd.serial, fw)
+        if isinstance(cmd, c.ReadPairRoles):
+            local = _ha_observed(serial, fw)
+            try:
+                peer: o.HaStateObserved | None = _ha_observed(cmd.peer, self.client_for(cmd.peer), PROBE)
+            except DeviceError:
+                peer = None  # down, rebooting or unreachable: the machine decides what that means
+            return o.PairRoles(local, peer)
+        if isinstance(cmd, c.SuspendSelf):
+            fw.ha_suspend()
+            return o.SelfHaDone(cmd.name)
+        if isinstance(cmd, c.FunctionalSelf):
+            fw.ha_functional()
+            return o.SelfHaDone(cmd.name)
         if isinstance(cmd, c.Suspend):
             fw.ha_suspend()
             return o.HaActionDone(cmd.serial, cmd.name)
@@ -192,6 +196,20 @@ class Runner:
         ready = fw.chassis_ready(retry=PROBE)
         jobs = tuple(job_info(j) for j in fw.jobs(retry=PROBE))
         return o.LiveDevice(True, info.sw_version, ready, uptime_seconds(info.uptime), jobs)
+
+
+def _ha_observed(serial: str, fw: FirewallClient, retry: RetryPolicy | None = None) -> o.HaStateObserved:
+    """``show high-availability state`` of ``serial`` as an observation."""
+    ha = fw.ha_state() if retry is None else fw.ha_state(retry=retry)
+    return o.HaStateObserved(
+        serial,
+        ha.enabled,
+        ha.local_state if ha.enabled else "standalone",
+        ha.peer_connected,
+        ha.state_sync.lower() == "complete",
+        ha.running_sync.lower() == "synchronized",
+        ha.local_version or None,
+    )
 
 
 def _area_ok(entry: object) -> bool:

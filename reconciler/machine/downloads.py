@@ -19,10 +19,10 @@ from reconciler.commands import (
     JobKind,
     ListJobs,
     PollJob,
-    Reboot,
     SoftwareCheck,
     SoftwareInfo,
 )
+from reconciler.machine.ha_member import start_reboot
 from reconciler.machine.moves import (
     Ctx,
     Reason,
@@ -281,7 +281,7 @@ def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> S
         return next_download(ctx.at(replace(ctx.record, downloaded_versions=got)))
     hop = rec.hop
     assert hop is not None
-    return move(ctx, Phase.REBOOT, Reboot(), message=f"installed {hop.version}; rebooting")
+    return start_reboot(ctx, f"installed {hop.version}; rebooting")
 
 
 def adopt(ctx: Ctx, jobs: tuple[JobInfo, ...], kind: JobKind, version: str) -> Step:

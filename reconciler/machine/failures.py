@@ -4,7 +4,8 @@ Temporary errors are retried with backoff up to ``command_max_attempts``; perman
 with a reason per command (``unreachable`` when the device did not answer). Special cases: errors while a
 device reboots are expected; a failed job poll counts against the stall timeout; "software manager in
 use" retries the install after ``install_retry_delay``; a failed software check falls back to the local
-list; an ambiguous submission is looked up (``ListJobs``) instead of being repeated.
+list; an ambiguous submission is looked up (``ListJobs``) instead of being repeated; an HA member's
+suspend/functional request with an unclear answer is looked up by reading the roles (``ha_member``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reconciler.commands import (
     SoftwareCheck,
 )
 from reconciler.machine.downloads import JOB_REASON, job_kind, software_info, stalled, submit_install
+from reconciler.machine.ha_member import is_ha_step, on_ha_step_failed
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, retry_delay
 from reconciler.machine.reboot import on_reboot_issued, reboot_wait
 from reconciler.observations import BUSY_KIND, CommandFailed, RebootIssued
@@ -58,6 +60,8 @@ def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
     cmd = rec.outstanding
     assert cmd is not None
     text = f"{cmd.name} failed: {obs.message or obs.kind}"
+    if is_ha_step(cmd):
+        return on_ha_step_failed(ctx, obs)
     if rec.phase in (Phase.WAIT_READY, Phase.VERIFY_VERSION):
         # Refused connections, HTTP errors and 403s are normal while a device boots.
         return reboot_wait(ctx, down=True)

@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from reconciler.commands import Command, Install, JobKind, ListJobs
+from reconciler.commands import (
+    Command,
+    FunctionalSelf,
+    Install,
+    JobKind,
+    ListJobs,
+    ReadPairRoles,
+    SuspendSelf,
+)
 from reconciler.errors import PanosUpgradeError
 from reconciler.machine.settings import MachineSettings
 from reconciler.observations import Observation
@@ -43,6 +51,8 @@ class Reason(StrEnum):
     VALIDATION_FAILED = "validation-failed"
     POSTFLIGHT_BREACH = "postflight-breach"
     UNREACHABLE = "unreachable"
+    HA_PEER_UNHEALTHY = "ha-peer-unhealthy"
+    HA_REJOIN_TIMEOUT = "ha-rejoin-timeout"
 
 
 class IllegalTransition(PanosUpgradeError):
@@ -180,10 +190,13 @@ def content_below(current: str | None, minimum: str | None) -> bool:
 
 
 def is_safe_point(record: DeviceRecord) -> bool:
-    """May the device stop here (cancel/hold)? Never between install submission and version verified."""
+    """May the device stop here (cancel/hold)? Never between install submission and version verified, nor
+    while an HA member's roles are being changed around its reboot (it would stay suspended)."""
     if record.phase in (Phase.REBOOT, Phase.WAIT_READY, Phase.VERIFY_VERSION):
         return False
     out = record.outstanding
+    if isinstance(out, ReadPairRoles | SuspendSelf | FunctionalSelf):
+        return False
     if record.phase is Phase.INSTALL:
         return record.job is None and isinstance(out, Install)
     if record.phase is Phase.CONTENT_UPDATE:

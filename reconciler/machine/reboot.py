@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import CheckVersion, PollReady, Reboot, Snapshot
+from reconciler.commands import CheckVersion, PollReady, Snapshot
+from reconciler.machine.ha_member import guarded, restore_ha, start_reboot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
 from reconciler.observations import DeviceAnswered, RebootIssued, VersionObserved
 from reconciler.records import Phase, RebootWatch
@@ -94,9 +95,7 @@ def not_yet_down(ctx: Ctx, uptime: int | None) -> Step:
             return fail(
                 ctx, Reason.REBOOT_FAILED, f"device did not restart after {watch.issues} reboot requests"
             )
-        return move(
-            ctx, Phase.REBOOT, Reboot(), reboot=watch, message="device did not restart; rebooting again"
-        )
+        return start_reboot(ctx, "device did not restart; rebooting again", reboot=watch)
     return reboot_wait(ctx, down=False)
 
 
@@ -106,6 +105,8 @@ def on_version(ctx: Ctx, obs: VersionObserved) -> Step:
     hop = rec.hop
     assert hop is not None
     if same(obs.version, hop.version):
+        if guarded(ctx):
+            return restore_ha(ctx, current_version=str(version_of(obs.version)), reboot=None)
         return move(
             ctx,
             Phase.POSTFLIGHT,

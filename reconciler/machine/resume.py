@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import CheckVersion, Command, Download, Install, JobKind, ListJobs, PollJob, Reboot
+from reconciler.commands import CheckVersion, Command, Download, Install, JobKind, ListJobs, PollJob
 from reconciler.machine.downloads import adopt, job_finished, job_kind, software_info
+from reconciler.machine.ha_member import start_reboot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
 from reconciler.machine.preflight import start_hop
 from reconciler.machine.reboot import on_device_answered, reboot_wait, reboot_watch
@@ -89,7 +90,7 @@ def resume_disruptive(ctx: Ctx, live: LiveDevice) -> Step:
                 Reason.UNEXPECTED_VERSION,
                 f"device runs {live.version} after reboot, expected {hop.version}",
             )
-        return move(ctx, Phase.REBOOT, Reboot(), message=f"installed {hop.version}; rebooting")
+        return start_reboot(ctx, f"installed {hop.version}; rebooting")
     answered = DeviceAnswered(bool(live.chassis_ready), live.version, live.uptime_seconds)
     return on_device_answered(ctx.at(replace(rec, reboot=reboot_watch(ctx))), answered)
 

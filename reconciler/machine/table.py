@@ -13,6 +13,7 @@ from typing import Any
 from reconciler.commands import PollJob, Snapshot
 from reconciler.machine.downloads import on_job_started, on_job_status, on_jobs_listed, on_software_list
 from reconciler.machine.failures import on_command_failed
+from reconciler.machine.ha_member import on_pair_roles, on_self_ha_done
 from reconciler.machine.moves import Ctx, IllegalTransition, Step
 from reconciler.machine.postflight import on_comparison, on_post_snapshot
 from reconciler.machine.preflight import on_backup, on_pre_snapshot, on_preflight
@@ -41,10 +42,12 @@ from reconciler.observations import (
     JobStarted,
     JobStatus,
     Observation,
+    PairRoles,
     PreflightResult,
     RebootIssued,
     ReleaseRequest,
     RetryRequest,
+    SelfHaDone,
     SnapshotTaken,
     SoftwareList,
     VersionObserved,
@@ -131,6 +134,11 @@ def _build_table() -> dict[tuple[Phase, type[Observation]], Transition]:
         _t(P.INSTALL, JobStatus, (P.INSTALL, P.REBOOT, P.FAILED), on_job_status),
         _t(P.INSTALL, JobsListed, (P.INSTALL, P.REBOOT, P.FAILED, P.HELD), on_jobs_listed),
         _t(P.REBOOT, RebootIssued, (P.WAIT_READY,), on_reboot_issued),
+        # HA members: roles read (and the member suspended) before the reboot, made functional after it.
+        _t(P.REBOOT, PairRoles, (P.REBOOT, P.FAILED), on_pair_roles),
+        _t(P.REBOOT, SelfHaDone, (P.REBOOT,), on_self_ha_done),
+        _t(P.POSTFLIGHT, PairRoles, (P.POSTFLIGHT, P.FAILED, P.HELD), on_pair_roles),
+        _t(P.POSTFLIGHT, SelfHaDone, (P.POSTFLIGHT,), on_self_ha_done),
         _t(
             P.WAIT_READY,
             DeviceAnswered,
@@ -165,7 +173,7 @@ def _build_table() -> dict[tuple[Phase, type[Observation]], Transition]:
     failure_targets: dict[Phase, tuple[Phase, ...]] = {
         P.SOFTWARE_CHECK: (P.SOFTWARE_CHECK, P.FAILED),
         P.INSTALL: (P.INSTALL, P.FAILED, P.HELD),
-        P.REBOOT: (P.WAIT_READY, P.FAILED),
+        P.REBOOT: (P.REBOOT, P.WAIT_READY, P.FAILED),
         P.WAIT_READY: (P.WAIT_READY, P.FAILED),
         P.VERIFY_VERSION: (P.WAIT_READY, P.FAILED),
     }

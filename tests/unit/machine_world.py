@@ -22,6 +22,7 @@ from reconciler.commands import (
     ContentInstall,
     Download,
     FailMember,
+    FunctionalSelf,
     Install,
     JobKind,
     ListJobs,
@@ -30,12 +31,14 @@ from reconciler.commands import (
     PollReady,
     Preflight,
     ReadHaState,
+    ReadPairRoles,
     Reboot,
     Snapshot,
     SoftwareCheck,
     SoftwareInfo,
     StartMember,
     Suspend,
+    SuspendSelf,
 )
 from reconciler.ha import PairRecord, PairStep, new_pair, pair_resume, pair_step
 from reconciler.machine import MachineSettings, Step, resume, step
@@ -57,8 +60,10 @@ from reconciler.observations import (
     LiveDevice,
     MemberChanged,
     Observation,
+    PairRoles,
     PreflightResult,
     RebootIssued,
+    SelfHaDone,
     SnapshotTaken,
     SoftwareList,
     VersionObserved,
@@ -165,6 +170,9 @@ class FakeFirewall:
     ha_peer: FakeFirewall | None = field(default=None, repr=False)
     sync_complete: bool = True
     rejoin_reads: int = 0  # HA reads answered "initial" after a reboot
+    preemptive: bool = False  # takes the active role back from an active peer once it is passive
+    preempt_in: int = 0  # commands run on this firewall before a pending preemption happens
+    active_reboots: list[str] = field(default_factory=list)  # ground truth: rebooted while active, peer up
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -197,6 +205,7 @@ class FakeFirewall:
             return CommandFailed(name, False, "api", "refused by PAN-OS")
         if fault == "busy" and isinstance(cmd, Install):
             return CommandFailed(name, True, "busy", "The software manager is currently in use")
+        self._maybe_preempt()
         answer = self._execute(cmd, now, fault)
         if fault == "lost" and not isinstance(cmd, PollReady | CheckVersion):
             return CommandFailed(name, True, "timeout", "read timed out")
@@ -233,7 +242,22 @@ class FakeFirewall:
             return self._poll(cmd, fault)
         if isinstance(cmd, ListJobs):
             return JobsListed(tuple(j.info() for j in self.jobs.values()))
+        if isinstance(cmd, ReadPairRoles):
+            if self.down_polls > 0:
+                return CommandFailed(cmd.name, True, "unreachable", "connection refused")
+            peer = self.ha_peer
+            peer_view = None if peer is None or peer.down_polls > 0 else peer.ha(now)
+            return PairRoles(self.ha(now), peer_view)
+        if isinstance(cmd, SuspendSelf):
+            self.suspend()
+            return SelfHaDone(cmd.name)
+        if isinstance(cmd, FunctionalSelf):
+            self.functional()
+            return SelfHaDone(cmd.name)
         if isinstance(cmd, Reboot):
+            peer_up = self.ha_peer is not None and self.ha_peer.down_polls == 0
+            if self.ha_state == "active" and peer_up:
+                self.active_reboots.append(self.version)
             self.reboots += 1
             self._ha_reboot()
             if self.installed is not None and fault != "oldversion":
@@ -298,12 +322,43 @@ class FakeFirewall:
             self.rejoin_reads = 2
             self.sync_complete = False
 
+    def _maybe_preempt(self) -> None:
+        """Preemption (PAN-OS "Device Priority and Preemption"): a preemptive member that is passive
+        while its peer is active takes the active role back a little later (``preempt_in`` commands)."""
+        peer = self.ha_peer
+        if not self.preemptive or peer is None or self.ha_state != "passive" or peer.ha_state != "active":
+            return
+        if self.preempt_in > 0:
+            self.preempt_in -= 1
+            return
+        self.ha_state, peer.ha_state = "active", "passive"
+
+    def _became_passive(self) -> None:
+        self.ha_state = "passive"
+        self.preempt_in = 2
+
+    def suspend(self) -> None:
+        self.ha_state = "suspended"
+        if self.ha_peer is not None and self.ha_peer.ha_state == "passive":
+            self.ha_peer.ha_state = "active"
+
+    def functional(self) -> None:
+        if self.ha_state == "suspended":
+            peer_active = self.ha_peer is not None and self.ha_peer.ha_state == "active"
+            if peer_active:
+                self._became_passive()
+            else:
+                self.ha_state = "active"
+
     def ha(self, now: float) -> HaStateObserved:
         peer = self.ha_peer
         if self.ha_state == "initial":
             self.rejoin_reads -= 1
             if self.rejoin_reads <= 0:
-                self.ha_state = "passive" if peer is not None and peer.ha_state == "active" else "active"
+                if peer is not None and peer.ha_state == "active":
+                    self._became_passive()
+                else:
+                    self.ha_state = "active"
                 self.sync_complete = True
         connected = peer is not None and peer.down_polls == 0
         return HaStateObserved(
@@ -325,14 +380,10 @@ class FakeFirewall:
             return self.ha(now)
         self.executed.append((cmd.name, ""))
         if isinstance(cmd, Suspend):
-            self.ha_state = "suspended"
-            if self.ha_peer is not None and self.ha_peer.ha_state == "passive":
-                self.ha_peer.ha_state = "active"
+            self.suspend()
             return HaActionDone(self.serial, cmd.name)
         if isinstance(cmd, MakeFunctional):
-            if self.ha_state == "suspended":
-                peer_active = self.ha_peer is not None and self.ha_peer.ha_state == "active"
-                self.ha_state = "passive" if peer_active else "active"
+            self.functional()
             return HaActionDone(self.serial, cmd.name)
         raise AssertionError(f"unexpected HA command {cmd}")
 
@@ -421,8 +472,17 @@ class PairWorld:
     transitions: int = 0
 
     @classmethod
-    def of(cls, path: tuple[str, ...] = ("11.0.3",), mode: Mode = Mode.UPGRADE, **kw: object) -> PairWorld:
+    def of(
+        cls,
+        path: tuple[str, ...] = ("11.0.3",),
+        mode: Mode = Mode.UPGRADE,
+        preemptive: str = "",
+        **kw: object,
+    ) -> PairWorld:
+        """``preemptive`` names the members with preemption on (e.g. "A": the member active at start
+        takes the active role back whenever it is passive)."""
         a, b = ha_pair(**kw)
+        a.preemptive, b.preemptive = "A" in preemptive, "B" in preemptive
         ra = record(path=path, mode=mode, serial="A", ha_peer="B")
         rb = record(path=path, mode=mode, serial="B", ha_peer="A")
         return cls(new_pair(ra, rb, T0), {"A": ra, "B": rb}, {"A": a, "B": b})
@@ -431,6 +491,8 @@ class PairWorld:
         phases = [self.recs[s].phase for s in self.pair.members]
         assert not all(p in DISRUPTIVE_PHASES for p in phases), f"both members disruptive: {phases}"
         assert not all(self.fws[s].down_polls > 0 for s in self.pair.members), "both members down at once"
+        for s in self.pair.members:
+            assert not self.fws[s].active_reboots, f"{s} rebooted while active: {self.fws[s].active_reboots}"
         for rec in self.recs.values():
             assert_valid(rec)
         assert PairRecord.from_json(self.pair.to_json()) == self.pair

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from machine_world import FAST, T0, PairWorld, at, record
 
-from reconciler.commands import FailMember, MakeFunctional, ReadHaState, StartMember, Suspend
+from reconciler.commands import (
+    FunctionalSelf,
+    MakeFunctional,
+    ReadHaState,
+    ReadPairRoles,
+    Snapshot,
+    StartMember,
+    SuspendSelf,
+)
 from reconciler.ha import (
     IllegalPairTransition,
     PairReason,
@@ -52,18 +60,59 @@ def test_a_healthy_pair_is_upgraded_passive_first_with_failover_per_hop() -> Non
     assert sorted(w.fws[s].ha_state for s in "AB") == ["active", "passive"]
 
 
-def test_the_active_member_is_suspended_only_after_the_passive_one_is_back_in_sync() -> None:
+def test_the_active_member_suspends_itself_only_right_before_its_reboot() -> None:
+    """Failover happens at the reboot of the active member, after its install, once the upgraded passive
+    member is back in sync; after its reboot it makes itself functional again."""
     w = started(PairWorld.of())
     suspended_when = None
     for _ in range(2000):
-        if isinstance(w.pair.outstanding, Suspend) and suspended_when is None:
+        out = w.recs["A"].outstanding
+        if isinstance(out, SuspendSelf) and w.ready()[0] == "A" and suspended_when is None:
             b = w.fws["B"]
-            suspended_when = (w.recs["B"].phase, b.version, b.ha_state, b.sync_complete)
+            installed = w.fws["A"].installed
+            suspended_when = (w.recs["A"].phase, installed, b.version, b.ha_state, b.sync_complete)
         if not w.tick():
             break
-    assert suspended_when == (Phase.DONE, "11.0.3", "passive", True)
-    assert w.fws["A"].executed[0] == ("Suspend", "")
-    assert w.fws["A"].executed[-1] == ("MakeFunctional", "")
+    assert suspended_when == (Phase.REBOOT, "11.0.3", "11.0.3", "passive", True)
+    changes = [e[0] for e in w.fws["A"].executed]
+    assert changes[-3:] == ["SuspendSelf", "Reboot", "FunctionalSelf"]
+    assert "Suspend" not in changes and "MakeFunctional" not in changes
+    assert w.pair.stage is PairStage.DONE
+
+
+def test_the_passive_member_is_suspended_before_its_reboot_and_never_fails_over() -> None:
+    w = started(PairWorld.of())
+    w.run()
+    changes = [e[0] for e in w.fws["B"].executed]
+    assert changes[-3:] == ["SuspendSelf", "Reboot", "FunctionalSelf"]
+    failovers_by_b = [e for e in w.fws["B"].executed if e[0] == "SuspendSelf"]
+    assert len(failovers_by_b) == 1
+
+
+@pytest.mark.parametrize("preemptive", ["A", "B", "AB"])
+@pytest.mark.parametrize("path", [("11.0.3",), ("11.0.3", "11.1.6")])
+def test_a_preemptive_member_is_never_rebooted_while_active(preemptive: str, path: tuple[str, ...]) -> None:
+    """Preemption moves the active role back to the better-priority member between (and during) hops;
+    roles are read before every reboot, so no member restarts while active (``check`` asserts it)."""
+    w = started(PairWorld.of(path=path, preemptive=preemptive))
+    w.run()
+    assert w.pair.stage is PairStage.DONE, w.pair.message
+    for serial in "AB":
+        assert w.fws[serial].version == path[-1]
+        assert w.fws[serial].active_reboots == []
+        reboots = [e for e in w.fws[serial].executed if e[0] == "Reboot"]
+        assert len(reboots) == len(path)
+
+
+def test_a_pair_already_on_its_target_is_never_suspended() -> None:
+    """No failover for nothing: members that change no version are not suspended."""
+    w = started(PairWorld.of(path=("11.0.3",), version="11.0.3"))
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    for serial in "AB":
+        assert w.recs[serial].phase is Phase.DONE
+        assert w.fws[serial].executed == []
+    assert (w.fws["A"].ha_state, w.fws["B"].ha_state) == ("active", "passive")
 
 
 def test_the_first_member_downloads_with_sync_to_peer_and_the_second_downloads_nothing() -> None:
@@ -123,14 +172,14 @@ def test_a_pair_that_becomes_healthy_while_waiting_proceeds() -> None:
     assert w.pair.stage is PairStage.DONE
 
 
-def test_a_member_failing_before_install_while_suspended_is_made_functional_again() -> None:
+def test_a_member_failing_before_install_is_never_suspended() -> None:
     w = started(PairWorld.of())
-    # A gets suspended and then fails its pre-flight (not enough disk): it must not stay suspended.
+    # A fails its pre-flight (not enough disk): it was never suspended, so traffic never moved.
     w.fws["A"].disk_gb = 1.0
     w.run()
     assert w.recs["A"].phase is Phase.FAILED
-    assert w.fws["A"].executed == [("Suspend", ""), ("MakeFunctional", "")]
-    assert w.fws["A"].ha_state == "passive"
+    assert w.fws["A"].executed == []
+    assert w.fws["A"].ha_state == "active"
     assert w.pair.stage is PairStage.BLOCKED and w.pair.blocked_reason == PairReason.MEMBER_FAILED
 
 
@@ -170,44 +219,64 @@ def test_a_retried_member_unblocks_the_pair() -> None:
     assert all(w.recs[s].phase is Phase.DONE for s in "AB")
 
 
+def run_until_outstanding(w: PairWorld, serial: str, kind: type) -> None:
+    for _ in range(3000):
+        if isinstance(w.recs[serial].outstanding, kind) and w.ready() and w.ready()[0] == serial:
+            return
+        w.tick()
+    raise AssertionError(f"{serial} never had {kind.__name__} outstanding")
+
+
 def test_failover_that_does_not_happen_restores_the_suspended_member() -> None:
     w = started(PairWorld.of())
-    for _ in range(3000):
-        if isinstance(w.pair.outstanding, Suspend):
-            break
-        w.tick()
-    # A's Suspend succeeds but B never becomes active.
-    w.due.pop("pair")
-    w.pair_obs(HaActionDone("A", "Suspend"))
-    w.fws["A"].ha_state = "suspended"
-    for _ in range(200):
-        out = w.pair.outstanding
-        if isinstance(out, ReadHaState):
-            w.due.pop("pair", None)
-            w.now += FAST.ha_poll_max_interval
-            w.pair_obs(w.fws[out.serial].ha(w.now))
-        else:
-            break
-    assert w.pair.outstanding == MakeFunctional("A")
-    assert w.pair.blocked_reason == PairReason.FAILOVER_TIMEOUT
+    run_until_outstanding(w, "A", SuspendSelf)
+    w.tick("A")  # A suspends itself; B takes over in the fake...
+    w.fws["B"].ha_state = "passive"  # ...but not on this device: B never becomes active
     w.run()
-    assert w.pair.stage is PairStage.BLOCKED and w.fws["A"].ha_state in ("active", "passive")
+    rec = w.recs["A"]
+    assert rec.phase is Phase.FAILED and rec.last_error is not None
+    assert rec.last_error.reason == "ha-peer-unhealthy"
+    assert w.now >= FAST.ha_health_timeout
+    assert [e[0] for e in w.fws["A"].executed][-2:] == ["SuspendSelf", "FunctionalSelf"]
+    assert w.fws["A"].ha_state in ("active", "passive") and w.fws["A"].reboots == 0
+    assert w.pair.stage is PairStage.BLOCKED
 
 
-def test_a_failed_suspend_blocks_the_pair() -> None:
+@pytest.mark.parametrize("serial", ["A", "B"])
+def test_an_unclear_answer_to_a_suspend_is_looked_up_not_failed(serial: str) -> None:
+    """The suspend was carried out but its answer was lost: the roles show it; nothing is repeated."""
     w = started(PairWorld.of())
-    for _ in range(3000):
-        if isinstance(w.pair.outstanding, Suspend):
+    run_until_outstanding(w, serial, SuspendSelf)
+    w.tick(serial, "lost")
+    w.run()
+    assert w.pair.stage is PairStage.DONE, w.pair.message
+    assert [e for e in w.fws[serial].executed if e[0] == "SuspendSelf"] == [("SuspendSelf", "")]
+    assert all(w.fws[s].version == "11.0.3" for s in "AB")
+
+
+def test_an_unclear_answer_to_functional_is_looked_up_not_failed() -> None:
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "B", FunctionalSelf)
+    w.tick("B", "lost")
+    w.run()
+    assert w.pair.stage is PairStage.DONE, w.pair.message
+    assert w.fws["B"].ha_state in ("active", "passive")
+    assert [e for e in w.fws["B"].executed if e[0] == "FunctionalSelf"] == [("FunctionalSelf", "")]
+
+
+def test_a_peer_that_goes_down_before_the_reboot_is_waited_for_then_the_member_fails_unsuspended() -> None:
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "A", ReadPairRoles)
+    w.fws["B"].down_polls = 10**6  # B stops answering before A's reboot
+    for _ in range(400):
+        if not w.tick("A"):
             break
-        w.tick()
-    w.due.pop("pair")
-    result = pair_step(
-        w.pair, w.recs, HaCommandFailed("A", "Suspend", False, "api", "denied"), at(w.now), FAST
-    )
-    assert (
-        result.pair.stage is PairStage.BLOCKED and result.pair.blocked_reason == PairReason.HA_ACTION_FAILED
-    )
-    assert FailMember("A", "ha-action-failed", "Suspend on A failed: denied") in result.commands
+        if w.recs["A"].phase is Phase.FAILED:
+            break
+    rec = w.recs["A"]
+    assert rec.phase is Phase.FAILED and rec.last_error is not None
+    assert rec.last_error.reason == "ha-peer-unhealthy"
+    assert w.fws["A"].reboots == 0 and w.fws["A"].ha_state == "active"
 
 
 def test_download_only_pair_runs_members_one_after_the_other_with_sync() -> None:
@@ -252,15 +321,12 @@ def test_restart_between_start_member_and_begin_starts_the_member() -> None:
 
 def test_restart_after_suspend_was_sent_continues_with_the_suspended_member() -> None:
     w = started(PairWorld.of())
-    for _ in range(3000):
-        if isinstance(w.pair.outstanding, Suspend):
-            break
-        w.tick()
-    w.fws["A"].run_ha(Suspend("A"), w.now)  # reached the device; the daemon died before recording it
+    run_until_outstanding(w, "A", SuspendSelf)
+    w.fws["A"].run(SuspendSelf(), w.now)  # reached the device; the daemon died before recording it
     w.restart()
     w.run()
     assert w.pair.stage is PairStage.DONE
-    assert [e for e in w.fws["A"].executed if e[0] == "Suspend"] == [("Suspend", "")]
+    assert [e for e in w.fws["A"].executed if e[0] == "SuspendSelf"] == [("SuspendSelf", "")]
 
 
 # -- contract -------------------------------------------------------------------------------------------------
@@ -331,9 +397,27 @@ def test_a_member_that_does_not_answer_at_the_start_is_an_unhealthy_pair() -> No
 
 def test_restart_while_making_functional_sends_it_again() -> None:
     w = started(PairWorld.of())
+    run_until_outstanding(w, "B", FunctionalSelf)
+    w.restart()
+    assert w.recs["B"].outstanding == FunctionalSelf()
+    w.run()
+    assert w.pair.stage is PairStage.DONE and w.fws["B"].ha_state in ("active", "passive")
+
+
+def test_a_done_member_found_suspended_is_made_functional_by_the_pair() -> None:
+    """E.g. an operator suspended it after its hop: the coordinator puts it back before finishing."""
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if w.recs["B"].outstanding == Snapshot("post", 0, "11.0.3"):
+            break
+        w.tick()
+    w.fws["B"].ha_state = "suspended"
     for _ in range(3000):
         if isinstance(w.pair.outstanding, MakeFunctional):
             break
         w.tick()
+    assert w.pair.outstanding == MakeFunctional("B")
     resumed = pair_resume(PairRecord.from_json(w.pair.to_json()), w.recs, at(w.now), FAST)
-    assert resumed.commands == (MakeFunctional("A"),)
+    assert resumed.commands == (MakeFunctional("B"),)
+    w.run()
+    assert w.pair.stage is PairStage.DONE and w.fws["B"].ha_state in ("active", "passive")

@@ -1,4 +1,5 @@
-"""The HA invariant over random runs: never both members in install/reboot/wait/verify, never both down.
+"""The HA invariants over random runs: never both members in install/reboot/wait/verify, never both down,
+never a member rebooted while active with its peer up (with and without preemption).
 
 Each example drives a pair (coordinator, two member machines, two fake firewalls) through a random
 interleaving of due commands, faults on member and HA commands, operator requests on members, clock
@@ -24,10 +25,13 @@ ACTIONS = ["tick"] * 12 + ["fault", "request", "restart", "jump", "any-order"]
 @given(
     path=st.sampled_from([("10.2.10",), ("11.0.3",), ("11.0.3", "11.1.6")]),
     mode=st.sampled_from(list(Mode)),
+    preemptive=st.sampled_from(["", "A", "B", "AB"]),
     data=st.data(),
 )
-def test_members_are_never_both_disruptive(path: tuple[str, ...], mode: Mode, data: st.DataObject) -> None:
-    w = PairWorld.of(path=path, mode=mode)
+def test_members_are_never_both_disruptive(
+    path: tuple[str, ...], mode: Mode, preemptive: str, data: st.DataObject
+) -> None:
+    w = PairWorld.of(path=path, mode=mode, preemptive=preemptive)
     w.pair_obs(PairBegin())
     for _ in range(300):
         action = data.draw(st.sampled_from(ACTIONS))
@@ -69,11 +73,15 @@ def test_members_are_never_both_disruptive(path: tuple[str, ...], mode: Mode, da
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(path=st.sampled_from([("11.0.3",), ("11.0.3", "11.1.6")]), data=st.data())
+@given(
+    path=st.sampled_from([("11.0.3",), ("11.0.3", "11.1.6")]),
+    preemptive=st.sampled_from(["", "A", "B", "AB"]),
+    data=st.data(),
+)
 def test_restarts_and_interleavings_alone_never_prevent_convergence(
-    path: tuple[str, ...], data: st.DataObject
+    path: tuple[str, ...], preemptive: str, data: st.DataObject
 ) -> None:
-    w = PairWorld.of(path=path)
+    w = PairWorld.of(path=path, preemptive=preemptive)
     w.pair_obs(PairBegin())
     for _ in range(3000):
         ready = w.ready()

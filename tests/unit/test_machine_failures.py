@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, record, run_until
+from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, ha_pair, record, run_until
 
 from reconciler.commands import (
     Backup,
@@ -18,6 +18,7 @@ from reconciler.commands import (
     PollJob,
     PollReady,
     Preflight,
+    ReadPairRoles,
     Reboot,
     Snapshot,
     SoftwareCheck,
@@ -29,9 +30,11 @@ from reconciler.observations import (
     CommandFailed,
     ComparisonResult,
     DeviceAnswered,
+    HaStateObserved,
     ImageInfo,
     JobInfo,
     JobStatus,
+    PairRoles,
     PreflightResult,
     SoftwareList,
     VersionObserved,
@@ -500,6 +503,24 @@ def _permanent(command: type, reason_hops: tuple[Hop, ...] | None = None) -> Sce
     return run
 
 
+def _ha_view(serial: str, state: str, synced: bool = True) -> HaStateObserved:
+    return HaStateObserved(serial, True, state, synced, synced, synced, None)
+
+
+def _ha_wait(phase: Phase, local: str, peer: HaStateObserved | None, limit: float) -> DeviceRecord:
+    """An HA member (A, peer B) reading roles in ``phase`` until the step's deadline passes."""
+    a, _b = ha_pair()
+    rec, now = run_until(record(serial="A", ha_peer="B"), a, ReadPairRoles)
+    if phase is Phase.POSTFLIGHT:
+        rec, now = run_until(rec, a, Phase.POSTFLIGHT)
+    assert rec.phase is phase and isinstance(rec.outstanding, ReadPairRoles)
+    start = now
+    while rec.phase is phase and now - start <= limit + FAST.ha_poll_max_interval:
+        rec = step(rec, PairRoles(_ha_view("A", local, False), peer), at(now), FAST).record
+        now += FAST.ha_poll_max_interval
+    return rec
+
+
 def _content_hops() -> tuple[Hop, ...]:
     return (Hop("11.0.3", ("11.0.0", "11.0.3"), "9999-1"),)
 
@@ -533,6 +554,12 @@ SCENARIOS: dict[Reason, Scenario] = {
         step(postflight_compare()[0], ComparisonResult(False, "c"), at(10_000), FAST).record
     ),
     Reason.UNREACHABLE: lambda: _unreachable(),
+    # Before the reboot: the peer does not answer, so the active member may not restart.
+    Reason.HA_PEER_UNHEALTHY: lambda: _ha_wait(Phase.REBOOT, "active", None, FAST.ha_health_timeout),
+    # After the reboot: the member stays "initial" and never gets back in sync.
+    Reason.HA_REJOIN_TIMEOUT: lambda: _ha_wait(
+        Phase.POSTFLIGHT, "initial", _ha_view("B", "active"), FAST.ha_rejoin_timeout
+    ),
 }
 
 

@@ -309,6 +309,8 @@ def test_only_device_changing_commands_are_marked() -> None:
         "Reboot",
         "Suspend",
         "MakeFunctional",
+        "SuspendSelf",
+        "FunctionalSelf",
     }
 
 

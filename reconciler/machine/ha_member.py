@@ -1,0 +1,178 @@
+"""An HA member's own safety steps around its reboot: roles are read, never assumed.
+
+Before every reboot of an HA member (upgrade mode), in phase ``reboot``:
+
+1. ``ReadPairRoles``: this member's and its peer's HA state, read now;
+2. this member ``suspended`` and its peer ``active``: reboot;
+3. this member ``passive`` and its peer ``active``, or this member ``active`` and its peer ``passive``
+   with state sync complete: ``SuspendSelf`` (from active this is the failover), then read again;
+4. anything else (peer down, initial, suspended, not answering; sync incomplete): read again with backoff
+   until ``ha_health_timeout`` from the start of the phase, then fail ``ha-peer-unhealthy``.
+   A member that is suspended while its peer is not functional is made functional again first
+   (``FunctionalSelf``): a suspended member must never leave the pair without an active member.
+
+A suspended member cannot become active, so preemption (the better-priority member taking the active role
+back after it returns) cannot move the active role onto the member about to restart: the suspend pins the
+roles for exactly the reboot. This is the choice documented in docs/state-machine.md; PAN-OS's other
+documented way, turning preemption off in the configuration for the whole upgrade, needs config commits
+on the customer's devices.
+
+After the reboot and the version check, in phase ``postflight`` before the post snapshot:
+
+5. ``ReadPairRoles``; ``suspended`` -> ``FunctionalSelf``; ``active``/``passive`` with its peer connected and
+   state sync complete -> the post snapshot (taken on a member that carries traffic state again, like the
+   pre snapshot); otherwise read again with backoff until ``ha_rejoin_timeout``, then ``ha-rejoin-timeout``.
+
+An unclear answer to ``SuspendSelf`` / ``FunctionalSelf`` is not a failure: the outcome is unknown until the
+next ``ReadPairRoles`` shows it, and the decision is taken again from what the device says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.commands import FunctionalSelf, ReadPairRoles, Reboot, Snapshot, SuspendSelf
+from reconciler.machine.moves import Ctx, Reason, Step, fail, move
+from reconciler.observations import CommandFailed, HaStateObserved, PairRoles, SelfHaDone
+from reconciler.records import Mode, Phase
+
+_FUNCTIONAL = ("active", "passive")
+
+
+def guarded(ctx: Ctx) -> bool:
+    """Does this record's reboot go through the HA steps? (HA members being upgraded.)"""
+    rec = ctx.record
+    return rec.ha_peer is not None and rec.mode is Mode.UPGRADE
+
+
+def start_reboot(ctx: Ctx, message: str, **changes: Any) -> Step:
+    """Enter ``reboot``: standalone devices reboot; HA members read both roles first."""
+    rec = ctx.record
+    if not guarded(ctx):
+        return move(ctx, Phase.REBOOT, Reboot(), message=message, **changes)
+    assert rec.ha_peer is not None
+    return move(
+        ctx,
+        Phase.REBOOT,
+        ReadPairRoles(rec.ha_peer),
+        message=f"{message}: reading HA roles first",
+        **changes,
+    )
+
+
+def restore_ha(ctx: Ctx, **changes: Any) -> Step:
+    """Enter ``postflight`` (HA members): back to functional before the post snapshot."""
+    rec = ctx.record
+    assert rec.ha_peer is not None
+    return move(
+        ctx, Phase.POSTFLIGHT, ReadPairRoles(rec.ha_peer), message="checking HA after the reboot", **changes
+    )
+
+
+def is_ha_step(command: object) -> bool:
+    """Is ``command`` one of these HA steps? (Never a safe point: roles are being changed.)"""
+    return isinstance(command, ReadPairRoles | SuspendSelf | FunctionalSelf)
+
+
+def _state(view: HaStateObserved | None) -> str:
+    if view is None:
+        return "not answering"
+    return view.state.lower() if view.enabled else "HA off"
+
+
+def _synced(view: HaStateObserved | None) -> bool:
+    return view is not None and view.peer_connected and view.state_sync_complete
+
+
+def _describe(ctx: Ctx, obs: PairRoles) -> str:
+    rec = ctx.record
+    return f"{rec.serial} is {_state(obs.local)}, peer {rec.ha_peer} is {_state(obs.peer)}"
+
+
+def _again(ctx: Ctx, text: str, *, first: bool = False) -> Step:
+    """Read both roles again, with backoff (``retries`` counts the reads of this wait; ``first`` starts a
+    new wait at the shortest interval)."""
+    rec, s = ctx.record, ctx.settings
+    assert rec.ha_peer is not None
+    n = 0 if first else rec.retries
+    delay = min(s.ha_poll_interval * 2 ** min(n, 16), s.ha_poll_max_interval)
+    return move(ctx, rec.phase, ReadPairRoles(rec.ha_peer), delay, retries=n + 1, message=text)
+
+
+def on_pair_roles(ctx: Ctx, obs: PairRoles) -> Step:
+    """Decide from the roles just read (before the reboot in ``reboot``, after it in ``postflight``)."""
+    if ctx.record.phase is Phase.REBOOT:
+        return _before_reboot(ctx, obs)
+    return _after_reboot(ctx, obs)
+
+
+def _before_reboot(ctx: Ctx, obs: PairRoles) -> Step:
+    rec, s = ctx.record, ctx.settings
+    local, peer = _state(obs.local), _state(obs.peer)
+    text = _describe(ctx, obs)
+    peer_usable = obs.peer is not None and peer in _FUNCTIONAL
+    if local == "suspended" and not peer_usable:
+        # Suspended with nobody to carry traffic: undo it before anything else.
+        return move(
+            ctx, Phase.REBOOT, FunctionalSelf(), message=f"{text}: making {rec.serial} functional again"
+        )
+    if ctx.since(rec.phase_started_at) >= s.ha_health_timeout:
+        if local == "suspended" and peer != "active":
+            return move(
+                ctx, Phase.REBOOT, FunctionalSelf(), message=f"{text}: no failover; making it functional"
+            )
+        return fail(
+            ctx,
+            Reason.HA_PEER_UNHEALTHY,
+            f"not rebooted: {text} for {s.ha_health_timeout / 60:g} min (the new image stays installed)",
+        )
+    if local == "suspended" and peer == "active":
+        return move(ctx, Phase.REBOOT, Reboot(), message=f"{text}; rebooting")
+    if (local == "passive" and peer == "active") or (
+        local == "active" and peer == "passive" and _synced(obs.peer)
+    ):
+        why = "to fail over before the reboot" if local == "active" else "so it cannot become active"
+        return move(ctx, Phase.REBOOT, SuspendSelf(), message=f"{text}; suspending {rec.serial} {why}")
+    return _again(ctx, f"waiting before the reboot: {text}")
+
+
+def _after_reboot(ctx: Ctx, obs: PairRoles) -> Step:
+    rec, s = ctx.record, ctx.settings
+    local = _state(obs.local)
+    text = _describe(ctx, obs)
+    if local in _FUNCTIONAL and _synced(obs.local):
+        hop = rec.hop
+        assert hop is not None
+        return move(
+            ctx,
+            Phase.POSTFLIGHT,
+            Snapshot("post", rec.current_path_index, hop.version),
+            message=f"{text}; post-flight snapshot",
+        )
+    if ctx.since(rec.phase_started_at) >= s.ha_rejoin_timeout:
+        return fail(
+            ctx, Reason.HA_REJOIN_TIMEOUT, f"{text}: not back in sync within {s.ha_rejoin_timeout / 60:g} min"
+        )
+    if local == "suspended":
+        return move(ctx, Phase.POSTFLIGHT, FunctionalSelf(), message=f"{text}; making it functional")
+    return _again(ctx, f"waiting for HA to rejoin: {text}")
+
+
+def on_self_ha_done(ctx: Ctx, obs: SelfHaDone) -> Step:
+    """A suspend or functional request was accepted: read the roles to see it take effect."""
+    return _again(ctx, f"{obs.action} accepted; reading HA roles", first=True)
+
+
+def on_ha_step_failed(ctx: Ctx, obs: CommandFailed) -> Step:
+    """A failed read is retried until the step's deadline; a suspend or functional request whose answer
+    was unclear (garbled, dropped, an error) may still have been carried out: read the roles and decide
+    again from what the device says, never assume."""
+    rec, s = ctx.record, ctx.settings
+    limit = s.ha_health_timeout if rec.phase is Phase.REBOOT else s.ha_rejoin_timeout
+    text = f"{obs.command} failed: {obs.message or obs.kind}"
+    if isinstance(rec.outstanding, ReadPairRoles) and ctx.since(rec.phase_started_at) >= limit:
+        reason = Reason.UNREACHABLE if obs.unreachable else Reason.HA_PEER_UNHEALTHY
+        if rec.phase is Phase.POSTFLIGHT:
+            reason = Reason.HA_REJOIN_TIMEOUT
+        return fail(ctx, reason, f"{text} for {limit / 60:g} min")
+    return _again(ctx, f"{text}; reading HA roles to find out what happened")
