@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,50 @@ def work(home: Path, tmp_path: Path, runner: CliRunner) -> WorkPaths:
     result = runner.invoke(app, ["init", "--work-dir", str(wd)])
     assert result.exit_code == 0, result.output
     return WorkPaths(wd)
+
+
+# -- the safety oracle after every simulator-backed test --------------------------------------------------------
+
+_SAFETY_SUITES = ("integration", "reliability", "observability")
+
+
+@pytest.fixture(autouse=True)
+def simulator_safety(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """After each integration, reliability or observability test, run the context-free checks of
+    ``tests.safety`` (a-f) on every simulator event log the test wrote: simulators started in this process
+    (``Simulator.start`` is wrapped to record them) and logs found under the test's ``tmp_path`` (simulators
+    in subprocesses: the demo, ``sim serve``). ``@pytest.mark.safety_allow("kind", ...)`` lets a test that
+    provokes a violation on purpose allow that kind (with a comment saying why)."""
+    try:
+        suite = Path(str(request.node.path)).resolve().relative_to(Path(__file__).resolve().parent).parts[0]
+    except (ValueError, IndexError):
+        suite = ""
+    if suite not in _SAFETY_SUITES:
+        yield
+        return
+    from reconciler.sim.simulator import Simulator
+    from tests import safety
+
+    logs: list[Path] = []
+    original = Simulator.start
+
+    def start(self: Simulator, *args: object, **kwargs: object) -> Simulator:
+        logs.append(self.events_path)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Simulator, "start", start)
+    yield
+    allow = [str(kind) for m in request.node.iter_markers("safety_allow") for kind in m.args]
+    unknown = sorted(set(allow) - set(safety.KINDS))
+    if unknown:
+        pytest.fail(f"safety_allow: unknown kind(s) {unknown}; known: {sorted(safety.KINDS)}")
+    tmp = request.node.funcargs.get("tmp_path")
+    if isinstance(tmp, Path) and tmp.exists():
+        logs += sorted(tmp.rglob("events.jsonl"))
+    problems = []
+    for path in dict.fromkeys(p.resolve() for p in logs if p.exists()):
+        violations = safety.check_log(path, allow=allow)
+        if violations:
+            problems.append(str(safety.UnsafeLog(violations, label=path.name)))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
