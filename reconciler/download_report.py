@@ -23,7 +23,8 @@ from reconciler.version import PanOsVersion
 
 @dataclass(frozen=True)
 class StagedDevice:
-    """One device with download-only work: ``staged`` = images it has (downloaded by us, or already there)."""
+    """One device with download-only work: ``staged`` = images it has (downloaded by us, or already there),
+    ``remaining`` = images its path still needs that it does not have."""
 
     serial: str
     hostname: str
@@ -37,9 +38,11 @@ class StagedDevice:
 
     @property
     def bucket(self) -> str:
-        """``downloaded``, ``downloading``, ``failed``, ``waiting`` or ``stopped`` (held/cancelled)."""
+        """``downloaded``, ``downloading``, ``failed``, ``waiting`` or ``stopped`` (held/cancelled). Only a
+        device with every image of its path on it counts as downloaded (a record that finished with images
+        missing, as older releases wrote when the disk was short, counts as failed)."""
         if self.upgrade_status in (Phase.DOWNLOADED.value, Phase.DONE.value):
-            return "downloaded"
+            return "failed" if self.remaining else "downloaded"
         if self.upgrade_status == Phase.FAILED.value:
             return "failed"
         if self.upgrade_status in (Phase.HELD.value, Phase.CANCELLED.value, Phase.SKIPPED.value):
@@ -75,7 +78,8 @@ def staged_devices(
         if rec.mode is not Mode.DOWNLOAD_ONLY:
             continue
         staged = tuple(dict.fromkeys((*rec.skipped_versions, *rec.downloaded_versions)))
-        wanted = [img for hop in rec.hops for img in hop.images]
+        # Hops behind the device's position on its path need nothing staged any more.
+        wanted = [img for hop in rec.hops[rec.current_path_index :] for img in hop.images]
         remaining = tuple(v for v in dict.fromkeys(wanted) if v not in staged)
         out[rec.serial] = StagedDevice(
             rec.serial,

@@ -22,6 +22,7 @@ from reconciler.commands import (
     SoftwareCheck,
     SoftwareInfo,
 )
+from reconciler.machine.disk import DiskNeed, disk_need, image_sizes
 from reconciler.machine.ha_member import start_reboot
 from reconciler.machine.moves import (
     Ctx,
@@ -51,9 +52,8 @@ def software_info(ctx: Ctx, **changes: Any) -> Step:
     return move(ctx, Phase.SOFTWARE_CHECK, SoftwareInfo(ctx.settings.software_info_timeout), **fields)
 
 
-def plan_downloads(ctx: Ctx, obs: SoftwareList) -> tuple[tuple[PlannedHop, ...], list[str], list[str]]:
-    """(planned hops, missing images, deferred for disk). Upgrade: the current hop; otherwise every hop
-    left. Download-only stops planning downloads when the disk would drop below the minimum."""
+def plan_downloads(ctx: Ctx, obs: SoftwareList) -> tuple[tuple[PlannedHop, ...], list[str]]:
+    """(planned hops, missing images). Upgrade: the current hop; otherwise every hop left."""
     rec = ctx.record
     listed: dict[PanOsVersion, ImageInfo] = {}
     for entry in obs.images:
@@ -65,13 +65,11 @@ def plan_downloads(ctx: Ctx, obs: SoftwareList) -> tuple[tuple[PlannedHop, ...],
         if rec.mode is not Mode.UPGRADE
         else rec.hops[rec.current_path_index :][:1]
     )
-    free = rec.disk_free_gb if rec.disk_free_gb is not None else float("inf")
-    budget_ok = True
     seen: set[str] = set()
-    planned, missing, deferred_all = [], [], []
+    planned, missing = [], []
     content = rec.content_version
     for hop in hops:
-        to_download, already, deferred = [], [], []
+        to_download, already = [], []
         for image in hop.images:
             if image in seen:
                 continue
@@ -81,29 +79,32 @@ def plan_downloads(ctx: Ctx, obs: SoftwareList) -> tuple[tuple[PlannedHop, ...],
                 missing.append(image)
             elif info.downloaded or image in rec.downloaded_versions:
                 already.append(image)
-            elif rec.mode is Mode.DOWNLOAD_ONLY:
-                size_gb = info.size_mb / 1024.0
-                if budget_ok and free - size_gb >= ctx.settings.min_disk_gb:
-                    free -= size_gb
-                    to_download.append(image)
-                else:
-                    budget_ok = False
-                    deferred.append(image)
             else:
                 to_download.append(image)
         needs_content = rec.mode is not Mode.DOWNLOAD_ONLY and content_below(content, hop.min_content_version)
-        planned.append(
-            PlannedHop(hop.version, tuple(to_download), tuple(already), needs_content, tuple(deferred))
-        )
-        deferred_all.extend(deferred)
-    return tuple(planned), missing, deferred_all
+        planned.append(PlannedHop(hop.version, tuple(to_download), tuple(already), needs_content))
+    return tuple(planned), missing
+
+
+def space_check(ctx: Ctx, planned: tuple[PlannedHop, ...], obs: SoftwareList) -> DiskNeed | None:
+    """The free-space check of the planned downloads (``disk``); None when pre-flight measured nothing."""
+    rec = ctx.record
+    if rec.disk_free_gb is None:
+        return None
+    images = [v for p in planned for v in p.to_download if v not in rec.downloaded_versions]
+    strict = rec.mode is Mode.DOWNLOAD_ONLY
+    return disk_need(
+        rec.disk_free_gb, images, image_sizes(obs.images), ctx.settings.min_disk_gb, strict=strict
+    )
 
 
 def on_software_list(ctx: Ctx, obs: SoftwareList) -> Step:
-    """Plan the hop's downloads from what the device has; images already downloaded are skipped.
-    Dry-run ends here with its report; an upgrade updates content first when the hop needs it."""
+    """Plan the hop's downloads from what the device has; images already downloaded are skipped. The
+    downloads must fit (``disk``): download-only fails ``insufficient-disk`` rather than report images as
+    staged that are not. Dry-run ends here with its report; an upgrade updates content first when the hop
+    needs it."""
     rec = ctx.record
-    planned, missing, deferred = plan_downloads(ctx, obs)
+    planned, missing = plan_downloads(ctx, obs)
     if missing:
         return fail(
             ctx, Reason.IMAGE_NOT_AVAILABLE, "not offered by the update server: " + ", ".join(missing)
@@ -112,6 +113,9 @@ def on_software_list(ctx: Ctx, obs: SoftwareList) -> Step:
     skipped = tuple(dict.fromkeys((*rec.skipped_versions, *already)))
     rec = replace(rec, planned=planned, skipped_versions=skipped)
     ctx = ctx.at(rec)
+    need = space_check(ctx, planned, obs)
+    if need is not None and need.strict and not need.enough:
+        return fail(ctx, Reason.INSUFFICIENT_DISK, need.describe())
     if rec.mode is Mode.DRY_RUN:
         summary = "; ".join(
             f"{p.version}: download {', '.join(p.to_download) or 'nothing'}"
@@ -123,9 +127,6 @@ def on_software_list(ctx: Ctx, obs: SoftwareList) -> Step:
         return move(
             ctx, Phase.CONTENT_UPDATE, ContentDownload(), job=None, progress=0, message="downloading content"
         )
-    if deferred:
-        rec = replace(rec, skip_reason="not enough disk to stage " + ", ".join(deferred))
-        ctx = ctx.at(rec)
     return next_download(ctx)
 
 
@@ -151,8 +152,7 @@ def next_download(ctx: Ctx, **changes: Any) -> Step:
         staged = (
             ", ".join(v for p in rec.planned for v in (*p.already_downloaded, *p.to_download)) or "nothing"
         )
-        note = f"; {rec.skip_reason}" if rec.skip_reason else ""
-        return finish(ctx, Phase.DOWNLOADED, f"images staged: {staged}{note}", progress=100, **changes)
+        return finish(ctx, Phase.DOWNLOADED, f"images staged: {staged}", progress=100, **changes)
     return submit_install(ctx, **changes)
 
 

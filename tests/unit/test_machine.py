@@ -188,14 +188,28 @@ def test_download_only_stages_every_hop_and_never_installs() -> None:
     assert fw.version == "10.2.9" and rec.current_path_index == 0
 
 
-def test_download_only_stops_staging_when_the_disk_would_run_short() -> None:
-    # 600 MB images; 6.3 GB free with a 5 GB minimum leaves room for two.
+def test_download_only_without_room_for_its_images_fails_insufficient_disk() -> None:
+    # Four 600 MB images (2.3 GB); 6.3 GB free with a 5 GB minimum to keep: staging them all does not fit.
+    # Reporting "downloaded" with images missing would be a lie: fail, name the numbers, download nothing.
     fw = FakeFirewall("0001", "10.2.9", disk_gb=6.3)
     rec, _, _ = answer_all(record(path=("11.0.3", "11.1.6"), mode=Mode.DOWNLOAD_ONLY), fw)
+    assert rec.phase is Phase.FAILED and rec.last_error is not None
+    assert ("insufficient-disk", "software_check") == (rec.last_error.reason, rec.last_error.phase)
+    assert (
+        "6.3 GB free; staging 11.0.0, 11.0.3, 11.1.0, 11.1.6 needs 2.3 GB and 5.0 GB must stay free "
+        "(7.3 GB required)"
+    ) == rec.last_error.message
+    assert [] == fw.executed
+    assert rec.progress != 100
+
+
+def test_download_only_with_room_stages_what_is_missing() -> None:
+    # 11.0.0 is already there: the three others (1.8 GB) fit in 6.9 GB with 5 GB kept free.
+    fw = FakeFirewall("0001", "10.2.9", disk_gb=6.9, downloaded={"11.0.0"})
+    rec, _, _ = answer_all(record(path=("11.0.3", "11.1.6"), mode=Mode.DOWNLOAD_ONLY), fw)
     assert rec.phase is Phase.DOWNLOADED
-    assert fw.executed == [("Download", "11.0.0"), ("Download", "11.0.3")]
-    assert rec.planned[1].deferred == ("11.1.0", "11.1.6")
-    assert rec.skip_reason == "not enough disk to stage 11.1.0, 11.1.6"
+    assert [("Download", v) for v in ("11.0.3", "11.1.0", "11.1.6")] == fw.executed
+    assert "images staged: 11.0.0, 11.0.3, 11.1.0, 11.1.6" == rec.message
 
 
 def test_dry_run_checks_and_reports_but_changes_nothing() -> None:

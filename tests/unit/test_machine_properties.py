@@ -175,6 +175,7 @@ def test_random_runs_keep_every_invariant(run: Run, data: st.DataObject) -> None
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(run=runs(), data=st.data())
 def test_without_faults_every_run_ends_where_its_mode_says(run: Run, data: st.DataObject) -> None:
+    to_stage = {i for h in run.rec.hops for i in h.images} - run.fw.downloaded
     for _ in range(400):
         if run.rec.outstanding is None:
             if run.rec.phase not in (Phase.PENDING, Phase.NEXT_HOP):
@@ -191,6 +192,11 @@ def test_without_faults_every_run_ends_where_its_mode_says(run: Run, data: st.Da
     if fw.disk_gb < FAST.min_disk_gb:
         assert rec.phase is Phase.FAILED and rec.last_error is not None
         assert rec.last_error.reason == "insufficient-disk"
+        return
+    if rec.mode is Mode.DOWNLOAD_ONLY and fw.disk_gb - len(to_stage) * 600 / 1024 < FAST.min_disk_gb:
+        # Pre-staging must leave the minimum free: without room for every image it fails, staging nothing.
+        assert rec.phase is Phase.FAILED and rec.last_error is not None
+        assert rec.last_error.reason == "insufficient-disk" and not fw.executed
         return
     expected = {
         Mode.UPGRADE: Phase.DONE,

@@ -1,0 +1,61 @@
+"""Disk space on the software repository against the simulator: download-only work that does not fit fails
+instead of reporting images as staged (end states from the simulator's devices, status files, events)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from reconciler import schemas
+from reconciler.download_report import bucket_counts, staged_devices
+from reconciler.inventory_store import load as load_inventory
+from reconciler.records import Phase
+from reconciler.sim.fleet import DeviceSpec, FleetSpec
+from reconciler.version import PanOsVersion
+from tests.integration.fleet_env import fleet_env
+
+_blocks = itertools.count(60)
+TARGET = "11.1.6-h1"
+
+
+def block() -> str:
+    return f"127.{next(_blocks)}.0.0"
+
+
+def dev(serial: str, version: str, **kw: object) -> DeviceSpec:
+    kw.setdefault("device_group", "dc")
+    kw.setdefault("model", "PA-220")
+    return DeviceSpec(serial, f"fw-{serial}", version=PanOsVersion.parse(version), **kw)  # type: ignore[arg-type]
+
+
+def group(extra: str = "") -> str:
+    body = f'groups:\n  - name: dc\n    select: {{deviceGroups: [dc]}}\n    target: "{TARGET}"\n'
+    body += "    validation: {minDiskGb: 1, tcpSessionMargin: 60, routeMargin: 0, arpMargin: 0}\n"
+    return body + "".join(f"    {line}\n" for line in extra.splitlines())
+
+
+def test_download_only_without_room_fails_insufficient_disk_and_is_not_counted_downloaded(
+    tmp_path: Path,
+) -> None:
+    # 10.2.9 -> 11.1.6-h1 stages two base images and the target (about 3 GB); 2.4 GB free does not hold them.
+    fleet = FleetSpec(
+        devices=(dev("d01", "10.2.9", free_disk_mb=2500), dev("d02", "10.2.9", free_disk_mb=9000))
+    )
+    with fleet_env(tmp_path, fleet, base_address=block()) as env:
+        env.write_desired(group("stage: downloaded"))
+        _, records = env.converge()
+        small, roomy = records["d01"], records["d02"]
+        assert Phase.FAILED is small.phase and small.last_error is not None
+        assert "insufficient-disk" == small.last_error.reason
+        assert "2.4 GB free; staging 11.0.0, 11.1.0, 11.1.6-h1 needs" in small.last_error.message
+        assert "1.0 GB must stay free" in small.last_error.message
+        assert [] == env.sim.events("download_start", "d01")
+        assert Phase.DOWNLOADED is roomy.phase
+        assert {"11.0.0", "11.1.0", "11.1.6-h1"} <= set(env.sim.device("d02").downloaded)
+        # download-status counts what is really on the devices.
+        devices = staged_devices(records.values(), [], load_inventory(env.paths))
+        counts = bucket_counts(devices)
+        assert (1, 1) == (counts["downloaded"], counts["failed"])
+        for file in env.paths.device_status_dir.glob("*.json"):
+            assert [] == schemas.errors("device-status", json.loads(file.read_text())), file
