@@ -47,7 +47,8 @@ def _detail(d: DevicePlan) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _summary_line(plan: Plan) -> str:
+def summary_line(plan: Plan) -> str:
+    """The plan's counts in one line (the table's last but one line)."""
     counts = plan.counts()
     unmanaged = sum(1 for d in plan.devices if d.reason == UNMANAGED and d.action == NONE)
     revision = f", revision {plan.desired_revision}" if plan.desired_revision else ""
@@ -114,7 +115,7 @@ def to_table(plan: Plan) -> str:
         lines.append("Groups:")
         lines.extend(f"  {_group_line(g)}" for g in plan.groups)
     lines.append("")
-    lines.append(_summary_line(plan))
+    lines.append(summary_line(plan))
     lines.append("Changes pending." if plan.changes else "No changes.")
     return "\n".join(lines) + "\n"
 
@@ -130,7 +131,7 @@ def to_markdown(plan: Plan) -> str:
         lines += [f"> Partial plan: only {', '.join(plan.targets)}", ""]
     if plan.paused:
         lines += ["> **The desired state is paused**: nothing new starts.", ""]
-    lines += [f"**{'Changes pending' if plan.changes else 'No changes'}** - {_md(_summary_line(plan))}", ""]
+    lines += [f"**{'Changes pending' if plan.changes else 'No changes'}** - {_md(summary_line(plan))}", ""]
     if plan.groups:
         lines += [
             "| Group | Target | Stage | Devices | Window | Waves | Failures | Blocked |",

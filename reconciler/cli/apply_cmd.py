@@ -22,6 +22,7 @@ from reconciler.engine.session import Session, drive, open_session
 from reconciler.errors import StoreError, UserError
 from reconciler.lock import DaemonLock
 from reconciler.plan import Plan, staleness
+from reconciler.records import Phase
 
 EXIT_INCOMPLETE = 2
 
@@ -131,8 +132,13 @@ def _run(
         )
     plan = result.plan or rec.last_plan
     assert plan is not None
+    if dry_run:
+        # The plan as shown: a dry run changed nothing, so it is still the plan (its counts are plan's).
+        plan = shown
     rows = group_lines(rec, plan, session.executor.records)
     print(f"\nFinished in {time.monotonic() - started:.1f} s")
+    if dry_run:
+        _dry_run_summary(session, plan)
     print(progress_view.summary_table(rows))
     failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
     incomplete = any(int(r["converged"]) < int(r["devices"]) for r in rows)  # type: ignore[call-overload]
@@ -146,6 +152,25 @@ def _run(
     _write_summary(session, rows)
     if (failed or incomplete) and not dry_run:
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _dry_run_summary(session: Session, plan: Plan) -> None:
+    """What the rehearsal found, under the plan's own counts (no device was changed)."""
+    records = session.executor.records
+    previewed = sorted(s for s in session.reconciler.rehearsed if s in records)
+    failed = [records[s] for s in previewed if records[s].phase is Phase.FAILED]
+    passed = [s for s in previewed if records[s].phase is Phase.DRY_RUN_COMPLETE]
+    print(f"Dry run, no device changed. Plan: {plan_render.summary_line(plan)}")
+    print(
+        f"dry run: {len(previewed)} device(s) previewed: {len(passed)} would pass pre-flight, "
+        f"{len(failed)} would fail"
+    )
+    for rec in failed:
+        error = rec.last_error
+        print(f"  {rec.serial}: {error.reason}: {error.message}" if error else f"  {rec.serial}: failed")
+    unfinished = [s for s in previewed if s not in passed and records[s].phase is not Phase.FAILED]
+    for serial in unfinished:
+        print(f"  {serial}: not finished ({records[serial].phase.value})")
 
 
 def _preview(session: Session) -> Plan:

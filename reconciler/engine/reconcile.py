@@ -47,6 +47,8 @@ log = logs.get(__name__)
 
 # Reasons that only mean "not yet": the rollout is still moving while they hold.
 WAITING_REASONS = frozenset({P.SOAK})
+# Reasons that only set the pace of a rollout (waves, soak): a dry run previews those devices anyway.
+PACE_REASONS = frozenset({P.WAVE_PENDING, P.SOAK})
 PROBE_INTERVAL = 600.0
 # A device only enters or leaves the in-flight count through one of these phases (counting is O(fleet)).
 _ENTER_OR_LEAVE_FLIGHT = TERMINAL_PHASES | {Phase.PENDING, Phase.HELD}
@@ -121,6 +123,7 @@ class Reconciler:
         self.desired_path = desired_path
         self.dry_run = dry_run
         self.only = set(only) if only is not None else None
+        self.rehearsed: set[str] = set()  # a dry run rehearses each device once
         self.hold_starts = False  # a preview: plan (and probe image lists) but start nothing
         self.time_scale = time_scale
         self.desired: DesiredState | None = None
@@ -245,6 +248,8 @@ class Reconciler:
         overrides["readiness_checks"] = (
             tuple(group.readiness_checks) if group.readiness_checks is not None else DEFAULT_READINESS_CHECKS
         )
+        overrides["image_cleanup"] = group.image_cleanup.enabled
+        overrides["keep_previous_image"] = group.image_cleanup.keep_previous
         return replace(self._base_settings, **overrides)  # type: ignore[arg-type]
 
     def _group(self, name: str) -> Group | None:
@@ -312,8 +317,57 @@ class Reconciler:
     def _selected(self, serial: str) -> bool:
         return self.only is None or serial in self.only
 
+    def _rehearse(self, plan: P.Plan, result: PassResult) -> None:
+        """A dry run: every device the plan would touch is rehearsed once, each HA pair once as a unit,
+        ignoring the pace of the rollout (``maxParallel`` batches, waves, soak: a rehearsal changes nothing)
+        but within ``workers.max`` devices at a time. Devices the plan blocks for any other reason (window,
+        pause, budget, hold, no path, ...) are not touched, as a real run would not touch them."""
+        in_flight = len(self.executor.in_flight())
+        devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
+        pairs: dict[str, list[P.DevicePlan]] = {}
+        for dp in devices:
+            if dp.ha_pair:
+                pairs.setdefault(dp.ha_pair, []).append(dp)
+
+        def wanted(d: P.DevicePlan) -> bool:
+            return (
+                self._selected(d.serial)
+                and d.serial not in self.rehearsed
+                and bool(d.hops)
+                and (
+                    (d.action in P.CHANGE_ACTIONS and not d.reason)
+                    or (d.action == P.BLOCKED and d.reason in PACE_REASONS)
+                )
+            )
+
+        for dp in devices:
+            if not wanted(dp):
+                continue
+            if dp.ha_pair:
+                members = pairs.get(dp.ha_pair, [])
+                if len(members) != 2 or dp is not members[0] or not all(wanted(m) for m in members):
+                    continue
+                if in_flight + 2 <= self.max_in_flight and self._start_pair(members, result, rehearsal=True):
+                    in_flight += 2
+                    self.rehearsed.update(m.serial for m in members)
+                continue
+            rec = self.executor.record(dp.serial)
+            if rec is not None and rec.phase not in TERMINAL_PHASES and rec.phase is not Phase.PENDING:
+                continue
+            if in_flight >= self.max_in_flight:
+                continue  # a pair further on may not fit either; the next pass tries again
+            record = self._new_record(dp, rec)
+            self.executor.put(record, self.settings_of(record))
+            if self.executor.request(dp.serial, o.Begin()):
+                in_flight += 1
+                self.rehearsed.add(dp.serial)
+                result.started.append(dp.serial)
+
     def _start_and_continue(self, plan: P.Plan, result: PassResult) -> None:
         assert self.desired is not None
+        if self.dry_run:
+            self._rehearse(plan, result)
+            return
         in_flight = len(self.executor.in_flight())
         devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
         pairs: dict[str, list[P.DevicePlan]] = {}
@@ -358,11 +412,14 @@ class Reconciler:
                     track.started = True
                     self.notifier.emit("group_started", group=record.group, target=record.target_version)
 
-    def _start_pair(self, members: list[P.DevicePlan], result: PassResult) -> bool:
-        """Start an HA pair as one unit when both members may start; the coordinator drives it from there."""
+    def _start_pair(
+        self, members: list[P.DevicePlan], result: PassResult, *, rehearsal: bool = False
+    ) -> bool:
+        """Start an HA pair as one unit when both members may start; the coordinator drives it from there.
+        A ``rehearsal`` (dry run) was checked by ``_rehearse`` and ignores the rollout's pace."""
         if any(not self._selected(d.serial) for d in members):
             return False
-        if any(d.action not in P.CHANGE_ACTIONS or d.reason or d.queued for d in members):
+        if not rehearsal and any(d.action not in P.CHANGE_ACTIONS or d.reason or d.queued for d in members):
             return False
         pair_id = members[0].ha_pair or ""
         current = self.executor.pair(pair_id)
@@ -644,8 +701,8 @@ def settled(reconciler: Reconciler, result: PassResult) -> bool:
     if reconciler.executor.busy() or reconciler.probing or result.started or result.continued:
         return False
     plan = result.plan
-    if plan is None:
-        return True
+    if plan is None or reconciler.dry_run:
+        return True  # a dry run waits for no soak: it rehearses every device at once
     return not any(d.reason in WAITING_REASONS and reconciler._selected(d.serial) for d in plan.devices)
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,74 @@ def test_a_failed_dry_run_job_uses_the_group_settings_and_leaves_no_failure_behi
         ]
     table = cli("plan", "-f", str(desired))
     assert "HALTED" not in table.output and "failure-budget" not in table.output, table.output
+
+
+# -- 5. apply --dry-run previews every device once and agrees with plan ----------------------------------------
+
+DRY_FLEET = (
+    "seed: 5\ndevices:\n"
+    + "".join(
+        f'  - {{serial: "03100{i}", hostname: br-{i}, model: PA-440, version: "10.2.9", device_group: br,'
+        " free_disk_mb: 9000}\n"
+        for i in range(1, 7)
+    )
+    + """  - {serial: "032001", hostname: hq-1, model: PA-3220, version: "10.2.9", device_group: hq,
+     ha: {peer: "032002", priority: 10}, free_disk_mb: 9000}
+  - {serial: "032002", hostname: hq-2, model: PA-3220, version: "10.2.9", device_group: hq,
+     ha: {peer: "032001", priority: 20}, free_disk_mb: 9000}
+  - {serial: "033001", hostname: lab-1, model: PA-440, version: "11.0.3", device_group: br,
+     free_disk_mb: 9000}
+"""
+)
+
+DRY_DESIRED = """apiVersion: panos-upgrade/v1
+groups:
+  - name: br
+    select: {deviceGroups: [br]}
+    target: "11.0.3"
+    maxParallel: 1
+    waves: {canary: 2}
+  - name: hq
+    select: {deviceGroups: [hq]}
+    target: "11.0.3"
+    maxParallel: 1
+"""
+
+
+def test_apply_dry_run_previews_every_device_and_each_pair_once_and_agrees_with_plan(
+    start_sim: Callable[..., Simulator], work: WorkPaths, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    spec = tmp_path / "fleet.yaml"
+    spec.write_text(DRY_FLEET)
+    sim = start_sim(fleet=spec, time_scale=0.005)
+    configure_for(work, sim, **{"engine.time_scale": "0.005", "metrics.enabled": "false", "workers.max": "5"})
+    ok(cli("device", "discover", "--workers", "4"))
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "fleet.yaml").write_text(DRY_DESIRED)
+    before = plan_json(cli, desired)
+    actions = {d["serial"]: (d["action"], d["reason"]) for d in before["devices"]}
+    result = cli("apply", "-f", str(desired), "--dry-run", "--auto-approve", "--timeout", "90")
+    assert 0 == result.exit_code, result.output + result.stderr
+    assert [] == changing_events(sim)
+    upgrade = sorted(s for s, (a, _) in actions.items() if a == "upgrade")
+    blocked = sorted(s for s, (a, _) in actions.items() if a == "blocked")
+    # Wave 1 of br is its 2 canaries (one queued behind maxParallel 1), the pair is hq's; 4 wait for wave 2.
+    assert (4, 4) == (len(upgrade), len(blocked)), actions
+    assert {"wave-pending"} == {actions[s][1] for s in blocked}
+    assert ("none", "converged") == actions["033001"]
+    # Every device the plan would touch was rehearsed exactly once, each pair once: waves and maxParallel do
+    # not apply to a dry run (it changes nothing), and nothing is left over when apply returns.
+    touched = sorted(upgrade + blocked)
+    for serial in touched:
+        record = json.loads(work.device_status_file(serial).read_text())
+        assert ("dry_run", "dry_run_complete") == (record["mode"], record["upgrade_status"]), serial
+    assert not work.device_status_file("033001").exists()
+    checks = Counter(e["serial"] for e in sim.events() if e["event"] == "software_check")
+    assert {s: 1 for s in touched} == dict(checks), checks
+    # The summary says what plan says.
+    tail = result.output.split("Finished in", 1)[1]
+    assert "9 devices: 4 to upgrade, 0 to download, 4 blocked, 1 converged" in tail, tail
+    assert "dry run: 8 device(s) previewed: 8 would pass pre-flight, 0 would fail" in tail, tail
+    after = plan_json(cli, desired)
+    assert actions == {d["serial"]: (d["action"], d["reason"]) for d in after["devices"]}
