@@ -180,6 +180,10 @@ class RateLimiter:
         return wait
 
 
+# pan-python's words for an answer it could not parse (``ElementTree.fromstring ParseError``, no status).
+_UNPARSEABLE = ("parseerror", "not well-formed", "expaterror", "no element found", "no status", "junk after")
+
+
 def translate(exc: BaseException, where: str) -> DeviceError:
     """Classify any exception raised while talking to a device, once, into our two error families."""
     if isinstance(exc, DeviceError):
@@ -215,6 +219,9 @@ def translate(exc: BaseException, where: str) -> DeviceError:
         )
     ):
         return TemporaryDeviceError(f"{where}: unreachable ({_short(text)})", kind="unreachable")
+    if isinstance(exc, pan.xapi.PanXapiError) and any(w in low for w in _UNPARSEABLE):
+        # pan-python could not read the answer at all: that is not PAN-OS refusing the request.
+        return PermanentDeviceError(f"{where}: unexpected response: {_short(text)}", kind="bad-response")
     if isinstance(exc, pan.xapi.PanXapiError):
         return PermanentDeviceError(f"{where}: {_short(text)}", kind="api")
     return PermanentDeviceError(f"{where}: {type(exc).__name__}: {_short(text)}", kind="internal")

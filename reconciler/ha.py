@@ -564,6 +564,10 @@ def _on_command_failed(ctx: _Ctx, obs: HaCommandFailed) -> PairStep:
         return _wait(
             ctx, pair.waiting or "health", f"{obs.serial} did not answer ({obs.message or obs.kind})"
         )
+    if isinstance(cmd, MakeFunctional) and obs.kind not in ("api", "auth", "tls"):
+        # Unclear answer (garbled, dropped): the request may have been carried out. Read the roles and
+        # decide again from them (a member still suspended gets the request again), bounded by the wait.
+        return _wait(ctx, "rejoin", f"{cmd.name} on {obs.serial}: outcome unknown ({obs.message or obs.kind})")
     if obs.temporary and pair.retries + 1 < s.command_max_attempts:
         delay = min(s.ha_poll_interval * 2**pair.retries, s.ha_poll_max_interval)
         return _go(ctx, pair.stage, cmd, delay, retries=pair.retries + 1)

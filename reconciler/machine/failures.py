@@ -4,8 +4,11 @@ Temporary errors are retried with backoff up to ``command_max_attempts``; perman
 with a reason per command (``unreachable`` when the device did not answer). Special cases: errors while a
 device reboots are expected; a failed job poll counts against the stall timeout; "software manager in
 use" retries the install after ``install_retry_delay``; a failed software check falls back to the local
-list; an ambiguous submission is looked up (``ListJobs``) instead of being repeated; an HA member's
-suspend/functional request with an unclear answer is looked up by reading the roles (``ha_member``).
+list. A device-changing command whose answer is unclear (anything but PAN-OS's own error, or a refused
+login/TLS) has an unknown outcome and is looked up, never assumed failed: a submission by listing the jobs
+(``ListJobs``, re-attached instead of submitted twice), a reboot by watching the device, an HA member's
+suspend/functional by reading the roles (``ha_member``). A malformed answer to a read is retried like a
+temporary error.
 """
 
 from __future__ import annotations
@@ -54,6 +57,18 @@ def reason_for(command: Command, obs: CommandFailed) -> str:
 
 
 def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
+# Errors that prove a command was not carried out: PAN-OS answered with an error (``api``), or the request
+# never got past authentication or TLS. Anything else (a timeout, a dropped connection, an HTTP 5xx, an
+# answer that cannot be parsed) leaves a device-changing command's outcome unknown: look it up, never assume.
+REFUSED_KINDS = frozenset({"api", "auth", "tls"})
+# A malformed answer is retried like a temporary error before it fails the device.
+_GARBLED = "bad-response"
+
+
+def retryable(obs: CommandFailed) -> bool:
+    return obs.temporary or obs.kind == _GARBLED
+
+
     """The outstanding command raised; see the module docstring."""
     rec = ctx.record
     s = ctx.settings
@@ -66,14 +81,15 @@ def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
         # Refused connections, HTTP errors and 403s are normal while a device boots.
         return reboot_wait(ctx, down=True)
     if isinstance(cmd, Reboot):
-        if not obs.temporary:
+        if obs.kind in REFUSED_KINDS:
             return fail(ctx, Reason.REBOOT_FAILED, text)
-        # The request may have reached the device before the connection dropped: watch what happens.
+        # The request may have reached the device (a dropped connection, a garbled answer): watch what
+        # happens; a device whose uptime proves it did not restart is asked again (``not_yet_down``).
         return on_reboot_issued(ctx, RebootIssued())
     if isinstance(cmd, PollJob):
         job = rec.job
         assert job is not None
-        if not obs.temporary:
+        if not retryable(obs):
             return fail(ctx, reason_for(cmd, obs), text)
         if ctx.since(job.progress_at) >= s.job_stall_timeout:
             return stalled(ctx, job, f" ({obs.message or obs.kind})")
@@ -89,15 +105,25 @@ def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
             ctx, s.install_retry_delay, message="software manager in use; install retry scheduled"
         )
     exhausted = rec.retries + 1 >= s.command_max_attempts
-    if isinstance(cmd, SoftwareCheck) and (not obs.temporary or exhausted):
+    if isinstance(cmd, SoftwareCheck) and (not retryable(obs) or exhausted):
         return software_info(
             ctx, message=f"software check failed ({obs.message or obs.kind}); using the local list"
         )
-    if not obs.temporary or exhausted:
-        return fail(ctx, reason_for(cmd, obs), text)
     delay = retry_delay(s, rec.retries)
-    if isinstance(cmd, Install | Download | ContentDownload | ContentInstall):
-        # The submission may or may not have reached PAN-OS: look for the job instead of submitting twice.
+    submission = isinstance(cmd, Install | Download | ContentDownload | ContentInstall)
+    if submission and obs.kind not in REFUSED_KINDS and not exhausted:
+        # The submission may or may not have reached PAN-OS: look for the job instead of submitting twice
+        # (an install running orphaned would still be changing the device). The lookup is bounded: a
+        # lookup that keeps failing fails the device like any read.
         version = cmd.version if isinstance(cmd, Install | Download) else ""
-        return move(ctx, rec.phase, ListJobs(job_kind(cmd), version), delay, retries=rec.retries + 1)
+        return move(
+            ctx,
+            rec.phase,
+            ListJobs(job_kind(cmd), version),
+            delay,
+            retries=rec.retries + 1,
+            message=f"{text}; outcome unknown, looking for the job",
+        )
+    if not retryable(obs) or exhausted:
+        return fail(ctx, reason_for(cmd, obs), text)
     return move(ctx, rec.phase, cmd, delay, retries=rec.retries + 1)

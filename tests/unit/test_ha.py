@@ -421,3 +421,23 @@ def test_a_done_member_found_suspended_is_made_functional_by_the_pair() -> None:
     assert resumed.commands == (MakeFunctional("B"),)
     w.run()
     assert w.pair.stage is PairStage.DONE and w.fws["B"].ha_state in ("active", "passive")
+
+
+def test_an_unclear_answer_to_make_functional_is_looked_up_not_blocked() -> None:
+    """The request reached the member but its answer was garbled: the roles show what happened."""
+    w = started(PairWorld.of())
+    for _ in range(3000):
+        if w.recs["B"].outstanding == Snapshot("post", 0, "11.0.3"):
+            break
+        w.tick()
+    w.fws["B"].ha_state = "suspended"
+    for _ in range(3000):
+        if isinstance(w.pair.outstanding, MakeFunctional):
+            break
+        w.tick()
+    w.due.pop("pair")
+    w.fws["B"].run_ha(MakeFunctional("B"), w.now)  # carried out...
+    w.pair_obs(HaCommandFailed("B", "MakeFunctional", False, "bad-response", "ParseError"))  # ...unreadable
+    assert w.pair.stage is not PairStage.BLOCKED
+    w.run()
+    assert w.pair.stage is PairStage.DONE and w.fws["B"].ha_state in ("active", "passive")

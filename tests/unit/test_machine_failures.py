@@ -247,6 +247,48 @@ def test_a_lost_download_answer_reattaches_to_the_running_job() -> None:
     rec = step(rec, fw.run(rec.outstanding, now, "lost"), at(now), FAST).record  # type: ignore[arg-type]
     rec = step(rec, fw.run(rec.outstanding, now), at(now + 10), FAST).record  # type: ignore[arg-type]
     assert rec.outstanding == PollJob("100", JobKind.DOWNLOAD) and rec.job is not None
+@pytest.mark.parametrize("command", [Install, Download, ContentDownload])
+def test_a_garbled_answer_to_a_submission_is_looked_up_not_failed(command: type) -> None:
+    """An answer that cannot be parsed is not PAN-OS refusing: the job may be running (issue: an install
+    ran orphaned while the device no longer counted as in flight). Look for it; never submit twice."""
+    hops = _content_hops() if command is ContentDownload else None
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(hops=hops, path=("11.0.3",)), fw, command)
+    fw.run(rec.outstanding, now)  # PAN-OS carried it out...
+    garbled = CommandFailed(command.__name__, False, "bad-response", "unexpected response: ParseError")
+    result = step(rec, garbled, at(now), FAST)  # ...but its answer could not be read
+    assert result.record.phase is not Phase.FAILED
+    assert isinstance(result.record.outstanding, ListJobs)
+    done, _, _ = answer_all(result.record, fw, now=now)
+    assert done.phase is Phase.DONE
+    submitted = [e for e in fw.executed if e[0] == command.__name__]
+    assert len(submitted) == len(set(submitted)), submitted
+
+
+def test_a_garbled_answer_to_the_reboot_is_watched_not_failed() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Reboot)
+    fw.run(rec.outstanding, now)  # type: ignore[arg-type]
+    result = step(rec, CommandFailed("Reboot", False, "bad-response", "ParseError"), at(now), FAST)
+    assert result.record.phase is Phase.WAIT_READY
+    done, _, _ = answer_all(result.record, fw, now=now)
+    assert done.phase is Phase.DONE and fw.reboots == 1
+
+
+def test_a_garbled_job_poll_is_polled_again_until_the_stall_timeout() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, PollJob)
+    start = now
+    for _ in range(200):
+        if rec.phase is Phase.FAILED:
+            break
+        assert isinstance(rec.outstanding, PollJob)
+        rec = step(rec, CommandFailed("PollJob", False, "bad-response", "ParseError"), at(now), FAST).record
+        now += FAST.job_poll_max_interval
+    failed_with(rec, Reason.JOB_STALLED)
+    assert now - start <= FAST.job_stall_timeout + 2 * FAST.job_poll_max_interval
+
+
     assert rec.job.image == "11.0.0"
 
 
