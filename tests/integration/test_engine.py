@@ -18,6 +18,7 @@ from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
 from reconciler.sim.testing import both_members_down, installs_without_download
 from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import fleet_env
+from tests.safety import assert_safe
 
 _blocks = itertools.count(100)
 TARGET = "11.1.6-h1"
@@ -67,6 +68,7 @@ def test_standalone_single_hop_skip_with_bases_and_multi_hop(tmp_path: Path) -> 
         assert ["10.0.12", "10.1.14-h9", "11.1.6-h1"] == installs(events, "003")
         assert [] == installs_without_download(events)
         assert not [e for e in events if e["event"] == "install_refused"]
+        assert_safe(events, managed={"001", "002", "003"}, max_in_flight=20)
         assert all(not d.changes for d in result.plan.devices)  # type: ignore[union-attr]
         assert_status_files_valid(env.paths.root)
         status = json.loads((env.paths.device_status_dir / "003.json").read_text())
@@ -115,6 +117,7 @@ def test_ha_pair_passive_first_failover_and_functional(tmp_path: Path) -> None:
         assert [e for e in events if e["event"] == "failover" and e.get("previous") == active]
         assert [e for e in events if e["event"] == "ha_functional_request"]
         assert [] == both_members_down(events, [("101", "102")])
+        assert_safe(events, managed={"101", "102"}, max_in_flight=20)
         assert {"active", "passive"} == {env.sim.device(s).ha_state for s in ("101", "102")}
         # The first member downloads with sync-to-peer: its peer gets the images without downloading them.
         assert [e for e in events if e["event"] == "download_synced" and e["serial"] == active]
@@ -166,6 +169,8 @@ def test_failure_budget_halts_the_group(tmp_path: Path) -> None:
         ]
         plan = result.plan
         assert plan is not None and plan.group("dc").halted
+        serials = ["b01", "b02", "b03", "b04"]
+        assert_safe(env.sim.events(), groups={"dc": (serials, 1)}, managed=serials, max_in_flight=20)
         assert {"failure-budget"} == {d.reason for d in plan.devices if d.serial in untouched}
 
 
@@ -182,6 +187,7 @@ def test_dry_run_changes_nothing_on_any_device(tmp_path: Path) -> None:
             "ha_suspend_request",
         }
         assert [] == [e for e in env.sim.events() if e["event"] in changing]
+        assert_safe(env.sim.events(), dry_run=True)
         assert {"001": "10.2.9", "002": "11.1.2"} == {s: env.sim.device(s).version for s in ("001", "002")}
         assert {Phase.DRY_RUN_COMPLETE} == {r.phase for r in records.values()}
         assert records["001"].planned and records["001"].planned[0].to_download

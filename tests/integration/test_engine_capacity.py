@@ -8,6 +8,7 @@ from reconciler.records import Phase
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
 from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import fleet_env
+from tests.safety import assert_safe
 
 TARGET = "11.1.6-h1"
 
@@ -41,3 +42,5 @@ def test_a_started_pair_keeps_both_slots_until_a_member_finishes(tmp_path: Path)
         first_member_done = min(str(records[s].finished_at) for s in ("p1", "p2"))
         assert str(records["s1"].finished_at) <= min(str(records[s].started_at) for s in ("p1", "p2"))
         assert first_member_done <= str(records["s2"].started_at)
+        # From the devices' side: never more than two busy at once, one unit of "rest" at a time.
+        assert_safe(env.sim.events(), max_in_flight=2, groups={"rest": (["s1", "s2"], 1)})
