@@ -56,7 +56,6 @@ def reason_for(command: Command, obs: CommandFailed) -> str:
     return COMMAND_REASON.get(command.name, Reason.PREFLIGHT_FAILED)
 
 
-def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
 # Errors that prove a command was not carried out: PAN-OS answered with an error (``api``), or the request
 # never got past authentication or TLS. Anything else (a timeout, a dropped connection, an HTTP 5xx, an
 # answer that cannot be parsed) leaves a device-changing command's outcome unknown: look it up, never assume.
@@ -69,6 +68,7 @@ def retryable(obs: CommandFailed) -> bool:
     return obs.temporary or obs.kind == _GARBLED
 
 
+def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
     """The outstanding command raised; see the module docstring."""
     rec = ctx.record
     s = ctx.settings
