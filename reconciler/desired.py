@@ -14,6 +14,7 @@ change the digest, while any change of meaning does.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -41,6 +42,11 @@ from reconciler.windows import (
 )
 
 API_VERSION = "panos-upgrade/v1"
+# Bounds of every number (docs/desired-state.md, "Bounds"; the schema says the same): beyond them a value is a
+# typo, and an unbounded one would overflow the arithmetic of the planner far from where it was written.
+MAX_COUNT = 100_000  # canary and failure-budget counts
+MAX_PERCENT = 100.0  # validation margins
+MAX_DISK_GB = 1000.0  # minDiskGb
 STAGES = ("installed", "downloaded")
 # panos-upgrade-assurance's readiness check names (its ``CheckType``); kept here as data so the pure core
 # does not import the device library.
@@ -103,6 +109,8 @@ class Amount:
         if isinstance(raw, int) and not isinstance(raw, bool):
             if raw < 0:
                 raise ValueError(f"must not be negative: {raw}")
+            if raw > MAX_COUNT:
+                raise ValueError(f"must be at most {MAX_COUNT:,}, got {str(raw)[:24]}")
             return cls(raw)
         m = _PERCENT.match(raw) if isinstance(raw, str) else None
         if not m or not 1 <= int(m[1]) <= 100:
@@ -245,7 +253,12 @@ class DesiredState:
         return iter(self.groups)
 
     def with_revision(self, revision: str | None) -> DesiredState:
-        return replace(self, revision=revision)
+        # The digest does not cover the revision: a copy keeps it instead of hashing every group again.
+        if revision == self.revision:
+            return self
+        new = copy.copy(self)
+        object.__setattr__(new, "revision", revision)
+        return new
 
     def with_upgrade_paths(self, table: UpgradePathTable) -> DesiredState:
         return replace(self, upgrade_paths=dict(table))
@@ -420,7 +433,8 @@ def _group(
         if canary is not None and soak is not None:
             waves = Waves(canary, soak)
     checks = get("readinessChecks")
-    if len(out.problems) > before or target is None or budget is None:
+    validation = _validation({**defaults.get("validation", {}), **raw.get("validation", {})}, doc, path, out)
+    if len(out.problems) > before or target is None or budget is None or validation is None:
         return None
     return Group(
         name=raw["name"],
@@ -432,8 +446,9 @@ def _group(
         failure_budget=budget,
         schedule=Schedule(maint, tuple(dict.fromkeys((*deny_inherited, *deny)))),
         waves=waves,
-        validation=Validation.from_json({**defaults.get("validation", {}), **raw.get("validation", {})}),
+        validation=validation,
         readiness_checks=tuple(checks) if checks is not None else None,
+        ),
         paused=bool(raw.get("paused", False)),
         allow_downgrade=bool(get("allowDowngrade", allow_downgrade)),
         description=raw.get("description", ""),
@@ -472,6 +487,20 @@ def _amount(raw: Any, doc: int, path: Path, out: _Collector, *, minimum: int) ->
         out.add(doc, path, f"must be at least {minimum}")
         return None
     return amount
+
+
+def _validation(raw: Mapping[str, Any], doc: int, path: Path, out: _Collector) -> Validation | None:
+    """The margins and minimum disk, each a finite number within its bounds (NaN passes a schema's range)."""
+    ok = True
+    for key, _ in Validation._KEYS:
+        value = raw.get(key)
+        if value is None:
+            continue
+        top = MAX_DISK_GB if key == "minDiskGb" else MAX_PERCENT
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
+            out.add(doc, (*path, "validation", key), f"must be a number from 0 to {top:g}")
+            ok = False
+    return Validation.from_json(raw) if ok else None
 
 
 def _duration(raw: Any, doc: int, path: Path, out: _Collector) -> timedelta | None:
@@ -541,26 +570,74 @@ def _covers(a: Selector, b: Selector) -> bool:
 
 
 def _overlaps(groups: Sequence[Group], where: Mapping[str, tuple[int, Path]], out: _Collector) -> None:
-    """Report overlaps that hold whatever the inventory: a device can belong to one group only."""
-    for x, a in enumerate(groups):
-        for b in groups[x + 1 :]:
-            doc, path = where[b.name]
-            shared = a.selection.explicit_serials() & b.selection.explicit_serials()
-            if shared:
-                listed = ", ".join(sorted(shared)[:5])
-                out.add(
-                    doc, (*path, "select"), f"selects serial(s) {listed} that group {a.name!r} selects too"
-                )
+    """Report overlaps that hold whatever the inventory: a device can belong to one group only.
+
+    For each pair of groups (earlier ``a``, later ``b``, reported on ``b``): serials both name outright, else
+    a clause of one that covers a clause of the other (``_covers``). Pairs are found through indexes of the
+    serials, device groups and ``all`` clauses, so the work grows with the groups and the overlaps found,
+    not with every pair of groups (3,000 groups used to take a minute)."""
+    explicit = [g.selection.explicit_serials() for g in groups]
+    named_by: dict[str, list[int]] = {}
+    for y, serials in enumerate(explicit):
+        for serial in serials:
+            named_by.setdefault(serial, []).append(y)
+    shared: dict[tuple[int, int], set[str]] = {}
+    for serial, owners in named_by.items():
+        for i, x in enumerate(owners):
+            for y in owners[i + 1 :]:
+                shared.setdefault((x, y), set()).add(serial)
+    covering = _covering_pairs(groups)
+    pairs = sorted(set(shared) | {(min(p), max(p)) for p in covering})
+    for x, y in pairs:
+        a, b = groups[x], groups[y]
+        doc, path = where[b.name]
+        if (x, y) in shared:
+            listed = ", ".join(sorted(shared[(x, y)])[:5])
+            out.add(doc, (*path, "select"), f"selects serial(s) {listed} that group {a.name!r} selects too")
+        elif (x, y) in covering:
+            out.add(
+                doc,
+                (*path, "select"),
+                f"overlaps group {a.name!r}: every device this clause selects is in {a.name!r}",
+            )
+        else:
+            out.add(doc, (*path, "select"), f"selects every device of group {a.name!r}")
+
+
+def _covering_pairs(groups: Sequence[Group]) -> set[tuple[int, int]]:
+    """``(x, y)`` for each group ``x`` without exclusions having a clause that covers a clause of ``y``."""
+    everything = Selector(all=True)
+    alls: list[int] = []
+    by_group: dict[str, set[int]] = {}
+    by_serial: dict[str, set[int]] = {}
+    for x, g in enumerate(groups):
+        if g.selection.exclude:
+            continue
+        for c in g.selection.include:
+            if c == everything:
+                alls.append(x)
+            elif c.device_groups and c == Selector(device_groups=c.device_groups):
+                for name in c.device_groups:
+                    by_group.setdefault(name, set()).add(x)
+            elif c.serials and c == Selector(serials=c.serials):
+                for serial in c.serials:
+                    by_serial.setdefault(serial, set()).add(x)
+    found: set[tuple[int, int]] = set()
+    for y, g in enumerate(groups):
+        for c2 in g.selection.include:
+            if c2.empty:
                 continue
-            for first, second in ((a, b), (b, a)):
-                if first.selection.exclude:
-                    continue
-                if any(_covers(c1, c2) for c1 in first.selection.include for c2 in second.selection.include):
-                    out.add(
-                        doc,
-                        (*path, "select"),
-                        f"overlaps group {first.name!r}: every device this clause selects is in {first.name!r}"
-                        if first is a
-                        else f"selects every device of group {second.name!r}",
-                    )
-                    break
+            candidates = set(alls)
+            # A covering clause holds all of c2's device groups (or serials): any one of them finds it.
+            if c2.device_groups:
+                candidates |= by_group.get(min(c2.device_groups), set())
+            if c2.serials:
+                candidates |= by_serial.get(min(c2.serials), set())
+            for x in candidates:
+                if (
+                    x != y
+                    and (x, y) not in found
+                    and any(_covers(c1, c2) for c1 in groups[x].selection.include)
+                ):
+                    found.add((x, y))
+    return found

@@ -42,6 +42,7 @@ PAUSED = "paused"
 FAILURE_BUDGET = "failure-budget"
 WAVE_PENDING = "wave-pending"
 SOAK = "soak"
+PLAN_ERROR = "plan-error"
 BLOCK_REASONS = (
     CONFLICT,
     UNMANAGED,
@@ -59,6 +60,7 @@ BLOCK_REASONS = (
     FAILURE_BUDGET,
     WAVE_PENDING,
     SOAK,
+    PLAN_ERROR,
 )
 """Reasons a device is blocked; ``unmanaged`` only for a device still in progress when no group selects it."""
 

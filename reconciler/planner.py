@@ -70,6 +70,7 @@ from reconciler.plan import (
     NO_PATH,
     NONE,
     PAUSED,
+    PLAN_ERROR,
     SOAK,
     UNKNOWN_VERSION,
     UNMANAGED,
@@ -271,14 +272,20 @@ def plan(
         elif work.group is None:
             _unmanaged(work)
         else:
-            _decide_device(work, work.group, desired, inventory, cache, rules)
+            try:
+                _decide_device(work, work.group, desired, inventory, cache, rules)
+            except Exception as exc:  # one device's planning never stops the others' (a value, below)
+                _plan_error(work, exc)
     units_by_group = _units(works, assignment.group_of)
     summaries = []
     for group in desired.groups:
         units = units_by_group.get(group.name, [])
-        for unit in units:
-            _check_pair(unit, rules)
-        summaries.append(_gate_group(group, units, desired, now))
+        try:
+            for unit in units:
+                _check_pair(unit, rules)
+            summaries.append(_gate_group(group, units, desired, now))
+        except Exception as exc:  # one group's planning never stops the others' (a value, below)
+            summaries.append(_broken_group(group, units, exc))
     index = {g.name: i for i, g in enumerate(desired.groups)}
     devices = sorted(
         (w.frozen() for w in works.values()),
@@ -399,6 +406,34 @@ def _decide_device(
         work.block(UNREACHABLE, "Panorama reports it disconnected")
     elif device.error and obs is None:
         work.block(UNREACHABLE, f"discovery could not reach it: {device.error}")
+
+
+def _plan_error(work: _Work, exc: Exception) -> None:
+    """Planning this device raised: it is blocked with the error as its detail, nothing starts."""
+    work.block(PLAN_ERROR, f"planning failed: {type(exc).__name__}: {exc}"[:300])
+
+
+def _broken_group(group: Group, units: Sequence[_Unit], exc: Exception) -> GroupSummary:
+    """Gating ``group`` raised: every member that wants a change is blocked, the other groups go on."""
+    members = [m for u in units for m in u.members]
+    for m in members:
+        m.queued = False
+        if m.wants_change or m.in_progress:
+            _plan_error(m, exc)
+    actions = dict.fromkeys(ACTIONS, 0)
+    for m in members:
+        actions[m.action] += 1
+    blocked = sum(1 for m in members if m.reason == PLAN_ERROR)
+    return GroupSummary(
+        name=group.name,
+        target=str(group.target),
+        stage=group.stage,
+        devices=len(members),
+        window_open=False,
+        window_detail=f"planning failed: {type(exc).__name__}",
+        actions=actions,
+        blocked={PLAN_ERROR: blocked} if blocked else {},
+    )
 
 
 def _failed_here(prog: DeviceProgress, group: Group, desired: DesiredState) -> bool:

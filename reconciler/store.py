@@ -2,8 +2,10 @@
 
 Writers never leave a torn file: data goes to a temporary file in the same directory, is fsynced, and is
 renamed over the target (rename is atomic on POSIX within one file system); the directory is fsynced so the
-rename survives a crash. Readers validate against a schema when one is named; a torn or invalid file is
-reported as ``StoreError`` naming the file, and is never silently replaced.
+rename survives a crash. Files are 0640 unless told otherwise: the owner and its group (the web
+application's) read them, nobody else (status files carry device names, addresses and errors). Readers
+validate against a schema when one is named; a torn or invalid file is reported as ``StoreError`` naming
+the file, and is never silently replaced.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from reconciler.errors import StoreError
 _audit_lock = threading.Lock()
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o640) -> None:
     """Replace ``path`` with ``text`` atomically, with permissions ``mode``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +45,7 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
     _fsync_dir(path.parent)
 
 
-def atomic_write_json(path: Path, data: Any, *, mode: int = 0o644, schema: str | None = None) -> None:
+def atomic_write_json(path: Path, data: Any, *, mode: int = 0o640, schema: str | None = None) -> None:
     """Validate ``data`` against ``schema`` (if given), then write it atomically as indented JSON."""
     if schema is not None:
         problems = schemas.errors(schema, data)

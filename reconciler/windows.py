@@ -28,6 +28,9 @@ _LONG_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "satu
 _MINUTES_PER_DAY = 24 * 60
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# The longest duration anything accepts: beyond it a typo ("999999999d") would overflow the clock's
+# arithmetic far from where it was written.
+MAX_DURATION = timedelta(days=365)
 # Weekly windows repeat every 7 days; 8 days of boundaries (plus the day before) cover every change.
 _HORIZON_DAYS = 8
 
@@ -87,19 +90,30 @@ def _day(word: str) -> int:
     raise ValueError(f"not a day of the week: {word!r} (use mon, tue, ... or mon-fri)")
 
 
-def parse_duration(value: object) -> timedelta:
-    """A duration: whole seconds as an integer, or text like ``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``."""
+def parse_duration(value: object, *, maximum: timedelta = MAX_DURATION) -> timedelta:
+    """A duration: whole seconds as an integer, or text like ``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``;
+    from 0 to ``maximum`` (365 days unless told)."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"duration must not be negative: {value}")
-        return timedelta(seconds=value)
-    m = _DURATION.match(value.strip().lower()) if isinstance(value, str) else None
-    if not m or not any(m.groups()):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30m, 2h, 1d or seconds)")
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+        seconds = value
+    else:
+        m = _DURATION.match(value.strip().lower()) if isinstance(value, str) else None
+        if not m or not any(m.groups()):
+            raise ValueError(f"not a duration: {_cut(value)} (use e.g. 30m, 2h, 1d or seconds)")
+        # Thirteen significant digits of any unit already exceed the limit; int() of more is not needed.
+        d, h, mi, s = (int(g.lstrip("0")[:13] or "0") if g else 0 for g in m.groups())
+        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
+    if seconds > maximum.total_seconds():
+        raise ValueError(f"{_cut(value)} is longer than the limit of {format_duration(maximum)}")
+    return timedelta(seconds=seconds)
+
+
+def _cut(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def format_duration(delta: timedelta) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,9 +81,14 @@ def simulator_safety(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     if isinstance(tmp, Path) and tmp.exists():
         logs += sorted(tmp.rglob("events.jsonl"))
     problems = []
+    checked: Counter[str] = Counter()
     for path in dict.fromkeys(p.resolve() for p in logs if p.exists()):
-        violations = safety.check_log(path, allow=allow)
+        events = safety.read_events(path)
+        violations = safety.check_events(events, allow=allow)
+        checked.update(safety.coverage(events) | {"event logs": 1, "violations": len(violations)})
         if violations:
             problems.append(str(safety.UnsafeLog(violations, label=path.name)))
+    if checked:  # read by tests/reliability/conftest.py for the reliability report
+        request.node.user_properties.append(("safety", dict(checked)))
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)

@@ -187,6 +187,29 @@ def counts(violations: Iterable[Violation]) -> dict[str, int]:
     return {kind: found.get(kind, 0) for kind in (*KINDS, *sorted(set(found) - set(KINDS)))}
 
 
+def coverage(events: Iterable[Event]) -> dict[str, int]:
+    """What a log gave the checks to look at (for reports): reboots of HA members (b, d), HA suspends (c),
+    software installs (d, f), install requests (e), device-changing events (g-j), simulator runs."""
+    out: Counter[str] = Counter()
+    members: set[str] = set()
+    for e in events:
+        kind = e.get("event")
+        if kind == "sim_start":
+            out["simulator runs"] += 1
+            members.update(str(s) for pair in e.get("ha_pairs") or [] for s in pair)
+        elif kind == "reboot_start" and (e.get("serial") in members or e.get("peer")):
+            out["HA member reboots"] += 1
+        elif kind == "ha_suspend_request":
+            out["HA suspends"] += 1
+        elif kind == "install_end":
+            out["installs"] += 1
+        if kind in ("install_start", "install_refused"):
+            out["install requests"] += 1
+        if kind in CHANGING_EVENTS:
+            out["device changes"] += 1
+    return dict(out)
+
+
 def ha_pairs(events: Iterable[Event]) -> list[tuple[str, str]]:
     """The HA pairs named by the (first) ``sim_start`` event."""
     for e in events:

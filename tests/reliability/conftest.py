@@ -31,6 +31,16 @@ def figures(request: pytest.FixtureRequest) -> Iterator[fig.TestFigures]:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _SESSION.finished(report.nodeid, "slow" in report.keywords, report.outcome, report.duration)
+    if report.when == "teardown":
+        # The safety oracle (tests/conftest.py) ran on this test's event logs at teardown.
+        slow = "slow" in report.keywords
+        for name, value in report.user_properties:
+            if name == "safety" and isinstance(value, dict):
+                record = _SESSION.for_test(report.nodeid, slow)
+                record.add("safety_logs", int(value.get("event logs", 0)))
+                record.note("safety oracle", value)
+        if report.outcome == "failed":
+            _SESSION.finished(report.nodeid, slow, "failed", 0.0)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -21,9 +21,10 @@ from reconciler import schemas
 from reconciler.paths import WorkPaths
 from reconciler.sim.fleet import FleetSpec
 from reconciler.sim.generate import generate_fleet
-from reconciler.sim.testing import both_members_down
 from reconciler.version import PanOsVersion
+from tests import safety
 from tests.reliability.daemon_proc import MUTATING_EVENTS, DaemonProcess
+from tests.safety import Violation
 
 TARGETS = {"branches": "11.1.6-h1", "datacenter": "11.2.7", "dmz": "11.1.6-h1", "retail": "11.2.7"}
 CLOSED_WINDOW_GROUP = "emea"
@@ -147,10 +148,11 @@ class Settled:
 
 @dataclass
 class Invariants:
-    installed_twice: list[str] = field(default_factory=list)
+    # The shared oracle (tests/safety.py): HA safety, refused or repeated installs, changes outside the
+    # managed groups or the windows, in-flight limits seen from the devices.
+    safety: list[Violation] = field(default_factory=list)
+    # Specific to this rollout:
     unasked_reboots: list[str] = field(default_factory=list)
-    both_down: list[str] = field(default_factory=list)
-    outside_group_or_window: list[str] = field(default_factory=list)
     beyond_target: list[str] = field(default_factory=list)
     installed_when_download_only: list[str] = field(default_factory=list)
 
@@ -159,23 +161,44 @@ class Invariants:
         return sum(len(v) for v in self.__dict__.values())
 
     def summary(self) -> dict[str, int]:
-        return {k.replace("_", " "): len(v) for k, v in self.__dict__.items()}
+        specific = {k.replace("_", " "): len(v) for k, v in self.__dict__.items() if k != "safety"}
+        return safety.counts(self.safety) | specific
+
+    def __str__(self) -> str:
+        lines = [f"{self.violations} violation(s): {self.summary()}"]
+        lines += [f"  - {v}" for v in self.safety[:40]]
+        lines += [f"  - {k}: {x}" for k, v in self.__dict__.items() if k != "safety" for x in v[:10]]
+        return "\n".join(lines)
 
 
-def check_invariants(events: list[dict[str, Any]], spec: FleetSpec) -> Invariants:
+def check_invariants(
+    events: list[dict[str, Any]],
+    spec: FleetSpec,
+    *,
+    max_in_flight: int | None = None,
+    max_parallel: dict[str, int] | None = None,
+    allow: tuple[str, ...] = (),
+) -> Invariants:
+    """The rollout's invariants. ``max_parallel``: maxParallel per group name (as in the desired state)."""
     out = Invariants()
     group_of = {d.serial: d.device_group for d in spec.devices}
-    installs = Counter((e["serial"], e["version"]) for e in events if e["event"] == "install_start")
-    out.installed_twice = [f"{s} {v} x{n}" for (s, v), n in installs.items() if n > 1]
+    managed = {s for s, g in group_of.items() if g != UNMANAGED_GROUP}
+    groups = {
+        name: ([s for s, g in group_of.items() if g == name], limit)
+        for name, limit in (max_parallel or {}).items()
+    }
+    out.safety = safety.check_events(
+        events,
+        managed=managed,
+        change_allowed=lambda serial, wall: group_of.get(serial) != CLOSED_WINDOW_GROUP,
+        max_in_flight=max_in_flight,
+        groups=groups,
+        allow=allow,
+    )
     out.unasked_reboots = _unasked_reboots(events)
-    pairs = sorted({tuple(sorted((d.serial, d.ha.peer))) for d in spec.devices if d.ha is not None})
-    out.both_down = [f"{a}+{b} at {t:.0f}" for a, b, t in both_members_down(events, pairs)]  # type: ignore[arg-type]
     for e in events:
         group = group_of.get(e["serial"])
-        if e["event"] not in MUTATING_EVENTS or group is None:
-            continue
-        if group in (CLOSED_WINDOW_GROUP, UNMANAGED_GROUP):
-            out.outside_group_or_window.append(f"{e['serial']} ({group}): {e['event']}")
+        if e["event"] not in MUTATING_EVENTS or group is None or group not in TARGETS:
             continue
         if group == "dmz" and e["event"] in ("install_start", "reboot_start"):
             out.installed_when_download_only.append(f"{e['serial']}: {e['event']}")

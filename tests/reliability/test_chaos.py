@@ -28,6 +28,8 @@ FIREWALLS = int(os.environ.get("CHAOS_FIREWALLS", "240"))
 HA_PAIRS = FIREWALLS // 8
 KILLS = int(os.environ.get("CHAOS_KILLS", "24"))
 TIME_SCALE = 0.002
+WORKERS = 60
+MAX_PARALLEL = 25
 # Kill moments: right after the daemon started one of these (round robin over the categories).
 CATEGORIES = {
     "download": ("download_start",),
@@ -45,10 +47,10 @@ def test_sigkill_during_a_large_rollout_loses_nothing_and_breaks_no_safety_rule(
 ) -> None:
     rng = random.Random(20261127)
     spec = rollout.fleet(FIREWALLS, HA_PAIRS, seed=11)
-    config = {**rollout.ROLLOUT_CONFIG, "workers.max": 60}
+    config = {**rollout.ROLLOUT_CONFIG, "workers.max": WORKERS}
     started = time.monotonic()
     with fleet_env(tmp_path, spec, time_scale=TIME_SCALE, base_address=block(), **config) as env:
-        env.write_desired(rollout.desired_yaml(max_parallel=25))
+        env.write_desired(rollout.desired_yaml(max_parallel=MAX_PARALLEL))
         tail = rollout.EventTail(env.sim.events_path)
         kills: Counter[str] = Counter()
         invalid_at_kill: list[str] = []
@@ -68,7 +70,14 @@ def test_sigkill_during_a_large_rollout_loses_nothing_and_breaks_no_safety_rule(
             assert 0 == daemon.stop()
         tail.poll()
         events = tail.events
-        invariants = rollout.check_invariants(events, spec)
+        # The shared oracle (tests/safety.py) plus this rollout's own rules; the in-flight limits are
+        # checked from the devices' side across every kill and restart.
+        invariants = rollout.check_invariants(
+            events,
+            spec,
+            max_in_flight=WORKERS,
+            max_parallel=dict.fromkeys([*rollout.TARGETS, rollout.CLOSED_WINDOW_GROUP], MAX_PARALLEL),
+        )
         end = rollout.end_state(env.paths, env.desired)
         temp_files = rollout.leftover_temp_files(env.paths)
     elapsed = time.monotonic() - started

@@ -102,9 +102,15 @@ def test_faults_at_rates_healthy_devices_converge_failures_are_precise_and_the_b
         or e["event"] == "fault_fired"
     )
     fault_serials = {hang, *failing}
-    invariants = rollout.check_invariants(
-        [e for e in events if e["serial"] not in failing or e["event"] != "install_start"], spec
+    # Installs that failed on purpose are retried; the oracle counts only successful installs as repeated.
+    # The device that never comes back from its reboot stays busy from the devices' side while the daemon
+    # has given up on it (reboot-timeout): the in-flight limits are checked without it.
+    limits = dict.fromkeys([*rollout.TARGETS, rollout.CLOSED_WINDOW_GROUP], 10) | {HALTED_GROUP: 3}
+    invariants = rollout.check_invariants(events, spec, max_in_flight=None, max_parallel=None)
+    busy_limits = rollout.check_invariants(
+        [e for e in events if e["serial"] != hang], spec, max_in_flight=40, max_parallel=limits
     )
+    invariants.safety += [v for v in busy_limits.safety if v.kind.startswith("over-max")]
     groups = {g["name"]: g for g in plan["groups"]}
     devices = {d["serial"]: d for d in plan["devices"]}
     healthy_not_converged = [
