@@ -269,6 +269,10 @@ class Daemon:
             "last_discovery": self.state.last_discovery,
             "counts_by_phase": dict(sorted(phases.items())),
             "in_flight": len(ex.in_flight()),
+            "stalled": [
+                {"serial": r.serial, "phase": r.phase.value, "since": r.updated_at, "seconds": round(idle, 1)}
+                for r, idle in sorted(ex.stalled(), key=lambda x: x[0].serial)
+            ],
             "workers": {
                 "busy": ex.running_count(),
                 "max": rec.max_in_flight,

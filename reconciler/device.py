@@ -181,7 +181,16 @@ class RateLimiter:
 
 
 # pan-python's words for an answer it could not parse (``ElementTree.fromstring ParseError``, no status).
-_UNPARSEABLE = ("parseerror", "not well-formed", "expaterror", "no element found", "no status", "junk after")
+_UNPARSEABLE = (
+    "parseerror",
+    "not well-formed",
+    "expaterror",
+    "no element found",
+    "no status",
+    "status attribute",
+    "no response element",
+    "junk after",
+)
 
 
 def translate(exc: BaseException, where: str) -> DeviceError:

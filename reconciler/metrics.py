@@ -125,6 +125,11 @@ class Metrics:
             P + "group_observed_generation", "Generation the group last converged on", ["group"], registry=r
         )
         self.in_flight = Gauge(P + "upgrades_in_flight", "Devices being upgraded now", registry=r)
+        self.devices_stalled = Gauge(
+            P + "devices_stalled",
+            "Working devices with no progress for longer than any legitimate wait (the watchdog)",
+            registry=r,
+        )
         self.max_in_flight = Gauge(
             P + "upgrades_max_in_flight", "Configured limit of devices in flight", registry=r
         )

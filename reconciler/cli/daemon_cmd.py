@@ -131,5 +131,10 @@ def status_cmd(
         f"reconcile:  {last.get('at', '-')}  {last.get('result', '-')}  {last.get('changes_pending', '-')} changes pending"
     )
     print(f"in flight:  {doc['in_flight']} (max {doc['workers']['max']})")
+    for item in doc.get("stalled", []):
+        print(
+            f"STALLED:    {item['serial']} in {item['phase']}: no progress for {item['seconds']:.0f} s "
+            f"(since {item['since']})"
+        )
     phases = ", ".join(f"{k} {v}" for k, v in doc["counts_by_phase"].items()) or "none"
     print(f"devices:    {phases}")

@@ -29,6 +29,7 @@ from reconciler.commands import Command, FailMember, ObserveDevice, StartMember
 from reconciler.engine import record_store
 from reconciler.ha import IllegalPairTransition, PairRecord, PairStage, PairStep, pair_resume, pair_step
 from reconciler.machine import IllegalTransition, MachineSettings, Step
+from reconciler.machine.watchdog import no_progress_limit, stalled_for
 from reconciler.paths import WorkPaths
 from reconciler.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
 from reconciler.runner import Runner
@@ -129,6 +130,17 @@ class Executor:
             return False
         p = self.pairs.get(self.pair_of.get(serial, ""))
         return p is not None and p.record.stage not in (PairStage.DONE, PairStage.BLOCKED)
+
+    def stalled(self) -> list[tuple[DeviceRecord, float]]:
+        """Working devices with no transition for longer than their settings allow (the watchdog), with
+        the seconds since their last change."""
+        now = self.clock()
+        out = []
+        for d in self.devices.values():
+            over = stalled_for(d.record, d.settings, now)
+            if over is not None:
+                out.append((d.record, over + no_progress_limit(d.settings)))
+        return out
 
     def busy(self) -> bool:
         """True while any device has a command running or scheduled."""
@@ -411,7 +423,7 @@ class Executor:
                     obs = o.LiveDevice(reachable=False)
                 result = machine.resume(dev.record, obs, now, dev.settings)
             else:
-                result = machine.step(dev.record, obs, now, dev.settings)
+                result = self._step_answer(dev, command, obs, now)
         except IllegalTransition as exc:
             dev.stuck = str(exc)
             log.error("state machine refused %s for %s: %s", obs.name, serial, exc, extra={"serial": serial})
@@ -419,6 +431,25 @@ class Executor:
         self._apply(dev, result)
         while dev.requests and dev.running is None:
             self._feed(dev, dev.requests.pop(0))
+
+    def _step_answer(self, dev: _Device, command: Command, obs: o.Observation, now: datetime) -> Step:
+        """Feed a command's answer. An answer the machine refuses (e.g. a malformed ``show jobs`` that names
+        another job) is a bad answer to that command: it goes back as a failed command, so the machine's
+        retries and deadlines apply and the device never waits on a command nobody will send again."""
+        try:
+            return machine.step(dev.record, obs, now, dev.settings)
+        except IllegalTransition as exc:
+            if isinstance(obs, o.CommandFailed) or dev.record.outstanding != command:
+                raise
+            log.warning(
+                "%s: answer to %s not accepted (%s); treated as a malformed answer",
+                dev.record.serial,
+                command.name,
+                exc,
+                extra={"serial": dev.record.serial},
+            )
+            failed = o.CommandFailed(command.name, False, "bad-response", f"answer not accepted: {exc}")
+            return machine.step(dev.record, failed, now, dev.settings)
 
     def _feed(self, dev: _Device, observation: o.Observation) -> bool:
         try:

@@ -571,6 +571,7 @@ class Reconciler:
         if self.metrics is not None:
             self.metrics.in_flight.set(len(self.executor.in_flight()))
             self.metrics.max_in_flight.set(self.max_in_flight)
+            self.metrics.devices_stalled.set(len(self.executor.stalled()))
             for dp in plan.devices:
                 rec = records.get(dp.serial)
                 sync = _sync_of(dp)
