@@ -17,6 +17,7 @@ from reconciler import jobs, schemas
 from reconciler.paths import WorkPaths
 from reconciler.sim.simulator import Simulator
 from tests.integration.conftest import configure_for
+from tests.safety import assert_safe
 
 FLEET = """
 seed: 7
@@ -187,6 +188,7 @@ def test_job_submit_writes_a_schema_valid_pending_file(
     traversal = cli("job", "submit", "--device", "011002", "--job-id", "../../etc/x")
     assert 1 == traversal.exit_code and "invalid job id" in traversal.stderr
     assert 2 == len(os.listdir(work.queue("pending")))
+    assert_safe(fleet.events(), dry_run=True, label="jobs only queued")  # no daemon ran: nothing changed
 
 
 def test_bulk_commands_take_the_exported_csvs(
@@ -217,3 +219,4 @@ def test_bulk_commands_take_the_exported_csvs(
     assert 1 == again.exit_code
     assert "nothing queued: 3 problems" in again.stderr and "already in pending job" in again.stderr
     assert 4 == len(jobs.queued(work, ("pending",))), "all-or-nothing: no job added"
+    assert_safe(fleet.events(), dry_run=True, label="jobs only queued")  # no daemon ran: nothing changed
