@@ -448,7 +448,6 @@ def _group(
         waves=waves,
         validation=validation,
         readiness_checks=tuple(checks) if checks is not None else None,
-        ),
         paused=bool(raw.get("paused", False)),
         allow_downgrade=bool(get("allowDowngrade", allow_downgrade)),
         description=raw.get("description", ""),
