@@ -120,6 +120,17 @@ class Download(Command):
 
 
 @dataclass(frozen=True)
+class DeleteImage(Command):
+    """``delete software version <version>``: remove a downloaded image the device no longer needs, to
+    make room for the downloads ahead (image cleanup). PAN-OS refuses the running image and images that
+    are not on the device. Answered by ``ImageDeleted``."""
+
+    version: str
+    changes_device = True
+    ANSWERED_BY = ("ImageDeleted",)
+
+
+@dataclass(frozen=True)
 class Install(Command):
     """``request system software install version <version>``. Never followed by a reboot unless the
     install job finished OK."""
@@ -283,6 +294,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         ContentDownload,
         ContentInstall,
         Download,
+        DeleteImage,
         Install,
         PollJob,
         ListJobs,
@@ -313,6 +325,7 @@ DEVICE_COMMAND_TYPES: tuple[type[Command], ...] = (
     ContentDownload,
     ContentInstall,
     Download,
+    DeleteImage,
     Install,
     PollJob,
     ListJobs,

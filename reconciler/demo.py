@@ -61,11 +61,14 @@ def desired_dir() -> Path:
     raise UserError("the demo's desired/ directory is missing from this installation")
 
 
-def with_room(fleet: FleetSpec) -> FleetSpec:
-    """A tidy software repository on every demo firewall (90 % of /opt/panrepo free): multi-hop paths download
-    several base images, which small appliances only hold when old images were deleted."""
+def with_room_to_prestage(fleet: FleetSpec) -> FleetSpec:
+    """The DMZ firewalls (the download-only group of desired/) get a tidy repository (90 % free): pre-staging
+    a whole multi-hop path holds every image at once, and a box without that room fails ``insufficient-disk``
+    as it should. Every other firewall keeps its generated disk (35-80 % free): small appliances on
+    multi-hop paths make room by image cleanup."""
     devices = tuple(
-        replace(d, free_disk_mb=int(model(d.model).panrepo_gb * 1024 * 0.9)) for d in fleet.devices
+        replace(d, free_disk_mb=int(model(d.model).panrepo_gb * 1024 * 0.9)) if d.device_group == "dmz" else d
+        for d in fleet.devices
     )
     return replace(fleet, devices=devices)
 
@@ -109,7 +112,7 @@ def run(opts: DemoOptions) -> int:
     generated = generate_fleet(
         firewalls=opts.firewalls, ha_pairs=opts.ha_pairs, device_groups=opts.device_groups, seed=opts.seed
     )
-    fleet, victim = with_failure(with_room(generated))
+    fleet, victim = with_failure(with_room_to_prestage(generated))
     sim_dir = paths.root / "simulator"
     shutil.rmtree(sim_dir, ignore_errors=True)
     shutil.rmtree(paths.status_dir, ignore_errors=True)  # a fresh fleet: earlier demo records do not apply

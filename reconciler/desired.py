@@ -170,6 +170,22 @@ class Validation:
 
 
 @dataclass(frozen=True)
+class ImageCleanup:
+    """Deleting images a device no longer needs when the downloads ahead do not fit (see
+    ``reconciler.machine.disk``); ``keep_previous`` keeps one older release for a rollback."""
+
+    enabled: bool = True
+    keep_previous: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "keepPrevious": self.keep_previous}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImageCleanup:
+        return cls(bool(data.get("enabled", True)), bool(data.get("keepPrevious", True)))
+
+
+@dataclass(frozen=True)
 class Group:
     """One group of devices and how to bring them to ``target``.
 
@@ -189,6 +205,7 @@ class Group:
     waves: Waves | None = None
     validation: Validation = field(default_factory=Validation)
     readiness_checks: tuple[str, ...] | None = None
+    image_cleanup: ImageCleanup = field(default_factory=ImageCleanup)
     paused: bool = False
     allow_downgrade: bool = False
     description: str = ""
@@ -217,6 +234,9 @@ class Group:
         out["validation"] = self.validation.to_json()
         if self.readiness_checks is not None:
             out["readinessChecks"] = list(self.readiness_checks)
+        if self.image_cleanup != ImageCleanup():
+            # Only when set: the default leaves the digest of existing desired states unchanged.
+            out["imageCleanup"] = self.image_cleanup.to_json()
         out["paused"] = self.paused
         out["allowDowngrade"] = self.allow_downgrade
         return out
@@ -448,6 +468,9 @@ def _group(
         waves=waves,
         validation=validation,
         readiness_checks=tuple(checks) if checks is not None else None,
+        image_cleanup=ImageCleanup.from_json(
+            {**defaults.get("imageCleanup", {}), **raw.get("imageCleanup", {})}
+        ),
         paused=bool(raw.get("paused", False)),
         allow_downgrade=bool(get("allowDowngrade", allow_downgrade)),
         description=raw.get("description", ""),

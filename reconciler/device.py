@@ -451,6 +451,12 @@ class FirewallClient(_Client):
         root = self.op(f'request system software install version "{version}"', retry=NO_RETRY)
         return self._parse(px.enqueued_job_id, root)
 
+    def delete_image(self, version: str) -> None:
+        """Delete a downloaded software image (CLI ``delete software version <version>``, XML
+        ``<delete><software><version>…``). PAN-OS refuses the running image and images not on the device.
+        Not retried here: the engine re-reads the image list instead of deleting blind."""
+        self.op(f'delete software version "{version}"', retry=NO_RETRY)
+
     def job(self, job_id: str, retry: RetryPolicy | None = None) -> px.Job:
         return self._parse(px.job, self.op(f'show jobs id "{job_id}"', retry=retry))
 

@@ -107,6 +107,14 @@ class SoftwareList(Observation):
 
 
 @dataclass(frozen=True)
+class ImageDeleted(Observation):
+    """``DeleteImage`` succeeded: ``version`` is gone and the repository has ``disk_free_gb`` free now."""
+
+    version: str
+    disk_free_gb: float
+
+
+@dataclass(frozen=True)
 class JobStarted(Observation):
     """A download/install/content command was accepted: PAN-OS enqueued job ``job_id``."""
 

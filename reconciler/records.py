@@ -441,6 +441,7 @@ class DeviceRecord:
     job_watermark: int | None = None
     downloaded_versions: tuple[str, ...] = ()
     skipped_versions: tuple[str, ...] = ()
+    deleted_versions: tuple[str, ...] = ()  # images this run deleted to make room (image cleanup)
     planned: tuple[PlannedHop, ...] = ()
     skip_reason: str | None = None
 
@@ -515,6 +516,7 @@ class DeviceRecord:
             "job_watermark": self.job_watermark,
             "downloaded_versions": list(self.downloaded_versions),
             "skipped_versions": list(self.skipped_versions),
+            "deleted_versions": list(self.deleted_versions),
             "planned": [p.to_json() for p in self.planned],
             "skip_reason": self.skip_reason,
         }
@@ -576,6 +578,7 @@ class DeviceRecord:
                     _str(v, "downloaded_versions") for v in data.get("downloaded_versions", [])
                 ),
                 skipped_versions=tuple(_str(v, "skipped_versions") for v in data.get("skipped_versions", [])),
+                deleted_versions=tuple(_str(v, "deleted_versions") for v in data.get("deleted_versions", [])),
                 planned=_tuple_of(data.get("planned", []), PlannedHop),
                 skip_reason=_opt_str(data.get("skip_reason"), "skip_reason"),
             )

@@ -91,6 +91,9 @@ class Runner:
             return o.JobStarted(fw.content_install_latest())
         if isinstance(cmd, c.Download):
             return o.JobStarted(fw.download(cmd.version, sync_to_peer=cmd.sync_to_peer))
+        if isinstance(cmd, c.DeleteImage):
+            fw.delete_image(cmd.version)
+            return o.ImageDeleted(cmd.version, fw.free_disk_gb())
         if isinstance(cmd, c.Install):
             return o.JobStarted(fw.install(cmd.version))
         if isinstance(cmd, c.PollJob):

@@ -248,6 +248,8 @@ class Reconciler:
         overrides["readiness_checks"] = (
             tuple(group.readiness_checks) if group.readiness_checks is not None else DEFAULT_READINESS_CHECKS
         )
+        overrides["image_cleanup"] = group.image_cleanup.enabled
+        overrides["keep_previous_image"] = group.image_cleanup.keep_previous
         return replace(self._base_settings, **overrides)  # type: ignore[arg-type]
 
     def _group(self, name: str) -> Group | None:

@@ -14,6 +14,7 @@ from reconciler.commands import (
     Command,
     ContentDownload,
     ContentInstall,
+    DeleteImage,
     Download,
     Install,
     JobKind,
@@ -22,7 +23,7 @@ from reconciler.commands import (
     SoftwareCheck,
     SoftwareInfo,
 )
-from reconciler.machine.disk import DiskNeed, disk_need, image_sizes
+from reconciler.machine.disk import DiskNeed, choose_deletions, cleanup_candidates, disk_need, image_sizes
 from reconciler.machine.ha_member import start_reboot
 from reconciler.machine.moves import (
     Ctx,
@@ -35,7 +36,15 @@ from reconciler.machine.moves import (
     retry_delay,
     version_of,
 )
-from reconciler.observations import ImageInfo, JobInfo, JobsListed, JobStarted, JobStatus, SoftwareList
+from reconciler.observations import (
+    ImageDeleted,
+    ImageInfo,
+    JobInfo,
+    JobsListed,
+    JobStarted,
+    JobStatus,
+    SoftwareList,
+)
 from reconciler.records import JobRef, Mode, Phase, PlannedHop
 from reconciler.version import PanOsVersion
 
@@ -114,20 +123,80 @@ def on_software_list(ctx: Ctx, obs: SoftwareList) -> Step:
     rec = replace(rec, planned=planned, skipped_versions=skipped)
     ctx = ctx.at(rec)
     need = space_check(ctx, planned, obs)
-    if need is not None and need.strict and not need.enough:
-        return fail(ctx, Reason.INSUFFICIENT_DISK, need.describe())
+    doomed: tuple[str, ...] = ()
+    if need is not None:
+        doomed = deletions(ctx, need, obs)
+        if not doomed and not need.enough:
+            return fail(ctx, Reason.INSUFFICIENT_DISK, need.describe() + cleanup_note(ctx, need, obs))
     if rec.mode is Mode.DRY_RUN:
         summary = "; ".join(
             f"{p.version}: download {', '.join(p.to_download) or 'nothing'}"
             + (", content update first" if p.content_update else "")
             for p in planned
         )
+        if doomed:
+            summary += f"; delete {', '.join(doomed)} first to make room"
         return finish(ctx, Phase.DRY_RUN_COMPLETE, f"dry run: would upgrade via {summary}", progress=100)
+    if doomed:
+        assert need is not None
+        return move(
+            ctx,
+            Phase.SOFTWARE_CHECK,
+            DeleteImage(doomed[0]),
+            message=f"deleting image {doomed[0]} (no longer needed) to make room: {need.describe()}",
+        )
     if rec.mode is Mode.UPGRADE and planned[0].content_update and not rec.content_updated:
         return move(
             ctx, Phase.CONTENT_UPDATE, ContentDownload(), job=None, progress=0, message="downloading content"
         )
     return next_download(ctx)
+
+
+def deletions(ctx: Ctx, need: DiskNeed, obs: SoftwareList) -> tuple[str, ...]:
+    """Image cleanup: the images to delete before downloading (none when cleanup is off or not needed)."""
+    if not ctx.settings.image_cleanup:
+        return ()
+    return choose_deletions(need, cleanup_candidates_of(ctx, obs))
+
+
+def cleanup_candidates_of(ctx: Ctx, obs: SoftwareList) -> list[ImageInfo]:
+    """The device's images that may be deleted: never the running one, an image of the remaining path,
+    one deleted before, or (``keep_previous_image``) the release kept for a rollback."""
+    rec = ctx.record
+    running = version_of(rec.current_version or rec.hop_from_version)
+    keep = {version_of(v) for hop in rec.hops[rec.current_path_index :] for v in (*hop.images, hop.version)}
+    ran_before = version_of(rec.hop_from_version) if rec.current_path_index > 0 else None
+    return cleanup_candidates(
+        obs.images,
+        running,
+        keep,
+        keep_previous=ctx.settings.keep_previous_image,
+        ran_before=ran_before,
+        already_deleted={version_of(v) for v in rec.deleted_versions},
+    )
+
+
+def cleanup_note(ctx: Ctx, need: DiskNeed, obs: SoftwareList) -> str:
+    """Why image cleanup did not help, for the ``insufficient-disk`` message."""
+    if not ctx.settings.image_cleanup:
+        return "; image cleanup is off"
+    candidates = cleanup_candidates_of(ctx, obs)
+    if not candidates:
+        return "; no image can be deleted (running, previous and path images are kept)"
+    gb = sum(max(c.size_mb, 0) for c in candidates) / 1024.0
+    return f"; deleting every image no longer needed would free only {gb:.1f} GB"
+
+
+def on_image_deleted(ctx: Ctx, obs: ImageDeleted) -> Step:
+    """An image is gone: note it and the new free space, then re-read the list and plan again."""
+    rec = ctx.record
+    deleted = tuple(dict.fromkeys((*rec.deleted_versions, obs.version)))
+    return software_info(
+        ctx,
+        deleted_versions=deleted,
+        disk_free_gb=obs.disk_free_gb,
+        message=f"deleted image {obs.version}; {obs.disk_free_gb:.1f} GB free",
+    )
 
 
 def next_download(ctx: Ctx, **changes: Any) -> Step:

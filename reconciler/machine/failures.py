@@ -41,6 +41,7 @@ COMMAND_REASON: dict[str, Reason] = {
     "ContentDownload": Reason.CONTENT_UPDATE_FAILED,
     "ContentInstall": Reason.CONTENT_UPDATE_FAILED,
     "Download": Reason.DOWNLOAD_FAILED,
+    "DeleteImage": Reason.IMAGE_DELETE_FAILED,
     "Install": Reason.INSTALL_FAILED,
     "Reboot": Reason.REBOOT_FAILED,
     "CompareSnapshots": Reason.VALIDATION_FAILED,

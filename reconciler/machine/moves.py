@@ -32,6 +32,7 @@ class Reason(StrEnum):
     """Stable failure reasons (``last_error.reason``): dashboards, metrics and tests rely on them."""
 
     INSUFFICIENT_DISK = "insufficient-disk"
+    IMAGE_DELETE_FAILED = "image-delete-failed"
     READINESS_CHECK_FAILED = "readiness-check-failed"
     JOB_ALREADY_RUNNING = "job-already-running"
     UNEXPECTED_VERSION = "unexpected-version"

@@ -115,7 +115,8 @@ def on_preflight(ctx: Ctx, obs: PreflightResult) -> Step:
             ctx.settings.job_poll_max_interval,
             message=f"waiting for running jobs to finish ({ids})",
         )
-    if obs.disk_free_gb < ctx.settings.min_disk_gb:
+    if obs.disk_free_gb < ctx.settings.min_disk_gb and not ctx.settings.image_cleanup:
+        # With image cleanup on, the software list decides: old images may make the room (``disk``).
         return fail(
             ctx,
             Reason.INSUFFICIENT_DISK,

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import CheckVersion, Command, Download, Install, JobKind, ListJobs, PollJob
+from reconciler.commands import (
+    CheckVersion,
+    Command,
+    DeleteImage,
+    Download,
+    Install,
+    JobKind,
+    ListJobs,
+    PollJob,
+)
 from reconciler.machine.downloads import adopt, job_finished, job_kind, software_info
 from reconciler.machine.ha_member import start_reboot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
@@ -50,6 +59,9 @@ def _resume(ctx: Ctx, live: LiveDevice) -> Step:
         return resume_job_phase(ctx, live)
     out = rec.outstanding
     assert out is not None
+    if isinstance(out, DeleteImage):
+        # The delete may have happened before the restart: look at the device's list, never delete blind.
+        return software_info(ctx)
     return move(ctx, phase, out, 0.0 if live.reachable else ctx.settings.command_retry_delay)
 
 

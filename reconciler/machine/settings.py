@@ -43,6 +43,11 @@ class MachineSettings:
     arp_margin: float = 0.0
     report_only: bool = False
     readiness_checks: tuple[str, ...] = DEFAULT_READINESS_CHECKS
+    # Image cleanup (a group's ``imageCleanup``): when the downloads ahead do not fit with ``min_disk_gb``
+    # left free, delete images the device no longer needs (``reconciler.machine.disk``), keeping the
+    # release it ran before for a rollback when ``keep_previous_image``.
+    image_cleanup: bool = True
+    keep_previous_image: bool = True
     # After a reboot, routes, ARP and sessions take a while to come back: a breach inside this window
     # re-takes the post snapshot every ``postflight_retry_interval`` seconds before it counts.
     postflight_settle: float = 900.0

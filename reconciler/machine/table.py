@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.commands import PollJob, Snapshot
-from reconciler.machine.downloads import on_job_started, on_job_status, on_jobs_listed, on_software_list
+from reconciler.machine.downloads import (
+    on_image_deleted,
+    on_job_started,
+    on_job_status,
+    on_jobs_listed,
+    on_software_list,
+)
 from reconciler.machine.failures import on_command_failed
 from reconciler.machine.ha_member import on_pair_roles, on_self_ha_done
 from reconciler.machine.moves import Ctx, IllegalTransition, Step
@@ -38,6 +44,7 @@ from reconciler.observations import (
     ComparisonResult,
     DeviceAnswered,
     HoldRequest,
+    ImageDeleted,
     JobsListed,
     JobStarted,
     JobStatus,
@@ -117,6 +124,7 @@ def _build_table() -> dict[tuple[Phase, type[Observation]], Transition]:
             P.SOFTWARE_CHECK,
             SoftwareList,
             (
+                P.SOFTWARE_CHECK,
                 P.CONTENT_UPDATE,
                 P.DOWNLOAD_BASE,
                 P.DOWNLOAD_TARGET,
@@ -127,6 +135,8 @@ def _build_table() -> dict[tuple[Phase, type[Observation]], Transition]:
             ),
             on_software_list,
         ),
+        # Image cleanup: an image deleted to make room; the list is read again and the downloads re-planned.
+        _t(P.SOFTWARE_CHECK, ImageDeleted, (P.SOFTWARE_CHECK,), on_image_deleted),
         _t(P.CONTENT_UPDATE, JobStarted, (P.CONTENT_UPDATE,), on_job_started),
         _t(P.CONTENT_UPDATE, JobStatus, _AFTER_CONTENT, on_job_status),
         _t(P.CONTENT_UPDATE, JobsListed, _AFTER_CONTENT, on_jobs_listed),

@@ -299,6 +299,22 @@ class SimFirewall:
         peer.known.add(version)
         peer._emit("download_synced", t, version=str(version), source=self.serial)
 
+    def delete_image(self, version: PanOsVersion, t: float) -> None:
+        """``delete software version <version>`` (PAN-OS CLI reference, "delete software"; XML API
+        ``<delete><software><version>X</version></software></delete>``, as panos_software-style tools send
+        it): removes a downloaded image from /opt/panrepo at once, no job. Refused for an image that is not
+        downloaded, for the running image and for one installed and waiting for the reboot. The wording of
+        the answers is ours *(inferred)*."""
+        if version not in self.downloaded:
+            raise OpError(f"Failed to delete software version {version}: the image is not downloaded.")
+        if version == self.version:
+            raise OpError(f"Failed to delete software version {version}: it is the running version.")
+        if version == self.pending:
+            raise OpError(f"Failed to delete software version {version}: it is installed, pending a reboot.")
+        size = self.image(version).size_mb
+        self.downloaded.discard(version)
+        self._emit("image_deleted", t, version=str(version), size_mb=size, free_mb=self.free_disk_mb())
+
     # -- install ---------------------------------------------------------------------------------------
 
     def request_install(self, version: PanOsVersion, *, user: str, t: float) -> Job:

@@ -64,6 +64,12 @@ def _install(ctx: OpContext) -> str:
     )
 
 
+def _delete_software(ctx: OpContext) -> str:
+    version = _version_param(ctx)
+    ctx.fw.delete_image(version, ctx.now)
+    return success(f"Successfully deleted software version {version}.")
+
+
 def _software_check(ctx: OpContext) -> str:
     ctx.fw.check_software(ctx.now)
     return success(responses.software_list(ctx.fw))
@@ -166,6 +172,7 @@ FIREWALL_OPS: dict[str, Handler] = {
     "request system software info": _ok(lambda c: responses.software_list(c.fw)),
     "request system software download": _download,
     "request system software install": _install,
+    "delete software": _delete_software,
     "show jobs": _show_job,
     "show jobs all": _show_jobs_all,
     "request restart system": _restart,

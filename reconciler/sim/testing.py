@@ -115,6 +115,8 @@ def installs_without_download(events: list[dict[str, Any]]) -> list[dict[str, An
     for e in events:
         if (e["event"] == "download_end" and e.get("result") == "OK") or e["event"] == "download_synced":
             have.add((e["serial"], e["version"]))
+        elif e["event"] == "image_deleted":
+            have.discard((e["serial"], e["version"]))
         elif e["event"] == "install_start" and (e["serial"], e["version"]) not in have:
             bad.append(e)
     return bad

@@ -29,8 +29,8 @@ def dev(serial: str, version: str, **kw: object) -> DeviceSpec:
     return DeviceSpec(serial, f"fw-{serial}", version=PanOsVersion.parse(version), **kw)  # type: ignore[arg-type]
 
 
-def group(extra: str = "") -> str:
-    body = f'groups:\n  - name: dc\n    select: {{deviceGroups: [dc]}}\n    target: "{TARGET}"\n'
+def group(extra: str = "", select: str = "{deviceGroups: [dc]}", name: str = "dc") -> str:
+    body = f'  - name: {name}\n    select: {select}\n    target: "{TARGET}"\n'
     body += "    validation: {minDiskGb: 1, tcpSessionMargin: 60, routeMargin: 0, arpMargin: 0}\n"
     return body + "".join(f"    {line}\n" for line in extra.splitlines())
 
@@ -43,7 +43,7 @@ def test_download_only_without_room_fails_insufficient_disk_and_is_not_counted_d
         devices=(dev("d01", "10.2.9", free_disk_mb=2500), dev("d02", "10.2.9", free_disk_mb=9000))
     )
     with fleet_env(tmp_path, fleet, base_address=block()) as env:
-        env.write_desired(group("stage: downloaded"))
+        env.write_desired("groups:\n" + group("stage: downloaded"))
         _, records = env.converge()
         small, roomy = records["d01"], records["d02"]
         assert Phase.FAILED is small.phase and small.last_error is not None
@@ -59,3 +59,42 @@ def test_download_only_without_room_fails_insufficient_disk_and_is_not_counted_d
         assert (1, 1) == (counts["downloaded"], counts["failed"])
         for file in env.paths.device_status_dir.glob("*.json"):
             assert [] == schemas.errors("device-status", json.loads(file.read_text())), file
+
+
+def test_a_small_appliance_deletes_old_images_on_a_multi_hop_path_and_converges(tmp_path: Path) -> None:
+    # A PA-220 (8 GB for images) on 10.1.6 carrying old images, 3 GB free: 10.1.6 -> 10.2.x -> 11.1.6-h1
+    # needs base images it can only hold once images it no longer needs are gone.
+    old = tuple(PanOsVersion.parse(v) for v in ("10.0.4", "10.0.12", "10.1.0", "10.1.3"))
+    fleet = FleetSpec(
+        devices=(
+            dev("s01", "10.1.6", free_disk_mb=3000, downloaded=old),
+            dev("s02", "10.1.6", free_disk_mb=3000, downloaded=old),
+        )
+    )
+    with fleet_env(tmp_path, fleet, base_address=block()) as env:
+        env.write_desired(
+            "groups:\n"
+            + group(select="{serials: [s01]}")
+            + group("imageCleanup: {enabled: false}", select="{serials: [s02]}", name="keep")
+        )
+        _, records = env.converge(timeout=180)
+        rec = records["s01"]
+        assert Phase.DONE is rec.phase, rec.last_error
+        assert TARGET == env.sim.device("s01").version
+        deleted = [e["version"] for e in env.sim.events("image_deleted", "s01")]
+        assert deleted and list(rec.deleted_versions) == deleted
+        # Never the running image, an image of the path left, nor the release kept for a rollback.
+        # Never the running image, an image of the path still to do, nor the release kept for a rollback
+        # (the one the device ran before its current release).
+        path = {v for hop in rec.hops for v in hop.images}
+        assert not set(deleted) & path
+        assert set(deleted) <= {str(v) for v in old}
+        # Every deletion is audited.
+        audit = [json.loads(line) for line in env.paths.audit_file.read_text().splitlines()]
+        audited = [a["command"]["version"] for a in audit if a.get("action") == "DeleteImage"]
+        assert deleted == audited
+        # With cleanup off, the same device keeps its images and fails for space.
+        kept = records["s02"]
+        assert Phase.FAILED is kept.phase and kept.last_error is not None
+        assert "insufficient-disk" == kept.last_error.reason
+        assert [] == env.sim.events("image_deleted", "s02")

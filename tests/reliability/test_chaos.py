@@ -2,8 +2,11 @@
 killed with SIGKILL at moments picked from the simulator's event log (during downloads, installs, reboots
 and HA failovers) and restarted every time.
 
-Afterwards, from the event log: no image installed twice, no reboot that was not asked for, no moment with
-both members of an HA pair down, no device touched outside its group or window; every status file was valid
+Afterwards, from the event log through the shared safety oracle (tests/safety.py, with the rollout's managed
+groups, closed window, workers.max and maxParallel): no image installed twice, no active HA member rebooted,
+no moment with both members of an HA pair down, no needless failover, no device touched outside its group
+or window, no more devices busy than allowed; and this rollout's own rules (no reboot that was not asked
+for, nothing beyond a group's target, no install in a download-only group); every status file was valid
 JSON (and valid against its schema) at every kill; every managed device converged or is failed, held or
 blocked with a reason. Run with ``.venv/bin/pytest -m slow tests/reliability``.
 """

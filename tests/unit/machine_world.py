@@ -20,6 +20,7 @@ from reconciler.commands import (
     CompareSnapshots,
     ContentDownload,
     ContentInstall,
+    DeleteImage,
     Download,
     FailMember,
     FunctionalSelf,
@@ -52,6 +53,7 @@ from reconciler.observations import (
     HaActionDone,
     HaCommandFailed,
     HaStateObserved,
+    ImageDeleted,
     ImageInfo,
     JobInfo,
     JobsListed,
@@ -223,6 +225,13 @@ class FakeFirewall:
             return BackupTaken(f"backups/{self.serial}/running-{cmd.hop_index}.xml")
         if isinstance(cmd, SoftwareCheck | SoftwareInfo):
             return SoftwareList(tuple(ImageInfo(v, v in self.downloaded, 600) for v in self.available))
+        if isinstance(cmd, DeleteImage):
+            # PAN-OS refuses the running image and images that are not there; a delete frees the space.
+            if cmd.version not in self.downloaded or cmd.version == self.version:
+                return CommandFailed(cmd.name, False, "api", f"cannot delete {cmd.version}")
+            self.downloaded.discard(cmd.version)
+            self.disk_gb += 600 / 1024
+            return ImageDeleted(cmd.version, self.disk_gb)
         if isinstance(cmd, Download):
             job = self._job(JobKind.DOWNLOAD, cmd.version, fault)
             if cmd.sync_to_peer and self.ha_peer is not None:

@@ -197,7 +197,7 @@ def test_download_only_without_room_for_its_images_fails_insufficient_disk() -> 
     assert ("insufficient-disk", "software_check") == (rec.last_error.reason, rec.last_error.phase)
     assert (
         "6.3 GB free; staging 11.0.0, 11.0.3, 11.1.0, 11.1.6 needs 2.3 GB and 5.0 GB must stay free "
-        "(7.3 GB required)"
+        "(7.3 GB required); no image can be deleted (running, previous and path images are kept)"
     ) == rec.last_error.message
     assert [] == fw.executed
     assert rec.progress != 100

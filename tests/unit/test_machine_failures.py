@@ -8,6 +8,7 @@ import pytest
 from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, ha_pair, record, run_until
 
 from reconciler.commands import (
+    DeleteImage,
     Backup,
     CheckVersion,
     CompareSnapshots,
@@ -56,16 +57,21 @@ def preflight_record() -> tuple[DeviceRecord, float]:
     return run_until(record(), FakeFirewall("0001", "10.2.9"), Preflight)
 
 
-def fail_preflight(result: PreflightResult) -> DeviceRecord:
+def fail_preflight(result: PreflightResult, settings: MachineSettings = FAST) -> DeviceRecord:
     rec, now = preflight_record()
-    return step(rec, result, at(now), FAST).record
+    return step(rec, result, at(now), settings).record
+
+
+# Without image cleanup, a device below the minimum free space fails at pre-flight (with it, the software
+# list decides whether deleting old images makes room: see test_machine_disk).
+NO_CLEANUP = MachineSettings(**{**FAST.__dict__, "image_cleanup": False})
 
 
 # -- pre-flight -------------------------------------------------------------------------------------------------
 
 
 def test_insufficient_disk_fails_preflight() -> None:
-    rec = fail_preflight(PreflightResult("10.2.9", 4.9))
+    rec = fail_preflight(PreflightResult("10.2.9", 4.9), NO_CLEANUP)
     failed_with(rec, Reason.INSUFFICIENT_DISK, Phase.PREFLIGHT)
     assert rec.last_error is not None and "4.9 GB free, 5.0 GB required" in rec.last_error.message
 
@@ -568,7 +574,8 @@ def _content_hops() -> tuple[Hop, ...]:
 
 
 SCENARIOS: dict[Reason, Scenario] = {
-    Reason.INSUFFICIENT_DISK: lambda: fail_preflight(PreflightResult("10.2.9", 1.0)),
+    Reason.INSUFFICIENT_DISK: lambda: fail_preflight(PreflightResult("10.2.9", 1.0), NO_CLEANUP),
+    Reason.IMAGE_DELETE_FAILED: lambda: _delete_refused(),
     Reason.READINESS_CHECK_FAILED: lambda: fail_preflight(
         PreflightResult("10.2.9", 40.0, checks=(CheckOutcome("ha", False),))
     ),
@@ -605,6 +612,13 @@ SCENARIOS: dict[Reason, Scenario] = {
 }
 
 
+def _delete_refused() -> DeviceRecord:
+    fw = FakeFirewall("0001", "10.2.9", downloaded={"10.2.9", "9.1.0", "9.0.0"}, disk_gb=5.5)
+    fw.available = ("9.0.0", "9.1.0", *fw.available)
+    rec, now = run_until(record(), fw, DeleteImage)
+    return step(rec, CommandFailed("DeleteImage", False, "api", "refused"), at(now), FAST).record
+
+
 def _software_check_failed() -> DeviceRecord:
     rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), SoftwareCheck)
     rec = step(rec, CommandFailed("SoftwareCheck", False, "api"), at(now), FAST).record
@@ -629,5 +643,5 @@ def test_every_reason_is_reached(reason: Reason) -> None:
 
 def test_failure_steps_emit_no_commands() -> None:
     rec, now = preflight_record()
-    result: Step = step(rec, PreflightResult("10.2.9", 0.1), at(now), FAST)
+    result: Step = step(rec, PreflightResult("10.2.9", 0.1), at(now), NO_CLEANUP)
     assert (result.commands, result.requeue_after) == ((), None)

@@ -305,6 +305,7 @@ def test_only_device_changing_commands_are_marked() -> None:
         "ContentDownload",
         "ContentInstall",
         "Download",
+        "DeleteImage",
         "Install",
         "Reboot",
         "Suspend",
