@@ -134,13 +134,45 @@ class RetryPolicy:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
             wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
-            retry=tenacity.retry_if_exception_type(TemporaryDeviceError),
+            retry=tenacity.retry_if_exception(_worth_retrying),
             reraise=True,
         )
         return retrying(fn)
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+class _RetryingOps:
+    """pan-os-python's firewall as panos-upgrade-assurance sees it, each ``op`` call retried under our policy.
+
+    The library makes its own calls (a readiness check or a snapshot is several of them) and reports a lost
+    snapshot area instead of raising: retrying its whole run would repeat every call for one that failed.
+    A call that is not worth retrying, or still fails, raises the library's own exception unchanged (the
+    library's error handling relies on its types)."""
+
+    def __init__(self, dev: Any, retry: RetryPolicy, name: str) -> None:
+        self._dev, self._retry, self._name = dev, retry, name
+
+    def op(self, *args: Any, **kwargs: Any) -> Any:
+        if self._retry.attempts <= 1:
+            return self._dev.op(*args, **kwargs)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._retry.attempts),
+            wait=tenacity.wait_exponential(multiplier=self._retry.initial_wait, max=self._retry.max_wait),
+            retry=tenacity.retry_if_exception(lambda e: _worth_retrying(translate(e, self._name))),
+            reraise=True,
+        )
+        return retrying(self._dev.op, *args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._dev, attr)
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """Temporary errors, and answers that could not be parsed (a proxy's page, a truncated body): asking
+    a read again is harmless. Device-changing commands are sent with ``NO_RETRY``; the engine decides."""
+    return isinstance(exc, TemporaryDeviceError) or getattr(exc, "kind", None) == "bad-response"
 
 
 class RateLimiter:
@@ -523,23 +555,35 @@ class FirewallClient(_Client):
         from panos_upgrade_assurance.check_firewall import CheckFirewall
         from panos_upgrade_assurance.firewall_proxy import FirewallProxy
 
-        return CheckFirewall(FirewallProxy(self._dev), skip_force_locale=True)
+        ops = _RetryingOps(self._dev, self.retry, self.name)
+        return CheckFirewall(FirewallProxy(ops), skip_force_locale=True)
 
     def readiness(self, checks: list[Any]) -> dict[str, Any]:
-        """Run panos-upgrade-assurance readiness checks; ``{check: {"state": bool, "reason": str}}``."""
-        try:
-            result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
-        except Exception as exc:
-            raise translate(exc, f"{self.name}: readiness checks") from exc
-        return result
+        """Run panos-upgrade-assurance readiness checks; ``{check: {"state": bool, "reason": str}}``. They
+        make several calls that do not go through ``op``: a transient error in any of them runs the checks
+        again under the client's retry policy, like every other read."""
+
+        def once() -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
+            except Exception as exc:
+                raise translate(exc, f"{self.name}: readiness checks") from exc
+            return result
+
+        return self.retry.run(once)
 
     def snapshot(self, areas: list[str]) -> dict[str, Any]:
-        """Run panos-upgrade-assurance snapshots (e.g. ``routes``, ``arp_table``, ``session_stats``)."""
-        try:
-            result: dict[str, Any] = self.assurance().run_snapshots(areas)
-        except Exception as exc:
-            raise translate(exc, f"{self.name}: snapshots") from exc
-        return result
+        """Run panos-upgrade-assurance snapshots (e.g. ``routes``, ``arp_table``, ``session_stats``). An area
+        lost to a transient error is reported by the library, not raised: the runner takes it again."""
+
+        def once() -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = self.assurance().run_snapshots(areas)
+            except Exception as exc:
+                raise translate(exc, f"{self.name}: snapshots") from exc
+            return result
+
+        return self.retry.run(once)
 
 
 def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:

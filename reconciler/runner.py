@@ -25,7 +25,7 @@ from reconciler.validation import Margins, Snapshot, compare
 SNAPSHOT_AREAS = ["session_stats", "routes", "arp_table"]
 # panos-upgrade-assurance reports a failed area instead of raising; an area lost to a transient error (an
 # HTTP 500, a dropped connection) would be compared as empty and fail the device, so it is taken again.
-SNAPSHOT_ATTEMPTS = 3
+SNAPSHOT_ATTEMPTS = 5
 # A single probe while a device reboots: failing fast is the point, the machine schedules the next one.
 PROBE = RetryPolicy(attempts=1)
 

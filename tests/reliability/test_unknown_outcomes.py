@@ -94,3 +94,28 @@ def test_job_polls_that_never_make_sense_fail_the_device_by_its_deadline(
     rec = records["701"]
     assert Phase.FAILED is rec.phase and rec.last_error is not None
     assert rec.last_error.reason in ("job-stalled", "download-failed"), rec.last_error
+
+
+def test_transient_errors_during_readiness_checks_and_snapshots_are_retried(
+    tmp_path: Path, figures: TestFigures
+) -> None:
+    """HTTP 500s and dropped connections on 45 % of the calls, readiness checks and snapshots included
+    (panos-upgrade-assurance makes those calls itself): retried like every other read, the device
+    converges instead of failing its pre-flight or its snapshots."""
+    fleet = FleetSpec(devices=(dev("901", "11.1.2"), dev("902", "11.1.2")))
+    # Under this compression a reboot's polls meet the same error rate: give it room (as the faults suite).
+    slow_reboot = {"firewall.reboot_timeout": 5400}
+    with fleet_env(tmp_path, fleet, base_address=block(), **slow_reboot) as env:
+        for serial in ("901", "902"):
+            env.sim.inject_fault(serial, "http_500", rate=0.3)
+            env.sim.inject_fault(serial, "drop_connection", rate=0.15)
+        figures.add("faults_injected", 4)
+        env.write_desired(group(TARGET))
+        _, records = env.converge(timeout=180)
+        events = env.sim.events()
+    errors = [e for e in events if e["event"] == "api_error" and e["serial"] in ("901", "902")]
+    assert errors, "the faults must have fired"
+    for serial in ("901", "902"):
+        rec = records[serial]
+        assert Phase.DONE is rec.phase, (serial, rec.last_error)
+        assert [TARGET] == installs(events, serial)
