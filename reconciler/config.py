@@ -68,7 +68,10 @@ KEYS: dict[str, Key] = {
         ),
         Key("panorama.api_key_file", "str", "", "File holding the Panorama API key"),
         Key("panorama.rate_limit", "int", 10, "Panorama API requests per minute", 1, 100000),
-        Key("panorama.timeout", "int", 300, "Panorama API timeout in seconds", 1, 3600),
+        Key(
+            "panorama.timeout", "int", 300, "Panorama API call deadline in seconds (the whole call)", 1, 3600
+        ),
+        Key("panorama.max_answer_mb", "int", 64, "Largest Panorama API answer read (MB)", 1, 4096),
         Key("panorama.verify_tls", "bool", True, "Verify Panorama's TLS certificate"),
         Key("panorama.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
         Key("panorama.ca_bundle", "str", "", "CA bundle (PEM) used to verify Panorama; empty = system store"),
@@ -81,7 +84,10 @@ KEYS: dict[str, Key] = {
         ),
         Key("firewall.api_key_file", "str", "", "File holding the firewall API key"),
         Key("firewall.port", "int", 443, "Firewall HTTPS API port", 1, 65535),
-        Key("firewall.timeout", "int", 300, "Firewall API timeout in seconds", 1, 3600),
+        Key(
+            "firewall.timeout", "int", 300, "Firewall API call deadline in seconds (the whole call)", 1, 3600
+        ),
+        Key("firewall.max_answer_mb", "int", 64, "Largest firewall API answer read (MB)", 1, 4096),
         Key("firewall.verify_tls", "bool", True, "Verify firewalls' TLS certificates"),
         Key("firewall.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
         Key(

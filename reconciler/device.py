@@ -8,11 +8,18 @@ short ``kind`` that status files and metrics use.
 TLS: pan-os-python builds its ``PanXapi`` without an ``ssl_context``, which pan-python treats as "do not
 verify". ``_Verified`` overrides the two places that build it so that our context (verifying against the
 configured CA bundle by default) is always passed. Turning verification off is explicit and logged.
+
+Hostile answers: pan-python's timeout bounds each socket read, so a device trickling a byte a second held a
+call for as long as it liked, and it reads the whole answer into memory. Every request therefore goes
+through ``_urlopen``: the timeout is a deadline for the whole call (connect, headers, body), and the answer
+is read here, up to ``max_answer_mb`` (config ``firewall.max_answer_mb`` / ``panorama.max_answer_mb``);
+a longer one fails that call (``bad-response``) without being read further.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 import threading
@@ -62,6 +69,7 @@ class Endpoint:
     verify_tls: bool = True
     ca_bundle: str = ""
     use_http: bool = False
+    max_answer_mb: int = 64
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.use_http:
@@ -93,27 +101,176 @@ def _verifying_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 _openers: dict[int, urllib.request.OpenerDirector] = {}
 _UNSET: Any = object()
+DEFAULT_MAX_ANSWER = 64 << 20
+_call = threading.local()  # this thread's call in progress: its deadline and answer limit
+
+
+class AnswerTooLarge(Exception):
+    """A device's answer is longer than the configured limit (raised by ``_urlopen``, classified once)."""
+
+
+def _deadline() -> float | None:
+    deadline: float | None = getattr(_call, "deadline", None)
+    return deadline
+
+
+class _DeadlineSocket:
+    """A connected socket whose every read and write waits at most until the call's deadline.
+
+    http.client reads the status line, the headers and the body through ``makefile``; each read here sets
+    the socket's timeout to what is left of the call (never more than the per-read timeout it had)."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._per_read = sock.gettimeout()
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: no complete answer within the call's deadline")
+        self._sock.settimeout(left if self._per_read is None else min(self._per_read, left))
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        return self._sock.recv(bufsize, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._arm()
+        self._sock.sendall(data, flags)
+
+    def makefile(self, mode: str = "rb", buffering: int | None = None, **kw: Any) -> Any:
+        """What ``socket.makefile("rb")`` does (http.client asks for nothing else), reading through us."""
+        if mode != "rb":
+            raise ValueError(f"unsupported makefile mode {mode!r}")
+        # As socket.makefile: the socket stays open while the file is (urllib closes it right away).
+        self._sock._io_refs += 1  # type: ignore[attr-defined]
+        raw = socket.SocketIO(self, "rb")  # type: ignore[arg-type]
+        return io.BufferedReader(raw, buffering or io.DEFAULT_BUFFER_SIZE)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _bounded(conn: http.client.HTTPConnection) -> None:
+    deadline = _deadline()
+    if deadline is not None and conn.sock is not None:
+        conn.sock = _DeadlineSocket(conn.sock, deadline)
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _bounded(self)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _bounded(self)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        super().__init__(context=context)
+        self._ctx = context
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=self._ctx)
+
+
+def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler(context))
+
+
+class _Answer:
+    """A response whose body was already read (bounded): what pan-python gets back from ``urlopen``."""
+
+    def __init__(self, response: Any, body: bytes) -> None:
+        self._response = response
+        self._body = body
+
+    def read(self, amt: int | None = None) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+
+def _read_bounded(response: Any, limit: int) -> bytes:
+    announced = response.getheader("Content-Length") if hasattr(response, "getheader") else None
+    too_large = AnswerTooLarge(f"answer larger than the {limit >> 20} MB limit (max_answer_mb)")
+    if announced is not None and announced.strip().isdigit() and int(announced) > limit:
+        response.close()
+        raise too_large
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = response.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        chunks.append(chunk)
+        if total > limit:
+            response.close()
+            raise too_large
 
 
 def _urlopen(url: Any, data: Any = None, timeout: Any = _UNSET, *, context: Any = None, **kw: Any) -> Any:
-    """``urllib.request.urlopen`` for pan-python, with one opener per SSL context of ours.
+    """``urllib.request.urlopen`` for pan-python: one opener per SSL context of ours, a deadline for the
+    whole call, and the answer read here up to this thread's limit (``_answer_limit``).
 
     Given a context, the standard ``urlopen`` builds a fresh opener on every request (every default
     handler, and a scan of the whole environment for proxies): about a quarter of a firewall call's CPU,
     and the engine makes tens of thousands. Our contexts are few and live as long as the process (one
-    per CA bundle, one unverified), so their openers are kept; any other call takes the standard path.
-    The opener is the one ``urlopen`` builds, so proxies, redirects and errors are unchanged.
+    per CA bundle, one unverified), so their openers are kept; others (pan-python makes a fresh
+    unverified one for plain HTTP) get an opener of the same handlers for that call.
+    ``timeout`` (pan-python passes the device's timeout) is the deadline of the call, not of each read.
     """
     args = (url, data) if timeout is _UNSET else (url, data, timeout)
     with _contexts_lock:
-        ours = context is not None and not kw and any(c is context for c in _contexts.values())
-        opener = _openers.get(id(context)) if ours else None
-        if ours and opener is None:
-            opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-            _openers[id(context)] = opener
+        ours = context is not None and any(c is context for c in _contexts.values())
+        opener = _openers.get(id(context)) if ours and not kw else None
+        if ours and opener is None and not kw:
+            opener = _openers[id(context)] = _opener(context)
+    if opener is None:
+        opener = _opener(context) if not kw else None
     if opener is None:
         return urllib.request.urlopen(*args, context=context, **kw)
-    return opener.open(*args)
+    _call.deadline = None if timeout in (_UNSET, None) else time.monotonic() + float(timeout)
+    try:
+        response = opener.open(*args)
+        try:
+            return _Answer(response, _read_bounded(response, getattr(_call, "limit", DEFAULT_MAX_ANSWER)))
+        except TimeoutError:
+            response.close()
+            raise
+    finally:
+        _call.deadline = None
+
+
+class _answer_limit:  # a context manager, named like one
+    """Within the block, answers of this thread's calls are limited to ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        self.saved = getattr(_call, "limit", DEFAULT_MAX_ANSWER)
+        _call.limit = self.limit
+
+    def __exit__(self, *exc: Any) -> None:
+        _call.limit = self.saved
 
 
 # pan-python calls ``urlopen`` as a global of its module on every request: route it through the cache.
@@ -233,6 +390,8 @@ def translate(exc: BaseException, where: str) -> DeviceError:
     low = text.lower()
     if isinstance(exc, px.ResponseFormatError):
         return PermanentDeviceError(f"{where}: unexpected response: {text}", kind="bad-response")
+    if isinstance(exc, AnswerTooLarge):
+        return PermanentDeviceError(f"{where}: {text}", kind="bad-response")
     if isinstance(exc, pan_errors.PanInvalidCredentials) or "invalid credential" in low or "code: 403" in low:
         return PermanentDeviceError(f"{where}: authentication failed (invalid credentials)", kind="auth")
     if "certificate_verify_failed" in low or "certificate verify failed" in low or "certificateerror" in low:
@@ -344,6 +503,8 @@ class _Client:
         self.retry = retry
         self.limiter = limiter
         self.on_call = on_call
+        endpoint = getattr(dev, "_endpoint", None)
+        self.max_answer = (endpoint.max_answer_mb << 20) if endpoint is not None else DEFAULT_MAX_ANSWER
 
     def op(
         self, cmd: str, *, xml: bool = False, retry: RetryPolicy | None = None, extra_qs: Any = None
@@ -354,7 +515,8 @@ class _Client:
             if self.limiter is not None:
                 self.limiter.acquire()
             try:
-                result: ET.Element = self._dev.op(cmd, cmd_xml=not xml, extra_qs=extra_qs)
+                with _answer_limit(self.max_answer):
+                    result: ET.Element = self._dev.op(cmd, cmd_xml=not xml, extra_qs=extra_qs)
             except Exception as exc:
                 err = translate(exc, f"{self.name}: {_verb(cmd)}")
                 self._count(cmd, err.kind)
@@ -565,7 +727,8 @@ class FirewallClient(_Client):
 
         def once() -> dict[str, Any]:
             try:
-                result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
+                with _answer_limit(self.max_answer):
+                    result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
             except Exception as exc:
                 raise translate(exc, f"{self.name}: readiness checks") from exc
             return result
@@ -578,7 +741,8 @@ class FirewallClient(_Client):
 
         def once() -> dict[str, Any]:
             try:
-                result: dict[str, Any] = self.assurance().run_snapshots(areas)
+                with _answer_limit(self.max_answer):
+                    result: dict[str, Any] = self.assurance().run_snapshots(areas)
             except Exception as exc:
                 raise translate(exc, f"{self.name}: snapshots") from exc
             return result
@@ -599,6 +763,7 @@ def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
         verify_tls=cfg.get("panorama.verify_tls"),
         ca_bundle=cfg.get("panorama.ca_bundle"),
         use_http=cfg.get("panorama.use_http"),
+        max_answer_mb=cfg.get("panorama.max_answer_mb"),
     )
     creds = Credentials(
         cfg.get("panorama.username"), cfg.secret("panorama.password"), cfg.secret("panorama.api_key")
@@ -625,4 +790,5 @@ def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
         verify_tls=cfg.get("firewall.verify_tls"),
         ca_bundle=cfg.get("firewall.ca_bundle"),
         use_http=cfg.get("firewall.use_http"),
+        max_answer_mb=cfg.get("firewall.max_answer_mb"),
     )

@@ -141,6 +141,15 @@ class PanoramaDevice:
     peer_serial: str = ""
 
 
+# What a serial may look like (the inventory schema's pattern): it names files (status/devices/<serial>.json),
+# so a device-supplied value outside it (``../x``, a newline) is never used as one.
+SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def valid_serial(serial: str) -> bool:
+    return SERIAL.fullmatch(serial) is not None
+
+
 def panorama_devices(root: ET.Element) -> list[PanoramaDevice]:
     devices = _result(root).find("devices")
     if devices is None:

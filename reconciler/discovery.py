@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler import logs
 from reconciler.device import FirewallClient, PanoramaClient, RetryPolicy
-from reconciler.device_xml import HaState, PanoramaDevice, SystemInfo
+from reconciler.device_xml import HaState, PanoramaDevice, SystemInfo, valid_serial
 from reconciler.errors import DeviceError
 from reconciler.inventory import Device, Inventory
 
@@ -43,7 +43,7 @@ def discover(
     progress: Callable[[int, int], None] | None = None,
 ) -> Inventory:
     """Build a fresh inventory. Panorama errors propagate (nothing to discover without it)."""
-    listed = panorama.connected_devices()
+    listed = _usable(panorama.connected_devices())
     groups = panorama.device_groups()
     total = len(listed)
     probes: dict[str, Probe] = {}
@@ -64,6 +64,30 @@ def discover(
     return Inventory.of(
         _pair_up(devices), discovered_at=now, panorama=panorama.name.removeprefix("panorama ")
     )
+
+
+def _usable(listed: list[PanoramaDevice]) -> list[PanoramaDevice]:
+    """Panorama's entries whose serial can be one (``valid_serial``): any other is skipped with a warning,
+    so one bad entry never keeps the inventory of the rest from being written; a bad HA peer serial is
+    dropped (the member is then not taken for a confirmed pair)."""
+    out = []
+    for dev in listed:
+        if not valid_serial(dev.serial):
+            log.warning("discovery: Panorama entry skipped: serial %s is not a serial", _shown(dev.serial))
+            continue
+        if dev.peer_serial and not valid_serial(dev.peer_serial):
+            log.warning(
+                "discovery: %s: HA peer serial %s ignored: not a serial", dev.serial, _shown(dev.peer_serial)
+            )
+            dev = replace(dev, peer_serial="")
+        out.append(dev)
+    return out
+
+
+def _shown(text: str) -> str:
+    """A device-supplied value for a log line: quoted, escaped (no newline), cut short."""
+    shown = ascii(text)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _probe(firewall: FirewallFactory, dev: PanoramaDevice, retry: RetryPolicy) -> Probe:
@@ -113,6 +137,8 @@ def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str) -> Device:
             )
         return base.with_changes(device_type="standalone", ha_state="standalone", **fields)
     peer = ha.peer_serial or dev.peer_serial
+    if not valid_serial(peer):  # a firewall's own answer is no more trusted than Panorama's
+        peer = ""
     return base.with_changes(
         device_type="ha_pair", ha_state=_ha_state(ha.local_state), peer_serial=peer, **fields
     )

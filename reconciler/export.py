@@ -1,10 +1,16 @@
-"""The original tool's two CSV exports of the inventory (exact column names and order)."""
+"""The original tool's two CSV exports of the inventory (exact column names and order).
+
+Hostnames (and every other cell) come from the devices: each cell goes through
+``display.spreadsheet_cell`` (a formula's first character prefixed with ``'``, control characters
+escaped); spreadsheets show the text, and the bulk commands read only serials.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 
+from reconciler.display import spreadsheet_cell
 from reconciler.inventory import Inventory
 
 STANDALONE_COLUMNS = ("serial", "hostname", "mgmt_ip", "current_version", "model")
@@ -14,13 +20,17 @@ HA_PAIR_COLUMNS = (
 )  # fmt: skip
 
 
+def _row(values: list[str]) -> list[str]:
+    return [spreadsheet_cell(v) for v in values]
+
+
 def standalone_csv(inventory: Inventory) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(STANDALONE_COLUMNS)
     for dev in inventory:
         if dev.device_type == "standalone":
-            writer.writerow([dev.serial, dev.hostname, dev.mgmt_ip, dev.sw_version, dev.model])
+            writer.writerow(_row([dev.serial, dev.hostname, dev.mgmt_ip, dev.sw_version, dev.model]))
     return out.getvalue()
 
 
@@ -31,9 +41,9 @@ def ha_pairs_csv(inventory: Inventory) -> str:
     writer.writerow(HA_PAIR_COLUMNS)
     for first, second in inventory.pairs():
         writer.writerow(
-            [
+            _row([
                 first.serial, second.serial, first.hostname, second.hostname, first.mgmt_ip, second.mgmt_ip,
                 first.sw_version, second.sw_version, first.model or second.model,
-            ]
+            ])
         )  # fmt: skip
     return out.getvalue()

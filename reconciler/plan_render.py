@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from reconciler.display import one_line
 from reconciler.plan import BLOCKED, NONE, UNMANAGED, DevicePlan, GroupSummary, Plan
 
 
@@ -90,8 +91,8 @@ def _row(d: DevicePlan) -> list[str]:
         str(d.wave) if d.wave is not None else "-",
         str(d.order) if d.order is not None else "-",
         d.serial,
-        d.hostname or "-",
-        d.current or "?",
+        one_line(d.hostname) or "-",
+        one_line(d.current) or "?",
         d.target or "-",
         _action(d),
         _detail(d),
@@ -153,7 +154,7 @@ def to_markdown(plan: Plan) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for d in pending:
-            name = f"{d.hostname} ({d.serial})" if d.hostname else d.serial
+            name = f"{one_line(d.hostname)} ({d.serial})" if d.hostname else d.serial
             lines.append(
                 f"| {_md(name)} | {_md(d.group or '-')} | {d.wave or '-'} | `{d.current or '?'}` | "
                 f"`{d.target or '-'}` | {_md(_action(d))} | {_md(_detail(d))} |"

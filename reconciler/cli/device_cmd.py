@@ -14,6 +14,7 @@ import typer
 from reconciler import discovery, export, inventory_store, store
 from reconciler.cli.context import state
 from reconciler.device import FirewallClient, firewall_credentials, firewall_endpoint, panorama_from_config
+from reconciler.display import one_line
 from reconciler.errors import DeviceError, UserError
 from reconciler.inventory import DEVICE_TYPES, Inventory
 
@@ -156,9 +157,10 @@ def list_cmd(
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    rows = [[one_line(str(v)) for v in row] for row in rows]  # device-supplied text: one line per device
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=False)]
     for row in (header, *rows):
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
 
 
 @device_app.command("status")
