@@ -118,3 +118,24 @@ def test_generated_fleets_can_make_every_pair_preemptive_without_changing_anythi
         for d in every.devices
     ]
     assert generate_fleet(firewalls=60, ha_pairs=20, seed=3, preemptive=True) == every
+
+
+def test_sim_status_shows_the_violation_count(tmp_path: Any) -> None:
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from reconciler.cli import app
+
+    (tmp_path / "sim.json").write_text(json.dumps({"pid": os.getpid()}))
+    status = {
+        "sim_time": 12.0,
+        "port": 1,
+        "devices": [],
+        "violations": {"active-rebooted": 2, "both-down": 1},
+    }
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    result = CliRunner().invoke(app, ["sim", "status", "--state-dir", str(tmp_path)])
+    assert 0 == result.exit_code, result.output
+    assert "safety violations seen: 3 (active-rebooted 2, both-down 1)" in result.output
