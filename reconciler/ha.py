@@ -91,6 +91,8 @@ class PairReason(StrEnum):
     MEMBER_CANCELLED = "member-cancelled"
 
 
+# A pair blocked for one of these waits for an operator to release or retry a member, nothing else.
+_MEMBER_REASONS = frozenset({PairReason.MEMBER_FAILED, PairReason.MEMBER_HELD, PairReason.MEMBER_CANCELLED})
 # What a wait is for, and which setting bounds it.
 _WAIT_LIMIT = {
     "health": ("ha_health_timeout", PairReason.HA_PEER_UNHEALTHY),
@@ -676,9 +678,17 @@ def pair_resume(
 ) -> PairStep:
     """After a restart: a pair that was reading or suspending re-reads both roles and decides afresh (HA
     states show whether the suspend happened); ``MakeFunctional`` is sent again (it is idempotent); a
-    running member is left to its own machine's resume, or started if it never got its ``Begin``; new,
-    blocked and done pairs are unchanged."""
+    running member is left to its own machine's resume, or started if it never got its ``Begin``; a pair
+    blocked by its members (held, cancelled, failed) whose members were released or retried meanwhile (with
+    no engine running) restarts from a fresh read of both roles, as it would have at once with one; other
+    new, blocked and done pairs are unchanged."""
     ctx = _Ctx(pair, members, iso(now), settings)
+    if (
+        pair.stage is PairStage.BLOCKED
+        and pair.blocked_reason in _MEMBER_REASONS
+        and _member_problem(ctx) is None
+    ):
+        return _on_member_changed(ctx, MemberChanged(pair.members[0]))
     if pair.stage in (PairStage.NEW, PairStage.BLOCKED, PairStage.DONE):
         return PairStep(pair)
     if pair.stage is PairStage.MEMBER_RUNNING and pair.member is not None:

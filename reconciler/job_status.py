@@ -214,13 +214,16 @@ def build(
     """The status of ``spec`` in queue ``state`` from its devices' records (serial -> record or None).
 
     ``started_at``/``finished_at`` default to the earliest start / latest finish among this job's records
-    (``finished_at`` only once ``state`` is a finished one).
+    (``finished_at`` only once ``state`` is a finished one; a cancelled job, whose file moves at once, only
+    once none of its devices is still working: one on its way to its next safe point, or released again,
+    keeps it open).
     """
     entries = tuple(device_entry(spec, s, records.get(s), inventory, state) for s in spec.devices)
     own = [r for r in records.values() if r is not None and r.job_id == spec.job_id]
     if started_at is None:
         started_at = min((r.started_at for r in own if r.started_at), default=None)
-    if finished_at is None and state in FINISHED_STATES:
+    settled = state != "cancelled" or finished_state(entries, cancel_requested=True) is not None
+    if finished_at is None and state in FINISHED_STATES and settled:
         finished_at = max((r.finished_at for r in own if r.finished_at), default=None)
     return JobStatus(
         job_id=spec.job_id,

@@ -16,19 +16,23 @@ What a command does to a device (the machine decides; an illegal request changes
 
 * ``cancel_upgrade``: a device not started yet is cancelled; a working one is held at its next safe point
   (admin takeover; never mid-install). For a job, the job file moves to ``queue/cancelled`` so its devices
-  that have not started never will, and only records *of that job* are touched.
+  that have not started never will, and only records *of that job* are touched. An HA member waiting for
+  its turn in a pair that has started is *held*, not cancelled (``observation_for_record``): the pair stops
+  as one unit, both members held, and no member is left waiting for a peer that will never go on.
 * ``hold``: held now (or at the next safe point). A device with no status record (never upgraded) gets a
   *hold-only* record (``upgrade_status`` ``held``, no path), which the planner treats like any hold: the
   device is blocked (``held``) until released. This is what an operator expects from "hold this firewall".
 * ``release``: a held device goes back to ``pending`` and starts over from a fresh pre-flight; a hold-only
-  record is removed instead (the device is back to never-started).
+  record is removed instead (the device is back to never-started). Releasing one member of an HA pair
+  whose other member is held for the same work releases both (``acts_on``): the pair restarts as one unit
+  from a fresh read of both roles.
 * ``retry``: a failed or cancelled device goes back to ``pending`` as a new attempt.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,6 +244,61 @@ def observation_for(command: str, by: str, reason: str) -> Observation:
 # -- deciding (pure) -------------------------------------------------------------------------------------
 
 
+def _same_work(record: DeviceRecord, peer: DeviceRecord | None) -> bool:
+    """``peer`` is ``record``'s HA peer, working on the same thing (the same job, or the desired state)."""
+    return (
+        peer is not None
+        and record.ha_peer == peer.serial
+        and peer.ha_peer == record.serial
+        and peer.job_id == record.job_id
+        and not is_hold_only(peer)
+    )
+
+
+def observation_for_record(
+    request: OperatorRequest, record: DeviceRecord, peer: DeviceRecord | None
+) -> Observation:
+    """What ``request`` feeds to ``record``'s machine. A cancel of an HA member that waits for its turn in a
+    pair that has started (either member began) holds it instead of cancelling it: the pair stops as one
+    unit, the working member at its next safe point and this one at once, both held until released."""
+    obs = request.observation
+    if (
+        isinstance(obs, CancelRequest)
+        and record.phase is Phase.PENDING
+        and _same_work(record, peer)
+        and (record.started_at is not None or (peer is not None and peer.started_at is not None))
+    ):
+        return HoldRequest(by=obs.by, reason=obs.reason)
+    return obs
+
+
+def acts_on(request: OperatorRequest, lookup: Callable[[str], DeviceRecord | None]) -> dict[str, str | None]:
+    """The devices ``request`` acts on, each with the serial it was added for (``None``: named in the
+    request). A release of a held HA member also releases its peer when the peer is held for the same work:
+    a pair is released as one unit and restarts from a fresh read of both roles (releasing one member alone
+    would leave the other waiting for ever, and the pair with it)."""
+    out: dict[str, str | None] = dict.fromkeys(request.serials)
+    if not isinstance(request.observation, ReleaseRequest):
+        return out
+    for serial in request.serials:
+        record = lookup(serial)
+        if record is None or record.phase is not Phase.HELD or not record.ha_peer:
+            continue
+        if not request.applies_to(record) or is_hold_only(record) or record.ha_peer in out:
+            continue
+        peer = lookup(record.ha_peer)
+        if peer is not None and peer.phase is Phase.HELD and _same_work(record, peer):
+            out[peer.serial] = serial
+    return out
+
+
+def with_peer_note(outcome: DeviceOutcome, named: str | None) -> DeviceOutcome:
+    """The outcome of a device that ``acts_on`` added for the HA member ``named`` (unchanged if None)."""
+    if named is None:
+        return outcome
+    return replace(outcome, message=f"{outcome.message} (together with its HA peer {named})")
+
+
 def is_hold_only(record: DeviceRecord) -> bool:
     """A record created only to hold a device that was never upgraded (no path, never started)."""
     return (
@@ -289,8 +348,10 @@ def decide(
     inventory: Inventory,
     now: Instant,
     settings: MachineSettings = DEFAULT_SETTINGS,
+    peer: DeviceRecord | None = None,
 ) -> Decision:
-    """The effect of ``request`` on one device whose current record is ``record`` (pure)."""
+    """The effect of ``request`` on one device whose current record is ``record`` (pure); ``peer`` is the
+    record of its HA peer, if any (see ``observation_for_record``)."""
     if record is None:
         return _decide_without_record(request, serial, inventory, now, settings)
     before = record.phase.value
@@ -315,7 +376,7 @@ def decide(
             remove=True,
         )
     try:
-        new = machine.step(record, request.observation, now, settings).record
+        new = machine.step(record, observation_for_record(request, record, peer), now, settings).record
     except IllegalTransition:
         return Decision(DeviceOutcome(serial, REFUSED, _refusal(request.command, record), before, before))
     if new.phase is record.phase and new.pending_request is not None:
@@ -390,8 +451,8 @@ def apply_offline(
     outcomes = []
     for request in requests:
         results = []
-        for serial in request.serials:
-            results.append(_apply_one(paths, request, serial, inv, now, settings))
+        for serial, named in acts_on(request, lambda s: _load_quietly(paths, s)).items():
+            results.append(with_peer_note(_apply_one(paths, request, serial, inv, now, settings), named))
         job_state = None
         if request.target == "job" and request.job_id and isinstance(request.observation, CancelRequest):
             job_state = _cancel_job(paths, request.job_id, inv, now)
@@ -414,7 +475,8 @@ def _apply_one(
         record = record_store.load(file) if file.exists() else None
     except StoreError as exc:
         return DeviceOutcome(serial, REFUSED, f"status file unusable, left alone: {exc}")
-    decision = decide(request, serial, record, inventory, now, settings)
+    peer = _load_quietly(paths, record.ha_peer) if record is not None and record.ha_peer else None
+    decision = decide(request, serial, record, inventory, now, settings, peer)
     if decision.remove:
         file.unlink(missing_ok=True)
     elif decision.record is not None:

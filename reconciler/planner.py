@@ -16,7 +16,9 @@ How the decision is made, in order (the first rule that applies gives the reason
    ``none``; the path may give ``no-path``, ``downgrade-refused`` or ``images-unknown``; ``unreachable``.
 3. HA pair: both members share one unit, passive member first (``ha_member`` 1, active 2). If a member is
    blocked, suspended/non-functional/initial, out of sync, or the two run releases more than one feature
-   release apart, the other member is ``ha-peer-unhealthy``.
+   release apart, the other member is ``ha-peer-unhealthy``. A pair stopped half-way (one member held,
+   cancelled or failed, the other resting in ``pending`` or ``next_hop``) is not in progress: the resting
+   member is ``ha-peer-unhealthy`` with "waiting for HA peer <serial> (held|failed)".
 4. Group gates, for units not yet started: ``paused`` (global or group), ``change-freeze`` (a deny window
    is open), ``outside-window`` (no maintenance window open), ``failure-budget`` (the group's failures
    toward this target and revision reached its budget), ``wave-pending`` (an earlier wave has not
@@ -507,8 +509,17 @@ def _member_rank(work: _Work) -> tuple[int, str]:
 
 def _check_pair(unit: _Unit, rules: UpgradeRules) -> None:
     """Block the members of an unhealthy pair that want a change; members blocked for their own reason
-    keep it. A pair already in progress is the engine's to finish."""
-    if len(unit.members) != 2 or unit.converged or unit.in_progress:
+    keep it. A pair already in progress is the engine's to finish, unless it is stopped: a member resting
+    (``pending``/``next_hop``) while the other one is held, cancelled or failed waits for an operator, not
+    for the engine, so it is not in progress (it takes no ``maxParallel`` slot) and says what it waits for."""
+    if len(unit.members) != 2:
+        return
+    for member, peer in (unit.members, unit.members[::-1]):
+        resting = member.progress is not None and member.progress.resting
+        if member.in_progress and resting and peer.reason in (HELD_REASON, FAILED_REASON):
+            member.in_progress = False
+            member.block(HA_PEER_UNHEALTHY, f"waiting for HA peer {peer.device.serial} ({peer.reason})")
+    if unit.converged or unit.in_progress:
         return
     problem = _pair_problem(unit.members[0], unit.members[1], rules)
     if problem:

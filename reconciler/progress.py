@@ -34,6 +34,8 @@ _PHASES = {
     CANCELLED: ("cancelled", "canceled"),
 }
 _CATEGORY_OF = {phase: cat for cat, phases in _PHASES.items() for phase in phases}
+# In progress, but between steps: nothing is being done to the device right now.
+_RESTING = frozenset({"pending", "next_hop"})
 
 
 def category_of(phase: str) -> str:
@@ -55,6 +57,9 @@ class DeviceProgress:
     - ``reason``: why it failed or is held. ``finished_at``: when it reached done/failed (soak times count
       from it). ``current_version``: the version the engine last recorded, ``updated_at`` when.
     - ``download_only``: the work was pre-staging only.
+    - ``resting``: in progress, but at rest between steps (``pending`` or ``next_hop``): not working on the
+      device right now. An HA member resting while its peer is stopped waits for an operator, not for a
+      slot (the planner reads it so).
     """
 
     serial: str
@@ -67,6 +72,7 @@ class DeviceProgress:
     current_version: PanOsVersion | None = None
     updated_at: datetime | None = None
     download_only: bool = False
+    resting: bool = False
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -86,6 +92,7 @@ class DeviceProgress:
             "current_version": str(self.current_version) if self.current_version else None,
             "updated_at": format_time(self.updated_at),
             "download_only": self.download_only,
+            "resting": self.resting,
         }
 
     @classmethod
@@ -115,13 +122,16 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
     ``desired_revision``; ``starting_version``; ``last_error`` (string or ``{"message": ...}``), else
     ``hold.reason``, ``failed_reason``, ``hold_reason`` or ``reason``; ``finished_at`` (or
     ``completed_at``); ``current_version``; ``updated_at`` (or ``last_updated``); ``download_only`` (or
-    ``mode == "download_only"``). A dry-run record (``mode == "dry_run"``) is idle whatever its phase
+    ``mode == "download_only"``); ``resting`` (true), else an in-progress ``upgrade_status`` of ``pending``
+    or ``next_hop``. A dry-run record (``mode == "dry_run"``) is idle whatever its phase
     (unless held): only its ``current_version`` and ``updated_at`` are read. Unknown fields are ignored;
     unparseable versions and timestamps read as absent.
     """
     category = _first(data, "category", "phase_category")
+    phase = str(_first(data, "upgrade_status", "phase", "status") or "")
     if category is None or category not in CATEGORIES:
-        category = category_of(str(_first(data, "upgrade_status", "phase", "status") or ""))
+        category = category_of(phase)
+    resting = category == IN_PROGRESS and (data.get("resting") is True or phase.strip().lower() in _RESTING)
     hold = data.get("hold")
     if data.get("held") is True or isinstance(hold, Mapping):
         category = HELD
@@ -152,4 +162,5 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
         current_version=PanOsVersion.try_parse(data.get("current_version")),
         updated_at=parse_time(_first(data, "updated_at", "last_updated")),
         download_only=bool(data.get("download_only", False)) or data.get("mode") == "download_only",
+        resting=resting,
     )

@@ -21,8 +21,8 @@ from reconciler.engine.reconcile import group_lines
 from reconciler.engine.session import Session, drive, open_session
 from reconciler.errors import StoreError, UserError
 from reconciler.lock import DaemonLock
-from reconciler.plan import Plan, staleness
-from reconciler.records import Phase
+from reconciler.plan import NONE, Plan, staleness
+from reconciler.records import TERMINAL_PHASES, Phase
 
 EXIT_INCOMPLETE = 2
 
@@ -151,7 +151,32 @@ def _run(
         )
     _write_summary(session, rows)
     if (failed or incomplete) and not dry_run:
+        timed_out = deadline is not None and time.monotonic() > deadline
+        for line in why_incomplete(session, plan, timed_out):
+            print(line)
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def why_incomplete(session: Session, plan: Plan, timed_out: bool) -> list[str]:
+    """Why ``apply`` exits 2: one line per device not converged, with the plan's reason and detail (held,
+    waiting for a held HA peer, failed, outside the window...) or the phase it was still in."""
+    rec = session.reconciler
+    records = session.executor.records
+    waiting = [d for d in plan.devices if d.action != NONE and (rec.only is None or d.serial in rec.only)]
+    head = "stopped waiting at --timeout" if timed_out else "nothing more can start now"
+    lines = [f"Not converged ({head}): {len(waiting)} device(s):"]
+    for d in waiting:
+        record = records.get(d.serial)
+        if d.reason:
+            why = f"{d.reason}: {d.detail}" if d.detail else d.reason
+        elif record is not None and record.phase not in TERMINAL_PHASES:
+            why = f"still working ({record.phase.value})"
+        elif d.queued:
+            why = "queued behind the group's maxParallel"
+        else:
+            why = f"{d.action} not finished"
+        lines.append(f"  {d.serial}: {why}")
+    return lines
 
 
 def _dry_run_summary(session: Session, plan: Plan) -> None:

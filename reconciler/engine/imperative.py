@@ -70,30 +70,15 @@ class Imperative:
             moved = jobs.mark_cancelled(self.paths, request.job_id)
             job_state = "cancelled" if moved is not None else None
         outcomes = []
-        for serial in request.serials:
-            record = ex.record(serial)
-            managed = (
-                record is not None
-                and request.applies_to(record)
-                and not operator_commands.is_hold_only(record)
+        lookup = lambda s: ex.record(s) or _load_quietly(self.paths, s)  # noqa: E731
+        for serial, named in operator_commands.acts_on(request, lookup).items():
+            outcomes.append(
+                operator_commands.with_peer_note(self._one(request, serial, inventory, now), named)
             )
-            if managed and record is not None:
-                outcomes.append(self._feed(request, serial, record))
-                continue
-            if record is None:
-                record = _load_quietly(self.paths, serial)
-            settings = self.reconciler.settings_of(record) if record else self.reconciler.settings_for("")
-            decision = operator_commands.decide(request, serial, record, inventory, now, settings)
-            if decision.remove:
-                self.paths.device_status_file(serial).unlink(missing_ok=True)
-                ex.devices.pop(serial, None)
-            elif decision.record is not None:
-                ex.put(decision.record, settings)
-            outcomes.append(decision.outcome)
         store.audit(
             self.paths.audit_file,
             f"operator-{request.command}",
-            serials=list(request.serials),
+            serials=[o.serial for o in outcomes],
             job_id=request.job_id,
             by=request.by,
             reason=request.reason,
@@ -103,12 +88,36 @@ class Imperative:
         )
         self.reconciler.dirty.set()
 
+    def _one(
+        self, request: operator_commands.OperatorRequest, serial: str, inventory: Inventory, now: datetime
+    ) -> operator_commands.DeviceOutcome:
+        """One device's part of a request: fed to its machine when the engine manages its record, else
+        decided on the status file (hold-only records, records of other work, no record)."""
+        ex = self.reconciler.executor
+        record = ex.record(serial)
+        managed = (
+            record is not None and request.applies_to(record) and not operator_commands.is_hold_only(record)
+        )
+        if managed and record is not None:
+            return self._feed(request, serial, record)
+        if record is None:
+            record = _load_quietly(self.paths, serial)
+        settings = self.reconciler.settings_of(record) if record else self.reconciler.settings_for("")
+        decision = operator_commands.decide(request, serial, record, inventory, now, settings)
+        if decision.remove:
+            self.paths.device_status_file(serial).unlink(missing_ok=True)
+            ex.devices.pop(serial, None)
+        elif decision.record is not None:
+            ex.put(decision.record, settings)
+        return decision.outcome
+
     def _feed(
         self, request: operator_commands.OperatorRequest, serial: str, before: DeviceRecord
     ) -> operator_commands.DeviceOutcome:
         ex = self.reconciler.executor
         running = ex.devices[serial].running is not None
-        if not ex.request(serial, request.observation):
+        peer = ex.record(before.ha_peer) if before.ha_peer else None
+        if not ex.request(serial, operator_commands.observation_for_record(request, before, peer)):
             return operator_commands.DeviceOutcome(
                 serial,
                 operator_commands.REFUSED,
@@ -328,17 +337,20 @@ class Imperative:
                 previous = job_status.read(self.paths, spec.job_id)
             except StoreError:
                 previous = None
+            started = self.started.get(spec.job_id) or (previous.started_at if previous else None) or iso(now)
+            status = job_status.build(
+                spec, queued.state, records, now, inventory=self.reconciler.inventory, started_at=started
+            )
             if (
                 queued.state == "cancelled"
                 and previous is not None
                 and previous.state == "cancelled"
                 and previous.finished_at
+                and previous.device_status == status.device_status
             ):
+                # Written when it finished and unchanged since. A device of a cancelled job still moves
+                # when it reaches its safe point or is released: the status follows its real phase.
                 continue
-            started = self.started.get(spec.job_id) or (previous.started_at if previous else None) or iso(now)
-            status = job_status.build(
-                spec, queued.state, records, now, inventory=self.reconciler.inventory, started_at=started
-            )
             final = job_status.finished_state(
                 status.device_status, cancel_requested=queued.state == "cancelled"
             )

@@ -17,6 +17,7 @@ import pytest
 
 from reconciler.config import Config
 from reconciler.engine.session import drive, open_session
+from reconciler.lock import DaemonLock
 from reconciler.paths import WorkPaths
 from reconciler.sim.simulator import Simulator
 from tests.integration.conftest import configure_for
@@ -274,3 +275,129 @@ def test_apply_dry_run_previews_every_device_and_each_pair_once_and_agrees_with_
     assert "dry run: 8 device(s) previewed: 8 would pass pre-flight, 0 would fail" in tail, tail
     after = plan_json(cli, desired)
     assert actions == {d["serial"]: (d["action"], d["reason"]) for d in after["devices"]}
+
+
+# -- 6. a cancelled HA-pair job leaves both members coherent ----------------------------------------------------
+
+PAIRS_FLEET = """
+seed: 13
+devices:
+  - {serial: "041001", hostname: a-1, model: PA-3220, version: "10.2.9", device_group: dc,
+     ha: {peer: "041002", priority: 10}, free_disk_mb: 9000}
+  - {serial: "041002", hostname: a-2, model: PA-3220, version: "10.2.9", device_group: dc,
+     ha: {peer: "041001", priority: 20}, free_disk_mb: 9000}
+  - {serial: "042001", hostname: b-1, model: PA-3220, version: "10.2.9", device_group: dc,
+     ha: {peer: "042002", priority: 10}, free_disk_mb: 9000}
+  - {serial: "042002", hostname: b-2, model: PA-3220, version: "10.2.9", device_group: dc,
+     ha: {peer: "042001", priority: 20}, free_disk_mb: 9000}
+"""
+
+PAIRS_DESIRED = """apiVersion: panos-upgrade/v1
+groups:
+  - name: dc
+    select: {deviceGroups: [dc]}
+    target: "11.0.3"
+    maxParallel: 1
+"""
+
+PAIR_A = ("041001", "041002")
+PAIR_B = ("042001", "042002")
+
+
+def status_of(work: WorkPaths, serial: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(work.device_status_file(serial).read_text())
+    return data
+
+
+def test_a_cancelled_pair_job_holds_both_members_frees_the_slot_and_a_release_restarts_the_pair(
+    start_sim: Callable[..., Simulator], work: WorkPaths, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    spec = tmp_path / "fleet.yaml"
+    spec.write_text(PAIRS_FLEET)
+    sim = start_sim(fleet=spec, time_scale=0.005)
+    configure_for(work, sim, **{"engine.time_scale": "0.005", "metrics.enabled": "false"})
+    ok(cli("device", "discover", "--workers", "4"))
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "dc.yaml").write_text(PAIRS_DESIRED)
+    ok(cli("job", "submit", "--ha-pair", *PAIR_A, "--target-version", "11.0.3", "--job-id", "pair-a"))
+
+    # The daemon's part: jobs and commands only (no desired state yet), holding the work directory's lock,
+    # so 'job cancel' goes through a command file that the engine applies while a member installs.
+    session = open_session(
+        work, Config.load(work.config_file), desired_path=tmp_path / "none", serve_metrics=False
+    )
+    cancelled: list[str] = []
+
+    def cancel_mid_install() -> None:
+        if cancelled:
+            return
+        for serial in PAIR_A:
+            rec = session.executor.record(serial)
+            if rec is not None and rec.phase.value == "install":
+                cancelled.append(serial)
+                queued = ok(cli("job", "cancel", "pair-a", "--reason", "admin takeover"))
+                assert "the running daemon" in queued.output, queued.output
+                return
+
+    with DaemonLock(work.lock_file):
+        try:
+            session.reconciler.load_records()
+            drive(
+                session,
+                stop=threading.Event(),
+                until_settled=True,
+                resync=0.5,
+                on_tick=cancel_mid_install,
+                deadline=time.monotonic() + 120,
+            )
+        finally:
+            session.close()
+    assert cancelled, "no member of the pair was seen installing"
+    (working,) = cancelled
+    resting = next(s for s in PAIR_A if s != working)
+
+    # Both members held: the working one after its new version answered (never mid-install), the resting
+    # one at once; nothing left pending, the pair blocked because its members are held.
+    for serial in PAIR_A:
+        record = status_of(work, serial)
+        hold = record["hold"] or {}
+        assert ("held", "admin takeover") == (record["upgrade_status"], hold.get("reason")), record
+    assert "11.0.3" == sim.device(working).version and "10.2.9" == sim.device(resting).version
+    assert not [e for e in sim.events() if e["event"] == "install_start" and e["serial"] == resting]
+    pair = json.loads(work.pair_status_file("041001+041002").read_text())
+    assert ("blocked", "member-held") == (pair["stage"], pair["blocked_reason"]), pair
+    shown = json.loads(ok(cli("job", "show", "pair-a", "--json")).output)
+    assert "cancelled" == shown["state"]
+    assert {"held"} == {d["upgrade_status"] for d in shown["device_status"]}, shown["device_status"]
+    assert (work.queue("cancelled") / "pair-a.json").exists()
+
+    # The held pair takes no maxParallel slot: plan says why each member of pair A waits, pair B may go.
+    plan = {d["serial"]: d for d in plan_json(cli, desired)["devices"]}
+    for serial in PAIR_A:
+        assert ("blocked", "held") == (plan[serial]["action"], plan[serial]["reason"]), plan[serial]
+    for serial in PAIR_B:
+        assert ("upgrade", None, False) == (
+            plan[serial]["action"],
+            plan[serial]["reason"],
+            plan[serial]["queued"],
+        ), plan[serial]
+
+    # apply converges what it may and says why it exits 2: pair A is held.
+    applied = cli("apply", "-f", str(desired), "--auto-approve", "--timeout", "150")
+    assert 2 == applied.exit_code, applied.output + applied.stderr
+    assert {"11.0.3"} == {sim.device(s).version for s in PAIR_B}
+    tail = applied.output.split("Finished in", 1)[1]
+    assert f"{working}: held" in tail and f"{resting}: held" in tail, tail
+
+    # Releasing one member releases the pair (its peer is held for the same work), and the pair starts over
+    # from a fresh read of both roles: apply finishes the job's upgrade, one member at a time.
+    released = ok(cli("device", "release", resting))
+    assert f"{resting}: applied (held -> pending)" in released.output, released.output
+    assert f"{working}: applied (held -> pending)" in released.output, released.output
+    assert {"pending"} == {status_of(work, s)["upgrade_status"] for s in PAIR_A}
+    ok(cli("apply", "-f", str(desired), "--auto-approve", "--timeout", "150"))
+    assert {"11.0.3"} == {sim.device(s).version for s in (*PAIR_A, *PAIR_B)}
+    assert {"done"} == {status_of(work, s)["upgrade_status"] for s in PAIR_A}
+    shown = json.loads(ok(cli("job", "show", "pair-a", "--json")).output)
+    assert {"done"} == {d["upgrade_status"] for d in shown["device_status"]}, shown["device_status"]

@@ -24,12 +24,15 @@ from reconciler.ha import (
     pair_resume,
     pair_step,
 )
+from reconciler.machine import step
 from reconciler.observations import (
     HaActionDone,
     HaCommandFailed,
     HaStateObserved,
+    HoldRequest,
     MemberChanged,
     PairBegin,
+    ReleaseRequest,
     RetryRequest,
 )
 from reconciler.records import Mode, Phase
@@ -217,6 +220,32 @@ def test_a_retried_member_unblocks_the_pair() -> None:
     w.run()
     assert w.pair.stage is PairStage.DONE
     assert all(w.recs[s].phase is Phase.DONE for s in "AB")
+
+
+def test_a_held_pair_released_while_no_engine_ran_restarts_from_a_fresh_read_of_both_roles() -> None:
+    w = PairWorld.of()
+    started(w)
+    w.member("A", HoldRequest("ops", "admin takeover"))  # resting: held at once
+    w.run()
+    assert w.pair.blocked_reason == PairReason.MEMBER_HELD
+    # Released on the status files (no engine running): no MemberChanged reaches the coordinator.
+    for serial in "AB":
+        if w.recs[serial].phase is Phase.HELD:
+            w.recs[serial] = step(w.recs[serial], ReleaseRequest("ops"), at(w.now), w.settings).record
+    w.restart()
+    assert w.pair.stage is PairStage.READ_ROLES and w.pair.blocked_reason is None
+    w.run()
+    assert w.pair.stage is PairStage.DONE
+    assert all(w.recs[s].phase is Phase.DONE for s in "AB")
+
+
+def test_a_pair_blocked_for_a_held_member_stays_blocked_on_restart_while_it_is_held() -> None:
+    w = PairWorld.of()
+    started(w)
+    w.member("A", HoldRequest("ops"))
+    w.run()
+    w.restart()
+    assert (PairStage.BLOCKED, PairReason.MEMBER_HELD) == (w.pair.stage, w.pair.blocked_reason)
 
 
 def run_until_outstanding(w: PairWorld, serial: str, kind: type) -> None:

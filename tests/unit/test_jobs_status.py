@@ -12,7 +12,7 @@ from reconciler import job_status, machine, schemas
 from reconciler.inventory import Device, Inventory
 from reconciler.job_status import DeviceJobStatus, finished_state
 from reconciler.jobs import JobSpec
-from reconciler.observations import Begin, HoldRequest, PreflightResult
+from reconciler.observations import Begin, CancelRequest, HoldRequest, PreflightResult
 from reconciler.paths import WorkPaths
 from reconciler.records import DeviceRecord, Hop, new_record
 
@@ -129,3 +129,13 @@ def test_read_rejects_a_file_off_schema(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="does not match job-status schema"):
         job_status.read(paths, "job-9")
+
+
+def test_a_cancelled_job_is_finished_only_once_no_device_works_any_more() -> None:
+    working = machine.step(record("007001"), Begin(), T0).record
+    held = machine.step(record("007002"), CancelRequest(by="ops"), T0).record  # finished, cancelled
+    status = job_status.build(PAIR, "cancelled", {"007001": working, "007002": held}, T0)
+    assert (None, "preflight") == (status.finished_at, status.device_status[0].upgrade_status)
+    stopped = machine.step(working, HoldRequest(by="ops"), T0).record
+    status = job_status.build(PAIR, "cancelled", {"007001": stopped, "007002": held}, T0)
+    assert "cancelled" == finished_state(status.device_status, cancel_requested=True)

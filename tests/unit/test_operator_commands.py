@@ -297,3 +297,44 @@ def test_unfinished_finds_processed_commands_without_outcome(wp: WorkPaths) -> N
     assert ["r.json"] == [r.file.name for r in oc.unfinished(wp, inventory=INV)]
     oc.apply_offline(wp, requests, T0, inventory=INV)
     assert [] == oc.unfinished(wp, inventory=INV)
+
+
+def member(serial: str, peer: str, phase: str) -> DeviceRecord:
+    return rec(serial, phase=phase).with_changes(ha_peer=peer)
+
+
+def test_a_job_cancel_holds_the_resting_member_of_a_pair_under_way_and_cancels_one_never_started(
+    wp: WorkPaths,
+) -> None:
+    jobs.submit(wp, [jobs.JobSpec("job-1", "standalone", ("001",))], INV)
+    cancel = request(wp, {"command": "cancel_upgrade", "target": "job", "job_id": "job-1", "reason": "stop"})
+    working, resting = member("001", "002", "preflight"), member("002", "001", "pending")
+    held = oc.decide(cancel, "002", resting, INV, T0, peer=working)
+    assert (oc.APPLIED, "pending", "held") == (
+        held.outcome.result,
+        held.outcome.from_phase,
+        held.outcome.to_phase,
+    )
+    assert held.record is not None and held.record.hold is not None and "stop" == held.record.hold.reason
+    # Neither member started: the pair never began, both are simply cancelled.
+    idle = oc.decide(cancel, "002", resting, INV, T0, peer=member("001", "002", "pending"))
+    assert (oc.APPLIED, "cancelled") == (idle.outcome.result, idle.outcome.to_phase)
+    # Another job's record is not this pair's peer: cancelled as before.
+    other = oc.decide(cancel, "002", resting, INV, T0, peer=rec("001", job_id="job-9", phase="preflight"))
+    assert "cancelled" == other.outcome.to_phase
+
+
+def test_releasing_one_held_member_releases_its_held_peer_too(wp: WorkPaths) -> None:
+    record_store.save(wp, member("001", "002", "held"))
+    record_store.save(wp, member("002", "001", "held"))
+    record_store.save(wp, rec("003", phase="held"))
+    (out,) = oc.apply_offline(wp, [request(wp, {"command": "release", "serial": "002"})], T0, inventory=INV)
+    assert [("002", oc.APPLIED, "pending"), ("001", oc.APPLIED, "pending")] == [
+        (d.serial, d.result, d.to_phase) for d in out.devices
+    ]
+    assert out.devices[1].message.endswith("(together with its HA peer 002)")
+    assert {Phase.PENDING} == {record_store.load(wp.device_status_file(s)).phase for s in ("001", "002")}
+    assert Phase.HELD is record_store.load(wp.device_status_file("003")).phase
+    # A peer that is not held (or works for other work) is left alone.
+    lookup = {"001": member("001", "002", "held"), "002": member("002", "001", "pending")}.get
+    assert {"001": None} == oc.acts_on(request(wp, {"command": "release", "serial": "001"}), lookup)

@@ -241,6 +241,39 @@ def test_ha_member_blocked_blocks_its_peer() -> None:
     assert "H1" in p.device("H2").detail  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("peer", ["held", "cancelled", "failed"])
+def test_a_pair_stopped_half_way_takes_no_slot_and_its_resting_member_says_what_it_waits_for(
+    peer: str,
+) -> None:
+    # H2 upgraded and was stopped (held, cancelled or failed); H1 rests in pending, never started. The
+    # coordinator starts nobody until an operator acts, so the pair takes none of the group's one slot.
+    status = {
+        "H1": DeviceProgress("H1", "in_progress", target=V("11.1.6-h1"), resting=True),
+        "H2": DeviceProgress("H2", peer, target=V("11.1.6-h1"), reason="admin takeover"),
+    }
+    dc = group("dc", maxParallel=1, failureBudget=5)
+    p = run(desired(dc), pair("H1", "H2") + pair("K1", "K2"), status=status)
+    assert act(p, "H2") == (BLOCKED, "failed" if peer == "failed" else "held")
+    assert act(p, "H1") == (BLOCKED, "ha-peer-unhealthy")
+    h1 = p.device("H1")
+    assert h1 is not None and not h1.in_progress
+    assert f"waiting for HA peer H2 ({act(p, 'H2')[1]})" == h1.detail
+    assert [(UPGRADE, None, False)] * 2 == [
+        (d.action, d.reason, d.queued) for d in p.devices if d.serial in ("K1", "K2")
+    ]
+
+
+def test_a_member_working_while_its_peer_is_held_stays_in_progress() -> None:
+    status = {
+        "H1": DeviceProgress("H1", "in_progress", target=V("11.1.6-h1")),
+        "H2": DeviceProgress("H2", "held"),
+    }
+    p = run(desired(group("dc", maxParallel=1)), pair("H1", "H2") + pair("K1", "K2"), status=status)
+    h1 = p.device("H1")
+    assert h1 is not None and h1.in_progress and act(p, "H1") == (UPGRADE, None)
+    assert {True} == {d.queued for d in p.devices if d.serial in ("K1", "K2")}
+
+
 @pytest.mark.parametrize(
     "obs, fragment",
     [
