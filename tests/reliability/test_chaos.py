@@ -107,7 +107,7 @@ def test_sigkill_during_a_large_rollout_loses_nothing_and_breaks_no_safety_rule(
     assert KILLS == sum(kills.values())
     assert {k for k in kills if k != "random moment"} == set(CATEGORIES), kills
     assert [] == invalid_at_kill
-    assert 0 == invariants.violations, invariants
+    assert 0 == invariants.violations, str(invariants)
     assert [] == end.unexplained
     assert end.converged > FIREWALLS // 3, "the rollout made real progress"
     assert KILLS >= 20 or "CHAOS_KILLS" in os.environ, "at least 20 kills unless scaled down on purpose"

@@ -148,7 +148,7 @@ def test_faults_at_rates_healthy_devices_converge_failures_are_precise_and_the_b
     assert [] == imprecise, "\n".join(imprecise)
     assert [HALTED_GROUP] == halted
     assert groups[HALTED_GROUP]["failures"] >= HALTED_BUDGET
-    assert 0 == invariants.violations, invariants
+    assert 0 == invariants.violations, str(invariants)
     assert "periodic discovery failed; keeping the current inventory" in logged
     assert fired["fault http_500"] > calls * 0.02 and fired["connection dropped"] > calls * 0.02, (
         fired,

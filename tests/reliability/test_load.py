@@ -142,7 +142,7 @@ def test_a_large_rollout_under_one_daemon_keeps_memory_fds_and_status_files_in_o
     assert peak_rss < RSS_LIMIT_MB
     assert max(last_quarter) <= first_half_peak * 1.5, "memory still growing at the end of the rollout"
     assert fds_after <= fds_before + FD_SLACK, (fds_before, fds_after)
-    assert 0 == invariants.violations, invariants
+    assert 0 == invariants.violations, str(invariants)
     assert [] == end.unexplained
     assert peak_in_flight > IN_FLIGHT // 2, "the rollout really ran wide"
 
