@@ -12,6 +12,7 @@ from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import FleetSpec
 from tests.integration.fleet_env import fleet_env
 from tests.integration.test_engine import dev, group
+from tests.safety import assert_safe
 
 
 def run(runner: CliRunner, work: Path, *args: str) -> object:
@@ -35,6 +36,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(tmp_path: Path, runner: C
         assert 1 == refused.exit_code  # type: ignore[attr-defined]
         assert "--auto-approve" in refused.stderr  # type: ignore[attr-defined]
         assert not [e for e in env.sim.events() if e["event"] == "download_start"]
+        assert_safe(env.sim.events(), dry_run=True, label="apply refused")  # refused: nothing changed
         # The desired state changes: the saved plan is stale and refused.
         env.write_desired(group("11.2.7", extra="failureBudget: 5\n"))
         stale = run(runner, work, "apply", str(plan_file), "-f", str(env.desired), "--auto-approve")
@@ -54,9 +56,12 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(tmp_path: Path, runner: C
             {k: row[k] for k in ("group", "devices", "converged", "failed")} for row in summary["groups"]
         ]
         # Nothing left to do for the converged device; a second apply says so for a target that matches.
+        before = len(env.sim.events())
         again = run(runner, work, "apply", "-f", str(env.desired), "--auto-approve", "--target", "001")
         assert 0 == again.exit_code, again.output  # type: ignore[attr-defined]
         assert "Nothing to do" in again.output  # type: ignore[attr-defined]
+        assert_safe(env.sim.events()[before:], managed={"001"}, label="apply --target 001")
+        assert_safe(env.sim.events(), managed={"001", "002"}, max_in_flight=20)
 
 
 def test_apply_is_refused_while_a_daemon_holds_the_work_dir(tmp_path: Path, runner: CliRunner) -> None:

@@ -24,6 +24,7 @@ from reconciler.sim.fleet import DeviceSpec, FleetSpec
 from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import fleet_env
 from tests.observability import rollout
+from tests.safety import assert_safe
 
 # 127.241-244: this file's simulators (127.240 is the Prometheus scrape test's).
 ROLLOUT_BLOCK = "127.241.0.0"
@@ -70,6 +71,7 @@ class Watched:
     ticks_with_active_devices: int = 0
     in_flight_mismatches: list[str] = field(default_factory=list)
     phase_mismatches: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,21 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
             seen.records = session.executor.records
         finally:
             session.close()
+        seen.events = env.sim.events()
         yield seen
+
+
+def test_the_rollout_is_safe_from_the_devices_side(watched: Watched) -> None:
+    """The shared oracle on the module's rollout (started by a module fixture, so the per-test check does not
+    see it): nothing changed on the branch device (window closed) nor the lab one (paused), at most
+    workers.max devices busy, no HA or install rule broken (the injected install failure breaks none)."""
+    held_back = {serial for serial, _ in rollout.BLOCKED.values()}
+    assert_safe(
+        watched.events,
+        managed={d.serial for d in rollout.fleet().devices},
+        change_allowed=lambda serial, wall: serial not in held_back,
+        max_in_flight=20,
+    )
 
 
 def test_the_rollout_reaches_its_known_end(watched: Watched) -> None:
