@@ -72,10 +72,10 @@ def test_build_uses_only_the_jobs_own_records_and_validates(tmp_path: Path) -> N
 
 def test_failed_device_carries_its_error_object() -> None:
     started = machine.step(record("007001"), Begin(), T0).record
-    failed = machine.step(started, PreflightResult("10.2.9", 1.0), T0).record
+    failed = machine.step(started, PreflightResult("9.1.0", 40.0), T0).record  # off its path
     status = job_status.build(PAIR, "failed", {"007001": failed}, T0)
     err = status.to_json()["device_status"][0]["last_error"]
-    assert ("insufficient-disk", "preflight") == (err["reason"], err["phase"])
+    assert ("unexpected-version", "preflight") == (err["reason"], err["phase"])
     assert "2026-03-01T01:00:00.000Z" == status.finished_at
     assert [] == schemas.errors("job-status", status.to_json())
 

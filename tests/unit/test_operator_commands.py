@@ -53,7 +53,7 @@ def rec(serial: str = "001", job_id: str = "job-1", phase: str = "pending") -> D
     if phase == "preflight":
         return r
     if phase == "failed":
-        return machine.step(r, PreflightResult("10.2.9", 1.0), T0).record
+        return machine.step(r, PreflightResult("9.1.0", 40.0), T0).record  # a version off its path
     if phase == "held":
         return machine.step(r, HoldRequest(by="x"), T0).record
     if phase == "reboot":
