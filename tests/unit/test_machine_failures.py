@@ -8,11 +8,11 @@ import pytest
 from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, ha_pair, record, run_until
 
 from reconciler.commands import (
-    DeleteImage,
     Backup,
     CheckVersion,
     CompareSnapshots,
     ContentDownload,
+    DeleteImage,
     Download,
     Install,
     ListJobs,
@@ -247,12 +247,6 @@ def test_an_install_that_never_arrived_is_submitted_again() -> None:
     assert listed.commands == (Install("11.0.3"),)
 
 
-def test_a_lost_download_answer_reattaches_to_the_running_job() -> None:
-    fw = FakeFirewall("0001", "10.2.9")
-    rec, now = run_until(record(), fw, Download)
-    rec = step(rec, fw.run(rec.outstanding, now, "lost"), at(now), FAST).record  # type: ignore[arg-type]
-    rec = step(rec, fw.run(rec.outstanding, now), at(now + 10), FAST).record  # type: ignore[arg-type]
-    assert rec.outstanding == PollJob("100", JobKind.DOWNLOAD) and rec.job is not None
 @pytest.mark.parametrize("command", [Install, Download, ContentDownload])
 def test_a_garbled_answer_to_a_submission_is_looked_up_not_failed(command: type) -> None:
     """An answer that cannot be parsed is not PAN-OS refusing: the job may be running (issue: an install
@@ -295,6 +289,12 @@ def test_a_garbled_job_poll_is_polled_again_until_the_stall_timeout() -> None:
     assert now - start <= FAST.job_stall_timeout + 2 * FAST.job_poll_max_interval
 
 
+def test_a_lost_download_answer_reattaches_to_the_running_job() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Download)
+    rec = step(rec, fw.run(rec.outstanding, now, "lost"), at(now), FAST).record  # type: ignore[arg-type]
+    rec = step(rec, fw.run(rec.outstanding, now), at(now + 10), FAST).record  # type: ignore[arg-type]
+    assert rec.outstanding == PollJob("100", JobKind.DOWNLOAD) and rec.job is not None
     assert rec.job.image == "11.0.0"
 
 
