@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ def read_ha_pairs(path: Path, inventory: Inventory, *, standalone_hint: str) -> 
 
 def _read_text(path: Path) -> str:
     try:
+        if not path.is_dir() and path.exists() and not stat.S_ISREG(path.stat().st_mode):
+            # Opening a FIFO waits for a writer: refuse it (and devices, sockets) before that.
+            raise InputFileError(f"{path}: not a regular file (a FIFO, device or socket); give a CSV file")
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
@@ -151,6 +155,14 @@ def _table(
     if missing:
         problems.add(header_line, _header_problem(header, missing, other_kind))
         return None
+    for column in required:  # a second 'serial' column would silently win over the first
+        where = [i + 1 for i, c in enumerate(columns) if c == column]
+        if len(where) > 1:
+            problems.add(
+                header_line,
+                f"column {column!r} appears twice (columns {where[0]} and {where[1]}); keep one of them",
+            )
+            return None
     rows = []
     for line, cells in records:
         values = {col: (cells[i].strip() if i < len(cells) else "") for i, col in enumerate(columns)}

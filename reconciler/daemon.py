@@ -10,6 +10,7 @@ validated, and a failing pass is logged and retried at the next wake-up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from reconciler import __version__, discovery, inventory_store, logs, sdnotify, store
+from reconciler import __version__, discovery, inventory_store, jobs, logs, sdnotify, store
 from reconciler.config import Config
 from reconciler.device import FirewallClient, firewall_credentials, firewall_endpoint, panorama_from_config
 from reconciler.engine.reconcile import PassResult
@@ -118,6 +119,7 @@ class Daemon:
             broken = session.reconciler.load_records()
             for serial in broken:
                 self.state.errors.append(f"status file of {serial} unusable; device left alone")
+            self._tidy_up(session)
             self.state.state = "running"
             self._loop(session)
         finally:
@@ -130,6 +132,27 @@ class Daemon:
             self._write_status(force=True)
             sdnotify.notify("STOPPING=1")
         return 0
+
+    def _tidy_up(self, session: Session) -> None:
+        """Start-up, holding the lock: what a killed process or a careless writer left in the work directory.
+
+        Temporary files of atomic writes interrupted by a SIGKILL (only ours, only in our directories), and
+        job files dropped straight into ``queue/active`` (adopted through ``queue/pending``, or rejected)."""
+        removed = store.remove_leftover_temp_files(self._work_directories())
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted write: %s", len(removed),
+                     ", ".join(str(p.relative_to(self.paths.root)) for p in removed[:20]))  # fmt: skip
+        started = {r.job_id for r in session.executor.records.values() if r.job_id}
+        for line in jobs.adopt_stray_active(self.paths, started):
+            log.warning("%s", line)
+            store.audit(self.paths.audit_file, "job-found-in-active", detail=line)
+
+    def _work_directories(self) -> list[Path]:
+        dirs = self.paths.directories()
+        for parent in (self.paths.validation_dir, self.paths.backups_dir):  # one folder per device
+            with contextlib.suppress(OSError):
+                dirs += [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()]
+        return dirs
 
     def _loop(self, session: Session) -> None:
         rec, ex = session.reconciler, session.executor

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -488,11 +489,25 @@ def desired_files(path: Path) -> list[Path]:
         return files
     if not path.exists():
         raise InputFileError(f"{path}: no such file or directory")
+    _require_regular(path)
     return [path]
+
+
+def _require_regular(path: Path) -> None:
+    """Refuse a FIFO, a device or a socket before opening it: reading one would wait forever."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise InputFileError(f"{path}: not a regular file (a FIFO, device or socket); give a file")
 
 
 def read_upgrade_paths(path: Path) -> UpgradePathTable:
     """Read the original tool's ``config/upgrade_paths.json``; a missing file is an empty table."""
+    if not path.exists():
+        return {}
+    _require_regular(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -202,6 +202,36 @@ def find(paths: WorkPaths, job_id: str) -> QueuedJob | None:
     return None
 
 
+def adopt_stray_active(paths: WorkPaths, started: Iterable[str]) -> list[str]:
+    """At engine start-up: jobs in ``queue/active`` the engine never put there (dropped straight into it)
+    would stay active forever. A job file there that no device record (``started``: the job ids of the
+    loaded records) and no job status file knows is moved back to ``queue/pending``, to be checked and
+    started like any new job; one that is not a valid job, or whose id is already pending, is moved to
+    ``queue/rejected`` with a ``.reason``. Returns one line per file handled, saying what and why."""
+    known = set(started)
+    lines = []
+    for job in queued(paths, ("active",)):
+        if job.spec is None:
+            intake.reject(job.path, paths.queue("rejected"), f"found in queue/active: {job.reason}")
+            lines.append(f"job file {job.path.name} in queue/active rejected: {job.reason}")
+            continue
+        if job.job_id in known or paths.job_status_file(job.job_id).exists():
+            continue
+        pending = paths.queue("pending") / job.path.name
+        if pending.exists():
+            why = f"found in queue/active, not started by the engine, and {pending.name} is already pending"
+            intake.reject(job.path, paths.queue("rejected"), why)
+            lines.append(f"job {job.job_id} in queue/active rejected: {why}")
+            continue
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(job.path, pending)
+        lines.append(
+            f"job {job.job_id} found in queue/active without any device started for it: moved to "
+            "queue/pending, to be checked and started like a new job (the web application drops jobs there)"
+        )
+    return lines
+
+
 def open_jobs_by_device(paths: WorkPaths) -> dict[str, QueuedJob]:
     """serial -> the pending or active job that names it (the oldest when several do)."""
     out: dict[str, QueuedJob] = {}

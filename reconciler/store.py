@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,35 @@ def atomic_write_json(path: Path, data: Any, *, mode: int = 0o640, schema: str |
         if problems:
             raise StoreError(f"refusing to write {path}: does not match {schema} schema: {problems[0]}")
     atomic_write_text(Path(path), json.dumps(data, indent=2, sort_keys=False) + "\n", mode=mode)
+
+
+# The temporary files this module (``.<name>.<8 random>.tmp``, mkstemp's) and the queue's staging
+# (``.<job>.json.staged``) leave behind when a process is killed between writing and renaming.
+_LEFTOVER = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$|^\..+\.json\.staged$")
+
+
+def remove_leftover_temp_files(directories: Iterable[Path], *, older_than: float = 60.0) -> list[Path]:
+    """Remove our own temporary files (``_LEFTOVER``, regular files only) from ``directories`` (not their
+    subdirectories) when last written more than ``older_than`` seconds ago: a write still in progress by
+    another command is never touched. Returns what was removed."""
+    removed = []
+    cutoff = time.time() - older_than
+    for directory in directories:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if not _LEFTOVER.match(entry.name):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except FileNotFoundError:
+                continue
+    return removed
 
 
 def read_json(path: Path, *, schema: str | None = None) -> Any:

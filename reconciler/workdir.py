@@ -34,6 +34,9 @@ def resolve(
     1. ``--work-dir`` flag, 2. ``$PANOS_UPGRADE_HOME``, 3. ``~/.panos-upgrade.config.json``, 4. default.
     """
     environ = os.environ if env is None else env
+    if flag is not None and not str(flag).strip():
+        # An unset shell variable ("--work-dir $WD") must not silently pick another work directory.
+        raise WorkDirError("--work-dir: empty; give a directory, or leave the option off")
     if flag:
         return Resolution(_absolute(flag), "--work-dir flag")
     if environ.get(ENV_VAR):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -10,6 +12,7 @@ import typer
 from reconciler import store
 from reconciler.cli.context import state
 from reconciler.config import MASK, lookup
+from reconciler.errors import UserError
 
 config_app = typer.Typer(help="Read and change settings (config/config.json).", no_args_is_help=True)
 
@@ -19,16 +22,39 @@ def register(app: typer.Typer) -> None:
 
 
 @config_app.command("set")
-def set_(ctx: typer.Context, key: str, value: str) -> None:
-    """Set KEY to VALUE (type- and range-checked). Secrets are stored in a 0600 file."""
+def set_(
+    ctx: typer.Context,
+    key: str,
+    value: Annotated[
+        str | None,
+        typer.Argument(
+            help="The value; leave it off for a secret: it is read from standard input or prompted"
+        ),
+    ] = None,
+) -> None:
+    """Set KEY to VALUE (type- and range-checked). Secrets are stored in a 0600 file; give no VALUE for a
+    secret and it is read from standard input (a pipe) or a prompt that does not echo, so it never appears
+    in the process list or the shell history."""
     st = state(ctx)
     paths = st.paths()
     cfg = st.config()
+    if value is None:
+        value = _secret_value(key)
     parsed = cfg.set(key, value)
     cfg.save()
     shown = MASK if lookup(key).secret else json.dumps(parsed)
     store.audit(paths.audit_file, "config-set", key=key, value=shown)
     print(f"{key} = {shown}")
+
+
+def _secret_value(key: str) -> str:
+    if not lookup(key).secret:
+        raise UserError(f"config set {key}: VALUE is missing (only secrets are read from standard input)")
+    # A terminal gets a prompt that does not echo; a pipe gives its first line.
+    value = getpass.getpass(f"{key}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise UserError(f"config set {key}: the value read is empty; nothing changed")
+    return value
 
 
 @config_app.command("get")
