@@ -19,11 +19,13 @@ File reading is the only I/O here; ``load_texts`` does the same from strings.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
+import gc
 import math
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -455,11 +457,27 @@ def load_texts(
     """Parse and validate ``(file name, YAML text)`` pairs as one desired state (see ``load``)."""
     errors: list[str] = []
     docs: list[_Doc] = []
-    for name, text in items:
-        docs.extend(_parse_yaml(name, text, errors))
-    if not items:
-        errors.append("(no files): (root): no desired-state files given")
-    return _finish(docs, errors, upgrade_paths=upgrade_paths, revision=revision)
+    with _no_cyclic_gc():
+        for name, text in items:
+            docs.extend(_parse_yaml(name, text, errors))
+        if not items:
+            errors.append("(no files): (root): no desired-state files given")
+        return _finish(docs, errors, upgrade_paths=upgrade_paths, revision=revision)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Without the cycle collector while a desired state is built: it allocates tens of thousands of
+    objects that all live until the end, and the collector's passes over them were about half the time
+    of validating 3,000 groups. Bounded (``MAX_FILE_BYTES``, ``MAX_NODES``); reference counting still
+    frees everything, and the collector runs again right after (if it ran before)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def desired_files(path: Path) -> list[Path]:
