@@ -116,8 +116,13 @@ def _before_reboot(ctx: Ctx, obs: PairRoles) -> Step:
         return move(
             ctx, Phase.REBOOT, FunctionalSelf(), message=f"{text}: making {rec.serial} functional again"
         )
+    if local == "suspended" and peer == "active":
+        # Whenever this is read, even past the deadline (e.g. resumed after the engine was away).
+        return move(ctx, Phase.REBOOT, Reboot(), message=f"{text}; rebooting")
+    # Past the deadline nothing new starts (no suspend/functional flapping on a pair that never fails
+    # over): a suspended member is made functional, then the member fails.
     if ctx.since(rec.phase_started_at) >= s.ha_health_timeout:
-        if local == "suspended" and peer != "active":
+        if local == "suspended":
             return move(
                 ctx, Phase.REBOOT, FunctionalSelf(), message=f"{text}: no failover; making it functional"
             )
@@ -126,8 +131,6 @@ def _before_reboot(ctx: Ctx, obs: PairRoles) -> Step:
             Reason.HA_PEER_UNHEALTHY,
             f"not rebooted: {text} for {s.ha_health_timeout / 60:g} min (the new image stays installed)",
         )
-    if local == "suspended" and peer == "active":
-        return move(ctx, Phase.REBOOT, Reboot(), message=f"{text}; rebooting")
     if (local == "passive" and peer == "active") or (
         local == "active" and peer == "passive" and _synced(obs.peer)
     ):

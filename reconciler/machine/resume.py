@@ -102,7 +102,8 @@ def resume_disruptive(ctx: Ctx, live: LiveDevice) -> Step:
                 Reason.UNEXPECTED_VERSION,
                 f"device runs {live.version} after reboot, expected {hop.version}",
             )
-        return start_reboot(ctx, f"installed {hop.version}; rebooting")
+        # A new wait for the HA steps before the reboot: the engine was away, not the pair.
+        return start_reboot(ctx, f"installed {hop.version}; rebooting", phase_started_at=ctx.iso)
     answered = DeviceAnswered(bool(live.chassis_ready), live.version, live.uptime_seconds)
     return on_device_answered(ctx.at(replace(rec, reboot=reboot_watch(ctx))), answered)
 

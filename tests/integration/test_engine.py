@@ -333,3 +333,49 @@ def test_engine_events_reach_a_webhook_on_loopback(tmp_path: Path) -> None:
     assert {"serial": "002", "reason": "install-failed"}.items() <= next(
         e for e in received if e["event"] == "device_failed"
     ).items()
+
+
+@pytest.mark.parametrize("nth", [1, 2])
+def test_engine_killed_right_after_an_ha_member_suspends_itself_resumes_its_reboot(
+    tmp_path: Path, nth: int
+) -> None:
+    """Killed between a member's suspend (before its reboot) and the reboot: the restarted engine reads the
+    roles, reboots the suspended member and makes it functional again (the chaos suite once found members
+    left suspended for good). ``nth``: the passive member's suspend (1), the active member's failover (2)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    fleet = FleetSpec(
+        devices=(
+            dev("101", "11.0.6", ha=HaSpec("102", priority=10)),
+            dev("102", "11.0.6", ha=HaSpec("101", priority=20)),
+        )
+    )
+    with fleet_env(tmp_path, fleet, time_scale=0.004, base_address=block()) as env:
+        env.write_desired(group())
+        cmd = [
+            sys.executable, "-m", "reconciler", "--work-dir", str(env.paths.root),
+            "apply", "--auto-approve", "-f", str(env.desired), "--timeout", "90",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""}
+        )
+
+        def suspends() -> int:
+            return sum(1 for e in env.sim.events() if e["event"] == "ha_suspend_request")
+
+        try:
+            assert env.sim.wait_until(lambda: suspends() >= nth, timeout=60), "never saw the suspend"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert 0 == again.returncode, again.stdout[-2000:] + again.stderr[-2000:]
+        events = env.sim.events()
+        assert {TARGET} == {str(env.sim.device(s).version) for s in ("101", "102")}
+        assert ["active", "passive"] == sorted(env.sim.device(s).ha_state for s in ("101", "102"))
+        assert_safe(events, managed={"101", "102"})

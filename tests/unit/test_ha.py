@@ -470,3 +470,18 @@ def test_an_unclear_answer_to_make_functional_is_looked_up_not_blocked() -> None
     assert w.pair.stage is not PairStage.BLOCKED
     w.run()
     assert w.pair.stage is PairStage.DONE and w.fws["B"].ha_state in ("active", "passive")
+
+
+def test_a_suspended_member_with_an_active_peer_reboots_even_after_the_wait_deadline() -> None:
+    """Found by the chaos suite: resumed after a kill past ha_health_timeout, a member already suspended
+    (its peer active) was failed and left suspended instead of being rebooted."""
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "B", SuspendSelf)
+    w.tick("B")  # B suspends itself
+    w.now += FAST.ha_health_timeout * 2  # the engine was away
+    w.restart()
+    w.run()
+    assert w.pair.stage is PairStage.DONE, w.pair.message
+    assert all(w.fws[s].version == "11.0.3" for s in "AB")
+    assert w.fws["B"].ha_state in ("active", "passive")
+
