@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from reconciler.errors import UserError
+from reconciler.sim.errors import SimUserError
 
 PER_BLOCK = 254
 MAX_FIREWALLS = PER_BLOCK * 255
@@ -33,17 +33,17 @@ class Addressing:
 
     def firewall(self, index: int) -> str:
         if not 0 <= index < MAX_FIREWALLS:
-            raise UserError(f"firewall index {index} does not fit in {self.base}/16 (max {MAX_FIREWALLS})")
+            raise SimUserError(f"firewall index {index} does not fit in {self.base}/16 (max {MAX_FIREWALLS})")
         return f"127.{self._second}.{1 + index // PER_BLOCK}.{1 + index % PER_BLOCK}"
 
 
 def parse_base(text: str) -> str:
-    """Validate a base address of the form ``127.A.0.0``; raise ``UserError`` otherwise."""
+    """Validate a base address of the form ``127.A.0.0``; raise ``SimUserError`` otherwise."""
     try:
         addr = ipaddress.IPv4Address(text)
     except ValueError:
-        raise UserError(f"--base-address {text!r} is not an IPv4 address (expected 127.A.0.0)") from None
+        raise SimUserError(f"--base-address {text!r} is not an IPv4 address (expected 127.A.0.0)") from None
     parts = str(addr).split(".")
     if parts[0] != "127" or parts[2:] != ["0", "0"]:
-        raise UserError(f"--base-address {text!r} must have the form 127.A.0.0 (loopback only)")
+        raise SimUserError(f"--base-address {text!r} must have the form 127.A.0.0 (loopback only)")
     return str(addr)

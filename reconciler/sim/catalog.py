@@ -1,7 +1,7 @@
 """The software and content catalog the simulated update server offers, and the hardware models.
 
 The default catalog holds realistic trains 9.1 … 12.1 with maintenance releases and ``-hN`` hotfixes
-(12.1's base image being 12.1.2, as in ``reconciler.rules``), image sizes, release dates and the minimum
+(12.1's base image being 12.1.2, as ``reconciler.sim.rules`` says), image sizes, release dates and the minimum
 content (App-ID) release each feature release needs. A fleet file may replace it.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.rules import DEFAULT_RULES, MIN_CONTENT, UpgradeRules
-from reconciler.version import PanOsVersion
+from reconciler.sim import rules
+from reconciler.sim.version import Version
 
 _TRAINS: dict[str, tuple[str, ...]] = {
     "9.1": ("9.1.0", "9.1.3", "9.1.9", "9.1.14", "9.1.14-h4", "9.1.16", "9.1.17", "9.1.18", "9.1.19"),
@@ -57,7 +57,7 @@ def _stable(text: str) -> int:
 class SoftwareImage:
     """One PAN-OS image on the update server. ``size_mb`` is what a download takes on /opt/panrepo."""
 
-    version: PanOsVersion
+    version: Version
     size_mb: int
     released_on: str
 
@@ -66,7 +66,7 @@ class SoftwareImage:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SoftwareImage:
-        return cls(PanOsVersion.parse(data["version"]), int(data["size_mb"]), str(data["released_on"]))
+        return cls(Version.parse(data["version"]), int(data["size_mb"]), str(data["released_on"]))
 
 
 @dataclass(frozen=True)
@@ -114,17 +114,17 @@ class Catalog:
             raise ValueError("catalog lists an image twice")
         object.__setattr__(self, "_index", index)
 
-    def image(self, version: PanOsVersion | str) -> SoftwareImage | None:
-        index: dict[PanOsVersion, SoftwareImage] = self._index  # type: ignore[attr-defined]
-        return index.get(PanOsVersion.parse(version))
+    def image(self, version: Version | str) -> SoftwareImage | None:
+        index: dict[Version, SoftwareImage] = self._index  # type: ignore[attr-defined]
+        return index.get(Version.parse(version))
 
-    def versions(self) -> list[PanOsVersion]:
+    def versions(self) -> list[Version]:
         return sorted(img.version for img in self.images)
 
-    def latest(self) -> PanOsVersion:
+    def latest(self) -> Version:
         return max(img.version for img in self.images)
 
-    def train(self, train: str) -> list[PanOsVersion]:
+    def train(self, train: str) -> list[Version]:
         return sorted(img.version for img in self.images if img.version.feature_release == train)
 
     def latest_content(self) -> ContentRelease:
@@ -133,8 +133,8 @@ class Catalog:
     def content_release(self, version: str) -> ContentRelease | None:
         return next((c for c in self.content if c.version == version), None)
 
-    def min_content_for(self, version: PanOsVersion) -> int:
-        return int(self.min_content.get(version.feature_release, 0))
+    def min_content_for(self, version: Version) -> int:
+        return rules.min_content(version.feature_release, self.min_content)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,8 +153,8 @@ class Catalog:
         return cls(images, content, min_content)
 
 
-def _image(version: str, rules: UpgradeRules) -> SoftwareImage:
-    v = PanOsVersion.parse(version)
+def _image(version: str) -> SoftwareImage:
+    v = Version.parse(version)
     train = v.feature_release
     year, month = _TRAIN_DATES[train]
     position = _TRAINS[train].index(version)
@@ -170,14 +170,14 @@ def _image(version: str, rules: UpgradeRules) -> SoftwareImage:
     return SoftwareImage(v, size, released)
 
 
-def default_catalog(rules: UpgradeRules = DEFAULT_RULES) -> Catalog:
+def default_catalog() -> Catalog:
     """The built-in catalog (deterministic; no randomness)."""
-    images = tuple(_image(v, rules) for train in _TRAINS.values() for v in train)
+    images = tuple(_image(v) for train in _TRAINS.values() for v in train)
     content = tuple(
         ContentRelease(v, f"2024/{1 + i:02d}/{10 + i:02d} 15:17:52 PST", 60 + i)
         for i, v in enumerate(_CONTENT)
     )
-    return Catalog(images, content, dict(MIN_CONTENT))
+    return Catalog(images, content, dict(rules.MIN_CONTENT))
 
 
 @dataclass(frozen=True)
@@ -213,10 +213,10 @@ def model(name: str) -> HardwareModel:
     return MODELS.get(name) or HardwareModel(name, name.removeprefix("PA-").lower() or "unknown")
 
 
-def image_filename(family: str, version: PanOsVersion) -> str:
+def image_filename(family: str, version: Version) -> str:
     prefix = "PanOS_vm" if family == "vm" else f"PanOS_{family}"
     return f"{prefix}-{version}"
 
 
-def newest_in_trains(catalog: Catalog, trains: Iterable[str]) -> list[PanOsVersion]:
+def newest_in_trains(catalog: Catalog, trains: Iterable[str]) -> list[Version]:
     return [catalog.train(t)[-1] for t in trains if catalog.train(t)]

@@ -1,4 +1,9 @@
-"""``panos-upgrade sim serve|status|fault``: run the fleet simulator and poke it from another shell."""
+"""``panos-upgrade sim serve|status|fault``: run the fleet simulator and poke it from another shell.
+
+The product's CLI mounts ``sim_app`` (``register``); this module imports nothing from the product. Errors the
+simulator raises for bad input (``SimUserError``) become one ``error: ...`` line on stderr and exit code 1
+here, as the product's CLI does for its own errors.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +19,34 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from reconciler.errors import UserError
 from reconciler.sim.addresses import Addressing, parse_base
+from reconciler.sim.errors import FleetFileError, SimUserError
 from reconciler.sim.faults import KINDS
 from reconciler.sim.fleet import load_fleet
 from reconciler.sim.generate import generate_fleet
 from reconciler.sim.simulator import SimOptions, Simulator, control_request, read_sim_json
 
+
+class _SimGroup(TyperGroup):
+    """``SimUserError`` -> ``error: <message>`` (plus one line per fleet-file problem) and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SimUserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            if isinstance(exc, FleetFileError) and len(exc.errors) > 1:
+                for line in exc.errors:
+                    typer.echo(f"  {line}", err=True)
+            raise typer.Exit(1) from None
+
+
 sim_app = typer.Typer(
-    help="Run the PAN-OS fleet simulator (Panorama + firewalls on loopback).", no_args_is_help=True
+    cls=_SimGroup,
+    help="Run the PAN-OS fleet simulator (Panorama + firewalls on loopback).",
+    no_args_is_help=True,
 )
 
 DEFAULT_STATE_DIR = Path("sim-state")
@@ -95,7 +118,7 @@ def serve(
             fleet = replace(fleet, seed=seed)
     else:
         if preemptive not in ("random", "all", "none"):
-            raise UserError(f"--preemptive: expected random, all or none, got {preemptive!r}")
+            raise SimUserError(f"--preemptive: expected random, all or none, got {preemptive!r}")
         try:
             fleet = generate_fleet(
                 firewalls=firewalls,
@@ -105,7 +128,7 @@ def serve(
                 preemptive=None if preemptive == "random" else preemptive,  # type: ignore[arg-type]
             )
         except ValueError as exc:
-            raise UserError(str(exc)) from None
+            raise SimUserError(str(exc)) from None
     chosen = port if port is not None else _default_port(Addressing(base).panorama)
     options = SimOptions(
         state_dir=state_dir,
@@ -169,9 +192,9 @@ def status(
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path}: not written yet; try again in a few seconds") from None
+        raise SimUserError(f"{path}: not written yet; try again in a few seconds") from None
     except ValueError as exc:
-        raise UserError(f"{path}: unreadable: {exc}") from None
+        raise SimUserError(f"{path}: unreadable: {exc}") from None
     if as_json:
         print(json.dumps(data, indent=2))
         return
@@ -228,15 +251,15 @@ def fault(
         request: dict[str, Any] = {"action": "clear", "serial": serial, "kind": kind}
     else:
         if kind is None:
-            raise UserError("sim fault: give a fault KIND (or --clear)")
+            raise SimUserError("sim fault: give a fault KIND (or --clear)")
         parsed: dict[str, str] = {}
         for item in params or []:
             name, sep, value = item.partition("=")
             if not sep or not name:
-                raise UserError(f"sim fault: parameter {item!r} is not NAME=VALUE")
+                raise SimUserError(f"sim fault: parameter {item!r} is not NAME=VALUE")
             parsed[name] = value
         request = {"action": "fault", "serial": serial, "kind": kind, "params": parsed}
     reply = control_request(state_dir, request)
     if not reply.get("ok"):
-        raise UserError(f"sim fault: {reply.get('message')}")
+        raise SimUserError(f"sim fault: {reply.get('message')}")
     print(reply.get("message"))

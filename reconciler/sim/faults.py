@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.sim.bad_xml import MODES as BAD_XML_MODES
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ class Fault:
     def get(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
 
-    def matches_version(self, version: PanOsVersion) -> bool:
+    def matches_version(self, version: Version) -> bool:
         wanted = self.params.get("version")
-        return wanted is None or PanOsVersion.parse(wanted) == version
+        return wanted is None or Version.parse(wanted) == version
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, **dict(self.params)}
@@ -120,7 +120,7 @@ def _coerce(kind: str, name: str, raw: Any, want: type) -> Any:
         else:
             value = str(raw)
             if name == "version":
-                PanOsVersion.parse(value)
+                Version.parse(value)
             elif name == "mode" and value not in BAD_XML_MODES:
                 raise ValueError(f"must be one of {', '.join(BAD_XML_MODES)}")
     except (TypeError, ValueError) as exc:

@@ -2,8 +2,9 @@
 
 Plain Python state driven by the sim clock (``reconciler.sim.clock``) and the fleet-wide scheduler: a
 request changes state and schedules the change's end; nothing here sleeps or owns a timer. All methods run
-with the world lock held (the simulator guarantees it). PAN-OS rules are enforced with
-``reconciler.rules`` so that an orchestration that breaks them fails here as on a real firewall.
+with the world lock held (the simulator guarantees it). PAN-OS rules are enforced with the simulator's own
+``reconciler.sim.rules`` (never the product's) so that an orchestration that breaks them fails here as on a
+real firewall.
 
 Messages marked *(inferred)* in docs/simulator.md have no known capture; their shape (an op error with
 ``<msg><line>``) is PAN-OS's, the wording is ours.
@@ -18,13 +19,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reconciler.sim import ha as ha_rules
-from reconciler.sim import monitor
+from reconciler.sim import monitor, rules
 from reconciler.sim.catalog import SoftwareImage, content_number, image_filename, model
 from reconciler.sim.faults import Fault, FaultSet
 from reconciler.sim.fleet import DeviceSpec
 from reconciler.sim.jobs import AUTO_COMMIT, CONTENT_INSTALL, DOWNLOAD, SOFTWARE_INSTALL, Job
 from reconciler.sim.network import NetworkState
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 
 if TYPE_CHECKING:
     from reconciler.sim.world import World
@@ -68,10 +69,10 @@ class SimFirewall:
         self.rng_time = world.rng(spec.serial, "durations")
         self.rng_noise = world.rng(spec.serial, "noise")
         self.rng_fault = world.rng(spec.serial, "faults")
-        self.version: PanOsVersion = spec.version
-        self.pending: PanOsVersion | None = None
-        self.downloaded: set[PanOsVersion] = {spec.version, *spec.downloaded}
-        self.known: set[PanOsVersion] = set(self.downloaded)
+        self.version: Version = spec.version
+        self.pending: Version | None = None
+        self.downloaded: set[Version] = {spec.version, *spec.downloaded}
+        self.known: set[Version] = set(self.downloaded)
         self.last_check_wall: float | None = None
         self.content_version = spec.content_version
         self.content_downloaded: set[str] = {spec.content_version}
@@ -119,7 +120,7 @@ class SimFirewall:
     def family(self) -> str:
         return self.hw.family
 
-    def image(self, version: PanOsVersion) -> SoftwareImage:
+    def image(self, version: Version) -> SoftwareImage:
         found = self.world.catalog.image(version)
         if found is not None:
             return found
@@ -210,7 +211,7 @@ class SimFirewall:
 
     # -- downloads -------------------------------------------------------------------------------------
 
-    def request_download(self, version: PanOsVersion, *, sync_to_peer: bool, user: str, t: float) -> Job:
+    def request_download(self, version: Version, *, sync_to_peer: bool, user: str, t: float) -> Job:
         if version not in self.known:
             raise OpError(
                 f"Failed to download {version}: version not in the list of available software. "
@@ -232,7 +233,7 @@ class SimFirewall:
             job = self.jobs.get(self.download_queue.popleft())
             if job is None or job.finished:
                 continue
-            version = PanOsVersion.parse(job.subject)
+            version = Version.parse(job.subject)
             image = self.image(version)
             self.active_download = job.id
             boot_id = self.boot_id
@@ -262,7 +263,7 @@ class SimFirewall:
         job = self.jobs.get(job_id)
         if job is None or job.finished or boot_id != self.boot_id:
             return
-        version = PanOsVersion.parse(job.subject)
+        version = Version.parse(job.subject)
         wall = self.world.clock.wall()
         if fail is None:
             fault = self.faults.get("download_fail")
@@ -289,7 +290,7 @@ class SimFirewall:
         self.active_download = None
         self._start_next_download(t)
 
-    def _sync_image_to_peer(self, version: PanOsVersion, t: float) -> None:
+    def _sync_image_to_peer(self, version: Version, t: float) -> None:
         peer = self.peer()
         if peer is None or not peer.api_up or version in peer.downloaded:
             return
@@ -299,7 +300,7 @@ class SimFirewall:
         peer.known.add(version)
         peer._emit("download_synced", t, version=str(version), source=self.serial)
 
-    def delete_image(self, version: PanOsVersion, t: float) -> None:
+    def delete_image(self, version: Version, t: float) -> None:
         """``delete software version <version>`` (PAN-OS CLI reference, "delete software"; XML API
         ``<delete><software><version>X</version></software></delete>``, as panos_software-style tools send
         it): removes a downloaded image from /opt/panrepo at once, no job. Refused for an image that is not
@@ -317,12 +318,13 @@ class SimFirewall:
 
     # -- install ---------------------------------------------------------------------------------------
 
-    def request_install(self, version: PanOsVersion, *, user: str, t: float) -> Job:
+    def request_install(self, version: Version, *, user: str, t: float) -> Job:
         if self.active_install is not None:
             raise OpError(SOFTWARE_MANAGER_BUSY)
         refusal = self.install_refusal(version)
         if refusal is not None:
             self._emit("install_refused", t, version=str(version), reason=refusal)
+            monitor.install_refused(self, t, version=str(version), reason=refusal)
             raise OpError(refusal)
         job = self._new_job(SOFTWARE_INSTALL, user, str(version), f"Software install {version}")
         job.begin(t, self.world.clock.wall(), self.draw("install", self.hw.install_factor))
@@ -332,35 +334,38 @@ class SimFirewall:
         self.world.scheduler.at(t + job.duration, lambda when: self._install_done(job.id, when, boot_id))
         return job
 
-    def install_refusal(self, version: PanOsVersion) -> str | None:
-        """Why PAN-OS would refuse to install ``version`` now (None: it would accept)."""
-        rules = self.world.rules
+    def install_refusal(self, version: Version) -> str | None:
+        """Why PAN-OS would refuse to install ``version`` now (None: it would accept).
+
+        The rules and their sources are in ``reconciler.sim.rules`` (the simulator's own; stricter than the
+        product where the documentation leaves room)."""
         prefix = f"Failed to install {version}:"
         if version not in self.downloaded:
             return f"{prefix} image {image_filename(self.family, version)} has not been downloaded."
         current, target = self.version, version
         cur_train, new_train = current.feature_release, target.feature_release
-        if not (rules.knows(cur_train) and rules.knows(new_train)):
-            return None
-        distance = rules.distance(cur_train, new_train)
+        for train in (cur_train, new_train):
+            if not rules.knows(train):  # STRICTER: no rules known, no install (wording ours, inferred)
+                return f"{prefix} upgrading from {current} to {version} is not supported."
+        downgrade = rules.downgrade_refusal(current, target)
+        if downgrade is not None:
+            return f"{prefix} {downgrade}."
         ha = self.ha is not None
-        if distance < -1:
-            return f"{prefix} downgrading from {current} by more than one feature release is not supported."
-        if distance > 0 and not rules.can_jump(cur_train, new_train, ha=ha):
-            nxt = rules.trains_between(cur_train, new_train)[0]
+        if not rules.direct_upgrade_allowed(current, target, ha=ha):
+            nxt = rules.TRAINS[rules.position(cur_train) + 1]
             what = "an HA member" if ha else "this firewall"
             return (
                 f"{prefix} upgrading {what} from {current} to {version} is not supported; "
                 f"upgrade to a {nxt} release first."
             )
-        for base in rules.required_bases(current, target):
+        for base in rules.bases_needed(current, target):
             if base not in self.downloaded:
                 return (
                     f"{prefix} base image {image_filename(self.family, base)} must be downloaded before "
                     f"installing {version}."
                 )
         needed = self.world.catalog.min_content_for(target)
-        if distance > 0 and content_number(self.content_version) < needed:
+        if rules.steps(cur_train, new_train) > 0 and content_number(self.content_version) < needed:
             return (
                 f"{prefix} PAN-OS {new_train} requires content version {needed} or later "
                 f"(installed: {self.content_version}). Please upgrade the content first."
@@ -371,7 +376,7 @@ class SimFirewall:
         job = self.jobs.get(job_id)
         if job is None or job.finished or boot_id != self.boot_id:
             return
-        version = PanOsVersion.parse(job.subject)
+        version = Version.parse(job.subject)
         wall = self.world.clock.wall()
         fault = self.faults.get("install_fail")
         if fault is not None and fault.matches_version(version):

@@ -7,18 +7,20 @@ generated devices to the ones it lists). Records are frozen, with explicit JSON 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
-from reconciler import schemas
-from reconciler.errors import InputFileError
 from reconciler.sim.catalog import Catalog, default_catalog
+from reconciler.sim.errors import FleetFileError
 from reconciler.sim.faults import Fault
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 
 # Simulated seconds, (min, max): each occurrence draws uniformly from the range with the device's seeded RNG.
 DEFAULT_DURATIONS: dict[str, tuple[float, float]] = {
@@ -99,14 +101,20 @@ class DeviceSpec:
     serial: str
     hostname: str
     model: str = "PA-VM"
-    version: PanOsVersion = field(default_factory=lambda: PanOsVersion.parse("10.2.9"))
+    version: Version = field(default_factory=lambda: Version.parse("10.2.9"))
     content_version: str = "8899-8769"
     device_group: str = ""
     ha: HaSpec | None = None
     free_disk_mb: int | None = None
-    downloaded: tuple[PanOsVersion, ...] = ()
+    downloaded: tuple[Version, ...] = ()
     faults: tuple[Fault, ...] = ()
     uptime_days: int = 30
+
+    def __post_init__(self) -> None:
+        # Versions may be given as text or as any version object whose str() is a PAN-OS version (tests
+        # hand in the product's); the simulator keeps its own (reconciler.sim.version).
+        object.__setattr__(self, "version", Version.parse(self.version))
+        object.__setattr__(self, "downloaded", tuple(Version.parse(v) for v in self.downloaded))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -134,12 +142,12 @@ class DeviceSpec:
             serial=str(data["serial"]),
             hostname=str(data.get("hostname") or data["serial"]),
             model=str(data.get("model", "PA-VM")),
-            version=PanOsVersion.parse(data.get("version", "10.2.9")),
+            version=Version.parse(data.get("version", "10.2.9")),
             content_version=str(data.get("content_version", "8899-8769")),
             device_group=str(data.get("device_group", "")),
             ha=HaSpec.from_json(data["ha"]) if data.get("ha") else None,
             free_disk_mb=int(data["free_disk_mb"]) if data.get("free_disk_mb") is not None else None,
-            downloaded=tuple(PanOsVersion.parse(v) for v in data.get("downloaded", [])),
+            downloaded=tuple(Version.parse(v) for v in data.get("downloaded", [])),
             faults=tuple(Fault.from_json(f) for f in data.get("faults", [])),
             uptime_days=int(data.get("uptime_days", 30)),
         )
@@ -150,8 +158,11 @@ class PanoramaSpec:
     serial: str = "000710000001"
     hostname: str = "panorama"
     model: str = "M-200"
-    version: PanOsVersion = field(default_factory=lambda: PanOsVersion.parse("12.1.3"))
+    version: Version = field(default_factory=lambda: Version.parse("12.1.3"))
     faults: tuple[Fault, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", Version.parse(self.version))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -171,7 +182,7 @@ class PanoramaSpec:
             serial=str(data.get("serial", d.serial)),
             hostname=str(data.get("hostname", d.hostname)),
             model=str(data.get("model", d.model)),
-            version=PanOsVersion.parse(data.get("version", str(d.version))),
+            version=Version.parse(data.get("version", str(d.version))),
             faults=tuple(Fault.from_json(f) for f in data.get("faults", [])),
         )
 
@@ -279,28 +290,62 @@ def load_fleet(path: str | Path) -> FleetSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read fleet file: {exc.strerror or exc}") from None
+        raise FleetFileError(f"{path}: cannot read fleet file: {exc.strerror or exc}") from None
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise InputFileError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise FleetFileError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise InputFileError(f"{path}:1: (root): a fleet file must be a mapping")
+        raise FleetFileError(f"{path}:1: (root): a fleet file must be a mapping")
     errors = []
-    for err in sorted(schemas.validator("fleet").iter_errors(data), key=lambda e: list(map(str, e.path))):
+    for err in sorted(_fleet_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
         line_no = _line_of(root, list(err.absolute_path))
-        errors.append(f"{path}:{line_no}: {schemas.json_path(err.absolute_path)}: {err.message}")
+        errors.append(f"{path}:{line_no}: {_json_path(err.absolute_path)}: {_short(err.message)}")
     if len(errors) == 1:
-        raise InputFileError(errors[0])
+        raise FleetFileError(errors[0])
     if errors:
-        raise InputFileError(f"{path}: {len(errors)} problems in fleet file", errors)
+        raise FleetFileError(f"{path}: {len(errors)} problems in fleet file", errors)
     try:
         return FleetSpec.from_json(data)
     except (ValueError, KeyError) as exc:
-        raise InputFileError(f"{path}: {exc}") from None
+        raise FleetFileError(f"{path}: {exc}") from None
+
+
+# The fleet schema ships with the project's schemas (top-level ``schemas/``, ``reconciler/_schemas`` in a
+# wheel); the simulator reads the file itself.
+_SCHEMA_DIRS = (
+    Path(__file__).resolve().parent.parent / "_schemas",
+    Path(__file__).resolve().parents[2] / "schemas",
+)
+_MAX_MESSAGE = 300
+
+
+@cache
+def _fleet_validator() -> jsonschema.Draft7Validator:
+    for folder in _SCHEMA_DIRS:
+        path = folder / "fleet.schema.json"
+        if path.is_file():
+            schema = json.loads(path.read_text(encoding="utf-8"))
+            jsonschema.Draft7Validator.check_schema(schema)
+            return jsonschema.Draft7Validator(
+                schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+            )
+    raise FileNotFoundError("fleet.schema.json not found next to the reconciler package")
+
+
+def _json_path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(root)"
+
+
+def _short(message: str) -> str:
+    """jsonschema quotes the whole offending value; a 100 kB string must not make a 100 kB line."""
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
 
 def _line_of(node: Any, parts: list[Any]) -> int:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from reconciler.sim import config_xml, responses
 from reconciler.sim.commands import Command
 from reconciler.sim.firewall import OpError, SimFirewall
+from reconciler.sim.version import Version
 from reconciler.sim.xmltext import cdata, error, fields, leaf, node, success
-from reconciler.version import PanOsVersion
 
 if TYPE_CHECKING:
     from reconciler.sim.world import World
@@ -40,9 +40,9 @@ def _enqueued(job_id: int, line: str) -> str:
     return success(node("msg", leaf("line", line)) + leaf("job", job_id), code="19")
 
 
-def _version_param(ctx: OpContext) -> PanOsVersion:
+def _version_param(ctx: OpContext) -> Version:
     raw = ctx.cmd.get("version")
-    version = PanOsVersion.try_parse(raw)
+    version = Version.try_parse(raw)
     if version is None:
         raise OpError(f"Invalid version: {raw!r}" if raw else "Missing version.", code="18")
     return version

@@ -12,7 +12,7 @@ from typing import Literal
 
 from reconciler.sim.catalog import Catalog, default_catalog, model
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec, PanoramaSpec
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 
 # Which HA pairs are preemptive: None = about one in five at random, True/"all" = every pair, False/"none" = none.
 Preemptive = bool | Literal["all", "none"] | None
@@ -38,7 +38,7 @@ def _pick(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
     return rng.choices(names, weights=weights, k=1)[0]
 
 
-def _version(rng: random.Random, catalog: Catalog) -> PanOsVersion:
+def _version(rng: random.Random, catalog: Catalog) -> Version:
     trains = [(t, w) for t, w in _TRAIN_WEIGHTS if catalog.train(t)]
     train = _pick(rng, tuple(trains))
     versions = catalog.train(train)
@@ -48,7 +48,7 @@ def _version(rng: random.Random, catalog: Catalog) -> PanOsVersion:
     return rng.choices(candidates, weights=weights, k=1)[0]
 
 
-def _content(rng: random.Random, catalog: Catalog, version: PanOsVersion) -> str:
+def _content(rng: random.Random, catalog: Catalog, version: Version) -> str:
     ordered = sorted(catalog.content, key=lambda c: c.key)
     usable = [c for c in ordered if c.number >= catalog.min_content_for(version)] or ordered[-1:]
     if rng.random() < 0.15:

@@ -10,7 +10,8 @@ Rules (PANOS-NOTES.md "HA"):
 - with preemption on both members, a passive member with the better (lower) priority takes over after the
   preempt hold time;
 - members two or more feature releases apart: the older one suspends ("Peer version too old") until the
-  gap closes; one release apart is allowed (``build-compat`` Mismatch).
+  gap closes; one release apart is allowed (``build-compat`` Mismatch). The limit is
+  ``reconciler.sim.rules.HA_MAX_GAP`` (source there).
 
 Every transition is logged as an ``ha_state`` event; a takeover also as ``failover``.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from reconciler.sim import rules
 
 if TYPE_CHECKING:
     from reconciler.sim.firewall import SimFirewall
@@ -177,7 +180,7 @@ def evaluate(fw: SimFirewall, t: float) -> None:
         older, newer = (fw, peer) if fw.version < peer.version else (peer, fw)
         gap = _gap(older, newer)
         old_ha, new_ha = members[older.serial], members[newer.serial]
-        if gap >= 2 and not old_ha.auto_reason:
+        if gap > rules.HA_MAX_GAP and not old_ha.auto_reason:
             old_ha.auto_reason = PEER_TOO_OLD
             was_active = old_ha.state == "active"
             set_state(older, "suspended", t, PEER_TOO_OLD)
@@ -185,7 +188,7 @@ def evaluate(fw: SimFirewall, t: float) -> None:
                 _take_over(newer, older, t, PEER_TOO_OLD)
         for member, other in ((fw, peer), (peer, fw)):
             ha, other_ha = members[member.serial], members[other.serial]
-            if ha.auto_reason and gap < 2:
+            if ha.auto_reason and gap <= rules.HA_MAX_GAP:
                 ha.auto_reason = ""
                 if ha.state == "suspended" and not ha.admin_suspended:
                     set_state(
@@ -199,8 +202,7 @@ def evaluate(fw: SimFirewall, t: float) -> None:
 
 
 def _gap(older: SimFirewall, newer: SimFirewall) -> int:
-    rules = older.world.rules
-    o, n = older.version.feature_release, newer.version.feature_release
-    if not (rules.knows(o) and rules.knows(n)):
+    """Feature releases between the members (0 when either runs a release the rules do not know)."""
+    if not (rules.knows(older.version.feature_release) and rules.knows(newer.version.feature_release)):
         return 0
-    return rules.distance(o, n)
+    return rules.ha_gap(older.version, newer.version)

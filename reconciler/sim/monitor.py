@@ -5,10 +5,19 @@ The simulator is an independent model of PAN-OS, so this watches device state, n
 - ``active-rebooted``: an HA member was asked to restart while it was the active member and its peer was
   running (any state but ``down``/``booting``, i.e. able to take over had it been made active first);
 - ``both-down``: an HA member was asked to restart while its peer was itself rebooting (between its own
-  restart request and its HA coming back, ``down`` or ``booting``), so no member could pass traffic.
+  restart request and its HA coming back, ``down`` or ``booting``), so no member could pass traffic;
+- ``install-refused``: an install PAN-OS refuses (``reconciler.sim.rules``: path, base images, downgrade
+  floor, content), alongside the ``install_refused`` event: the client should have known better;
+- ``reboot-without-install``: ``request restart system`` on a firewall with no installed image waiting for
+  the reboot (none installed, or its install still running). PAN-OS restarts for other reasons too, so
+  this is not unsafe as such, but in this project nobody restarts a firewall except to activate an image:
+  a test that means to can ``allow`` the kind;
+- ``foreign-api-key``: a request to one device carrying the API key another device generated (every
+  device has its own key, as every PAN-OS box derives keys from its own master key); PAN-OS answers
+  403 ``Invalid credentials.`` and so does the simulator: a client mixing up its keys.
 
 Each is ``{"event": "violation", "kind": ..., "serial": ..., ...}`` with the states seen, and is counted in
-``World.violations`` (shown by ``sim status``). A refused install is already an ``install_refused`` event.
+``World.violations`` (shown by ``sim status``).
 """
 
 from __future__ import annotations
@@ -19,9 +28,14 @@ from reconciler.sim import ha as ha_rules
 
 if TYPE_CHECKING:
     from reconciler.sim.firewall import SimFirewall
+    from reconciler.sim.world import Device
 
 ACTIVE_REBOOTED = "active-rebooted"
 BOTH_DOWN = "both-down"
+INSTALL_REFUSED = "install-refused"
+REBOOT_WITHOUT_INSTALL = "reboot-without-install"
+FOREIGN_API_KEY = "foreign-api-key"
+KINDS = (ACTIVE_REBOOTED, BOTH_DOWN, INSTALL_REFUSED, REBOOT_WITHOUT_INSTALL, FOREIGN_API_KEY)
 
 
 def ha_states(fw: SimFirewall) -> dict[str, Any]:
@@ -42,6 +56,13 @@ def peer_down(fw: SimFirewall) -> bool:
 
 def reboot_requested(fw: SimFirewall, t: float) -> None:
     """Called when ``request restart system`` is accepted, before ``fw`` is marked rebooting."""
+    _ha_reboot(fw, t)
+    if fw.pending is None:
+        installing = fw.active_install is not None
+        _violation(fw, t, REBOOT_WITHOUT_INSTALL, version=str(fw.version), install_running=installing)
+
+
+def _ha_reboot(fw: SimFirewall, t: float) -> None:
     if fw.ha is None:
         return
     peer = ha_rules.peer_of(fw)
@@ -54,6 +75,16 @@ def reboot_requested(fw: SimFirewall, t: float) -> None:
         _violation(fw, t, ACTIVE_REBOOTED, **details)
 
 
-def _violation(fw: SimFirewall, t: float, kind: str, **details: Any) -> None:
+def install_refused(fw: SimFirewall, t: float, *, version: str, reason: str) -> None:
+    """Called when an install request is refused by PAN-OS's rules (not for "software manager busy")."""
+    _violation(fw, t, INSTALL_REFUSED, version=version, reason=reason, running=str(fw.version))
+
+
+def foreign_key(device: Device, t: float, owner: str) -> None:
+    """A request to ``device`` carried the key of ``owner`` (another device); it is answered 403."""
+    _violation(device, t, FOREIGN_API_KEY, key_of=owner)
+
+
+def _violation(fw: SimFirewall | Device, t: float, kind: str, **details: Any) -> None:
     fw.world.violations[kind] += 1
     fw.world.emit("violation", fw.serial, sim_time=t, kind=kind, **details)

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from reconciler import store
-from reconciler.errors import UserError
+from reconciler.sim import files
 from reconciler.sim.addresses import Addressing, parse_base
 from reconciler.sim.clock import ScaledClock
+from reconciler.sim.errors import SimUserError
 from reconciler.sim.events import EventLog
 from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import Credentials, FleetSpec
@@ -149,7 +149,7 @@ class Simulator:
     def __init__(self, fleet: FleetSpec, options: SimOptions) -> None:
         parse_base(options.base_address)
         if not options.time_scale > 0:
-            raise UserError(f"time scale must be > 0, got {options.time_scale}")
+            raise SimUserError(f"time scale must be > 0, got {options.time_scale}")
         self.options = options
         self.state_dir = Path(options.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -199,12 +199,12 @@ class Simulator:
         self._thread = threading.Thread(target=self._run, name="panos-sim", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise UserError(f"simulator did not start within {timeout:.0f} s")
+            raise SimUserError(f"simulator did not start within {timeout:.0f} s")
         if self._error is not None:
             self._thread.join(5)
             error = self._error
             if isinstance(error, OSError):
-                raise UserError(
+                raise SimUserError(
                     f"cannot listen on port {self.options.port}: {error.strerror or error}"
                 ) from error
             raise error
@@ -310,7 +310,7 @@ class Simulator:
             "panorama_password": secrets.token_urlsafe(12),
             "firewall_password": secrets.token_urlsafe(12),
         }
-        store.atomic_write_json(path, data, mode=0o600)
+        files.atomic_write_json(path, data, mode=0o600)
         return data
 
     def client_config(self) -> dict[str, str]:
@@ -361,7 +361,7 @@ class Simulator:
         }
 
     def _write_sim_json(self) -> None:
-        store.atomic_write_json(self.state_dir / "sim.json", self.sim_json(), mode=0o600)
+        files.atomic_write_json(self.state_dir / "sim.json", self.sim_json(), mode=0o600)
 
     # -- the API ---------------------------------------------------------------------------------------
 
@@ -432,11 +432,11 @@ class Simulator:
         try:
             fault = Fault.create(kind, **params)
         except ValueError as exc:
-            raise UserError(str(exc)) from None
+            raise SimUserError(str(exc)) from None
         with self.world.lock:
             device = self.world.device(serial)
             if device is None:
-                raise UserError(f"no device with serial {serial!r} in the simulator")
+                raise SimUserError(f"no device with serial {serial!r} in the simulator")
             self.world.scheduler.run_due(self.clock.now())
             device.inject(fault, self.clock.now())
 
@@ -444,7 +444,7 @@ class Simulator:
         with self.world.lock:
             device = self.world.device(serial)
             if device is None:
-                raise UserError(f"no device with serial {serial!r} in the simulator")
+                raise SimUserError(f"no device with serial {serial!r} in the simulator")
             self.world.scheduler.run_due(self.clock.now())
             return device.clear_faults(kind, self.clock.now())
 
@@ -480,7 +480,7 @@ class Simulator:
     def _firewall(self, serial: str) -> Any:
         fw = self.world.firewalls.get(serial)
         if fw is None:
-            raise UserError(f"no firewall with serial {serial!r} in the simulator")
+            raise SimUserError(f"no firewall with serial {serial!r} in the simulator")
         return fw
 
     # -- control directory (``sim fault`` / ``sim status`` from another process) ------------------------
@@ -491,12 +491,12 @@ class Simulator:
         done.mkdir(parents=True, exist_ok=True)
         for request in sorted(control.glob("*.json")):
             reply = self._apply_control(request)
-            store.atomic_write_json(done / request.name, reply)
+            files.atomic_write_json(done / request.name, reply)
             with contextlib.suppress(FileNotFoundError):
                 request.unlink()
             write_status = True  # let `sim status` show the change at once
         if write_status:
-            store.atomic_write_json(self.state_dir / "status.json", self.status(), mode=0o644)
+            files.atomic_write_json(self.state_dir / "status.json", self.status(), mode=0o644)
 
     def _apply_control(self, path: Path) -> dict[str, Any]:
         try:
@@ -507,7 +507,7 @@ class Simulator:
                 return {"ok": True, "message": f"cleared {', '.join(removed) or 'nothing'} on {serial}"}
             self.inject_fault(serial, str(req["kind"]), **dict(req.get("params") or {}))
             return {"ok": True, "message": f"fault {req['kind']} injected on {serial}"}
-        except (UserError, KeyError, ValueError, TypeError) as exc:
+        except (SimUserError, KeyError, ValueError, TypeError) as exc:
             return {"ok": False, "message": str(exc)}
 
 
@@ -515,10 +515,10 @@ def control_request(state_dir: Path, request: dict[str, Any], *, timeout: float 
     """Send a request to a running ``sim serve`` through its control directory and wait for the reply."""
     info = read_sim_json(state_dir)
     if not info.get("control"):
-        raise UserError(f"{state_dir}: the simulator there was not started with a control directory")
+        raise SimUserError(f"{state_dir}: the simulator there was not started with a control directory")
     control = Path(info["control"])
     name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
-    store.atomic_write_json(control / name, request)
+    files.atomic_write_json(control / name, request)
     reply_path = control / "done" / name
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -529,7 +529,7 @@ def control_request(state_dir: Path, request: dict[str, Any], *, timeout: float 
         time.sleep(0.05)
     with contextlib.suppress(FileNotFoundError):
         (control / name).unlink()
-    raise UserError(f"{state_dir}: the simulator did not answer within {timeout:.0f} s (is it running?)")
+    raise SimUserError(f"{state_dir}: the simulator did not answer within {timeout:.0f} s (is it running?)")
 
 
 def read_sim_json(state_dir: Path) -> dict[str, Any]:
@@ -537,14 +537,14 @@ def read_sim_json(state_dir: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(
+        raise SimUserError(
             f"{path}: not found; start one with 'panos-upgrade sim serve --state-dir {state_dir}'"
         ) from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable: {exc}") from None
+        raise SimUserError(f"{path}: unreadable: {exc}") from None
     pid = data.get("pid")
     if isinstance(pid, int) and not _alive(pid):
-        raise UserError(f"{path}: the simulator (pid {pid}) is not running")
+        raise SimUserError(f"{path}: the simulator (pid {pid}) is not running")
     return data
 
 

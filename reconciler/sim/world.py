@@ -1,4 +1,4 @@
-"""The shared state of one simulation: clock, scheduler, event log, catalog, rules and every device.
+"""The shared state of one simulation: clock, scheduler, event log, catalog, keys and every device.
 
 Everything that mutates device state holds ``World.lock`` (an ``RLock``): the event-loop thread while it
 answers a request or runs due callbacks, and any other thread using the Python API.
@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.rules import DEFAULT_RULES, UpgradeRules
 from reconciler.sim import ha as ha_rules
 from reconciler.sim.addresses import Addressing
 from reconciler.sim.clock import Clock
@@ -41,7 +40,6 @@ class World:
         secret: bytes,
         panorama_credentials: Credentials,
         firewall_credentials: Credentials,
-        rules: UpgradeRules = DEFAULT_RULES,
         api_events: bool = False,
     ) -> None:
         self.fleet = fleet
@@ -49,7 +47,6 @@ class World:
         self.events = events
         self.catalog = fleet.catalog
         self.durations = fleet.durations
-        self.rules = rules
         self.seed = fleet.seed
         self.api_events = api_events
         self.panorama_credentials = panorama_credentials
@@ -61,6 +58,7 @@ class World:
         self.violations: Counter[str] = Counter()  # safety monitor findings by kind (reconciler.sim.monitor)
         self._secret = secret
         self._keys: dict[str, str] = {}
+        self._key_owners: dict[str, str] | None = None  # every device's key -> its serial, built on demand
         self._hooks: list[Callable[[Device], None]] = []
         self.firewalls: dict[str, SimFirewall] = {}
         for index, spec in enumerate(fleet.devices):
@@ -135,3 +133,14 @@ class World:
 
     def check_key(self, device: Device, key: str) -> bool:
         return bool(key) and hmac.compare_digest(key.encode(), self.api_key(device).encode())
+
+    def key_owner(self, key: str) -> str | None:
+        """The serial of the device whose ``type=keygen`` returns ``key`` (None: nobody's key).
+
+        Every device has its own key (derived from its serial), as every PAN-OS box has its own master key:
+        a key generated on one firewall does not open another one."""
+        if not key:
+            return None
+        if self._key_owners is None:
+            self._key_owners = {self.api_key(d): d.serial for d in self.devices()}
+        return self._key_owners.get(key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.sim import config_xml
+from reconciler.sim import config_xml, monitor
 from reconciler.sim.bad_xml import corrupt
 from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, parse_command
 from reconciler.sim.firewall import OpError, Phase, SimFirewall
@@ -121,6 +121,9 @@ class XmlApi:
             return self._keygen(device, req)
         key = req.param("key") or req.headers.get("x-pan-key", "")
         if device.faults.get("wrong_credentials") is not None or not self.world.check_key(device, key):
+            owner = self.world.key_owner(key)
+            if owner is not None and owner != device.serial:
+                monitor.foreign_key(device, self.world.clock.now(), owner)
             return ApiResponse(403, INVALID_CREDENTIALS)
         target = req.param("target")
         if isinstance(device, SimPanorama) and target and target != device.serial:

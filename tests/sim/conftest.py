@@ -23,8 +23,8 @@ from reconciler.sim.firewall import SimFirewall
 from reconciler.sim.fleet import Credentials, DeviceSpec, FleetSpec, HaSpec
 from reconciler.sim.simulator import Simulator
 from reconciler.sim.testing import running_simulator
+from reconciler.sim.version import Version
 from reconciler.sim.world import World
-from reconciler.version import PanOsVersion
 
 CREDS = Credentials("admin", "s3cret")
 
@@ -66,7 +66,7 @@ class Harness:
 def device(serial: str, version: str = "10.2.9", **kw: Any) -> DeviceSpec:
     kw.setdefault("content_version", "9021-9135")
     kw.setdefault("free_disk_mb", 9000)
-    return DeviceSpec(serial=serial, hostname=f"fw-{serial}", version=PanOsVersion.parse(version), **kw)
+    return DeviceSpec(serial=serial, hostname=f"fw-{serial}", version=Version.parse(version), **kw)
 
 
 def ha_pair(a: str, b: str, version: str = "10.2.9", **kw: Any) -> tuple[DeviceSpec, DeviceSpec]:

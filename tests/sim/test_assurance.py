@@ -12,7 +12,7 @@ from panos_upgrade_assurance.snapshot_compare import SnapshotCompare
 
 from reconciler.sim import Fault, FleetSpec, Simulator
 from reconciler.sim.fleet import Durations
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 from tests.sim.conftest import device, ha_pair
 
 StartSim = Callable[..., Simulator]
@@ -87,7 +87,7 @@ def test_every_snapshot_we_use_succeeds(sim: StartSim) -> None:
 
 def test_snapshot_comparison_catches_routes_lost_in_an_upgrade(sim: StartSim) -> None:
     faults = (Fault.create("routes_missing", fraction=0.5),)
-    spec = device("A", downloaded=(PanOsVersion.parse("10.2.13"),), faults=faults)
+    spec = device("A", downloaded=(Version.parse("10.2.13"),), faults=faults)
     s = sim(FleetSpec(devices=(spec,), durations=FAST), time_scale=0.004)
     check = checker(s, "A")
     before = check.run_snapshots(["routes", "arp_table"])

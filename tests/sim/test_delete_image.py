@@ -10,10 +10,10 @@ import pytest
 from reconciler.sim.commands import parse_command
 from reconciler.sim.firewall import OpError
 from reconciler.sim.fw_ops import FIREWALL_OPS, OpContext
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 from tests.sim.conftest import Harness, device
 
-V = PanOsVersion.parse
+V = Version.parse
 MakeWorld = Callable[..., Harness]
 
 

@@ -12,14 +12,14 @@ from panos.firewall import Firewall
 
 from reconciler.sim import FleetSpec, Simulator
 from reconciler.sim.fleet import Durations
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 from tests.sim.conftest import device
 
 StartSim = Callable[..., Simulator]
 FAST = Durations.from_json(
     {"download": [100, 150], "install": [240, 300], "reboot": [340, 400], "net_recovery": 20}
 )
-V = PanOsVersion.parse
+V = Version.parse
 
 
 def one(sim: StartSim, **kw: object) -> tuple[Simulator, Firewall]:

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.errors import InputFileError
-from reconciler.rules import DEFAULT_RULES
-from reconciler.sim import FleetSpec, generate_fleet, load_fleet
+from reconciler.sim import FleetSpec, generate_fleet, load_fleet, rules
 from reconciler.sim.catalog import default_catalog
-from reconciler.version import PanOsVersion
+from reconciler.sim.errors import FleetFileError
+from reconciler.sim.version import Version
 
 FLEET = """\
 seed: 4
@@ -62,7 +61,7 @@ def test_a_fleet_file_round_trips(tmp_path: Path) -> None:
         True,
     )
     third = fleet.device("007003")
-    assert third.version == PanOsVersion.parse("11.1.6-h1") and third.faults[0].get("count") == 2
+    assert third.version == Version.parse("11.1.6-h1") and third.faults[0].get("count") == 2
     assert fleet.durations.range("install") == (60.0, 60.0)
     assert fleet.firewall_credentials is not None and fleet.firewall_credentials.user == "fw-admin"
     assert fleet.panorama.hostname == "pano-lab"
@@ -74,7 +73,7 @@ def test_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
     bad = FLEET.replace('version: "11.1.6-h1"', "version: 11.1").replace(
         "kind: download_fail", "kind: meteor"
     )
-    with pytest.raises(InputFileError) as exc:
+    with pytest.raises(FleetFileError) as exc:
         load_fleet(write(tmp_path, bad))
     lines = exc.value.errors
     path = str(tmp_path / "fleet.yaml")
@@ -84,12 +83,12 @@ def test_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
 
 def test_ha_peers_must_name_each_other(tmp_path: Path) -> None:
     bad = FLEET.replace('ha: {peer: "007001", priority: 110}', 'ha: {peer: "007003"}')
-    with pytest.raises(InputFileError, match="does not name 007001 as its peer"):
+    with pytest.raises(FleetFileError, match="does not name 007001 as its peer"):
         load_fleet(write(tmp_path, bad))
 
 
 def test_invalid_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
-    with pytest.raises(InputFileError, match=r"fleet\.yaml:3: not valid YAML"):
+    with pytest.raises(FleetFileError, match=r"fleet\.yaml:3: not valid YAML"):
         load_fleet(write(tmp_path, "devices:\n  - serial: [unclosed\n"))
 
 
@@ -108,7 +107,7 @@ def test_generated_fleet_shape() -> None:
     for d in fleet.devices:
         assert catalog.image(d.version) is not None
         assert (
-            d.version != DEFAULT_RULES.base_image(d.version.feature_release)
+            d.version != rules.base_image(d.version.feature_release)
             or len(catalog.train(d.version.feature_release)) == 1
         )
 
@@ -131,5 +130,5 @@ def test_catalog_has_the_trains_and_the_12_1_base() -> None:
     catalog = default_catalog()
     for train in ("9.1", "10.0", "10.1", "10.2", "11.0", "11.1", "11.2", "12.1"):
         assert catalog.train(train), train
-    assert catalog.train("12.1")[0] == PanOsVersion.parse("12.1.2") == DEFAULT_RULES.base_image("12.1")
+    assert catalog.train("12.1")[0] == Version.parse("12.1.2") == rules.base_image("12.1")
     assert any(v.is_hotfix for v in catalog.versions())

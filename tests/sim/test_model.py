@@ -9,10 +9,10 @@ import pytest
 
 from reconciler.sim.faults import Fault
 from reconciler.sim.firewall import SOFTWARE_MANAGER_BUSY, OpError, Phase
-from reconciler.version import PanOsVersion
+from reconciler.sim.version import Version
 from tests.sim.conftest import Harness, device, ha_pair
 
-V = PanOsVersion.parse
+V = Version.parse
 MakeWorld = Callable[..., Harness]
 
 

@@ -25,7 +25,13 @@ def _rebooted(h: Harness, serial: str) -> None:
 
 
 def _violations(h: Harness) -> list[tuple[str, str]]:
-    return [(e["kind"], e["serial"]) for e in h.events("violation")]
+    """HA violations: these tests restart members without installing anything on purpose, so
+    ``reboot-without-install`` (tested on its own below) is left out."""
+    return [(e["kind"], e["serial"]) for e in h.events("violation") if e["kind"] != "reboot-without-install"]
+
+
+def _counted(h: Harness) -> dict[str, int]:
+    return {k: n for k, n in h.world.violations.items() if k != "reboot-without-install"}
 
 
 def test_rebooting_the_passive_then_the_active_after_failover_is_quiet(world: MakeWorld) -> None:
@@ -43,7 +49,7 @@ def test_rebooting_the_passive_then_the_active_after_failover_is_quiet(world: Ma
     )
     _rebooted(h, "A")
     assert [] == _violations(h)
-    assert {} == dict(h.world.violations)
+    assert {} == _counted(h)
 
 
 def test_rebooting_the_active_member_while_its_peer_runs_is_a_violation(world: MakeWorld) -> None:
@@ -52,7 +58,7 @@ def test_rebooting_the_active_member_while_its_peer_runs_is_a_violation(world: M
     assert [("active-rebooted", "A")] == _violations(h)
     event = h.events("violation")[0]
     assert {"peer": "B", "ha_state": "active", "peer_state": "passive"}.items() <= event.items()
-    assert {"active-rebooted": 1} == dict(h.world.violations)
+    assert {"active-rebooted": 1} == _counted(h)
 
 
 def test_active_member_rebooted_while_its_peer_is_suspended_is_a_violation(world: MakeWorld) -> None:
@@ -77,7 +83,7 @@ def test_restarting_a_member_while_its_peer_is_rebooting_or_booting_is_both_down
     assert [("both-down", "C")] == _violations(h2)
 
 
-def test_standalone_reboots_carry_no_ha_fields_and_raise_nothing(world: MakeWorld) -> None:
+def test_standalone_reboots_carry_no_ha_fields_and_raise_no_ha_violation(world: MakeWorld) -> None:
     from tests.sim.conftest import device
 
     h = world(device("S"))
@@ -139,3 +145,96 @@ def test_sim_status_shows_the_violation_count(tmp_path: Any) -> None:
     result = CliRunner().invoke(app, ["sim", "status", "--state-dir", str(tmp_path)])
     assert 0 == result.exit_code, result.output
     assert "safety violations seen: 3 (active-rebooted 2, both-down 1)" in result.output
+
+
+# -- install-refused, downgrade floor, reboot-without-install, foreign-api-key ---------------------------------
+
+
+def _install(h: Harness, serial: str, version: str, *, wait: bool = True) -> None:
+    from reconciler.sim.version import Version
+
+    fw, v = h.fw(serial), Version.parse(version)
+    fw.check_software(h.clock.now())
+    if v not in fw.downloaded:
+        fw.request_download(v, sync_to_peer=False, user="admin", t=h.clock.now())
+        h.run_until(lambda: v in fw.downloaded)
+    fw.request_install(v, user="admin", t=h.clock.now())
+    if wait:
+        h.run_until(lambda: fw.pending == v)
+
+
+def test_a_refused_install_is_an_install_refused_violation(world: MakeWorld) -> None:
+    import pytest
+
+    from reconciler.sim.firewall import OpError
+    from reconciler.sim.version import Version
+    from tests.sim.conftest import device
+
+    h = world(device("S", "10.2.9"))
+    with pytest.raises(OpError, match="has not been downloaded"):
+        h.fw("S").request_install(Version.parse("10.2.13"), user="admin", t=h.clock.now())
+    (event,) = h.events("violation")
+    assert ("install-refused", "S", "10.2.13", "10.2.9") == (
+        event["kind"], event["serial"], event["version"], event["running"],
+    )  # fmt: skip
+    assert event["sim_time"] == h.events("install_refused")[0]["sim_time"]  # the oracle merges the two
+    assert {"install-refused": 1} == dict(h.world.violations)
+
+
+def test_a_downgrade_below_the_documented_floor_is_refused(world: MakeWorld) -> None:
+    """PAN-OS 10.2 Upgrade Guide, "Upgrade/Downgrade Considerations": from 10.2, 10.1.3 or later only."""
+    import pytest
+
+    from reconciler.sim.firewall import OpError
+    from reconciler.sim.version import Version
+    from tests.sim.conftest import device
+
+    h = world(device("S", "10.2.9", downloaded=(Version.parse("10.1.0"), Version.parse("10.1.3"))))
+    fw = h.fw("S")
+    assert "requires 10.1.3 or later" in (fw.install_refusal(Version.parse("10.1.0")) or "")
+    with pytest.raises(OpError, match=r"requires 10\.1\.3 or later"):
+        fw.request_install(Version.parse("10.1.0"), user="admin", t=h.clock.now())
+    assert ["install-refused"] == [e["kind"] for e in h.events("violation")]
+    assert fw.install_refusal(Version.parse("10.1.3")) is None
+
+
+def test_a_restart_with_no_image_installed_is_reboot_without_install(world: MakeWorld) -> None:
+    from tests.sim.conftest import device
+
+    h = world(device("S", "10.2.9"), device("T", "10.2.9"), device("U", "10.2.9"))
+    h.fw("S").request_restart(h.clock.now())
+    (event,) = h.events("violation", "S")
+    assert ("reboot-without-install", "10.2.9", False) == (
+        event["kind"], event["version"], event["install_running"],
+    )  # fmt: skip
+    _install(h, "T", "10.2.13")  # installed, waiting for the reboot: what a restart is for
+    h.fw("T").request_restart(h.clock.now())
+    assert [] == h.events("violation", "T")
+    _install(h, "U", "10.2.13", wait=False)  # restarted while its install still runs
+    h.fw("U").request_restart(h.clock.now())
+    assert [("reboot-without-install", True)] == [
+        (e["kind"], e["install_running"]) for e in h.events("violation", "U")
+    ]
+    assert {"reboot-without-install": 2} == dict(h.world.violations)
+
+
+def test_another_devices_api_key_is_refused_and_flagged(world: MakeWorld) -> None:
+    from reconciler.sim.xmlapi import ApiRequest, XmlApi
+    from tests.sim.conftest import device
+
+    h = world(device("S"), device("T"))
+    api = XmlApi(h.world)
+    key_s = h.world.api_key(h.fw("S"))
+    info = {"type": "op", "cmd": "<show><system><info></info></system></show>"}
+    assert 200 == api.handle(h.fw("S"), ApiRequest("POST", "/api/", {**info, "key": key_s})).status
+    refused = api.handle(h.fw("T"), ApiRequest("POST", "/api/", {**info, "key": key_s}))
+    assert 403 == refused.status and "Invalid credentials." in refused.body
+    (event,) = h.events("violation")
+    assert ("foreign-api-key", "T", "S") == (event["kind"], event["serial"], event["key_of"])
+    # A key nobody generated is an ordinary bad key: 403, no violation.
+    assert 403 == api.handle(h.fw("T"), ApiRequest("POST", "/api/", {**info, "key": "LUFRPTnope"})).status
+    panorama_key = h.world.api_key(h.world.panorama)
+    assert 403 == api.handle(h.fw("T"), ApiRequest("POST", "/api/", {**info, "key": panorama_key})).status
+    assert [("T", "S"), ("T", h.world.panorama.serial)] == [
+        (e["serial"], e["key_of"]) for e in h.events("violation")
+    ]

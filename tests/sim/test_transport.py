@@ -131,12 +131,12 @@ def test_malformed_http_is_answered_not_crashed(sim: StartSim) -> None:
 def test_port_zero_is_one_port_for_every_device_and_a_taken_port_is_refused(
     sim: StartSim, tmp_path: Path
 ) -> None:
-    from reconciler.errors import UserError
+    from reconciler.sim.errors import SimUserError
     from reconciler.sim.testing import running_simulator
 
     s = sim(FleetSpec(devices=(device("P1"), device("P2"))), base_address="127.22.0.0")
     assert {s.endpoint("P1").port, s.endpoint("P2").port, s.panorama.port} == {s.port}
-    with pytest.raises(UserError, match=f"cannot listen on port {s.port}"):  # noqa: SIM117
+    with pytest.raises(SimUserError, match=f"cannot listen on port {s.port}"):  # noqa: SIM117
         with running_simulator(
             FleetSpec(devices=(device("P1"),)),
             state_dir=tmp_path / "b",
@@ -147,10 +147,10 @@ def test_port_zero_is_one_port_for_every_device_and_a_taken_port_is_refused(
 
 
 def test_base_address_must_be_loopback() -> None:
-    from reconciler.errors import UserError
     from reconciler.sim.addresses import parse_base
+    from reconciler.sim.errors import SimUserError
 
     assert parse_base("127.33.0.0") == "127.33.0.0"
     for bad in ("10.0.0.0", "127.1.2.0", "localhost"):
-        with pytest.raises(UserError):
+        with pytest.raises(SimUserError):
             parse_base(bad)
