@@ -41,8 +41,13 @@ class DaemonLock:
     _note: str = field(default="", repr=False)
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _open_dir(_locked_dir(self.path))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = _open_dir(_locked_dir(self.path))
+        except OSError as exc:
+            raise UserError(
+                f"cannot lock the work directory {_locked_dir(self.path)}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -96,7 +101,7 @@ def holder(path: Path) -> dict[str, Any] | None:
     directory = _locked_dir(path)
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except OSError:  # no work directory (or not a directory): nobody can hold its lock
         return None
     try:
         try:
