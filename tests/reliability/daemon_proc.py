@@ -98,6 +98,37 @@ class DaemonProcess:
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def second_daemon(paths: WorkPaths, desired: Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Start another ``daemon run`` on the same work directory and wait (bounded) for it to exit. One that
+    is still running after ``timeout`` was let in: it is killed and the test fails."""
+    cmd = [sys.executable, "-m", "reconciler", "--work-dir", str(paths.root), "daemon", "run"]
+    cmd += ["-f", str(desired)]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it
+        raise AssertionError(f"a second daemon started on the same work directory: {exc.stderr!r}") from None
+
+
+def refusal_problems(holder: DaemonProcess, second: subprocess.CompletedProcess[str]) -> list[str]:
+    """What is wrong with a second daemon's refusal while ``holder`` runs: it must exit non-zero naming the
+    holder's pid, the holder must still run, and ``status/daemon.json`` must still be the holder's."""
+    problems = []
+    if second.returncode == 0:
+        problems.append(f"the second daemon exited 0: {second.stderr[-300:]!r}")
+    if f"pid {holder.pid}" not in second.stderr:
+        problems.append(f"the refusal does not name the holder (pid {holder.pid}): {second.stderr[-300:]!r}")
+    if not holder.alive():
+        problems.append("the holder died")
+    else:
+        try:
+            pid = holder.status().get("pid")
+        except (OSError, ValueError) as exc:
+            pid = f"unreadable ({exc})"
+        if pid != holder.pid:
+            problems.append(f"status/daemon.json names pid {pid}, not the holder {holder.pid}")
+    return problems
+
+
 def log_text(paths: WorkPaths) -> str:
     """Everything the daemon logged as text (all rotated files)."""
     return "\n".join(p.read_text(errors="replace") for p in sorted(paths.text_logs_dir.glob("*daemon*")))

@@ -259,6 +259,8 @@ class EndState:
     blocked: dict[str, int] = field(default_factory=dict)
     unmanaged: int = 0
     unexplained: list[str] = field(default_factory=list)
+    # Per managed serial: "converged", "failed <reason>", "held", "blocked <reason>".
+    outcome: dict[str, str] = field(default_factory=dict)
 
 
 def end_state(paths: WorkPaths, desired: Path) -> EndState:
@@ -271,23 +273,51 @@ def end_state(paths: WorkPaths, desired: Path) -> EndState:
     devices = plan_json(paths, desired)["devices"]
     reason_of = {d["serial"]: d["reason"] for d in devices}
     for d in devices:
-        peer = next((s for s in (d["ha_pair"] or "").split("+") if s and s != d["serial"]), None)
+        serial = d["serial"]
+        peer = next((s for s in (d["ha_pair"] or "").split("+") if s and s != serial), None)
         if d["action"] != "blocked" and peer is not None and reason_of.get(peer) in ("failed", "held"):
             blocked[f"HA peer {reason_of[peer]}"] += 1
+            done = "converged, " if d["action"] == "none" else ""
+            out.outcome[serial] = f"{done}blocked HA peer {reason_of[peer]}"
             continue
         if d["group"] is None or d["reason"] == "unmanaged":
             out.unmanaged += 1
         elif d["action"] == "none":
             out.converged += 1
+            out.outcome[serial] = "converged"
         elif d["action"] == "blocked" and d["reason"]:
             if d["reason"] in ("failed", "held"):
-                record = json.loads(paths.device_status_file(d["serial"]).read_text())
-                if not (record.get("last_error") or {}).get("message") and d["reason"] == "failed":
-                    out.unexplained.append(f"{d['serial']}: failed without a message")
+                record = json.loads(paths.device_status_file(serial).read_text())
+                error = record.get("last_error") or {}
+                if not error.get("message") and d["reason"] == "failed":
+                    out.unexplained.append(f"{serial}: failed without a message")
                 out.failed_or_held += 1
+                out.outcome[serial] = f"{d['reason']} {error.get('reason') or ''}".strip()
             else:
                 blocked[d["reason"]] += 1
+                out.outcome[serial] = f"blocked {d['reason']}"
         else:
-            out.unexplained.append(f"{d['serial']}: {d['action']} {d['reason']} {d['detail'][:80]}")
+            out.unexplained.append(f"{serial}: {d['action']} {d['reason']} {d['detail'][:80]}")
+            out.outcome[serial] = f"unexplained {d['action']} {d['reason']}"
     out.blocked = dict(sorted(blocked.items()))
     return out
+
+
+def stalled(paths: WorkPaths) -> tuple[int | None, list[dict[str, Any]]]:
+    """The daemon's watchdog as ``status/daemon.json`` shows it right now: (the writer's pid, its ``stalled``
+    list: working devices with no transition past any legitimate wait)."""
+    doc = json.loads(paths.daemon_status_file.read_text())
+    return doc.get("pid"), list(doc.get("stalled") or [])
+
+
+def device_summary(paths: WorkPaths, serial: str) -> str:
+    """A device's status file in one line (phase, last error, message), for failure reports."""
+    try:
+        record = json.loads(paths.device_status_file(serial).read_text())
+    except (OSError, ValueError) as exc:
+        return f"{serial}: status file unreadable ({exc})"
+    error = record.get("last_error") or {}
+    return (
+        f"{serial}: phase {record.get('upgrade_status')}, updated {record.get('updated_at')}, "
+        f"last_error {error.get('reason')}: {error.get('message')!r}, message {record.get('upgrade_message')!r}"
+    )
