@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler.paths import WorkPaths
+from reconciler.workdir.layout import WorkPaths
 
 
 @pytest.fixture

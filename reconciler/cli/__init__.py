@@ -14,9 +14,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from reconciler import __version__, logs
+from reconciler import __version__
 from reconciler.cli.context import State, err
-from reconciler.errors import InputFileError, PanosUpgradeError, UserError
+from reconciler.core.errors import InputFileError, PanosUpgradeError, UserError
+from reconciler.workdir import logs
 
 
 class _Group(TyperGroup):

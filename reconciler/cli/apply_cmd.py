@@ -14,15 +14,15 @@ from typing import Annotated
 
 import typer
 
-from reconciler import plan_inputs, plan_render, store
+from reconciler.cli import plan_render, progress_view
 from reconciler.cli.context import err, state
-from reconciler.engine import progress_view
+from reconciler.core.errors import StoreError, UserError
+from reconciler.core.plan import NONE, Plan, staleness
 from reconciler.engine.reconcile import group_lines
 from reconciler.engine.session import Session, drive, open_session
-from reconciler.errors import StoreError, UserError
-from reconciler.lock import DaemonLock
-from reconciler.plan import NONE, Plan, staleness
-from reconciler.records import TERMINAL_PHASES, Phase
+from reconciler.machine.records import TERMINAL_PHASES, Phase
+from reconciler.workdir import plan_inputs, store
+from reconciler.workdir.lock import DaemonLock
 
 EXIT_INCOMPLETE = 2
 

@@ -16,14 +16,14 @@ from typing import Annotated
 
 import typer
 
-from reconciler import bulk_csv, download_report, inventory_store, jobs, store
 from reconciler.cli.context import state
 from reconciler.cli.job_cmd import cli_user, note_daemon, now_utc, parse_target, print_table
-from reconciler.device import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
-from reconciler.engine import record_store
-from reconciler.errors import InputFileError, UserError
-from reconciler.inventory import Device, Inventory
-from reconciler.paths import WorkPaths
+from reconciler.core.errors import InputFileError, UserError
+from reconciler.core.inventory import Device, Inventory
+from reconciler.device.client import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
+from reconciler.jobs import bulk_csv, download_report, queue
+from reconciler.workdir import inventory_store, record_store, store
+from reconciler.workdir.layout import WorkPaths
 
 _CSV_HELP = "CSV with a 'serial' column (other columns ignored; 'device export' output works)"
 _PAIRS_HELP = "CSV with 'serial_1' and 'serial_2' columns, either member in either column"
@@ -123,7 +123,7 @@ def build_specs(
     target: str | None,
     now: datetime,
     submitted_by: str,
-) -> list[jobs.JobSpec]:
+) -> list[queue.JobSpec]:
     """One job per CSV row (ids ``<batch>-001``, ``-002``, ... sharing one generated batch id)."""
     verb = "download" if download_only else "upgrade"
     if pairs:
@@ -136,12 +136,12 @@ def build_specs(
             (r.serial,)
             for r in bulk_csv.read_standalone(csv_file, inv, pair_hint=f"panos-upgrade {verb}-ha-pairs")
         ]
-    batch = jobs.new_job_id(now)
+    batch = queue.new_job_id(now)
     created = now.isoformat(timespec="seconds").replace("+00:00", "Z")
     return [
-        jobs.JobSpec(
+        queue.JobSpec(
             job_id=f"{batch}-{i:03d}",
-            type=jobs.HA_PAIR if pairs else jobs.STANDALONE,
+            type=queue.HA_PAIR if pairs else queue.STANDALONE,
             devices=row,
             dry_run=dry_run,
             download_only=download_only,
@@ -182,7 +182,7 @@ def _bulk(
         _check_only(paths, specs, inv)
         print(f"[preview] would queue {len(specs)} {kind} job(s), one per {unit} (nothing written):")
     else:
-        jobs.submit(paths, specs, inv)
+        queue.submit(paths, specs, inv)
         print(f"Queued {len(specs)} {kind} job(s) from {csv_file}, one per {unit}:")
     for spec in specs:
         described = []
@@ -195,11 +195,11 @@ def _bulk(
         note_daemon(paths)
 
 
-def _check_only(paths: WorkPaths, specs: Sequence[jobs.JobSpec], inv: Inventory) -> None:
+def _check_only(paths: WorkPaths, specs: Sequence[queue.JobSpec], inv: Inventory) -> None:
     """The checks ``submit`` makes, without writing (conflicts with open jobs included)."""
-    open_jobs = jobs.open_jobs_by_device(paths)
-    problems = [f"job {s.job_id}: {c}" for s in specs if (c := jobs.conflict(s, open_jobs))]
-    problems += [f"job {s.job_id}: {p}" for s in specs for p in jobs.spec_problems(s, inv)]
+    open_jobs = queue.open_jobs_by_device(paths)
+    problems = [f"job {s.job_id}: {c}" for s in specs if (c := queue.conflict(s, open_jobs))]
+    problems += [f"job {s.job_id}: {p}" for s in specs for p in queue.spec_problems(s, inv)]
     if problems:
         raise InputFileError(f"{len(problems)} problem(s); nothing would be queued", problems)
 
@@ -215,7 +215,7 @@ def download_status_cmd(
     paths = state(ctx).paths()
     inv = inventory_store.load(paths, required=False)
     records = record_store.load_all(paths).records.values()
-    devices = download_report.staged_devices(records, jobs.queued(paths, jobs.OPEN_STATES), inv)
+    devices = download_report.staged_devices(records, queue.queued(paths, queue.OPEN_STATES), inv)
     counts = download_report.bucket_counts(devices)
     if as_json:
         print(json.dumps({"summary": counts, "devices": [d.to_json() for d in devices]}, indent=2))

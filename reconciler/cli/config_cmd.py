@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from reconciler import store
 from reconciler.cli.context import state
-from reconciler.config import MASK, lookup
-from reconciler.errors import UserError
+from reconciler.core.errors import UserError
+from reconciler.workdir import store
+from reconciler.workdir.config import MASK, lookup
 
 config_app = typer.Typer(help="Read and change settings (config/config.json).", no_args_is_help=True)
 

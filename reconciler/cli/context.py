@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import typer
 
-from reconciler import logs, workdir
-from reconciler.config import Config
-from reconciler.errors import WorkDirError
-from reconciler.paths import WorkPaths
+from reconciler.core.errors import WorkDirError
+from reconciler.workdir import location, logs
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 
 @dataclass
@@ -26,8 +26,8 @@ class State:
     _paths: WorkPaths | None = field(default=None, repr=False)
     _config: Config | None = field(default=None, repr=False)
 
-    def resolve(self) -> workdir.Resolution:
-        return workdir.resolve(self.work_dir_flag)
+    def resolve(self) -> location.Resolution:
+        return location.resolve(self.work_dir_flag)
 
     def paths(self, *, must_exist: bool = True) -> WorkPaths:
         """Resolve the work directory, set up logging in it, and log which source won."""

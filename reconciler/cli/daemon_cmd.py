@@ -12,10 +12,10 @@ from typing import Annotated
 
 import typer
 
-from reconciler import lock, plan_inputs, store
 from reconciler.cli.context import state
-from reconciler.daemon import Daemon
-from reconciler.errors import StoreError, UserError
+from reconciler.core.errors import StoreError, UserError
+from reconciler.daemon.service import Daemon
+from reconciler.workdir import lock, plan_inputs, store
 
 daemon_app = typer.Typer(help="Run the reconciler daemon (GitOps loop) and control it.", no_args_is_help=True)
 

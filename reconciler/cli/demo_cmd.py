@@ -1,4 +1,4 @@
-"""``panos-upgrade demo``: see ``reconciler.demo``."""
+"""``panos-upgrade demo``: see ``reconciler.cli.demo``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler import demo
+from reconciler.cli import demo
 
 
 def register(app: typer.Typer) -> None:

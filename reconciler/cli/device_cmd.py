@@ -11,12 +11,19 @@ from typing import Annotated
 
 import typer
 
-from reconciler import discovery, export, inventory_store, store
 from reconciler.cli.context import state
-from reconciler.device import FirewallClient, firewall_credentials, firewall_endpoint, panorama_from_config
-from reconciler.display import one_line
-from reconciler.errors import DeviceError, UserError
-from reconciler.inventory import DEVICE_TYPES, Inventory
+from reconciler.core.display import one_line
+from reconciler.core.errors import DeviceError, UserError
+from reconciler.core.inventory import DEVICE_TYPES, Inventory
+from reconciler.device import discovery
+from reconciler.device.client import (
+    FirewallClient,
+    firewall_credentials,
+    firewall_endpoint,
+    panorama_from_config,
+)
+from reconciler.jobs import export
+from reconciler.workdir import inventory_store, store
 
 device_app = typer.Typer(help="Discover, list, export and inspect firewalls.", no_args_is_help=True)
 

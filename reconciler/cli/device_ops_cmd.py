@@ -13,15 +13,16 @@ from typing import Annotated
 
 import typer
 
-from reconciler import inventory_store, readiness
 from reconciler.cli.context import State, state
 from reconciler.cli.device_cmd import device_app
 from reconciler.cli.job_cmd import cli_user, print_table, send_command
-from reconciler.device import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
-from reconciler.errors import DeviceError, UserError
-from reconciler.inventory import Device
+from reconciler.core.errors import DeviceError, UserError
+from reconciler.core.inventory import Device
+from reconciler.device import readiness
+from reconciler.device.client import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
 from reconciler.machine import DEFAULT_READINESS_CHECKS
-from reconciler.paths import safe_name
+from reconciler.workdir import inventory_store
+from reconciler.workdir.layout import safe_name
 
 EXIT_NOT_READY = 2
 # Interactive commands: one quick retry, not the engine's patient policy.

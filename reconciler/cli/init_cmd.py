@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from reconciler import store, workdir
 from reconciler.cli.context import state
-from reconciler.errors import WorkDirError
-from reconciler.paths import WorkPaths
+from reconciler.core.errors import WorkDirError
+from reconciler.workdir import location, store
+from reconciler.workdir.layout import WorkPaths
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,7 @@ def init(
     created = initialise(paths)
     st.paths()
     if not no_user_config:
-        ucfg = workdir.user_config_path()
+        ucfg = location.user_config_path()
         store.atomic_write_json(
             ucfg,
             {

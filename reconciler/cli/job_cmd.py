@@ -15,15 +15,15 @@ from typing import Annotated, Any
 
 import typer
 
-from reconciler import inventory_store, job_status, jobs, lock, operator_commands
 from reconciler.cli.context import State, err, state
-from reconciler.engine import record_store
-from reconciler.errors import StoreError, UserError
-from reconciler.inventory import Inventory
+from reconciler.core.errors import StoreError, UserError
+from reconciler.core.inventory import Inventory
+from reconciler.core.version import PanOsVersion
+from reconciler.jobs import job_status, operator_requests, queue
 from reconciler.machine import MachineSettings
-from reconciler.paths import QUEUE_STATES, WorkPaths
-from reconciler.records import DeviceRecord
-from reconciler.version import PanOsVersion
+from reconciler.machine.records import DeviceRecord
+from reconciler.workdir import inventory_store, lock, record_store
+from reconciler.workdir.layout import QUEUE_STATES, WorkPaths
 
 job_app = typer.Typer(
     help="Submit, list, show and cancel upgrade jobs (the job queue).", no_args_is_help=True
@@ -85,9 +85,9 @@ def submit_cmd(
     paths = st.paths()
     inv = inventory_store.load(paths)
     now = now_utc()
-    spec = jobs.JobSpec(
-        job_id=jobs.check_job_id(job_id) if job_id is not None else jobs.new_job_id(now),
-        type=jobs.STANDALONE if device is not None else jobs.HA_PAIR,
+    spec = queue.JobSpec(
+        job_id=queue.check_job_id(job_id) if job_id is not None else queue.new_job_id(now),
+        type=queue.STANDALONE if device is not None else queue.HA_PAIR,
         devices=(device,) if device is not None else tuple(ha_pair or ()),
         dry_run=dry_run,
         download_only=download_only,
@@ -96,8 +96,8 @@ def submit_cmd(
         submitted_by=cli_user(),
         reason=reason,
     )
-    jobs.submit(paths, [spec], inv)
-    kind = "HA pair" if spec.type == jobs.HA_PAIR else "device"
+    queue.submit(paths, [spec], inv)
+    kind = "HA pair" if spec.type == queue.HA_PAIR else "device"
     print(f"Queued {spec.kind_text} job {spec.job_id} for {kind} {' + '.join(spec.devices)}")
     print(f"  target: {spec.target_version or 'end of the upgrade path'}")
     print(f"Monitor with: panos-upgrade job show {spec.job_id}")
@@ -120,7 +120,7 @@ def _records(paths: WorkPaths) -> dict[str, DeviceRecord]:
 
 
 def current_status(
-    job: jobs.QueuedJob, paths: WorkPaths, records: Mapping[str, DeviceRecord], inv: Inventory
+    job: queue.QueuedJob, paths: WorkPaths, records: Mapping[str, DeviceRecord], inv: Inventory
 ) -> job_status.JobStatus | None:
     """The engine's status file when it agrees with the queue folder, else one built from the records."""
     if job.spec is None:
@@ -142,7 +142,7 @@ def current_status(
     )
 
 
-def job_json(job: jobs.QueuedJob, status: job_status.JobStatus | None) -> dict[str, Any]:
+def job_json(job: queue.QueuedJob, status: job_status.JobStatus | None) -> dict[str, Any]:
     if status is None:
         return {"job_id": job.job_id, "state": job.state, "file": job.path.name, "reason": job.reason}
     data = status.to_json()
@@ -180,7 +180,7 @@ def list_cmd(
     paths = state(ctx).paths()
     inv = inventory_store.load(paths, required=False)
     records = _records(paths)
-    found = jobs.queued(paths, [status] if status else QUEUE_STATES)
+    found = queue.queued(paths, [status] if status else QUEUE_STATES)
     rows = [(job, current_status(job, paths, records, inv)) for job in found]
     if as_json:
         print(json.dumps([job_json(j, s) for j, s in rows], indent=2))
@@ -218,7 +218,7 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def _show(ctx: typer.Context, job_id: str, as_json: bool) -> None:
     paths = state(ctx).paths()
-    job = jobs.find(paths, job_id)
+    job = queue.find(paths, job_id)
     if job is None:
         raise UserError(f"no job {job_id!r} in any queue folder ('panos-upgrade job list' shows them)")
     inv = inventory_store.load(paths, required=False)
@@ -292,7 +292,7 @@ def cancel_cmd(
     """Cancel a job: devices not started never start; working ones are held at their next safe point."""
     st = state(ctx)
     paths = st.paths()
-    job = jobs.find(paths, job_id)
+    job = queue.find(paths, job_id)
     if job is None:
         raise UserError(f"no job {job_id!r} in any queue folder ('panos-upgrade job list' shows them)")
     if job.state == "rejected":
@@ -311,9 +311,9 @@ def send_command(st: State, data: dict[str, Any], reason: str) -> None:
     if reason:
         data["reason"] = reason
     data["timestamp"] = now.isoformat(timespec="seconds").replace("+00:00", "Z")
-    path = operator_commands.write_command(paths, data, now)
+    path = operator_requests.write_command(paths, data, now)
     settings = MachineSettings.from_config(st.config())
-    applied = operator_commands.apply_now(paths, now, settings)
+    applied = operator_requests.apply_now(paths, now, settings)
     if applied.holder is not None:
         who = applied.holder
         print(
@@ -326,7 +326,7 @@ def send_command(st: State, data: dict[str, Any], reason: str) -> None:
         reason_file = paths.commands("rejected") / f"{path.name}.reason"
         text = reason_file.read_text(encoding="utf-8").strip() if reason_file.exists() else "unknown reason"
         raise UserError(f"command rejected: {text}")
-    for line in operator_commands.summary_lines([outcome]):
+    for line in operator_requests.summary_lines([outcome]):
         print(line)
     others = len(applied.outcomes) - 1
     if others:

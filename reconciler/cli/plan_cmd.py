@@ -14,13 +14,14 @@ from typing import Annotated
 
 import typer
 
-from reconciler import desired_load, plan_inputs, plan_render, store
+from reconciler.cli import plan_render
 from reconciler.cli.context import err, state
-from reconciler.desired import DesiredState
-from reconciler.errors import InputFileError, UserError
-from reconciler.inventory import Inventory
-from reconciler.planner import plan as make_plan
-from reconciler.selectors import assign
+from reconciler.core.desired import DesiredState
+from reconciler.core.errors import InputFileError, UserError
+from reconciler.core.inventory import Inventory
+from reconciler.core.planner import plan as make_plan
+from reconciler.core.selectors import assign
+from reconciler.workdir import desired_load, plan_inputs, store
 
 EXIT_CHANGES = 2
 

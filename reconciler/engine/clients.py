@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from reconciler.config import Config
-from reconciler.device import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
-from reconciler.errors import PermanentDeviceError
-from reconciler.inventory import Inventory
+from reconciler.core.errors import PermanentDeviceError
+from reconciler.core.inventory import Inventory
+from reconciler.device.client import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
+from reconciler.workdir.config import Config
 
 
 class ClientPool:

@@ -23,16 +23,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler import logs, machine, store
-from reconciler import observations as o
-from reconciler.commands import Command, FailMember, ObserveDevice, StartMember
-from reconciler.engine import record_store
-from reconciler.ha import IllegalPairTransition, PairRecord, PairStage, PairStep, pair_resume, pair_step
+from reconciler import machine
+from reconciler.engine.runner import Runner
 from reconciler.machine import IllegalTransition, MachineSettings, Step
+from reconciler.machine import observations as o
+from reconciler.machine.commands import Command, FailMember, ObserveDevice, StartMember
+from reconciler.machine.pair import (
+    IllegalPairTransition,
+    PairRecord,
+    PairStage,
+    PairStep,
+    pair_resume,
+    pair_step,
+)
+from reconciler.machine.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
 from reconciler.machine.watchdog import no_progress_limit, stalled_for
-from reconciler.paths import WorkPaths
-from reconciler.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
-from reconciler.runner import Runner
+from reconciler.workdir import logs, record_store, store
+from reconciler.workdir.layout import WorkPaths
 
 log = logs.get(__name__)
 
@@ -489,4 +496,3 @@ def _in_flight(record: DeviceRecord) -> bool:
     if record.phase in TERMINAL_PHASES or record.phase is Phase.HELD:
         return False
     return not (record.phase is Phase.PENDING and record.started_at is None)
-

@@ -3,7 +3,7 @@
 Each daemon pass (and ``apply``) calls ``Imperative.tick()``:
 
 - commands (``commands/incoming``): each request is fed to the device's state machine through the executor
-  when the engine manages that record; otherwise ``operator_commands.decide`` works on the file (hold-only
+  when the engine manages that record; otherwise ``operator_requests.decide`` works on the file (hold-only
   records, released holds); an outcome file says what happened to every device;
 - jobs (``queue/pending``): each valid job starts at once when capacity allows (jobs are imperative: no
   window or wave applies), moves to ``active``, and its devices get records carrying ``job_id``; a job for a
@@ -17,19 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from reconciler import job_status, jobs, logs, operator_commands, store
-from reconciler import observations as o
-from reconciler.engine import record_store
+from reconciler.core.errors import StoreError
+from reconciler.core.inventory import Inventory
+from reconciler.core.rules import DEFAULT_RULES
+from reconciler.core.selectors import assign
+from reconciler.core.upgrade_path import IMAGES_UNKNOWN, PathSpec, find_path, table_target
+from reconciler.core.version import PanOsVersion
 from reconciler.engine.reconcile import Reconciler, utc_now
-from reconciler.errors import StoreError
-from reconciler.ha import new_pair
-from reconciler.inventory import Inventory
-from reconciler.paths import WorkPaths
-from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Phase, iso, new_record
-from reconciler.rules import DEFAULT_RULES
-from reconciler.selectors import assign
-from reconciler.upgrade_path import IMAGES_UNKNOWN, PathSpec, find_path, table_target
-from reconciler.version import PanOsVersion
+from reconciler.jobs import job_status, operator_requests, queue
+from reconciler.machine import observations as o
+from reconciler.machine.pair import new_pair
+from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Hop, Phase, iso, new_record
+from reconciler.workdir import logs, record_store, store
+from reconciler.workdir.layout import WorkPaths
 
 log = logs.get(__name__)
 
@@ -51,9 +51,9 @@ class Imperative:
         now = rec.clock()
         requests = []
         if not self._recovered:
-            requests += operator_commands.unfinished(self.paths, inventory=inventory)
+            requests += operator_requests.unfinished(self.paths, inventory=inventory)
             self._recovered = True
-        requests += operator_commands.read_incoming(self.paths, inventory=inventory, now=now)
+        requests += operator_requests.read_incoming(self.paths, inventory=inventory, now=now)
         for request in requests:
             self._command(request, inventory, now)
         self._jobs(inventory, now)
@@ -62,18 +62,18 @@ class Imperative:
     # -- commands -----------------------------------------------------------------------------------------------
 
     def _command(
-        self, request: operator_commands.OperatorRequest, inventory: Inventory, now: datetime
+        self, request: operator_requests.OperatorRequest, inventory: Inventory, now: datetime
     ) -> None:
         ex = self.reconciler.executor
         job_state = None
         if request.target == "job" and request.job_id and request.command == "cancel_upgrade":
-            moved = jobs.mark_cancelled(self.paths, request.job_id)
+            moved = queue.mark_cancelled(self.paths, request.job_id)
             job_state = "cancelled" if moved is not None else None
         outcomes = []
         lookup = lambda s: ex.record(s) or _load_quietly(self.paths, s)  # noqa: E731
-        for serial, named in operator_commands.acts_on(request, lookup).items():
+        for serial, named in operator_requests.acts_on(request, lookup).items():
             outcomes.append(
-                operator_commands.with_peer_note(self._one(request, serial, inventory, now), named)
+                operator_requests.with_peer_note(self._one(request, serial, inventory, now), named)
             )
         store.audit(
             self.paths.audit_file,
@@ -83,27 +83,27 @@ class Imperative:
             by=request.by,
             reason=request.reason,
         )
-        operator_commands.write_outcome(
-            operator_commands.Outcome(request, tuple(outcomes), iso(now), "daemon", job_state)
+        operator_requests.write_outcome(
+            operator_requests.Outcome(request, tuple(outcomes), iso(now), "daemon", job_state)
         )
         self.reconciler.dirty.set()
 
     def _one(
-        self, request: operator_commands.OperatorRequest, serial: str, inventory: Inventory, now: datetime
-    ) -> operator_commands.DeviceOutcome:
+        self, request: operator_requests.OperatorRequest, serial: str, inventory: Inventory, now: datetime
+    ) -> operator_requests.DeviceOutcome:
         """One device's part of a request: fed to its machine when the engine manages its record, else
         decided on the status file (hold-only records, records of other work, no record)."""
         ex = self.reconciler.executor
         record = ex.record(serial)
         managed = (
-            record is not None and request.applies_to(record) and not operator_commands.is_hold_only(record)
+            record is not None and request.applies_to(record) and not operator_requests.is_hold_only(record)
         )
         if managed and record is not None:
             return self._feed(request, serial, record)
         if record is None:
             record = _load_quietly(self.paths, serial)
         settings = self.reconciler.settings_of(record) if record else self.reconciler.settings_for("")
-        decision = operator_commands.decide(request, serial, record, inventory, now, settings)
+        decision = operator_requests.decide(request, serial, record, inventory, now, settings)
         if decision.remove:
             self.paths.device_status_file(serial).unlink(missing_ok=True)
             ex.devices.pop(serial, None)
@@ -112,38 +112,38 @@ class Imperative:
         return decision.outcome
 
     def _feed(
-        self, request: operator_commands.OperatorRequest, serial: str, before: DeviceRecord
-    ) -> operator_commands.DeviceOutcome:
+        self, request: operator_requests.OperatorRequest, serial: str, before: DeviceRecord
+    ) -> operator_requests.DeviceOutcome:
         ex = self.reconciler.executor
         running = ex.devices[serial].running is not None
         peer = ex.record(before.ha_peer) if before.ha_peer else None
-        if not ex.request(serial, operator_commands.observation_for_record(request, before, peer)):
-            return operator_commands.DeviceOutcome(
+        if not ex.request(serial, operator_requests.observation_for_record(request, before, peer)):
+            return operator_requests.DeviceOutcome(
                 serial,
-                operator_commands.REFUSED,
+                operator_requests.REFUSED,
                 f"not possible while {before.phase.value}",
                 before.phase.value,
                 before.phase.value,
             )
         after = ex.record(serial) or before
         if running:
-            return operator_commands.DeviceOutcome(
+            return operator_requests.DeviceOutcome(
                 serial,
-                operator_commands.DEFERRED,
+                operator_requests.DEFERRED,
                 "queued until the device's running command answers",
                 before.phase.value,
                 before.phase.value,
             )
         if after.pending_request is not None and after.phase is before.phase:
-            return operator_commands.DeviceOutcome(
+            return operator_requests.DeviceOutcome(
                 serial,
-                operator_commands.DEFERRED,
+                operator_requests.DEFERRED,
                 "takes effect at the next safe point",
                 before.phase.value,
                 after.phase.value,
             )
-        return operator_commands.DeviceOutcome(
-            serial, operator_commands.APPLIED, after.message, before.phase.value, after.phase.value
+        return operator_requests.DeviceOutcome(
+            serial, operator_requests.APPLIED, after.message, before.phase.value, after.phase.value
         )
 
     # -- jobs ----------------------------------------------------------------------------------------------------
@@ -153,23 +153,23 @@ class Imperative:
         if rec.desired is None and not inventory:
             return
         in_flight = len(rec.executor.in_flight())
-        for spec in jobs.read_pending(self.paths, inventory):
+        for spec in queue.read_pending(self.paths, inventory):
             if in_flight + len(spec.devices) > rec.max_in_flight:
                 break  # stays pending; started when capacity frees up
             problem, planned = self._plan_job(spec, inventory)
             if problem:
-                jobs.reject(self.paths, spec.job_id, problem)
+                queue.reject(self.paths, spec.job_id, problem)
                 store.audit(self.paths.audit_file, "job-rejected", job_id=spec.job_id, reason=problem)
                 continue
             if planned is None:
                 continue  # stays pending until its devices' image lists are known
-            jobs.move(self.paths, spec.job_id, "active")
+            queue.move(self.paths, spec.job_id, "active")
             self.started[spec.job_id] = iso(now)
             store.audit(self.paths.audit_file, "job-started", job_id=spec.job_id, devices=list(spec.devices))
             self._start_job(spec, planned, inventory, now)
             in_flight += len(spec.devices)
 
-    def _plan_job(self, spec: jobs.JobSpec, inventory: Inventory) -> tuple[str, JobPlan | None]:
+    def _plan_job(self, spec: queue.JobSpec, inventory: Inventory) -> tuple[str, JobPlan | None]:
         """(problem or "", the job's plan; None while a device's image list is being fetched).
 
         The target: the job's, else the desired group's, else the end of the device's path in
@@ -213,7 +213,7 @@ class Imperative:
                     f"{serial}: no target: give target_version, or add {current} to config/upgrade_paths.json",
                     None,
                 )
-            ha = spec.type == jobs.HA_PAIR
+            ha = spec.type == queue.HA_PAIR
             how: PathSpec = "table" if current in table else "auto"
             path = find_path(current, target, spec=how, table=table, ha=ha)
             if path.reason == IMAGES_UNKNOWN:
@@ -253,7 +253,7 @@ class Imperative:
             return "", None
         return "", plan
 
-    def _start_job(self, spec: jobs.JobSpec, planned: JobPlan, inventory: Inventory, now: datetime) -> None:
+    def _start_job(self, spec: queue.JobSpec, planned: JobPlan, inventory: Inventory, now: datetime) -> None:
         rec = self.reconciler
         ex = rec.executor
         records = []
@@ -294,11 +294,11 @@ class Imperative:
                 reasons={s: m for s, (_, m) in planned.failures.items()},
             )
             return
-        if spec.type == jobs.HA_PAIR and len(records) == 2:
+        if spec.type == queue.HA_PAIR and len(records) == 2:
             try:
                 pair = new_pair(records[0], records[1], now)
             except ValueError as exc:
-                jobs.move(self.paths, spec.job_id, "failed")
+                queue.move(self.paths, spec.job_id, "failed")
                 log.warning("job %s: %s", spec.job_id, exc)
                 return
             for record in records:
@@ -325,7 +325,7 @@ class Imperative:
         now = now or utc_now()
         self.continue_job_devices()
         ex = self.reconciler.executor
-        for queued in jobs.queued(self.paths, ("active", "cancelled")):
+        for queued in queue.queued(self.paths, ("active", "cancelled")):
             spec = queued.spec
             if spec is None:
                 continue
@@ -356,7 +356,7 @@ class Imperative:
             )
             if final is not None:
                 if queued.state != final:
-                    jobs.move(self.paths, spec.job_id, final)
+                    queue.move(self.paths, spec.job_id, final)
                     store.audit(self.paths.audit_file, f"job-{final}", job_id=spec.job_id)
                 status = job_status.build(
                     spec,

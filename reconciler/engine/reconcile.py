@@ -19,29 +19,29 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler import logs, planner
-from reconciler import observations as o
-from reconciler import plan as P
-from reconciler.config import Config
-from reconciler.desired import DesiredState, Group
-from reconciler.desired_load import load as load_desired
-from reconciler.device import FirewallClient
-from reconciler.engine import record_store
+from reconciler.core import plan as P
+from reconciler.core import planner
+from reconciler.core.desired import DesiredState, Group
+from reconciler.core.errors import DeviceError, InputFileError, UserError
+from reconciler.core.inventory import Inventory
+from reconciler.core.observed import Observed
+from reconciler.core.progress import DeviceProgress, progress_from_status
+from reconciler.core.rules import DEFAULT_RULES
+from reconciler.core.upgrade_path import parse_upgrade_paths_text
+from reconciler.core.version import PanOsVersion
+from reconciler.device.client import FirewallClient
 from reconciler.engine.executor import Executor
-from reconciler.errors import DeviceError, InputFileError, UserError
-from reconciler.ha import PairStage, new_pair
-from reconciler.inventory import Inventory
-from reconciler.inventory_store import load as load_inventory
+from reconciler.engine.metrics import Metrics
+from reconciler.engine.webhooks import Notifier
 from reconciler.machine import DEFAULT_READINESS_CHECKS, MachineSettings
-from reconciler.metrics import Metrics
-from reconciler.observed import Observed
-from reconciler.paths import WorkPaths
-from reconciler.progress import DeviceProgress, progress_from_status
-from reconciler.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
-from reconciler.rules import DEFAULT_RULES
-from reconciler.upgrade_path import parse_upgrade_paths_text
-from reconciler.version import PanOsVersion
-from reconciler.webhooks import Notifier
+from reconciler.machine import observations as o
+from reconciler.machine.pair import PairStage, new_pair
+from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.workdir import logs, record_store
+from reconciler.workdir.config import Config
+from reconciler.workdir.desired_load import load as load_desired
+from reconciler.workdir.inventory_store import load as load_inventory
+from reconciler.workdir.layout import WorkPaths
 
 log = logs.get(__name__)
 

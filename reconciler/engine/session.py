@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import logs
-from reconciler import metrics as metrics_mod
-from reconciler.config import Config
+from reconciler.engine import metrics as metrics_mod
 from reconciler.engine.clients import ClientPool
 from reconciler.engine.executor import Executor
 from reconciler.engine.imperative import Imperative
+from reconciler.engine.metrics import Metrics
 from reconciler.engine.reconcile import PassResult, Reconciler, settled, utc_now
-from reconciler.metrics import Metrics
-from reconciler.paths import WorkPaths
-from reconciler.records import iso
-from reconciler.runner import Runner
-from reconciler.watch import Wakeup
-from reconciler.webhooks import Notifier
+from reconciler.engine.runner import Runner
+from reconciler.engine.wakeup import Wakeup
+from reconciler.engine.webhooks import Notifier
+from reconciler.machine.records import iso
+from reconciler.workdir import logs
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 log = logs.get(__name__)
 

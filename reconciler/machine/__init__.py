@@ -22,8 +22,10 @@ Contract details the executor relies on:
 * ``Step.requeue_after`` is ``None`` exactly when ``Step.commands`` is empty.
 
 Modules: ``table`` (the rows and ``step``), one module per stretch of the upgrade (``preflight``,
-``downloads``, ``reboot``, ``postflight``), ``failures`` (command errors), ``requests``, ``resume``,
-``moves`` (building blocks), ``settings``, ``diagram``. ``python -m reconciler.machine --mermaid`` prints
+``downloads``, ``reboot``, ``postflight``), ``failures`` (command errors), ``requests`` (operator requests
+at safe points), ``resume``, ``moves`` (building blocks), ``settings``, ``diagram``; what they work on:
+``records`` (the status-file record), ``commands`` (what a device is asked to do), ``observations`` (what
+answers it); and the HA pair coordinator, ``pair`` (``pair_step``), a second pure machine over two members. ``python -m reconciler.machine --mermaid`` prints
 the diagram kept in docs/state-machine.md.
 """
 
@@ -31,10 +33,7 @@ from __future__ import annotations
 
 from reconciler.machine.diagram import mermaid, transition_table
 from reconciler.machine.moves import IllegalTransition, Reason, Step, content_below, is_safe_point
-from reconciler.machine.resume import resume
-from reconciler.machine.settings import DEFAULT_READINESS_CHECKS, DEFAULT_SETTINGS, MachineSettings
-from reconciler.machine.table import TABLE, Transition, accepts, step
-from reconciler.records import (
+from reconciler.machine.records import (
     ACTIVE_PHASES,
     DISRUPTIVE_PHASES,
     RESTING_PHASES,
@@ -45,6 +44,9 @@ from reconciler.records import (
     iso,
     to_instant,
 )
+from reconciler.machine.resume import resume
+from reconciler.machine.settings import DEFAULT_READINESS_CHECKS, DEFAULT_SETTINGS, MachineSettings
+from reconciler.machine.table import TABLE, Transition, accepts, step
 
 __all__ = [
     "ACTIVE_PHASES",

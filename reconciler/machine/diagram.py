@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.machine.records import TERMINAL_PHASES, Phase
 from reconciler.machine.table import TABLE, P
-from reconciler.records import TERMINAL_PHASES, Phase
 
 
 def _order(phase: Phase | str) -> int:

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler.observations import ImageInfo
-from reconciler.version import PanOsVersion
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.observations import ImageInfo
 
 MB_PER_GB = 1024.0
 
@@ -142,4 +142,3 @@ def choose_deletions(need: DiskNeed, candidates: Iterable[ImageInfo]) -> tuple[s
     if free < need.required_gb:
         return ()
     return tuple(chosen)
-

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from reconciler.commands import (
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.commands import (
     Command,
     ContentDownload,
     ContentInstall,
@@ -36,7 +37,7 @@ from reconciler.machine.moves import (
     retry_delay,
     version_of,
 )
-from reconciler.observations import (
+from reconciler.machine.observations import (
     ImageDeleted,
     ImageInfo,
     JobInfo,
@@ -45,8 +46,7 @@ from reconciler.observations import (
     JobStatus,
     SoftwareList,
 )
-from reconciler.records import JobRef, Mode, Phase, PlannedHop
-from reconciler.version import PanOsVersion
+from reconciler.machine.records import JobRef, Mode, Phase, PlannedHop
 
 
 def software_check(ctx: Ctx, **changes: Any) -> Step:

@@ -13,7 +13,7 @@ temporary error.
 
 from __future__ import annotations
 
-from reconciler.commands import (
+from reconciler.machine.commands import (
     Command,
     ContentDownload,
     ContentInstall,
@@ -27,9 +27,9 @@ from reconciler.commands import (
 from reconciler.machine.downloads import JOB_REASON, job_kind, software_info, stalled, submit_install
 from reconciler.machine.ha_member import is_ha_step, on_ha_step_failed
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, retry_delay
+from reconciler.machine.observations import BUSY_KIND, CommandFailed, RebootIssued
 from reconciler.machine.reboot import on_reboot_issued, reboot_wait
-from reconciler.observations import BUSY_KIND, CommandFailed, RebootIssued
-from reconciler.records import Phase
+from reconciler.machine.records import Phase
 
 # Why a device fails when this command fails for good.
 COMMAND_REASON: dict[str, Reason] = {

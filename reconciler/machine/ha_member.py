@@ -31,10 +31,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.commands import FunctionalSelf, ReadPairRoles, Reboot, Snapshot, SuspendSelf
+from reconciler.machine.commands import FunctionalSelf, ReadPairRoles, Reboot, Snapshot, SuspendSelf
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move
-from reconciler.observations import CommandFailed, HaStateObserved, PairRoles, SelfHaDone
-from reconciler.records import Mode, Phase
+from reconciler.machine.observations import CommandFailed, HaStateObserved, PairRoles, SelfHaDone
+from reconciler.machine.records import Mode, Phase
 
 _FUNCTIONAL = ("active", "passive")
 

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from reconciler.commands import (
+from reconciler.core.errors import PanosUpgradeError
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.commands import (
     Command,
     FunctionalSelf,
     Install,
@@ -21,11 +23,9 @@ from reconciler.commands import (
     ReadPairRoles,
     SuspendSelf,
 )
-from reconciler.errors import PanosUpgradeError
+from reconciler.machine.observations import Observation
+from reconciler.machine.records import DeviceRecord, ErrorInfo, HoldInfo, Phase, iso, to_instant
 from reconciler.machine.settings import MachineSettings
-from reconciler.observations import Observation
-from reconciler.records import DeviceRecord, ErrorInfo, HoldInfo, Phase, iso, to_instant
-from reconciler.version import PanOsVersion
 
 
 class Reason(StrEnum):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import CompareSnapshots, Snapshot
+from reconciler.machine.commands import CompareSnapshots, Snapshot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, finish, move
-from reconciler.observations import ComparisonResult, SnapshotTaken
-from reconciler.records import HopOutcome, HopResult, Phase
+from reconciler.machine.observations import ComparisonResult, SnapshotTaken
+from reconciler.machine.records import HopOutcome, HopResult, Phase
 
 
 def on_post_snapshot(ctx: Ctx, obs: SnapshotTaken) -> Step:

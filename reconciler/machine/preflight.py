@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from reconciler.commands import Backup, JobKind, Preflight, Snapshot
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.commands import Backup, JobKind, Preflight, Snapshot
 from reconciler.machine.downloads import software_check
 from reconciler.machine.moves import Ctx, Reason, Step, fail, finish, move, version_of
-from reconciler.observations import BackupTaken, PreflightResult, SnapshotTaken
-from reconciler.records import DeviceRecord, Mode, Phase
-from reconciler.version import PanOsVersion
+from reconciler.machine.observations import BackupTaken, PreflightResult, SnapshotTaken
+from reconciler.machine.records import DeviceRecord, Mode, Phase
 
 
 def start_hop(ctx: Ctx, **changes: Any) -> Step:

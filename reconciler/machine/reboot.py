@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import CheckVersion, PollReady, Snapshot
+from reconciler.machine.commands import CheckVersion, PollReady, Snapshot
 from reconciler.machine.ha_member import guarded, restore_ha, start_reboot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
-from reconciler.observations import DeviceAnswered, RebootIssued, VersionObserved
-from reconciler.records import Phase, RebootWatch
+from reconciler.machine.observations import DeviceAnswered, RebootIssued, VersionObserved
+from reconciler.machine.records import Phase, RebootWatch
 
 
 def reboot_watch(ctx: Ctx) -> RebootWatch:

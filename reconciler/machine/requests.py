@@ -5,9 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.machine.moves import Ctx, Step, fail, finish, held, is_safe_point, move
+from reconciler.machine.observations import (
+    Abort,
+    Begin,
+    CancelRequest,
+    HoldRequest,
+    ReleaseRequest,
+    RetryRequest,
+)
 from reconciler.machine.preflight import start_hop
-from reconciler.observations import Abort, Begin, CancelRequest, HoldRequest, ReleaseRequest, RetryRequest
-from reconciler.records import ACTIVE_PHASES, PendingRequest, Phase
+from reconciler.machine.records import ACTIVE_PHASES, PendingRequest, Phase
 
 
 def on_begin(ctx: Ctx, obs: Begin) -> Step:

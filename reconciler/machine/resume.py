@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.commands import (
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.commands import (
     CheckVersion,
     Command,
     DeleteImage,
@@ -24,13 +25,19 @@ from reconciler.commands import (
 from reconciler.machine.downloads import adopt, job_finished, job_kind, software_info
 from reconciler.machine.ha_member import start_reboot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
+from reconciler.machine.observations import DeviceAnswered, LiveDevice
 from reconciler.machine.preflight import start_hop
 from reconciler.machine.reboot import on_device_answered, reboot_wait, reboot_watch
+from reconciler.machine.records import (
+    ACTIVE_PHASES,
+    DISRUPTIVE_PHASES,
+    DeviceRecord,
+    Instant,
+    Phase,
+    to_instant,
+)
 from reconciler.machine.requests import apply_pending_request
 from reconciler.machine.settings import DEFAULT_SETTINGS, MachineSettings
-from reconciler.observations import DeviceAnswered, LiveDevice
-from reconciler.records import ACTIVE_PHASES, DISRUPTIVE_PHASES, DeviceRecord, Instant, Phase, to_instant
-from reconciler.version import PanOsVersion
 
 
 def resume(

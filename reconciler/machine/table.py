@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.commands import PollJob, Snapshot
+from reconciler.machine.commands import PollJob, Snapshot
 from reconciler.machine.downloads import (
     on_image_deleted,
     on_job_started,
@@ -21,21 +21,7 @@ from reconciler.machine.downloads import (
 from reconciler.machine.failures import on_command_failed
 from reconciler.machine.ha_member import on_pair_roles, on_self_ha_done
 from reconciler.machine.moves import Ctx, IllegalTransition, Step
-from reconciler.machine.postflight import on_comparison, on_post_snapshot
-from reconciler.machine.preflight import on_backup, on_pre_snapshot, on_preflight
-from reconciler.machine.reboot import on_device_answered, on_reboot_issued, on_version
-from reconciler.machine.requests import (
-    apply_pending_request,
-    on_abort,
-    on_begin,
-    on_cancel_untouched,
-    on_hold_now,
-    on_release,
-    on_retry,
-    on_stop_request,
-)
-from reconciler.machine.settings import DEFAULT_SETTINGS, MachineSettings
-from reconciler.observations import (
+from reconciler.machine.observations import (
     Abort,
     BackupTaken,
     Begin,
@@ -59,7 +45,21 @@ from reconciler.observations import (
     SoftwareList,
     VersionObserved,
 )
-from reconciler.records import DeviceRecord, Instant, Phase, to_instant
+from reconciler.machine.postflight import on_comparison, on_post_snapshot
+from reconciler.machine.preflight import on_backup, on_pre_snapshot, on_preflight
+from reconciler.machine.reboot import on_device_answered, on_reboot_issued, on_version
+from reconciler.machine.records import DeviceRecord, Instant, Phase, to_instant
+from reconciler.machine.requests import (
+    apply_pending_request,
+    on_abort,
+    on_begin,
+    on_cancel_untouched,
+    on_hold_now,
+    on_release,
+    on_retry,
+    on_stop_request,
+)
+from reconciler.machine.settings import DEFAULT_SETTINGS, MachineSettings
 
 Handler = Callable[[Ctx, Any], Step]
 

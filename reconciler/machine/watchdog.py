@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from reconciler.machine.records import ACTIVE_PHASES, DeviceRecord, to_instant
 from reconciler.machine.settings import MachineSettings
-from reconciler.records import ACTIVE_PHASES, DeviceRecord, to_instant
 
 
 def no_progress_limit(settings: MachineSettings) -> float:

@@ -7,7 +7,7 @@ Run by hand (not part of the test suite)::
 
 The simulator runs as ``panos-upgrade sim serve --latency-ms 50`` in its own process (production never
 shares a GIL with its firewalls). This process then runs the product's discovery exactly as
-``device discover`` does: ``reconciler.discovery.discover`` with the real ``FirewallClient`` factory built
+``device discover`` does: ``reconciler.device.discovery.discover`` with the real ``FirewallClient`` factory built
 from the work directory's config (TLS verified against the simulator's CA), the DEFAULT number of workers
 (``discovery.workers``) and the default Panorama rate limit. The only addition is an ``on_call`` hook that
 timestamps each firewall's calls for the per-device latency figure.
@@ -32,11 +32,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reconciler import discovery, inventory_store
 from reconciler.cli.init_cmd import initialise
-from reconciler.config import Config
-from reconciler.device import FirewallClient, firewall_credentials, firewall_endpoint, panorama_from_config
-from reconciler.paths import WorkPaths
+from reconciler.device import discovery
+from reconciler.device.client import (
+    FirewallClient,
+    firewall_credentials,
+    firewall_endpoint,
+    panorama_from_config,
+)
+from reconciler.workdir import inventory_store
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 
 def rss_mb(pid: int | str = "self") -> float:

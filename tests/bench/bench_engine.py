@@ -308,12 +308,12 @@ def engine_child(work: Path, desired: Path, timeout: float) -> int:
     """The orchestrator: what ``apply --auto-approve`` runs once the plan is approved."""
     import threading
 
-    from reconciler import logs
-    from reconciler.config import Config
-    from reconciler.engine import progress_view
+    from reconciler.cli import progress_view
     from reconciler.engine.session import drive, open_session
-    from reconciler.lock import DaemonLock
-    from reconciler.paths import WorkPaths
+    from reconciler.workdir import logs
+    from reconciler.workdir.config import Config
+    from reconciler.workdir.layout import WorkPaths
+    from reconciler.workdir.lock import DaemonLock
 
     paths = WorkPaths(work)
     cfg = Config.load(paths.config_file)

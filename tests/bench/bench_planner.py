@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from reconciler.desired_load import load_texts
-from reconciler.inventory import Device, Inventory
-from reconciler.observed import Observed
-from reconciler.planner import plan
-from reconciler.progress import DeviceProgress
-from reconciler.version import PanOsVersion
+from reconciler.core.inventory import Device, Inventory
+from reconciler.core.observed import Observed
+from reconciler.core.planner import plan
+from reconciler.core.progress import DeviceProgress
+from reconciler.core.version import PanOsVersion
+from reconciler.workdir.desired_load import load_texts
 
 GROUPS = 200
 DEVICES = 10_000

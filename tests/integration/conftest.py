@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from reconciler.config import Config
-from reconciler.paths import WorkPaths
 from reconciler.sim.simulator import Simulator
 from reconciler.sim.testing import running_simulator
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 # Each simulator in a test session gets its own 127.X.0.0 block so parallel or leftover listeners never clash.
 _blocks = itertools.count(60)

@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import discovery, inventory_store, logs
 from reconciler.cli.init_cmd import initialise
-from reconciler.config import Config
-from reconciler.device import FirewallClient, firewall_credentials, firewall_endpoint, panorama_from_config
+from reconciler.device import discovery
+from reconciler.device.client import (
+    FirewallClient,
+    firewall_credentials,
+    firewall_endpoint,
+    panorama_from_config,
+)
 from reconciler.engine.reconcile import PassResult
 from reconciler.engine.session import Session, drive, open_session
-from reconciler.paths import WorkPaths
-from reconciler.records import DeviceRecord
+from reconciler.machine.records import DeviceRecord
 from reconciler.sim.fleet import FleetSpec
 from reconciler.sim.simulator import Simulator
 from reconciler.sim.testing import running_simulator
+from reconciler.workdir import inventory_store, logs
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 HEADER = "apiVersion: panos-upgrade/v1\n"
 

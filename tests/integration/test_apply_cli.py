@@ -65,7 +65,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(tmp_path: Path, runner: C
 
 
 def test_apply_is_refused_while_a_daemon_holds_the_work_dir(tmp_path: Path, runner: CliRunner) -> None:
-    from reconciler.lock import DaemonLock
+    from reconciler.workdir.lock import DaemonLock
 
     fleet = FleetSpec(devices=(dev("001", "11.1.2"),))
     with fleet_env(tmp_path, fleet, base_address="127.216.0.0") as env:

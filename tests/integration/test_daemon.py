@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import schemas
 from reconciler.sim.fleet import FleetSpec
+from reconciler.workdir import schemas
 from tests.integration.fleet_env import HEADER, FleetEnv, fleet_env
 from tests.integration.test_engine import dev, group
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler import inventory_store
-from reconciler.paths import WorkPaths
 from reconciler.sim.simulator import Simulator
+from reconciler.workdir import inventory_store
+from reconciler.workdir.layout import WorkPaths
 from tests.integration.conftest import configure_for
 
 
@@ -114,7 +114,7 @@ def test_rate_limit_is_respected(start_sim: Callable[..., Simulator], work: Work
     """With a limit of 120/min and a burst of 2, six Panorama calls need at least 2 s (counted in the sim)."""
     import time
 
-    from reconciler.device import Credentials, Endpoint, PanoramaClient, RateLimiter
+    from reconciler.device.client import Credentials, Endpoint, PanoramaClient, RateLimiter
 
     sim = start_sim(firewalls=1)
     client = PanoramaClient(

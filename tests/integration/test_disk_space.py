@@ -7,12 +7,12 @@ import itertools
 import json
 from pathlib import Path
 
-from reconciler import schemas
-from reconciler.download_report import bucket_counts, staged_devices
-from reconciler.inventory_store import load as load_inventory
-from reconciler.records import Phase
+from reconciler.core.version import PanOsVersion
+from reconciler.jobs.download_report import bucket_counts, staged_devices
+from reconciler.machine.records import Phase
 from reconciler.sim.fleet import DeviceSpec, FleetSpec
-from reconciler.version import PanOsVersion
+from reconciler.workdir import schemas
+from reconciler.workdir.inventory_store import load as load_inventory
 from tests.integration.fleet_env import fleet_env
 
 _blocks = itertools.count(60)

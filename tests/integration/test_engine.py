@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import observations as o
-from reconciler import schemas
-from reconciler.records import Phase
+from reconciler.core.version import PanOsVersion
+from reconciler.machine import observations as o
+from reconciler.machine.records import Phase
 from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
 from reconciler.sim.testing import both_members_down, installs_without_download
-from reconciler.version import PanOsVersion
+from reconciler.workdir import schemas
 from tests.integration.fleet_env import fleet_env
 from tests.safety import assert_safe
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.records import Phase
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.records import Phase
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
-from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import fleet_env
 from tests.safety import assert_safe
 

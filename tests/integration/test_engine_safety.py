@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from reconciler.config import Config
 from reconciler.engine.session import drive, open_session
-from reconciler.lock import DaemonLock
-from reconciler.paths import WorkPaths
 from reconciler.sim.simulator import Simulator
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
+from reconciler.workdir.lock import DaemonLock
 from tests.integration.conftest import configure_for
 
 FLEET = """

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import jobs, schemas
-from reconciler.paths import WorkPaths
+from reconciler.jobs import queue
 from reconciler.sim.simulator import Simulator
+from reconciler.workdir import schemas
+from reconciler.workdir.layout import WorkPaths
 from tests.integration.conftest import configure_for
 from tests.safety import assert_safe
 
@@ -202,13 +203,13 @@ def test_bulk_commands_take_the_exported_csvs(
     assert [] == os.listdir(work.queue("pending"))
 
     ok(cli("download", str(out / "standalone_devices.csv"), "--target-version", "11.1.4"))
-    pending = jobs.queued(work, ("pending",))
+    pending = queue.queued(work, ("pending",))
     assert 3 == len(pending)
     assert all(j.spec is not None and j.spec.download_only for j in pending)
 
     clash = cli("upgrade-ha-pairs", str(out / "ha_pairs.csv"), "--dry-run")
     assert 0 == clash.exit_code, clash.stderr
-    (pair_job,) = [j for j in jobs.queued(work, ("pending",)) if j.spec and j.spec.type == "ha_pair"]
+    (pair_job,) = [j for j in queue.queued(work, ("pending",)) if j.spec and j.spec.type == "ha_pair"]
     assert pair_job.spec is not None and pair_job.spec.dry_run
     assert {"012001", "012002"} == set(pair_job.spec.devices)
 
@@ -218,5 +219,5 @@ def test_bulk_commands_take_the_exported_csvs(
     again = cli("upgrade", str(out / "standalone_devices.csv"))
     assert 1 == again.exit_code
     assert "nothing queued: 3 problems" in again.stderr and "already in pending job" in again.stderr
-    assert 4 == len(jobs.queued(work, ("pending",))), "all-or-nothing: no job added"
+    assert 4 == len(queue.queued(work, ("pending",))), "all-or-nothing: no job added"
     assert_safe(fleet.events(), dry_run=True, label="jobs only queued")  # no daemon ran: nothing changed

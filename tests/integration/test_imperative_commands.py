@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from reconciler import inventory_store, jobs, lock, machine, schemas
-from reconciler.engine import record_store
-from reconciler.inventory import Device, Inventory
-from reconciler.observations import Begin, PreflightResult
-from reconciler.paths import WorkPaths
-from reconciler.records import DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler import machine
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import queue
+from reconciler.machine.observations import Begin, PreflightResult
+from reconciler.machine.records import DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.workdir import inventory_store, lock, record_store, schemas
+from reconciler.workdir.layout import WorkPaths
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 INV = Inventory.of(
@@ -119,8 +120,8 @@ def test_retry_of_a_failed_device_and_refusals(wp: WorkPaths, cli: Callable[...,
 def test_job_cancel_offline(wp: WorkPaths, cli: Callable[..., Any]) -> None:
     submitted = cli("job", "submit", "--device", "003", "--job-id", "job-a")
     assert 0 == submitted.exit_code, submitted.stderr
-    jobs.submit(wp, [jobs.JobSpec("job-b", "standalone", ("001",))], INV)
-    jobs.move(wp, "job-b", "active")
+    queue.submit(wp, [queue.JobSpec("job-b", "standalone", ("001",))], INV)
+    queue.move(wp, "job-b", "active")
     record_store.save(wp, record("001", job_id="job-b"))
     a = cli("job", "cancel", "job-a", "--reason", "wrong device")
     assert 0 == a.exit_code, a.stderr
@@ -177,7 +178,7 @@ def test_job_list_shows_rejected_jobs_with_their_reason(wp: WorkPaths, cli: Call
     (wp.queue("pending") / "web-1.json").write_text(
         json.dumps({"job_id": "web-1", "type": "standalone", "devices": ["404"]})
     )
-    jobs.read_pending(wp, INV)
+    queue.read_pending(wp, INV)
     listed = cli("job", "list")
     assert 0 == listed.exit_code, listed.stderr
     assert "rejected web-1: web-1.json: serial '404' is not in the inventory" in listed.output

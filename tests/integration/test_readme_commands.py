@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reconciler.core.version import PanOsVersion
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
-from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import fleet_env
 
 ROOT = Path(__file__).resolve().parents[2]

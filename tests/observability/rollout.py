@@ -8,9 +8,9 @@ succeeded and failed, failures by reason, step and upgrade durations, blocked re
 
 from __future__ import annotations
 
+from reconciler.core.version import PanOsVersion
 from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
-from reconciler.version import PanOsVersion
 
 TARGET = "11.1.6-h1"
 START = "11.1.2"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from reconciler.metrics import Metrics
+from reconciler.engine.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"panos_upgrade_\w+")

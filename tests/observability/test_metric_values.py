@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from reconciler.daemon import Daemon
+from reconciler.core.version import PanOsVersion
+from reconciler.daemon.service import Daemon
+from reconciler.engine.metrics import BLOCK_REASONS, Metrics
 from reconciler.engine.session import Session, drive, open_session
-from reconciler.metrics import BLOCK_REASONS, Metrics
-from reconciler.records import ACTIVE_PHASES, DeviceRecord, Phase
+from reconciler.machine.records import ACTIVE_PHASES, DeviceRecord, Phase
 from reconciler.sim.fleet import DeviceSpec, FleetSpec
-from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import fleet_env
 from tests.observability import rollout
 from tests.safety import assert_safe

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import bulk_csv, desired_load, intake
-from reconciler.inventory import Device, Inventory
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import bulk_csv, intake
+from reconciler.workdir import desired_load
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 EXPECT: dict[str, str] = json.loads((CORPUS / "expect.json").read_text(encoding="utf-8"))

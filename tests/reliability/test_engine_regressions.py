@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler import discovery, inventory_store
-from reconciler.commands import PollReady, Reboot
-from reconciler.config import Config
-from reconciler.device_xml import HaState, PanoramaDevice, SystemInfo
-from reconciler.engine import record_store
+from reconciler.device import discovery
+from reconciler.device.parsers import HaState, PanoramaDevice, SystemInfo
 from reconciler.engine.session import open_session
 from reconciler.machine import step
-from reconciler.observations import CommandFailed, DeviceAnswered
-from reconciler.paths import WorkPaths
-from reconciler.records import Hop, Phase, new_record
+from reconciler.machine.commands import PollReady, Reboot
+from reconciler.machine.observations import CommandFailed, DeviceAnswered
+from reconciler.machine.records import Hop, Phase, new_record
 from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import FleetSpec, HaSpec
+from reconciler.workdir import inventory_store, record_store
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 from tests.integration.fleet_env import HEADER, fleet_env
 from tests.integration.test_engine import dev, group
 from tests.reliability import hostile

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.version import PanOsVersion
 from reconciler.sim.fleet import FleetSpec
-from reconciler.version import PanOsVersion
 from tests.integration.fleet_env import FleetEnv, fleet_env
 from tests.reliability import rollout
 from tests.reliability.conftest import block

@@ -24,10 +24,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import bulk_csv, desired_load, device_xml, intake, inventory_store, jobs, operator_commands
 from reconciler.cli.init_cmd import initialise
-from reconciler.errors import InputFileError
-from reconciler.paths import WorkPaths, safe_name
+from reconciler.core.errors import InputFileError
+from reconciler.device import parsers
+from reconciler.jobs import bulk_csv, intake, operator_requests, queue
+from reconciler.workdir import desired_load, inventory_store
+from reconciler.workdir.layout import WorkPaths, safe_name
 from tests.reliability import hostile
 from tests.reliability.figures import TestFigures
 
@@ -279,7 +281,7 @@ def test_job_drop_folder_accepts_only_sound_jobs_and_keeps_every_other_file(
     _reset(drop_work)
     body = json.dumps(doc).encode()[:-1] if raw else json.dumps(doc).encode()  # raw: a truncated file
     (drop_work.queue("pending") / name).write_bytes(body)
-    accepted = jobs.read_pending(drop_work, hostile.INVENTORY)
+    accepted = queue.read_pending(drop_work, hostile.INVENTORY)
     rejected = [p.name for p in drop_work.queue("rejected").iterdir() if not p.name.endswith(".reason")]
     if accepted:
         (spec,) = accepted
@@ -301,7 +303,7 @@ def test_command_drop_folder_never_raises_and_loses_nothing(
     _reset(drop_work)
     body = json.dumps(doc).encode()[:-1] if raw else json.dumps(doc).encode()
     (drop_work.commands("incoming") / "c.json").write_bytes(body)
-    requests = operator_commands.read_incoming(drop_work, inventory=hostile.INVENTORY)
+    requests = operator_requests.read_incoming(drop_work, inventory=hostile.INVENTORY)
     processed = [p.name for p in drop_work.commands("processed").iterdir()]
     rejected = [p.name for p in drop_work.commands("rejected").iterdir()]
     assert not any(drop_work.commands("incoming").iterdir())
@@ -356,16 +358,16 @@ def elements(draw: st.DrawFn, depth: int = 0) -> ET.Element:
 
 
 _PARSERS = [
-    device_xml.system_info,
-    device_xml.ha_state,
-    device_xml.panorama_devices,
-    device_xml.device_groups,
-    device_xml.software_images,
-    device_xml.enqueued_job_id,
-    device_xml.job,
-    device_xml.jobs,
-    device_xml.chassis_ready,
-    device_xml.free_disk_gb,
+    parsers.system_info,
+    parsers.ha_state,
+    parsers.panorama_devices,
+    parsers.device_groups,
+    parsers.software_images,
+    parsers.enqueued_job_id,
+    parsers.job,
+    parsers.jobs,
+    parsers.chassis_ready,
+    parsers.free_disk_gb,
 ]
 
 
@@ -374,9 +376,9 @@ _PARSERS = [
 def test_response_parsers_return_a_value_or_a_format_error(root: ET.Element, count: Count) -> None:
     count()
     for parser in _PARSERS:
-        with contextlib.suppress(device_xml.ResponseFormatError):
+        with contextlib.suppress(parsers.ResponseFormatError):
             parser(root)
-    device_xml.message(root)
+    parsers.message(root)
 
 
 @FUZZ
@@ -386,10 +388,10 @@ def test_disk_space_and_uptime_text_parsers(text: str, count: Count) -> None:
     root = ET.Element("response")
     ET.SubElement(root, "result").text = "Filesystem Size Used Avail Use% Mounted on\n" + text
     try:
-        free = device_xml.free_disk_gb(root)
-    except device_xml.ResponseFormatError:
+        free = parsers.free_disk_gb(root)
+    except parsers.ResponseFormatError:
         pass
     else:
         assert free == free and abs(free) != float("inf"), "a free-space figure is a real number"
-    seconds = device_xml.uptime_seconds(text)
+    seconds = parsers.uptime_seconds(text)
     assert seconds is None or seconds >= 0

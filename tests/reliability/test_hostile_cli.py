@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler import inventory_store
 from reconciler.cli import app
-from reconciler.config import Config
-from reconciler.paths import WorkPaths
+from reconciler.workdir import inventory_store
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 from tests.reliability import hostile
 from tests.reliability.figures import TestFigures
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import schemas
 from reconciler.sim.fleet import FleetSpec, HaSpec
+from reconciler.workdir import schemas
 from tests.integration.fleet_env import FleetEnv, fleet_env
 from tests.integration.test_engine import dev
 from tests.reliability import hostile

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler import desired_load, inventory_store
-from reconciler.errors import InputFileError
-from reconciler.paths import WorkPaths
+from reconciler.core.errors import InputFileError
+from reconciler.workdir import desired_load, inventory_store
+from reconciler.workdir.layout import WorkPaths
 from tests.reliability import hostile
 from tests.reliability.figures import TestFigures
 from tests.reliability.test_hostile_inputs import invoke

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.records import Phase
+from reconciler.machine.records import Phase
 from reconciler.sim.bad_xml import MODES
 from reconciler.sim.fleet import FleetSpec
 from tests.integration.fleet_env import fleet_env

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler import discovery, inventory_store
 from reconciler.cli import app
-from reconciler.device import Credentials, Endpoint, FirewallClient, PanoramaClient, RetryPolicy
-from reconciler.errors import DeviceError
-from reconciler.inventory import Device, Inventory
-from reconciler.paths import WorkPaths
+from reconciler.core.errors import DeviceError
+from reconciler.core.inventory import Device, Inventory
+from reconciler.device import discovery
+from reconciler.device.client import Credentials, Endpoint, FirewallClient, PanoramaClient, RetryPolicy
+from reconciler.workdir import inventory_store
+from reconciler.workdir.layout import WorkPaths
 from tests.reliability.fake_panos import FakePanos, Flood, Trickle, ok
 from tests.reliability.figures import TestFigures
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler import device_xml, inventory_store
 from reconciler.cli import app
-from reconciler.paths import WorkPaths
+from reconciler.device import parsers
+from reconciler.workdir import inventory_store
+from reconciler.workdir.layout import WorkPaths
 from tests.reliability import hostile
 from tests.reliability.figures import TestFigures
 
@@ -176,12 +177,12 @@ def _bare(runner: CliRunner, args: list[str]) -> tuple[int, str]:
 @pytest.mark.parametrize("path", hostile.kept("xml"), ids=lambda p: p.name)
 def test_unexpected_device_answer_is_a_format_error_or_a_safe_value(path: Path, figures: TestFigures) -> None:
     figures.add("bad_inputs")
-    parser = getattr(device_xml, path.name.split("__")[0])
+    parser = getattr(parsers, path.name.split("__")[0])
     root = ET.fromstring(path.read_text(encoding="utf-8"))
     want = hostile.expected(path)
     if want.startswith("tolerated: "):
         assert want.removeprefix("tolerated: ") == repr(parser(root))[: len(want) - len("tolerated: ")]
         return
-    with pytest.raises(device_xml.ResponseFormatError) as info:
+    with pytest.raises(parsers.ResponseFormatError) as info:
         parser(root)
     assert want == str(info.value)[: len(want)]

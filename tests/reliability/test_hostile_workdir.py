@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import inventory_store, lock
-from reconciler.paths import WorkPaths
+from reconciler.workdir import inventory_store, lock
+from reconciler.workdir.layout import WorkPaths
 from tests.reliability import hostile
 from tests.reliability.daemon_proc import DaemonProcess, log_text
 
@@ -27,7 +27,7 @@ DESIRED = 'apiVersion: panos-upgrade/v1\ngroups:\n  - name: dc\n    select: {dev
 
 @pytest.fixture
 def daemon_work(work: WorkPaths, tmp_path: Path) -> Iterator[tuple[WorkPaths, Path]]:
-    from reconciler.config import Config
+    from reconciler.workdir.config import Config
 
     cfg = Config.load(work.config_file)
     cfg.set("daemon.allow_root", "true")

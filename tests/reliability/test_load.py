@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.paths import WorkPaths
+from reconciler.workdir.layout import WorkPaths
 from tests.integration.fleet_env import fleet_env
 from tests.reliability import rollout
 from tests.reliability.conftest import block

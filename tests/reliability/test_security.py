@@ -17,11 +17,11 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from reconciler import jobs, operator_commands
-from reconciler.config import Config
+from reconciler.jobs import operator_requests, queue
 from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import Credentials, FleetSpec, HaSpec
 from reconciler.sim.tls import CertificateAuthority
+from reconciler.workdir.config import Config
 from tests.integration.fleet_env import FleetEnv, fleet_env
 from tests.integration.test_engine import dev, group
 from tests.reliability import hostile
@@ -135,7 +135,7 @@ def _settled(env: FleetEnv) -> bool:
 
 
 def test_a_config_with_secrets_readable_by_others_is_warned_about(work: object, tmp_path: Path) -> None:
-    from reconciler.paths import WorkPaths
+    from reconciler.workdir.layout import WorkPaths
 
     assert isinstance(work, WorkPaths)
     cfg = Config.load(work.config_file)
@@ -272,7 +272,7 @@ def _passed_since(daemon: DaemonProcess, seen: str) -> bool:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can show the refusal")
 def test_the_daemon_refuses_to_run_as_root_unless_allowed(work: object) -> None:
-    from reconciler.paths import WorkPaths
+    from reconciler.workdir.layout import WorkPaths
 
     assert isinstance(work, WorkPaths)
     run = subprocess.run(
@@ -292,8 +292,8 @@ def test_the_daemon_refuses_to_run_as_root_unless_allowed(work: object) -> None:
 def test_drop_files_owned_by_others_or_linked_outside_the_work_dir_are_rejected(
     work: object, tmp_path: Path, figures: TestFigures
 ) -> None:
-    from reconciler import inventory_store
-    from reconciler.paths import WorkPaths
+    from reconciler.workdir import inventory_store
+    from reconciler.workdir.layout import WorkPaths
 
     assert isinstance(work, WorkPaths)
     inventory_store.save(work, hostile.INVENTORY)
@@ -304,8 +304,8 @@ def test_drop_files_owned_by_others_or_linked_outside_the_work_dir_are_rejected(
     for special in hostile.SPECIAL_COMMANDS:
         special.make(work.commands("incoming"), outside)
     before = {p.name: p.read_bytes() for p in outside.iterdir()}
-    assert [] == jobs.read_pending(work, hostile.INVENTORY)
-    assert [] == operator_commands.read_incoming(work, inventory=hostile.INVENTORY)
+    assert [] == queue.read_pending(work, hostile.INVENTORY)
+    assert [] == operator_requests.read_incoming(work, inventory=hostile.INVENTORY)
     figures.add("bad_inputs", len(hostile.SPECIAL_JOBS) + len(hostile.SPECIAL_COMMANDS))
     reasons: Counter[str] = Counter()
     for folder, specials in (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from reconciler.records import Phase
+from reconciler.machine.records import Phase
 from reconciler.sim.fleet import FleetSpec, HaSpec
 from tests.integration.fleet_env import fleet_env
 from tests.integration.test_engine import dev, group, installs
@@ -40,10 +40,16 @@ def test_a_single_garbled_answer_is_looked_up_and_the_device_converges(
         env.write_desired(group(TARGET))
         _, records = env.converge(timeout=120)
         events = env.sim.events()
-    fired = Counter(e["serial"] for e in events if e["event"] == "fault_fired" and e.get("fault") == "bad_xml")
+    fired = Counter(
+        e["serial"] for e in events if e["event"] == "fault_fired" and e.get("fault") == "bad_xml"
+    )
     assert {s: 1 for s in ONCE} == dict(fired), "every fault must have fired exactly once"
     for serial in ONCE:
-        assert Phase.DONE is records[serial].phase, (serial, records[serial].message, records[serial].last_error)
+        assert Phase.DONE is records[serial].phase, (
+            serial,
+            records[serial].message,
+            records[serial].last_error,
+        )
         assert [TARGET] == installs(events, serial), serial
     restarts = Counter(e["serial"] for e in events if e["event"] == "reboot_start")
     assert {s: 1 for s in ONCE} == dict(restarts)

@@ -2,7 +2,7 @@
 
 1. ``reconciler/sim`` imports nothing from the rest of ``reconciler`` (an AST scan of every module, and a
    fresh interpreter that imports every simulator module and loads no product module).
-2. Its PAN-OS rules (``reconciler/sim/rules.py``) are compared with the product's (``reconciler/rules.py``)
+2. Its PAN-OS rules (``reconciler/sim/rules.py``) are compared with the product's (``reconciler/core/rules.py``)
    over every pair of versions in the simulator's catalogue: may A be installed over B directly
    (standalone, HA member)? which base images must be downloaded first? may HA peers run A and B? Every
    disagreement must match one row of ``DIFFERENCES`` below (with its reason), every row must still
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.rules import DEFAULT_RULES
+from reconciler.core.rules import DEFAULT_RULES
+from reconciler.core.version import PanOsVersion
 from reconciler.sim import rules as sim_rules
 from reconciler.sim.catalog import default_catalog
 from reconciler.sim.version import Version
-from reconciler.version import PanOsVersion
 
 SIM_DIR = Path(__file__).resolve().parents[2] / "reconciler" / "sim"
 
@@ -74,8 +74,8 @@ def test_the_simulator_source_imports_nothing_from_the_product() -> None:
 def test_the_scan_sees_every_form_of_product_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(
-        "import reconciler.rules\nfrom reconciler.version import PanOsVersion\nfrom reconciler import errors\n"
-        "from .. import store\nimport importlib\nimportlib.import_module('reconciler.plan')\n"
+        "import reconciler.core.rules\nfrom reconciler.core.version import PanOsVersion\nfrom reconciler import errors\n"
+        "from .. import store\nimport importlib\nimportlib.import_module('reconciler.core.plan')\n"
         "from reconciler import sim\nfrom reconciler.sim import rules\nimport reconciler.sim.version\n"
     )
     assert 5 == len(_product_imports(sample))

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from reconciler import schemas
-from reconciler.commands import (
+from reconciler.machine import MachineSettings, Step, resume, step
+from reconciler.machine.commands import (
     Backup,
     CheckVersion,
     Command,
@@ -41,9 +41,7 @@ from reconciler.commands import (
     Suspend,
     SuspendSelf,
 )
-from reconciler.ha import PairRecord, PairStep, new_pair, pair_resume, pair_step
-from reconciler.machine import MachineSettings, Step, resume, step
-from reconciler.observations import (
+from reconciler.machine.observations import (
     Abort,
     BackupTaken,
     Begin,
@@ -70,7 +68,9 @@ from reconciler.observations import (
     SoftwareList,
     VersionObserved,
 )
-from reconciler.records import DISRUPTIVE_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.machine.pair import PairRecord, PairStep, new_pair, pair_resume, pair_step
+from reconciler.machine.records import DISRUPTIVE_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.workdir import schemas
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 

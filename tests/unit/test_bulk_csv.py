@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import bulk_csv, export
-from reconciler.errors import InputFileError
-from reconciler.inventory import Device, Inventory
+from reconciler.core.errors import InputFileError
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import bulk_csv, export
 
 INV = Inventory.of(
     [

@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from reconciler.paths import WorkPaths
+from reconciler.workdir.layout import WorkPaths
 
 SECRET = "S3cr3t-Value-Never-Shown"
 
@@ -96,7 +96,7 @@ def test_secret_never_lands_outside_the_config_file(work: WorkPaths, runner: Cli
     runner.invoke(app, ["config", "set", "panorama.password", SECRET])
     runner.invoke(app, ["--debug", "config", "show"])
     runner.invoke(app, ["--log-level", "DEBUG", "config", "get", "panorama.password"])
-    from reconciler import logs
+    from reconciler.workdir import logs
 
     logs.get("test").warning("leaking %s on purpose", SECRET)  # scrubbed by every handler
     holders = [p for p in work.root.rglob("*") if p.is_file() and SECRET in p.read_text(errors="ignore")]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import config, schemas
-from reconciler.config import KEYS, Config
-from reconciler.errors import ConfigError
+from reconciler.core.errors import ConfigError
+from reconciler.workdir import config, schemas
+from reconciler.workdir.config import KEYS, Config
 
 ORIGINAL_TOOL_KEYS = [
     "panorama.host", "panorama.username", "panorama.password", "panorama.api_key", "panorama.rate_limit",

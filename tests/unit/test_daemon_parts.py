@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import lock, sdnotify
-from reconciler.webhooks import Notifier
+from reconciler.daemon import sdnotify
+from reconciler.engine.webhooks import Notifier
+from reconciler.workdir import lock
 
 
 def test_second_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
@@ -115,7 +116,7 @@ def test_unknown_event_is_a_programming_error() -> None:
 def test_watcher_rings_on_atomic_save_rename_and_delete(tmp_path: Path) -> None:
     import time as _time
 
-    from reconciler.watch import Wakeup, Watcher
+    from reconciler.engine.wakeup import Wakeup, Watcher
 
     desired = tmp_path / "desired"
     desired.mkdir()

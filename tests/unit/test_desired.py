@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.desired import Amount, DesiredStateInvalid, Validation, build
-from reconciler.version import PanOsVersion
-from reconciler.windows import DateWindow, WeeklyWindow
+from reconciler.core.desired import Amount, DesiredStateInvalid, Validation, build
+from reconciler.core.version import PanOsVersion
+from reconciler.core.windows import DateWindow, WeeklyWindow
 
 V = PanOsVersion.parse
 

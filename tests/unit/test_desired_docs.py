@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import schemas
-from reconciler.desired import READINESS_CHECKS
-from reconciler.desired_load import load, load_texts
-from reconciler.planner import BLOCK_REASONS
-from reconciler.upgrade_path import parse_upgrade_paths_text
+from reconciler.core.desired import READINESS_CHECKS
+from reconciler.core.planner import BLOCK_REASONS
+from reconciler.core.upgrade_path import parse_upgrade_paths_text
+from reconciler.workdir import schemas
+from reconciler.workdir.desired_load import load, load_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "desired-state.md"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired_load import desired_files, load, load_texts, read_upgrade_paths, validate
-from reconciler.errors import InputFileError
-from reconciler.version import PanOsVersion
+from reconciler.core.errors import InputFileError
+from reconciler.core.version import PanOsVersion
+from reconciler.workdir.desired_load import desired_files, load, load_texts, read_upgrade_paths, validate
 
 GOOD = """\
 apiVersion: panos-upgrade/v1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.inventory import Device, Inventory
-from reconciler.selectors import Selection, Selector, assign
+from reconciler.core.inventory import Device, Inventory
+from reconciler.core.selectors import Selection, Selector, assign
 
 INV = Inventory.of(
     [

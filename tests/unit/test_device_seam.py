@@ -8,8 +8,8 @@ import pan.xapi
 import pytest
 from panos import errors as pan_errors
 
-from reconciler.device import Credentials, RateLimiter, RetryPolicy, translate
-from reconciler.errors import PermanentDeviceError, TemporaryDeviceError
+from reconciler.core.errors import PermanentDeviceError, TemporaryDeviceError
+from reconciler.device.client import Credentials, RateLimiter, RetryPolicy, translate
 
 
 @pytest.mark.parametrize(

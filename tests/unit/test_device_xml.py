@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler import device_xml as px
-from reconciler.version import PanOsVersion
+from reconciler.core.version import PanOsVersion
+from reconciler.device import parsers as px
 
 
 def x(text: str) -> ET.Element:

@@ -3,8 +3,9 @@ against the simulator in tests/integration)."""
 
 from __future__ import annotations
 
-from reconciler import discovery, export
-from reconciler.inventory import Device, Inventory
+from reconciler.core.inventory import Device, Inventory
+from reconciler.device import discovery
+from reconciler.jobs import export
 
 
 def ha(serial: str, peer: str, state: str = "active") -> Device:

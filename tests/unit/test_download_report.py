@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from machine_world import FakeFirewall, answer_all, record
 
-from reconciler.download_report import bucket_counts, staged_devices
-from reconciler.inventory import Inventory
-from reconciler.records import Mode, Phase
+from reconciler.core.inventory import Inventory
+from reconciler.jobs.download_report import bucket_counts, staged_devices
+from reconciler.machine.records import Mode, Phase
 
 
 def test_a_device_without_room_for_its_images_is_not_counted_as_downloaded() -> None:

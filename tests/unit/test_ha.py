@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from machine_world import FAST, T0, PairWorld, at, record
 
-from reconciler.commands import (
+from reconciler.machine import step
+from reconciler.machine.commands import (
     FunctionalSelf,
     MakeFunctional,
     ReadHaState,
@@ -14,18 +15,7 @@ from reconciler.commands import (
     StartMember,
     SuspendSelf,
 )
-from reconciler.ha import (
-    IllegalPairTransition,
-    PairReason,
-    PairRecord,
-    PairStage,
-    may_start,
-    new_pair,
-    pair_resume,
-    pair_step,
-)
-from reconciler.machine import step
-from reconciler.observations import (
+from reconciler.machine.observations import (
     HaActionDone,
     HaCommandFailed,
     HaStateObserved,
@@ -35,7 +25,17 @@ from reconciler.observations import (
     ReleaseRequest,
     RetryRequest,
 )
-from reconciler.records import Mode, Phase
+from reconciler.machine.pair import (
+    IllegalPairTransition,
+    PairReason,
+    PairRecord,
+    PairStage,
+    may_start,
+    new_pair,
+    pair_resume,
+    pair_step,
+)
+from reconciler.machine.records import Mode, Phase
 
 
 def started(world: PairWorld) -> PairWorld:
@@ -484,4 +484,3 @@ def test_a_suspended_member_with_an_active_peer_reboots_even_after_the_wait_dead
     assert w.pair.stage is PairStage.DONE, w.pair.message
     assert all(w.fws[s].version == "11.0.3" for s in "AB")
     assert w.fws["B"].ha_state in ("active", "passive")
-

@@ -12,10 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from machine_world import FAULTS, PairWorld
 
-from reconciler.ha import PairStage
 from reconciler.machine import IllegalTransition, accepts
-from reconciler.observations import CancelRequest, HoldRequest, PairBegin, ReleaseRequest, RetryRequest
-from reconciler.records import Mode, Phase
+from reconciler.machine.observations import (
+    CancelRequest,
+    HoldRequest,
+    PairBegin,
+    ReleaseRequest,
+    RetryRequest,
+)
+from reconciler.machine.pair import PairStage
+from reconciler.machine.records import Mode, Phase
 
 REQUESTS = [HoldRequest("prop"), CancelRequest("prop"), ReleaseRequest("prop"), RetryRequest("prop")]
 ACTIONS = ["tick"] * 12 + ["fault", "request", "restart", "jump", "any-order"]

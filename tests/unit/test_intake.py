@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import intake
+from reconciler.jobs import intake
 
 GOOD_JOB = {"job_id": "web-job-123", "type": "standalone", "devices": ["001234567890"], "dry_run": False}
 

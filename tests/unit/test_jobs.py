@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import jobs, schemas
-from reconciler.errors import InputFileError, UserError
-from reconciler.inventory import Device, Inventory
-from reconciler.paths import QUEUE_STATES, WorkPaths
-from reconciler.records import Mode
+from reconciler.core.errors import InputFileError, UserError
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import queue
+from reconciler.machine.records import Mode
+from reconciler.workdir import schemas
+from reconciler.workdir.layout import QUEUE_STATES, WorkPaths
 
 NOW = datetime(2025, 11, 21, 12, 0, 5, tzinfo=UTC)
 INV = Inventory.of(
@@ -34,10 +35,10 @@ def wp(tmp_path: Path) -> WorkPaths:
     return paths
 
 
-def spec(job_id: str = "job-1", *devices: str, **kw: object) -> jobs.JobSpec:
+def spec(job_id: str = "job-1", *devices: str, **kw: object) -> queue.JobSpec:
     devs = devices or ("001234567890",)
-    kind = jobs.HA_PAIR if len(devs) == 2 else jobs.STANDALONE
-    return jobs.JobSpec(job_id=job_id, type=kind, devices=tuple(devs), **kw)  # type: ignore[arg-type]
+    kind = queue.HA_PAIR if len(devs) == 2 else queue.STANDALONE
+    return queue.JobSpec(job_id=job_id, type=kind, devices=tuple(devs), **kw)  # type: ignore[arg-type]
 
 
 def drop(wp: WorkPaths, name: str, data: object, state: str = "pending") -> Path:
@@ -47,16 +48,16 @@ def drop(wp: WorkPaths, name: str, data: object, state: str = "pending") -> Path
 
 
 def test_generated_ids_are_safe_and_timestamped() -> None:
-    assert "job-20251121-120005-abc123" == jobs.new_job_id(NOW, "abc123")
-    generated = jobs.new_job_id(NOW)
+    assert "job-20251121-120005-abc123" == queue.new_job_id(NOW, "abc123")
+    generated = queue.new_job_id(NOW)
     assert generated.startswith("job-20251121-120005-") and len(generated) == len("job-20251121-120005-") + 6
-    assert generated == jobs.check_job_id(generated)
+    assert generated == queue.check_job_id(generated)
 
 
 @pytest.mark.parametrize("bad", ["../etc/passwd", "a/b", ".hidden", "", "a..b", "x" * 129, "job id", "-x"])
 def test_unsafe_job_ids_are_refused(bad: str) -> None:
     with pytest.raises(UserError, match="invalid job id"):
-        jobs.check_job_id(bad)
+        queue.check_job_id(bad)
 
 
 def test_spec_round_trip_and_the_original_tools_download_only_type() -> None:
@@ -64,23 +65,23 @@ def test_spec_round_trip_and_the_original_tools_download_only_type() -> None:
         "j", dry_run=True, target_version="11.1.6-h1", created_at="2025-11-21T12:00:00Z", submitted_by="me"
     )
     assert [] == schemas.errors("job-file", s.to_json())
-    assert s == jobs.JobSpec.from_json(s.to_json())
+    assert s == queue.JobSpec.from_json(s.to_json())
     assert Mode.DRY_RUN is s.mode
     legacy = {"job_id": "web-1", "type": "download_only", "devices": ["001234567890"], "ha_pair_name": ""}
     assert [] == schemas.errors("job-file", legacy)
-    read = jobs.JobSpec.from_json(legacy)
-    assert (jobs.STANDALONE, True, Mode.DOWNLOAD_ONLY) == (read.type, read.download_only, read.mode)
+    read = queue.JobSpec.from_json(legacy)
+    assert (queue.STANDALONE, True, Mode.DOWNLOAD_ONLY) == (read.type, read.download_only, read.mode)
     assert "download-only" == read.kind_text
 
 
 def test_submit_writes_schema_valid_files_and_no_temp_files(wp: WorkPaths) -> None:
-    written = jobs.submit(wp, [spec("job-1"), spec("job-2", "007002", "007001")], INV)
+    written = queue.submit(wp, [spec("job-1"), spec("job-2", "007002", "007001")], INV)
     assert [wp.queue("pending") / "job-1.json", wp.queue("pending") / "job-2.json"] == written
     for path in written:
         data = json.loads(path.read_text())
         assert [] == schemas.errors("job-file", data)
     assert ["job-1.json", "job-2.json"] == sorted(os.listdir(wp.queue("pending")))
-    assert ("007002", "007001") == jobs.find(wp, "job-2").spec.devices  # type: ignore[union-attr]
+    assert ("007002", "007001") == queue.find(wp, "job-2").spec.devices  # type: ignore[union-attr]
 
 
 def test_submit_is_all_or_nothing_and_lists_every_problem(wp: WorkPaths) -> None:
@@ -97,7 +98,7 @@ def test_submit_is_all_or_nothing_and_lists_every_problem(wp: WorkPaths) -> None
         spec("again", "001234567890"),
     ]
     with pytest.raises(InputFileError) as info:
-        jobs.submit(wp, batch, INV)
+        queue.submit(wp, batch, INV)
     assert [
         "job old: job id already used (see 'panos-upgrade job show old')",
         "job old: serial '001234567890' is also in job fine",
@@ -121,27 +122,27 @@ def test_submit_is_all_or_nothing_and_lists_every_problem(wp: WorkPaths) -> None
 
 def test_submit_refuses_an_unsafe_or_duplicate_id(wp: WorkPaths) -> None:
     with pytest.raises(InputFileError, match=r"^invalid job id .\.\./x.*; nothing queued$"):
-        jobs.submit(wp, [spec("../x")], INV)
-    jobs.submit(wp, [spec("job-1")], INV)
+        queue.submit(wp, [spec("../x")], INV)
+    queue.submit(wp, [spec("job-1")], INV)
     with pytest.raises(InputFileError) as info:
-        jobs.submit(wp, [spec("job-1", "001234567891")], INV)
+        queue.submit(wp, [spec("job-1", "001234567891")], INV)
     assert ["job job-1: job id already used (see 'panos-upgrade job show job-1')"] == info.value.errors
 
 
 def test_queue_listing_moves_and_rejected_reasons(wp: WorkPaths) -> None:
-    jobs.submit(wp, [spec("a"), spec("b", "001234567891")], INV)
-    assert wp.queue("active") / "a.json" == jobs.move(wp, "a", "active")
-    assert wp.queue("cancelled") / "a.json" == jobs.mark_cancelled(wp, "a")
-    assert jobs.mark_cancelled(wp, "a") is None, "already finished"
-    jobs.reject(wp, "b", "refused: managed by the desired state toward 11.1.6")
-    found = {j.job_id: j for j in jobs.queued(wp)}
+    queue.submit(wp, [spec("a"), spec("b", "001234567891")], INV)
+    assert wp.queue("active") / "a.json" == queue.move(wp, "a", "active")
+    assert wp.queue("cancelled") / "a.json" == queue.mark_cancelled(wp, "a")
+    assert queue.mark_cancelled(wp, "a") is None, "already finished"
+    queue.reject(wp, "b", "refused: managed by the desired state toward 11.1.6")
+    found = {j.job_id: j for j in queue.queued(wp)}
     assert {"a": "cancelled", "b": "rejected"} == {k: v.state for k, v in found.items()}
     assert "refused: managed by the desired state toward 11.1.6" == found["b"].reason
     assert found["b"].spec is not None
     with pytest.raises(UserError, match="no job 'zzz'"):
-        jobs.move(wp, "zzz", "active")
+        queue.move(wp, "zzz", "active")
     with pytest.raises(UserError, match="invalid job id"):
-        jobs.find(wp, "../../etc/passwd")
+        queue.find(wp, "../../etc/passwd")
 
 
 def test_read_pending_accepts_good_files_and_rejects_the_rest_with_reasons(wp: WorkPaths) -> None:
@@ -154,7 +155,7 @@ def test_read_pending_accepts_good_files_and_rejects_the_rest_with_reasons(wp: W
     drop(wp, "same-device.json", {**good, "job_id": "same-device"})
     drop(wp, "torn.json", '{"job_id": "torn", "type": ')
     drop(wp, "pair.json", {"job_id": "pair", "type": "ha_pair", "devices": ["007001", "007002"]})
-    accepted = jobs.read_pending(wp, INV)
+    accepted = queue.read_pending(wp, INV)
     assert ["pair", "web-job-123"] == sorted(s.job_id for s in accepted)
     reasons = {
         p.name.removesuffix(".reason"): p.read_text().strip()

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import job_status, machine, schemas
-from reconciler.inventory import Device, Inventory
-from reconciler.job_status import DeviceJobStatus, finished_state
-from reconciler.jobs import JobSpec
-from reconciler.observations import Begin, CancelRequest, HoldRequest, PreflightResult
-from reconciler.paths import WorkPaths
-from reconciler.records import DeviceRecord, Hop, new_record
+from reconciler import machine
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import job_status
+from reconciler.jobs.job_status import DeviceJobStatus, finished_state
+from reconciler.jobs.queue import JobSpec
+from reconciler.machine.observations import Begin, CancelRequest, HoldRequest, PreflightResult
+from reconciler.machine.records import DeviceRecord, Hop, new_record
+from reconciler.workdir import schemas
+from reconciler.workdir.layout import WorkPaths
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 INV = Inventory.of(
@@ -125,7 +127,7 @@ def test_read_rejects_a_file_off_schema(tmp_path: Path) -> None:
     paths = WorkPaths(tmp_path)
     paths.job_status_file("job-9").parent.mkdir(parents=True)
     paths.job_status_file("job-9").write_text(json.dumps({"job_id": "job-9"}))
-    from reconciler.errors import StoreError
+    from reconciler.core.errors import StoreError
 
     with pytest.raises(StoreError, match="does not match job-status schema"):
         job_status.read(paths, "job-9")

@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from reconciler import logs
-from reconciler.paths import WorkPaths
+from reconciler.workdir import logs
+from reconciler.workdir.layout import WorkPaths
 
 
 def _init(tmp_path: Path) -> WorkPaths:

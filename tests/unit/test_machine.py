@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, record, run_until
 
-from reconciler.commands import (
+from reconciler.machine import (
+    TABLE,
+    IllegalTransition,
+    MachineSettings,
+    accepts,
+    mermaid,
+    step,
+    transition_table,
+)
+from reconciler.machine.__main__ import main
+from reconciler.machine.commands import (
     Backup,
     CompareSnapshots,
     ContentDownload,
@@ -21,17 +31,7 @@ from reconciler.commands import (
     Snapshot,
     SoftwareCheck,
 )
-from reconciler.machine import (
-    TABLE,
-    IllegalTransition,
-    MachineSettings,
-    accepts,
-    mermaid,
-    step,
-    transition_table,
-)
-from reconciler.machine.__main__ import main
-from reconciler.observations import (
+from reconciler.machine.observations import (
     Abort,
     BackupTaken,
     Begin,
@@ -52,7 +52,7 @@ from reconciler.observations import (
     SoftwareList,
     VersionObserved,
 )
-from reconciler.records import DeviceRecord, Hop, HopOutcome, Mode, Phase, new_record
+from reconciler.machine.records import DeviceRecord, Hop, HopOutcome, Mode, Phase, new_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -541,7 +541,7 @@ def test_comparison_command_carries_the_margins() -> None:
 
 
 def test_settings_come_from_the_config_keys() -> None:
-    from reconciler.config import Config
+    from reconciler.workdir.config import Config
 
     cfg = Config({"firewall.job_stall_timeout": 900, "validation.arp_margin": 2.5})
     settings = MachineSettings.from_config(cfg, report_only=True)

@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from machine_world import FAST, FakeFirewall, answer_all, at, record, run_until
 
-from reconciler.commands import DeleteImage, Download, SoftwareInfo
+from reconciler.core.version import PanOsVersion
 from reconciler.machine import resume
+from reconciler.machine.commands import DeleteImage, Download, SoftwareInfo
 from reconciler.machine.disk import DiskNeed, choose_deletions, cleanup_candidates, disk_need
-from reconciler.observations import ImageInfo, LiveDevice
-from reconciler.records import Mode, Phase
-from reconciler.version import PanOsVersion
+from reconciler.machine.observations import ImageInfo, LiveDevice
+from reconciler.machine.records import Mode, Phase
 
 V = PanOsVersion.parse
 OLD = ("10.1.0", "10.1.6", "10.2.0", "10.2.9", "10.2.10", "11.0.0", "11.0.3")

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, ha_pair, record, run_until
 
-from reconciler.commands import (
+from reconciler.machine import MachineSettings, Reason, Step, step
+from reconciler.machine.commands import (
     Backup,
     CheckVersion,
     CompareSnapshots,
@@ -25,8 +26,7 @@ from reconciler.commands import (
     SoftwareCheck,
     SoftwareInfo,
 )
-from reconciler.machine import MachineSettings, Reason, Step, step
-from reconciler.observations import (
+from reconciler.machine.observations import (
     CheckOutcome,
     CommandFailed,
     ComparisonResult,
@@ -40,7 +40,7 @@ from reconciler.observations import (
     SoftwareList,
     VersionObserved,
 )
-from reconciler.records import DeviceRecord, Hop, HopOutcome, JobKind, Phase
+from reconciler.machine.records import DeviceRecord, Hop, HopOutcome, JobKind, Phase
 
 
 def failed_with(rec: DeviceRecord, reason: str, phase: Phase | None = None) -> None:

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from machine_world import FAST, FAULTS, FakeFirewall, assert_valid, at, record
 
-from reconciler.commands import Command, Install, Reboot
 from reconciler.machine import TABLE, IllegalTransition, Step, accepts, resume, step
-from reconciler.observations import (
+from reconciler.machine.commands import Command, Install, Reboot
+from reconciler.machine.observations import (
     Abort,
     Begin,
     CancelRequest,
@@ -30,7 +30,7 @@ from reconciler.observations import (
     RetryRequest,
     SoftwareList,
 )
-from reconciler.records import DeviceRecord, Hop, JobKind, Mode, Phase
+from reconciler.machine.records import DeviceRecord, Hop, JobKind, Mode, Phase
 
 PATHS = [("10.2.10",), ("11.0.3",), ("11.0.3", "11.1.6"), ("11.1.6",)]
 REQUESTS: list[Observation] = [

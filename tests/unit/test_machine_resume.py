@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, record, run_until
 
-from reconciler.commands import (
+from reconciler.machine import Reason, resume, step
+from reconciler.machine.commands import (
     CheckVersion,
     CompareSnapshots,
     ContentInstall,
@@ -20,9 +21,8 @@ from reconciler.commands import (
     SoftwareCheck,
     SoftwareInfo,
 )
-from reconciler.machine import Reason, resume, step
-from reconciler.observations import CancelRequest, HoldRequest, JobInfo, LiveDevice
-from reconciler.records import DeviceRecord, Hop, JobKind, Mode, Phase
+from reconciler.machine.observations import CancelRequest, HoldRequest, JobInfo, LiveDevice
+from reconciler.machine.records import DeviceRecord, Hop, JobKind, Mode, Phase
 
 
 def restarted(rec: DeviceRecord) -> DeviceRecord:

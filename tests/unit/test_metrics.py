@@ -8,8 +8,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.metrics import API_ERROR_KINDS, BLOCK_REASONS, Metrics, serve
-from reconciler.records import Phase
+from reconciler.engine.metrics import API_ERROR_KINDS, BLOCK_REASONS, Metrics, serve
+from reconciler.machine.records import Phase
 
 
 def samples(m: Metrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -85,7 +85,7 @@ def test_served_over_http_and_parseable() -> None:
 
 
 def test_block_reasons_are_the_planners() -> None:
-    from reconciler import plan
+    from reconciler.core import plan
 
     assert plan.BLOCK_REASONS == BLOCK_REASONS
     m = Metrics()
@@ -95,8 +95,8 @@ def test_block_reasons_are_the_planners() -> None:
 
 
 def test_failure_reasons_and_api_error_kinds_exist_at_zero() -> None:
-    from reconciler.ha import PairReason
     from reconciler.machine import Reason
+    from reconciler.machine.pair import PairReason
 
     m = Metrics()
     m.declare_group("dc")
@@ -109,7 +109,7 @@ def test_failure_reasons_and_api_error_kinds_exist_at_zero() -> None:
 
 
 def test_api_error_kinds_cover_every_kind_the_device_seam_raises() -> None:
-    source = (Path(__file__).resolve().parents[2] / "reconciler" / "device.py").read_text()
+    source = (Path(__file__).resolve().parents[2] / "reconciler" / "device" / "client.py").read_text()
     raised = set(re.findall(r'kind="([^"]+)"', source))
     assert raised and raised <= set(API_ERROR_KINDS), raised - set(API_ERROR_KINDS)
 

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import jobs, lock, machine, operator_commands, schemas
-from reconciler import operator_commands as oc
-from reconciler.commands import Reboot
-from reconciler.engine import record_store
-from reconciler.inventory import Device, Inventory
-from reconciler.observations import Begin, CancelRequest, HoldRequest, PreflightResult, RetryRequest
-from reconciler.paths import WorkPaths
-from reconciler.records import DeviceRecord, Hop, Phase, new_record
+from reconciler import machine
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import operator_requests, queue
+from reconciler.jobs import operator_requests as oc
+from reconciler.machine.commands import Reboot
+from reconciler.machine.observations import Begin, CancelRequest, HoldRequest, PreflightResult, RetryRequest
+from reconciler.machine.records import DeviceRecord, Hop, Phase, new_record
+from reconciler.workdir import lock, record_store, schemas
+from reconciler.workdir.layout import WorkPaths
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 INV = Inventory.of(
@@ -77,7 +78,7 @@ def reasons(wp: WorkPaths) -> dict[str, str]:
 
 
 def test_read_incoming_resolves_devices_and_jobs_and_moves_files(wp: WorkPaths) -> None:
-    jobs.submit(wp, [jobs.JobSpec("web-job-123", "standalone", ("002",))], INV)
+    queue.submit(wp, [queue.JobSpec("web-job-123", "standalone", ("002",))], INV)
     command(
         wp, "a.json", {"command": "hold", "serial": "001", "reason": "change freeze", "submitted_by": "ann"}
     )
@@ -166,7 +167,7 @@ def test_decide_follows_the_machine_and_refuses_illegal_requests(wp: WorkPaths) 
 
 
 def test_a_job_cancel_touches_only_that_jobs_records(wp: WorkPaths) -> None:
-    jobs.submit(wp, [jobs.JobSpec("job-1", "standalone", ("001",))], INV)
+    queue.submit(wp, [queue.JobSpec("job-1", "standalone", ("001",))], INV)
     cancel = request(wp, {"command": "cancel_upgrade", "target": "job", "job_id": "job-1"})
     other = oc.decide(cancel, "001", rec(job_id="desired-rollout"), INV, T0)
     assert (oc.NOT_APPLICABLE, None) == (other.outcome.result, other.record)
@@ -208,7 +209,7 @@ def test_hold_on_a_never_upgraded_device_creates_a_hold_only_record_that_release
     held = record_store.load(wp.device_status_file("002"))
     assert (Phase.HELD, "RMA", "10.2.9", ()) == (held.phase, held.hold.reason, held.target_version, held.hops)  # type: ignore[union-attr]
     assert oc.is_hold_only(held)
-    from reconciler.progress import progress_from_status
+    from reconciler.core.progress import progress_from_status
 
     assert "held" == progress_from_status(held.to_json()).category, "the planner blocks it as held"
     (rel,) = oc.apply_offline(wp, [request(wp, {"command": "release", "serial": "002"})], T0, inventory=INV)
@@ -223,12 +224,12 @@ def test_hold_without_a_known_version_is_refused_and_nothing_is_written(wp: Work
 
 
 def test_offline_job_cancel_moves_the_job_and_writes_its_status(wp: WorkPaths) -> None:
-    jobs.submit(
+    queue.submit(
         wp,
-        [jobs.JobSpec("job-1", "standalone", ("001",)), jobs.JobSpec("job-2", "standalone", ("002",))],
+        [queue.JobSpec("job-1", "standalone", ("001",)), queue.JobSpec("job-2", "standalone", ("002",))],
         INV,
     )
-    jobs.move(wp, "job-2", "active")
+    queue.move(wp, "job-2", "active")
     record_store.save(wp, rec("002", job_id="job-2", phase="reboot"))
     cancel_1 = request(wp, {"command": "cancel_upgrade", "target": "job", "job_id": "job-1"})
     (o1,) = oc.apply_offline(wp, [cancel_1], T0, inventory=INV)
@@ -285,7 +286,7 @@ def test_apply_now_defers_to_a_running_daemon(wp: WorkPaths) -> None:
 
 
 def test_write_command_validates(wp: WorkPaths) -> None:
-    with pytest.raises(operator_commands.UserError, match="invalid command"):
+    with pytest.raises(operator_requests.UserError, match="invalid command"):
         oc.write_command(wp, {"command": "reboot", "serial": "001"}, T0)
     assert [] == os.listdir(wp.commands("incoming"))
 
@@ -306,7 +307,7 @@ def member(serial: str, peer: str, phase: str) -> DeviceRecord:
 def test_a_job_cancel_holds_the_resting_member_of_a_pair_under_way_and_cancels_one_never_started(
     wp: WorkPaths,
 ) -> None:
-    jobs.submit(wp, [jobs.JobSpec("job-1", "standalone", ("001",))], INV)
+    queue.submit(wp, [queue.JobSpec("job-1", "standalone", ("001",))], INV)
     cancel = request(wp, {"command": "cancel_upgrade", "target": "job", "job_id": "job-1", "reason": "stop"})
     working, resting = member("001", "002", "preflight"), member("002", "001", "pending")
     held = oc.decide(cancel, "002", resting, INV, T0, peer=working)

@@ -9,12 +9,12 @@ import pytest
 from freezegun import freeze_time
 from typer.testing import CliRunner
 
-from reconciler import schemas
 from reconciler.cli import app
-from reconciler.inventory import Device, Inventory
-from reconciler.inventory_store import save
-from reconciler.paths import WorkPaths
-from reconciler.planner import Plan, staleness
+from reconciler.core.inventory import Device, Inventory
+from reconciler.core.planner import Plan, staleness
+from reconciler.workdir import schemas
+from reconciler.workdir.inventory_store import save
+from reconciler.workdir.layout import WorkPaths
 
 DESIRED = """\
 apiVersion: panos-upgrade/v1
@@ -281,10 +281,10 @@ def test_validate_default_path_is_the_work_dir(fleet: WorkPaths, runner: CliRunn
 def test_table_marks_partial_paused_queued_and_in_progress() -> None:
     from datetime import UTC, datetime
 
-    from reconciler.desired import build
-    from reconciler.plan_render import to_markdown, to_table
-    from reconciler.planner import plan
-    from reconciler.progress import DeviceProgress
+    from reconciler.cli.plan_render import to_markdown, to_table
+    from reconciler.core.desired import build
+    from reconciler.core.planner import plan
+    from reconciler.core.progress import DeviceProgress
 
     state = build(
         [

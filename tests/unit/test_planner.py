@@ -10,22 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import schemas
-from reconciler.desired import DesiredState, build
-from reconciler.inventory import Device, Inventory
-from reconciler.observed import Observed
-from reconciler.planner import (
-    BLOCKED,
-    DOWNLOAD,
-    NONE,
-    UPGRADE,
-    Plan,
-    plan,
-    staleness,
-)
-from reconciler.progress import DeviceProgress
-from reconciler.upgrade_path import parse_upgrade_paths
-from reconciler.version import PanOsVersion
+from reconciler.core.desired import DesiredState, build
+from reconciler.core.inventory import Device, Inventory
+from reconciler.core.observed import Observed
+from reconciler.core.planner import BLOCKED, DOWNLOAD, NONE, UPGRADE, Plan, plan, staleness
+from reconciler.core.progress import DeviceProgress
+from reconciler.core.upgrade_path import parse_upgrade_paths
+from reconciler.core.version import PanOsVersion
+from reconciler.workdir import schemas
 
 V = PanOsVersion.parse
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # a Saturday, 03:00 in Berlin

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import plan_inputs
-from reconciler.config import Config
-from reconciler.observed import Observed, parse_time
-from reconciler.paths import WorkPaths
-from reconciler.progress import CATEGORIES, DeviceProgress, category_of, progress_from_status
-from reconciler.records import ErrorInfo, HoldInfo, Mode, Phase, new_record
-from reconciler.version import PanOsVersion
+from reconciler.core.observed import Observed, parse_time
+from reconciler.core.progress import CATEGORIES, DeviceProgress, category_of, progress_from_status
+from reconciler.core.version import PanOsVersion
+from reconciler.machine.records import ErrorInfo, HoldInfo, Mode, Phase, new_record
+from reconciler.workdir import plan_inputs
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 V = PanOsVersion.parse
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -103,7 +103,7 @@ def test_progress_refuses_unknown_categories_and_round_trips() -> None:
         assert DeviceProgress.from_json(p.to_json()) == p
 
 
-# --- contract with the engine's device status record (reconciler.records) -----------------------------
+# --- contract with the engine's device status record (reconciler.machine.records) -----------------------------
 
 
 def record(**changes: object) -> dict[str, object]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from reconciler import schemas
-from reconciler.desired import Waves
-from reconciler.observed import Observed
-from reconciler.planner import BLOCKED, UPGRADE
-from reconciler.progress import DeviceProgress
+from reconciler.core.desired import Waves
+from reconciler.core.observed import Observed
+from reconciler.core.planner import BLOCKED, UPGRADE
+from reconciler.core.progress import DeviceProgress
+from reconciler.workdir import schemas
 from tests.unit.test_planner import NOW, V, act, desired, fw, group, run
 
 

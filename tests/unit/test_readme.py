@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler import config
-from reconciler.config import KEYS
+from reconciler.workdir import config
+from reconciler.workdir.config import KEYS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_config_reference_is_the_generated_table() -> None:
-    assert config.markdown_reference() in README, "regenerate: python -m reconciler.config --markdown"
+    assert config.markdown_reference() in README, "regenerate: python -m reconciler.workdir.config --markdown"
 
 
 def test_every_config_key_is_documented_with_its_default() -> None:

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import schemas
-from reconciler.commands import (
+from reconciler.machine.commands import (
     COMMAND_TYPES,
     DEVICE_COMMAND_TYPES,
     Command,
@@ -18,7 +17,7 @@ from reconciler.commands import (
     command_from_json,
     command_to_json,
 )
-from reconciler.records import (
+from reconciler.machine.records import (
     DeviceRecord,
     ErrorInfo,
     HoldInfo,
@@ -34,6 +33,7 @@ from reconciler.records import (
     iso,
     new_record,
 )
+from reconciler.workdir import schemas
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 

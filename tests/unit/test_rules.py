@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.rules import DEFAULT_RULES, FEATURE_RELEASES, UpgradeRules
-from reconciler.version import PanOsVersion
+from reconciler.core.rules import DEFAULT_RULES, FEATURE_RELEASES, UpgradeRules
+from reconciler.core.version import PanOsVersion
 
 V = PanOsVersion.parse
 R = DEFAULT_RULES

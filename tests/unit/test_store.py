@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import store
-from reconciler.errors import StoreError
+from reconciler.core.errors import StoreError
+from reconciler.workdir import store
 
 
 def test_write_then_read_round_trips(tmp_path: Path) -> None:

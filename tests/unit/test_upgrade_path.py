@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import InputFileError
-from reconciler.rules import DEFAULT_RULES, FEATURE_RELEASES
-from reconciler.upgrade_path import (
+from reconciler.core.errors import InputFileError
+from reconciler.core.rules import DEFAULT_RULES, FEATURE_RELEASES
+from reconciler.core.upgrade_path import (
     DOWNGRADE_REFUSED,
     IMAGES_UNKNOWN,
     NO_PATH,
-    Hop,
     ImageOffer,
+    PathHop,
     find_path,
     parse_upgrade_paths,
     parse_upgrade_paths_text,
@@ -21,7 +21,7 @@ from reconciler.upgrade_path import (
     table_target,
     table_to_json,
 )
-from reconciler.version import PanOsVersion
+from reconciler.core.version import PanOsVersion
 
 V = PanOsVersion.parse
 
@@ -298,8 +298,8 @@ def test_resume_of_a_device_changed_by_hand_recomputes_from_where_it_is() -> Non
 
 
 def test_hop_json_round_trip() -> None:
-    hop = Hop(V("11.1.6-h1"), (V("11.1.0"), V("11.1.6-h1")))
-    assert Hop.from_json(hop.to_json()) == hop
+    hop = PathHop(V("11.1.6-h1"), (V("11.1.0"), V("11.1.6-h1")))
+    assert PathHop.from_json(hop.to_json()) == hop
 
 
 def test_offer_is_reusable_and_hashable() -> None:

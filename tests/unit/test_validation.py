@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.validation import Margins, Snapshot, compare
+from reconciler.core.snapshots import Margins, Snapshot, compare
 
 
 def snap(tcp: int | None = 100, routes: set[str] | None = None, arp: set[str] | None = None) -> Snapshot:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.version import PanOsVersion
+from reconciler.core.version import PanOsVersion
 
 V = PanOsVersion.parse
 

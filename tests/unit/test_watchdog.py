@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from machine_world import FAST, T0, record
 
+from reconciler.machine.records import Phase, iso
 from reconciler.machine.watchdog import no_progress_limit, stalled_for
-from reconciler.records import Phase, iso
 
 
 def test_the_limit_exceeds_every_poll_and_retry_interval_and_command_timeout() -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import bulk_csv, schemas
-from reconciler.inventory import Device, Inventory
-from reconciler.jobs import JobSpec
+from reconciler.core.inventory import Device, Inventory
+from reconciler.jobs import bulk_csv
+from reconciler.jobs.queue import JobSpec
+from reconciler.workdir import schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "web-app.md"

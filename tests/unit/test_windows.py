@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.windows import (
+from reconciler.core.windows import (
     CHANGE_FREEZE,
     OUTSIDE_WINDOW,
     DateWindow,

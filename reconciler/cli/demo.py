@@ -1,0 +1,223 @@
+"""``panos-upgrade demo``: a whole simulated fleet converging on the shipped desired state, on loopback.
+
+It starts the simulator (Panorama + firewalls, TLS with the simulator's own CA, verified), initialises a work
+directory configured for it, discovers the fleet, shows the plan for ``desired/``, converges with the live
+view and metrics served, and prints a per-group summary. One firewall carries an injected install failure
+so the demo shows what a failed upgrade looks like and how to retry it. ``--keep-running`` then stays up as
+the daemon, watching ``desired/``: edit the YAML and watch the fleet follow.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reconciler.cli import plan_render, progress_view
+from reconciler.cli.init_cmd import initialise
+from reconciler.core.errors import UserError
+from reconciler.daemon.service import Daemon
+from reconciler.device import discovery
+from reconciler.device.client import (
+    FirewallClient,
+    firewall_credentials,
+    firewall_endpoint,
+    panorama_from_config,
+)
+from reconciler.engine.reconcile import group_lines
+from reconciler.engine.session import Session, drive, open_session
+from reconciler.machine.records import Phase
+from reconciler.sim.catalog import model
+from reconciler.sim.faults import Fault
+from reconciler.sim.fleet import FleetSpec
+from reconciler.sim.generate import generate_fleet
+from reconciler.sim.simulator import Simulator
+from reconciler.sim.testing import running_simulator
+from reconciler.workdir import inventory_store, logs, store
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
+from reconciler.workdir.lock import DaemonLock
+
+# The logger keeps the name it had before the package move: operators filter logs on it.
+log = logs.get("reconciler.demo")
+
+DEMO_BASE_ADDRESS = "127.30.0.0"
+DEMO_METRICS = "127.0.0.1:9753"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    work_dir: Path
+    firewalls: int = 24
+    ha_pairs: int = 3
+    device_groups: int = 4
+    time_scale: float = 0.004
+    seed: int = 1
+    keep_running: bool = False
+    metrics_listen: str = DEMO_METRICS
+
+
+def desired_dir() -> Path:
+    """The shipped demo desired state: the repository's ``desired/`` or the copy inside the wheel."""
+    here = Path(__file__).resolve().parent.parent  # the reconciler package
+    for candidate in (here / "_desired", here.parent / "desired"):
+        if candidate.is_dir():
+            return candidate
+    raise UserError("the demo's desired/ directory is missing from this installation")
+
+
+def with_room_to_prestage(fleet: FleetSpec) -> FleetSpec:
+    """The DMZ firewalls (the download-only group of desired/) get a tidy repository (90 % free): pre-staging
+    a whole multi-hop path holds every image at once, and a box without that room fails ``insufficient-disk``
+    as it should. Every other firewall keeps its generated disk (35-80 % free): small appliances on
+    multi-hop paths make room by image cleanup."""
+    devices = tuple(
+        replace(d, free_disk_mb=int(model(d.model).panrepo_gb * 1024 * 0.9)) if d.device_group == "dmz" else d
+        for d in fleet.devices
+    )
+    return replace(fleet, devices=devices)
+
+
+def with_failure(fleet: FleetSpec) -> tuple[FleetSpec, str]:
+    """Inject an install failure into one standalone firewall outside the canary and download-only groups."""
+    candidates = [d for d in fleet.devices if d.ha is None and d.device_group not in ("branches", "dmz")]
+    if not candidates:
+        return fleet, ""
+    victim = candidates[-1]
+    devices = tuple(
+        replace(d, faults=(Fault.create("install_fail"),)) if d is victim else d for d in fleet.devices
+    )
+    return replace(fleet, devices=devices), victim.serial
+
+
+def configure(paths: WorkPaths, sim: Simulator, opts: DemoOptions) -> Config:
+    cfg = Config.load(paths.config_file)
+    values: dict[str, object] = {
+        **sim.client_config(),
+        "panorama.rate_limit": 6000,
+        "workers.max": 20,
+        "metrics.listen": opts.metrics_listen,
+        "desired.path": str(desired_dir()),
+        # The demo's daemon runs wherever you run the demo (often root in a container); its targets are simulated.
+        "daemon.allow_root": "true",
+        "daemon.resync_interval": 5,
+        "discovery.interval": 0,
+    }
+    for key, value in values.items():
+        cfg.set(key, str(value))
+    cfg.save()
+    return cfg
+
+
+def run(opts: DemoOptions) -> int:
+    """Run the demo; returns the exit code (0 converged except the injected failure, 1 otherwise)."""
+    paths = WorkPaths(opts.work_dir.resolve())
+    initialise(paths)
+    logs.setup(paths, console_level="WARNING", component="demo")
+    generated = generate_fleet(
+        firewalls=opts.firewalls, ha_pairs=opts.ha_pairs, device_groups=opts.device_groups, seed=opts.seed
+    )
+    fleet, victim = with_failure(with_room_to_prestage(generated))
+    sim_dir = paths.root / "simulator"
+    shutil.rmtree(sim_dir, ignore_errors=True)
+    shutil.rmtree(paths.status_dir, ignore_errors=True)  # a fresh fleet: earlier demo records do not apply
+    initialise(paths)
+    print(
+        f"Starting a simulated fleet: {len(fleet.devices)} firewalls ({opts.ha_pairs} HA pairs) + Panorama on "
+        f"{DEMO_BASE_ADDRESS}/16, time scale {opts.time_scale} (1 simulated second = {opts.time_scale} s)"
+    )
+    with running_simulator(
+        fleet, state_dir=sim_dir, time_scale=opts.time_scale, base_address=DEMO_BASE_ADDRESS
+    ) as sim:
+        cfg = configure(paths, sim, opts)
+        print(f"Work directory: {paths.root}  (simulator state, CA and event log: {sim_dir})")
+        _discover(paths, cfg)
+        code = _converge(paths, cfg, victim)
+        if opts.keep_running:
+            print(
+                "\n--keep-running: the daemon now watches",
+                desired_dir(),
+                "- edit the YAML and watch; Ctrl-C stops.",
+            )
+            Daemon(paths, cfg, desired_path=desired_dir()).run()
+        return code
+
+
+def _discover(paths: WorkPaths, cfg: Config) -> None:
+    creds = firewall_credentials(cfg)
+    started = time.monotonic()
+    inv = discovery.discover(
+        panorama_from_config(cfg),
+        lambda host, serial: FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial),
+        workers=16,
+        retry_attempts=2,
+        now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    inventory_store.save(paths, inv)
+    pairs = len(inv.pairs())
+    print(
+        f"Discovered {len(inv)} firewalls from Panorama in {time.monotonic() - started:.1f} s "
+        f"({pairs} HA pairs confirmed on the firewalls); inventory: {paths.inventory_file}"
+    )
+
+
+def _converge(paths: WorkPaths, cfg: Config, victim: str) -> int:
+    with DaemonLock(paths.lock_file):
+        session = open_session(paths, cfg, desired_path=desired_dir())
+        try:
+            return _run_session(session, victim)
+        finally:
+            session.close()
+
+
+def _run_session(session: Session, victim: str) -> int:
+    rec = session.reconciler
+    rec.load_records()
+    preview = rec.preview()
+    if preview.plan is None:
+        raise UserError(preview.error)
+    print(f"\nPlan for {desired_dir()}:\n")
+    print(plan_render.to_table(preview.plan), end="")
+    server = session.metrics_server
+    host = str(session.config.get("metrics.listen")).rpartition(":")[0]
+    metrics = f"http://{host}:{server.server_port}/metrics" if server is not None else "not served"
+    print(f"\nConverging (metrics: {metrics}) ...\n")
+    started = time.monotonic()
+    with progress_view.open_view(session) as view:
+        result = drive(
+            session,
+            stop=threading.Event(),
+            until_settled=True,
+            resync=2.0,
+            on_tick=view.tick,
+            deadline=time.monotonic() + 900,
+        )
+    plan = result.plan or rec.last_plan
+    assert plan is not None
+    rows = group_lines(rec, plan, session.executor.records)
+    print(f"\nFinished in {time.monotonic() - started:.1f} s\n")
+    print(progress_view.summary_table(rows))
+    store.atomic_write_text(
+        session.paths.status_dir / "demo-summary.txt", progress_view.summary_table(rows) + "\n"
+    )
+    failed = [r for r in session.executor.records.values() if r.phase is Phase.FAILED]
+    for record in failed:
+        err = record.last_error
+        print(
+            f"\nFailed: {record.serial} ({record.hostname}) in {err.phase if err else '?'}: "
+            f"{err.reason if err else '?'} - {err.message if err else ''}"
+        )
+        print(
+            f"  The device keeps its state; inspect:  panos-upgrade --work-dir {session.paths.root} device status {record.serial}"
+        )
+        print(
+            f"  After fixing the cause, retry:       panos-upgrade --work-dir {session.paths.root} device retry {record.serial}"
+        )
+    print(f"\nStatus files: {session.paths.device_status_dir}")
+    print(f"Logs:         {session.paths.logs_dir}   Audit: {session.paths.audit_file}")
+    print(f"Plan again:   panos-upgrade --work-dir {session.paths.root} plan")
+    unexpected = [r for r in failed if r.serial != victim]
+    incomplete = [r for r in rows if int(r["converged"]) + int(r["failed"]) < int(r["devices"])]  # type: ignore[call-overload]
+    return 1 if unexpected or incomplete else 0

@@ -1,0 +1,336 @@
+"""The reconciler daemon: a level-triggered loop around the engine, for systemd or a terminal.
+
+File events (desired-state directory, ``queue/pending``, ``commands/incoming``), timers (resync with jitter,
+re-discovery) and requeues only *wake* the loop; each pass re-reads everything and recomputes the plan.
+An invalid desired state is refused and the last valid one stays in force (status, metrics and logs say
+so). SIGTERM/SIGINT: stop starting new work, let running commands finish (bounded), persist, exit 0.
+SIGHUP: reload the desired state now. The daemon never dies of bad input: every file it reads is
+validated, and a failing pass is logged and retried at the next wake-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from reconciler import __version__
+from reconciler.core.errors import DeviceError, UserError
+from reconciler.core.plan import CHANGE_ACTIONS
+from reconciler.daemon import sdnotify
+from reconciler.device import discovery
+from reconciler.device.client import (
+    FirewallClient,
+    firewall_credentials,
+    firewall_endpoint,
+    panorama_from_config,
+)
+from reconciler.engine.reconcile import PassResult
+from reconciler.engine.session import Session, open_session
+from reconciler.engine.wakeup import Wakeup, Watcher, watch_root
+from reconciler.jobs import queue
+from reconciler.machine.records import iso
+from reconciler.workdir import inventory_store, logs, store
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
+from reconciler.workdir.lock import DaemonLock
+
+# The logger keeps the name it had before the package move: operators filter logs on it.
+log = logs.get("reconciler.daemon")
+
+STOP_GRACE = 60.0  # seconds SIGTERM waits for running commands before exiting anyway
+
+
+@dataclass
+class DaemonState:
+    started_at: str
+    state: str = "starting"
+    last_reconcile: dict[str, Any] | None = None
+    last_discovery: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        paths: WorkPaths,
+        config: Config,
+        *,
+        desired_path: Path,
+        session_factory: Callable[..., Session] = open_session,
+        install_signals: bool = True,
+    ) -> None:
+        self.paths = paths
+        self.config = config
+        self.desired_path = desired_path
+        self.session_factory = session_factory
+        self.install_signals = install_signals
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.wakeup = Wakeup()
+        self.state = DaemonState(started_at=_now_iso())
+        self.session: Session | None = None
+        self._ready_sent = False
+        self._next_resync = 0.0
+        self._lock: DaemonLock | None = None
+        self._next_discovery = 0.0
+        self._last_status = 0.0
+
+    # -- signals ----------------------------------------------------------------------------------------------
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping (no new work; running commands finish)", signum)
+        self.stop.set()
+        self.wakeup.ring()
+
+    def _on_hup(self, signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP: reloading the desired state")
+        self.reload.set()
+        self.wakeup.ring()
+
+    # -- main -------------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        if os.geteuid() == 0 and not self.config.get("daemon.allow_root"):
+            raise UserError(
+                "refusing to run the daemon as root: it holds firewall credentials and talks to the network; "
+                "run it as a dedicated user (see systemd/panos-upgrade.service) or set daemon.allow_root true"
+            )
+        with DaemonLock(self.paths.lock_file) as self._lock:
+            store.atomic_write_text(self.paths.pid_file, f"{os.getpid()}\n")
+            try:
+                return self._run_locked()
+            finally:
+                self.paths.pid_file.unlink(missing_ok=True)
+
+    def _run_locked(self) -> int:
+        if self.install_signals:
+            signal.signal(signal.SIGTERM, self._on_stop)
+            signal.signal(signal.SIGINT, self._on_stop)
+            signal.signal(signal.SIGHUP, self._on_hup)
+        session = self.session_factory(self.paths, self.config, desired_path=self.desired_path)
+        self.session = session
+        watcher = Watcher(
+            [watch_root(self.desired_path), self.paths.queue("pending"), self.paths.commands("incoming")],
+            self.wakeup,
+        )
+        watcher.start()
+        try:
+            broken = session.reconciler.load_records()
+            for serial in broken:
+                self.state.errors.append(f"status file of {serial} unusable; device left alone")
+            self._tidy_up(session)
+            self.state.state = "running"
+            self._loop(session)
+        finally:
+            watcher.stop()
+            self.state.state = "stopping"
+            self._write_status(force=True)
+            self._drain(session)
+            session.close()
+            self.state.state = "stopped"
+            self._write_status(force=True)
+            sdnotify.notify("STOPPING=1")
+        return 0
+
+    def _tidy_up(self, session: Session) -> None:
+        """Start-up, holding the lock: what a killed process or a careless writer left in the work directory.
+
+        Temporary files of atomic writes interrupted by a SIGKILL (only ours, only in our directories), and
+        job files dropped straight into ``queue/active`` (adopted through ``queue/pending``, or rejected)."""
+        removed = store.remove_leftover_temp_files(self._work_directories())
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted write: %s", len(removed),
+                     ", ".join(str(p.relative_to(self.paths.root)) for p in removed[:20]))  # fmt: skip
+        started = {r.job_id for r in session.executor.records.values() if r.job_id}
+        for line in queue.adopt_stray_active(self.paths, started):
+            log.warning("%s", line)
+            store.audit(self.paths.audit_file, "job-found-in-active", detail=line)
+
+    def _work_directories(self) -> list[Path]:
+        dirs = self.paths.directories()
+        for parent in (self.paths.validation_dir, self.paths.backups_dir):  # one folder per device
+            with contextlib.suppress(OSError):
+                dirs += [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()]
+        return dirs
+
+    def _loop(self, session: Session) -> None:
+        rec, ex = session.reconciler, session.executor
+        resync = float(self.config.get("daemon.resync_interval"))
+        discovery_every = float(self.config.get("discovery.interval"))
+        watchdog = sdnotify.watchdog_interval()
+        next_ping = 0.0
+        self._next_discovery = time.monotonic() + discovery_every if discovery_every > 0 else float("inf")
+        pass_due = True
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if self.reload.is_set() or rec.dirty.is_set() or now >= self._next_resync:
+                pass_due = True
+            if now >= self._next_discovery:
+                self._rediscover(session)
+                self._next_discovery = now + discovery_every
+                pass_due = True
+            if pass_due:
+                self.reload.clear()
+                self._pass(session)
+                pass_due = False
+                # Jitter spreads the periodic full resyncs of many daemons (and of retries) over time.
+                self._next_resync = time.monotonic() + resync * random.uniform(0.9, 1.1)
+            ex.pump(max_wait=0.0)
+            if watchdog is not None and time.monotonic() >= next_ping:
+                sdnotify.notify("WATCHDOG=1")
+                next_ping = time.monotonic() + watchdog
+            self._write_status()
+            wait = min(0.5, ex.next_due_in() or 0.5, max(0.0, self._next_resync - time.monotonic()))
+            if self.wakeup.wait(wait, debounce=0.3):
+                pass_due = True
+            ex.pump(max_wait=0.0)
+
+    def _pass(self, session: Session) -> PassResult | None:
+        started = time.monotonic()
+        if self._lock is not None:
+            self._lock.refresh()  # the lock itself is on the work directory; this only names its holder
+        try:
+            result = session.reconciler.pass_()
+            session.after_pass()
+        except Exception as exc:  # the daemon never dies of one bad pass; it is logged and retried
+            log.exception("reconcile pass failed")
+            session.metrics.reconciles.labels("error").inc()
+            self.state.last_reconcile = {
+                "at": _now_iso(),
+                "duration_s": 0.0,
+                "result": "error",
+                "error": str(exc),
+            }
+            return None
+        elapsed = time.monotonic() - started
+        ok = not result.error
+        session.metrics.observe_reconcile(elapsed, ok=ok, when=time.time())
+        pending = sum(1 for d in result.plan.devices if d.action in CHANGE_ACTIONS) if result.plan else 0
+        self.state.last_reconcile = {
+            "at": _now_iso(),
+            "duration_s": round(elapsed, 4),
+            "result": "ok" if ok else "error",
+            "error": result.error,
+            "started": len(result.started),
+            "changes_pending": pending,
+        }
+        if session.reconciler.desired is not None and not self._ready_sent:
+            sdnotify.notify("READY=1")
+            self._ready_sent = True
+        in_flight = len(session.executor.in_flight())
+        desired = session.reconciler.desired
+        revision = (desired.revision or desired.digest[7:19]) if desired else "-"
+        invalid = "; DESIRED STATE INVALID" if session.reconciler.desired_error else ""
+        sdnotify.notify(
+            f"STATUS=revision {revision}; {in_flight} in flight; {pending} changes pending{invalid}"
+        )
+        self._write_status(force=True)
+        return result
+
+    def _rediscover(self, session: Session) -> None:
+        cfg = self.config
+        try:
+            creds = firewall_credentials(cfg)
+            inv = discovery.discover(
+                panorama_from_config(cfg),
+                lambda host, serial: FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial),
+                workers=int(cfg.get("discovery.workers")),
+                retry_attempts=int(cfg.get("discovery.retry_attempts")),
+                now=_now_iso(),
+            )
+        except (DeviceError, UserError) as exc:
+            log.warning("periodic discovery failed; keeping the current inventory: %s", exc)
+            return
+        old = inventory_store.load(self.paths, required=False)
+        inventory_store.save(self.paths, inv)
+        changes = discovery.diff(old, inv)
+        self.state.last_discovery = _now_iso()
+        if not changes.empty:
+            log.info("re-discovery: %s", "; ".join(changes.lines()[:20]))
+
+    def _drain(self, session: Session) -> None:
+        """After a stop: let commands already running finish (their results are persisted), start nothing."""
+        ex = session.executor
+        ex.freeze()
+        deadline = time.monotonic() + STOP_GRACE
+        while ex.running_count() and time.monotonic() < deadline:
+            ex.pump(max_wait=0.2)
+
+    # -- status files -------------------------------------------------------------------------------------------
+
+    def _write_status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status < 1.0:
+            return
+        self._last_status = now
+        session = self.session
+        if session is None:
+            return
+        rec, ex = session.reconciler, session.executor
+        desired = rec.desired
+        records = ex.records
+        phases = Counter(r.phase.value for r in records.values())
+        doc: dict[str, Any] = {
+            "format_version": 1,
+            "version": __version__,
+            "pid": os.getpid(),
+            "state": self.state.state,
+            "started_at": self.state.started_at,
+            "updated_at": _now_iso(),
+            "work_dir": str(self.paths.root),
+            "desired": {
+                "path": str(self.desired_path),
+                "valid": not rec.desired_error,
+                "in_force": desired is not None,
+                "revision": desired.revision if desired else None,
+                "digest": desired.digest if desired else None,
+                "loaded_at": _iso_from_epoch(rec.desired_loaded_at),
+                "error": rec.desired_error,
+            },
+            "last_reconcile": self.state.last_reconcile,
+            "last_discovery": self.state.last_discovery,
+            "counts_by_phase": dict(sorted(phases.items())),
+            "in_flight": len(ex.in_flight()),
+            "stalled": [
+                {"serial": r.serial, "phase": r.phase.value, "since": r.updated_at, "seconds": round(idle, 1)}
+                for r, idle in sorted(ex.stalled(), key=lambda x: x[0].serial)
+            ],
+            "workers": {
+                "busy": ex.running_count(),
+                "max": rec.max_in_flight,
+                "threads": ex._pool._max_workers,
+            },
+            "metrics": f"http://{self.config.get('metrics.listen')}/metrics"
+            if session.metrics_server
+            else None,
+        }
+        store.atomic_write_json(self.paths.daemon_status_file, doc, schema="daemon-status")
+        running = [
+            {"serial": s, "command": d.running.name, "group": d.record.group}
+            for s, d in sorted(ex.devices.items())
+            if d.running is not None
+        ]
+        store.atomic_write_json(
+            self.paths.workers_status_file,
+            {"format_version": 1, "updated_at": doc["updated_at"], "busy": len(running), "running": running},
+            schema="workers-status",
+        )
+
+
+def _now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+def _iso_from_epoch(value: float | None) -> str | None:
+    return iso(datetime.fromtimestamp(value, UTC)) if value else None

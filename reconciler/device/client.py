@@ -1,0 +1,795 @@
+"""The device seam: the ONE module that talks to firewalls and Panorama.
+
+pan-os-python (and, for readiness checks and snapshots, panos-upgrade-assurance) are imported here and
+nowhere else. Every library exception is translated once, in ``translate()``, into
+``TemporaryDeviceError`` (retry later) or ``PermanentDeviceError`` (retrying will not help), each with a
+short ``kind`` that status files and metrics use.
+
+TLS: pan-os-python builds its ``PanXapi`` without an ``ssl_context``, which pan-python treats as "do not
+verify". ``_Verified`` overrides the two places that build it so that our context (verifying against the
+configured CA bundle by default) is always passed. Turning verification off is explicit and logged.
+
+Hostile answers: pan-python's timeout bounds each socket read, so a device trickling a byte a second held a
+call for as long as it liked, and it reads the whole answer into memory. Every request therefore goes
+through ``_urlopen``: the timeout is a deadline for the whole call (connect, headers, body), and the answer
+is read here, up to ``max_answer_mb`` (config ``firewall.max_answer_mb`` / ``panorama.max_answer_mb``);
+a longer one fails that call (``bad-response``) without being read further.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import ssl
+import threading
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pan.xapi
+import tenacity
+from panos import errors as pan_errors
+from panos.base import PanDevice
+from panos.firewall import Firewall
+from panos.panorama import Panorama
+
+from reconciler.core.errors import DeviceError, PermanentDeviceError, TemporaryDeviceError
+from reconciler.device import parsers as px
+from reconciler.workdir import logs
+from reconciler.workdir.config import Config
+
+# The logger keeps the name it had before the package move: operators filter logs on it.
+log = logs.get("reconciler.device")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Username/password (preferred) or an API key. ``repr`` never shows the secrets."""
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.username and self.password) or bool(self.api_key)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one device's management API."""
+
+    host: str
+    port: int = 443
+    timeout: float = 300.0
+    verify_tls: bool = True
+    ca_bundle: str = ""
+    use_http: bool = False
+    max_answer_mb: int = 64
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.use_http:
+            return None
+        if not self.verify_tls:
+            return _verifying_context(None)
+        return _verifying_context(self.ca_bundle)
+
+
+_contexts: dict[str | None, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def _verifying_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """One verifying context per CA bundle (loading a bundle per call would dominate the cost); ``None``:
+    the one context that does not verify (an explicit, logged choice)."""
+    with _contexts_lock:
+        ctx = _contexts.get(ca_bundle)
+        if ctx is None and ca_bundle is None:
+            ctx = _contexts[None] = ssl._create_unverified_context()
+        if ctx is None:
+            try:
+                ctx = ssl.create_default_context(cafile=ca_bundle or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise PermanentDeviceError(f"cannot load CA bundle {ca_bundle}: {exc}", kind="tls") from exc
+            _contexts[ca_bundle] = ctx
+        return ctx
+
+
+_openers: dict[int, urllib.request.OpenerDirector] = {}
+_UNSET: Any = object()
+DEFAULT_MAX_ANSWER = 64 << 20
+_call = threading.local()  # this thread's call in progress: its deadline and answer limit
+
+
+class AnswerTooLarge(Exception):
+    """A device's answer is longer than the configured limit (raised by ``_urlopen``, classified once)."""
+
+
+def _deadline() -> float | None:
+    deadline: float | None = getattr(_call, "deadline", None)
+    return deadline
+
+
+class _DeadlineSocket:
+    """A connected socket whose every read and write waits at most until the call's deadline.
+
+    http.client reads the status line, the headers and the body through ``makefile``; each read here sets
+    the socket's timeout to what is left of the call (never more than the per-read timeout it had)."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._per_read = sock.gettimeout()
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: no complete answer within the call's deadline")
+        self._sock.settimeout(left if self._per_read is None else min(self._per_read, left))
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        return self._sock.recv(bufsize, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._arm()
+        self._sock.sendall(data, flags)
+
+    def makefile(self, mode: str = "rb", buffering: int | None = None, **kw: Any) -> Any:
+        """What ``socket.makefile("rb")`` does (http.client asks for nothing else), reading through us."""
+        if mode != "rb":
+            raise ValueError(f"unsupported makefile mode {mode!r}")
+        # As socket.makefile: the socket stays open while the file is (urllib closes it right away).
+        self._sock._io_refs += 1  # type: ignore[attr-defined]
+        raw = socket.SocketIO(self, "rb")  # type: ignore[arg-type]
+        return io.BufferedReader(raw, buffering or io.DEFAULT_BUFFER_SIZE)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _bounded(conn: http.client.HTTPConnection) -> None:
+    deadline = _deadline()
+    if deadline is not None and conn.sock is not None:
+        conn.sock = _DeadlineSocket(conn.sock, deadline)
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _bounded(self)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _bounded(self)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        super().__init__(context=context)
+        self._ctx = context
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=self._ctx)
+
+
+def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler(context))
+
+
+class _Answer:
+    """A response whose body was already read (bounded): what pan-python gets back from ``urlopen``."""
+
+    def __init__(self, response: Any, body: bytes) -> None:
+        self._response = response
+        self._body = body
+
+    def read(self, amt: int | None = None) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+
+def _read_bounded(response: Any, limit: int) -> bytes:
+    announced = response.getheader("Content-Length") if hasattr(response, "getheader") else None
+    too_large = AnswerTooLarge(f"answer larger than the {limit >> 20} MB limit (max_answer_mb)")
+    if announced is not None and announced.strip().isdigit() and int(announced) > limit:
+        response.close()
+        raise too_large
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = response.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        chunks.append(chunk)
+        if total > limit:
+            response.close()
+            raise too_large
+
+
+def _urlopen(url: Any, data: Any = None, timeout: Any = _UNSET, *, context: Any = None, **kw: Any) -> Any:
+    """``urllib.request.urlopen`` for pan-python: one opener per SSL context of ours, a deadline for the
+    whole call, and the answer read here up to this thread's limit (``_answer_limit``).
+
+    Given a context, the standard ``urlopen`` builds a fresh opener on every request (every default
+    handler, and a scan of the whole environment for proxies): about a quarter of a firewall call's CPU,
+    and the engine makes tens of thousands. Our contexts are few and live as long as the process (one
+    per CA bundle, one unverified), so their openers are kept; others (pan-python makes a fresh
+    unverified one for plain HTTP) get an opener of the same handlers for that call.
+    ``timeout`` (pan-python passes the device's timeout) is the deadline of the call, not of each read.
+    """
+    args = (url, data) if timeout is _UNSET else (url, data, timeout)
+    with _contexts_lock:
+        ours = context is not None and any(c is context for c in _contexts.values())
+        opener = _openers.get(id(context)) if ours and not kw else None
+        if ours and opener is None and not kw:
+            opener = _openers[id(context)] = _opener(context)
+    if opener is None:
+        opener = _opener(context) if not kw else None
+    if opener is None:
+        return urllib.request.urlopen(*args, context=context, **kw)
+    _call.deadline = None if timeout in (_UNSET, None) else time.monotonic() + float(timeout)
+    try:
+        response = opener.open(*args)
+        try:
+            return _Answer(response, _read_bounded(response, getattr(_call, "limit", DEFAULT_MAX_ANSWER)))
+        except TimeoutError:
+            response.close()
+            raise
+    finally:
+        _call.deadline = None
+
+
+class _answer_limit:  # a context manager, named like one
+    """Within the block, answers of this thread's calls are limited to ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        self.saved = getattr(_call, "limit", DEFAULT_MAX_ANSWER)
+        _call.limit = self.limit
+
+    def __exit__(self, *exc: Any) -> None:
+        _call.limit = self.saved
+
+
+# pan-python calls ``urlopen`` as a global of its module on every request: route it through the cache.
+pan.xapi.urlopen = _urlopen
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of temporary errors: ``attempts`` tries in all, exponential waits capped at ``max_wait``."""
+
+    attempts: int = 3
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+
+    def run(self, fn: Callable[[], T]) -> T:
+        if self.attempts <= 1:
+            return fn()
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
+            retry=tenacity.retry_if_exception(_worth_retrying),
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+class _RetryingOps:
+    """pan-os-python's firewall as panos-upgrade-assurance sees it, each ``op`` call retried under our policy.
+
+    The library makes its own calls (a readiness check or a snapshot is several of them) and reports a lost
+    snapshot area instead of raising: retrying its whole run would repeat every call for one that failed.
+    A call that is not worth retrying, or still fails, raises the library's own exception unchanged (the
+    library's error handling relies on its types)."""
+
+    def __init__(self, dev: Any, retry: RetryPolicy, name: str) -> None:
+        self._dev, self._retry, self._name = dev, retry, name
+
+    def op(self, *args: Any, **kwargs: Any) -> Any:
+        if self._retry.attempts <= 1:
+            return self._dev.op(*args, **kwargs)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._retry.attempts),
+            wait=tenacity.wait_exponential(multiplier=self._retry.initial_wait, max=self._retry.max_wait),
+            retry=tenacity.retry_if_exception(lambda e: _worth_retrying(translate(e, self._name))),
+            reraise=True,
+        )
+        return retrying(self._dev.op, *args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._dev, attr)
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """Temporary errors, and answers that could not be parsed (a proxy's page, a truncated body): asking
+    a read again is harmless. Device-changing commands are sent with ``NO_RETRY``; the engine decides."""
+    return isinstance(exc, TemporaryDeviceError) or getattr(exc, "kind", None) == "bad-response"
+
+
+class RateLimiter:
+    """A token bucket: at most ``per_minute`` acquisitions in any minute, bursts up to ``burst``.
+
+    ``clock`` and ``sleep`` are injectable so tests run without real waiting.
+    """
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_minute <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = per_minute / 60.0
+        self.capacity = float(burst if burst is not None else max(1, int(per_minute // 6) or 1))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.sleep = sleep
+        self.stamp = clock()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting if needed; return the seconds waited."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            self.tokens -= 1.0
+            wait = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+# pan-python's words for an answer it could not parse (``ElementTree.fromstring ParseError``, no status).
+_UNPARSEABLE = (
+    "parseerror",
+    "not well-formed",
+    "expaterror",
+    "no element found",
+    "no status",
+    "status attribute",
+    "no response element",
+    "junk after",
+)
+
+
+def translate(exc: BaseException, where: str) -> DeviceError:
+    """Classify any exception raised while talking to a device, once, into our two error families."""
+    if isinstance(exc, DeviceError):
+        return exc
+    text = str(exc)
+    low = text.lower()
+    if isinstance(exc, px.ResponseFormatError):
+        return PermanentDeviceError(f"{where}: unexpected response: {text}", kind="bad-response")
+    if isinstance(exc, AnswerTooLarge):
+        return PermanentDeviceError(f"{where}: {text}", kind="bad-response")
+    if isinstance(exc, pan_errors.PanInvalidCredentials) or "invalid credential" in low or "code: 403" in low:
+        return PermanentDeviceError(f"{where}: authentication failed (invalid credentials)", kind="auth")
+    if "certificate_verify_failed" in low or "certificate verify failed" in low or "certificateerror" in low:
+        return PermanentDeviceError(f"{where}: TLS certificate not trusted: {text}", kind="tls")
+    if "hostname mismatch" in low or "doesn't match" in low:
+        return PermanentDeviceError(f"{where}: TLS certificate does not match host: {text}", kind="tls")
+    if isinstance(exc, pan_errors.PanConnectionTimeout | socket.timeout | TimeoutError) or "timed out" in low:
+        return TemporaryDeviceError(f"{where}: timed out", kind="timeout")
+    if "software manager is currently in use" in low:
+        return TemporaryDeviceError(f"{where}: software manager is currently in use", kind="busy")
+    if " not connected" in low:
+        return TemporaryDeviceError(f"{where}: {text}", kind="not-connected")
+    for code in ("500", "502", "503", "504"):
+        if f"code: {code}" in low:
+            return TemporaryDeviceError(f"{where}: HTTP {code}", kind="http-5xx")
+    if isinstance(exc, http.client.HTTPException | ConnectionError | OSError) or any(
+        s in low
+        for s in (
+            "connection refused",
+            "connection reset",
+            "eof occurred",
+            "remote end closed",
+            "urlerror",
+            "errno",
+        )
+    ):
+        return TemporaryDeviceError(f"{where}: unreachable ({_short(text)})", kind="unreachable")
+    if isinstance(exc, pan.xapi.PanXapiError) and any(w in low for w in _UNPARSEABLE):
+        # pan-python could not read the answer at all: that is not PAN-OS refusing the request.
+        return PermanentDeviceError(f"{where}: unexpected response: {_short(text)}", kind="bad-response")
+    if isinstance(exc, pan.xapi.PanXapiError):
+        return PermanentDeviceError(f"{where}: {_short(text)}", kind="api")
+    return PermanentDeviceError(f"{where}: {type(exc).__name__}: {_short(text)}", kind="internal")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Verified:
+    """Mixin for pan-os-python devices: pass our ``ssl_context`` (and plain HTTP if asked) to pan-python."""
+
+    _endpoint: Endpoint
+
+    def generate_xapi(self) -> Any:
+        dev: Any = self
+        return PanDevice.XapiWrapper(
+            api_key=dev.api_key,
+            hostname=dev.hostname,
+            port=dev.port,
+            timeout=dev.timeout,
+            pan_device=dev,
+            ssl_context=self._endpoint.ssl_context(),
+            use_http=self._endpoint.use_http,
+        )
+
+    def _retrieve_api_key(self) -> str:
+        dev: Any = self
+        xapi = PanDevice.XapiWrapper(
+            pan_device=dev,
+            api_username=dev._api_username,
+            api_password=dev._api_password,
+            hostname=dev.hostname,
+            port=dev.port,
+            timeout=dev.timeout,
+            ssl_context=self._endpoint.ssl_context(),
+            use_http=self._endpoint.use_http,
+        )
+        xapi.keygen(retry_on_peer=False)
+        key: str = xapi.api_key
+        return key
+
+
+class _VerifiedFirewall(_Verified, Firewall):  # type: ignore[misc]
+    pass
+
+
+class _VerifiedPanorama(_Verified, Panorama):  # type: ignore[misc]
+    pass
+
+
+def _build(cls: type, endpoint: Endpoint, creds: Credentials) -> Any:
+    if not creds.usable:
+        raise PermanentDeviceError(f"{endpoint.host}: no credentials configured", kind="auth")
+    if creds.username and creds.password:
+        dev = cls(endpoint.host, creds.username, creds.password, port=endpoint.port, timeout=endpoint.timeout)
+    else:
+        dev = cls(endpoint.host, api_key=creds.api_key, port=endpoint.port, timeout=endpoint.timeout)
+    dev._endpoint = endpoint
+    if not endpoint.verify_tls and not endpoint.use_http:
+        log.warning("TLS verification is OFF for %s (explicitly configured)", endpoint.host)
+    return dev
+
+
+class _Client:
+    """Common plumbing: one pan-os-python device, op() with translation, retries and an optional limiter."""
+
+    def __init__(
+        self,
+        dev: Any,
+        name: str,
+        retry: RetryPolicy,
+        limiter: RateLimiter | None = None,
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        self._dev = dev
+        self.name = name
+        self.retry = retry
+        self.limiter = limiter
+        self.on_call = on_call
+        endpoint = getattr(dev, "_endpoint", None)
+        self.max_answer = (endpoint.max_answer_mb << 20) if endpoint is not None else DEFAULT_MAX_ANSWER
+
+    def op(
+        self, cmd: str, *, xml: bool = False, retry: RetryPolicy | None = None, extra_qs: Any = None
+    ) -> ET.Element:
+        """Run an operational command; ``xml=True`` when ``cmd`` is already XML."""
+
+        def once() -> ET.Element:
+            if self.limiter is not None:
+                self.limiter.acquire()
+            try:
+                with _answer_limit(self.max_answer):
+                    result: ET.Element = self._dev.op(cmd, cmd_xml=not xml, extra_qs=extra_qs)
+            except Exception as exc:
+                err = translate(exc, f"{self.name}: {_verb(cmd)}")
+                self._count(cmd, err.kind)
+                raise err from exc
+            self._count(cmd, None)
+            return result
+
+        return (retry or self.retry).run(once)
+
+    def _count(self, cmd: str, error_kind: str | None) -> None:
+        if self.on_call is not None:
+            self.on_call(_verb(cmd), error_kind)
+
+
+def _verb(cmd: str) -> str:
+    """A short label of a command for logs and metrics (first words, never arguments)."""
+    if cmd.lstrip().startswith("<"):
+        tags = [t for t in ET.fromstring(cmd).iter()][:3]
+        return " ".join(t.tag for t in tags)
+    return " ".join(cmd.split()[:3])
+
+
+class PanoramaClient(_Client):
+    """Panorama, used for discovery only (every call goes through the rate limiter)."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Credentials,
+        *,
+        rate_limit_per_minute: float | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        limiter: RateLimiter | None = None,
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        if limiter is None and rate_limit_per_minute:
+            limiter = RateLimiter(rate_limit_per_minute)
+        super().__init__(
+            _build(_VerifiedPanorama, endpoint, creds), f"panorama {endpoint.host}", retry, limiter, on_call
+        )
+
+    def connected_devices(self) -> list[px.PanoramaDevice]:
+        return self._parse(px.panorama_devices, self.op("show devices all"))
+
+    def device_groups(self) -> dict[str, str]:
+        return self._parse(px.device_groups, self.op("show devicegroups"))
+
+    def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
+        try:
+            return parser(root)
+        except px.ResponseFormatError as exc:
+            raise translate(exc, self.name) from exc
+
+
+class FirewallClient(_Client):
+    """One firewall, reached directly at its management address."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Credentials,
+        *,
+        serial: str = "",
+        retry: RetryPolicy = RetryPolicy(),
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        super().__init__(
+            _build(_VerifiedFirewall, endpoint, creds),
+            f"firewall {serial or endpoint.host}",
+            retry,
+            None,
+            on_call,
+        )
+        self.endpoint = endpoint
+        self.serial = serial
+
+    def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
+        try:
+            return parser(root)
+        except (px.ResponseFormatError, ValueError) as exc:
+            raise translate(px.ResponseFormatError(str(exc)), self.name) from exc
+
+    def system_info(self, retry: RetryPolicy | None = None) -> px.SystemInfo:
+        return self._parse(px.system_info, self.op("show system info", retry=retry))
+
+    def ha_state(self, retry: RetryPolicy | None = None) -> px.HaState:
+        return self._parse(px.ha_state, self.op("show high-availability state", retry=retry))
+
+    # -- software -------------------------------------------------------------------------------------
+
+    def _with_timeout(self, seconds: float | None, fn: Callable[[], T]) -> T:
+        """Run ``fn`` with a different API timeout (software check/info have their own)."""
+        if seconds is None:
+            return fn()
+        try:
+            xapi = self._dev.xapi  # the first access generates the API key: translate its errors too
+        except Exception as exc:
+            raise translate(exc, f"{self.name}: keygen") from exc
+        saved = xapi.timeout
+        xapi.timeout = seconds
+        try:
+            return fn()
+        finally:
+            xapi.timeout = saved
+
+    def software_check(self, timeout: float | None = None) -> list[px.SoftwareImage]:
+        """Ask the update server for the image list (``request system software check``)."""
+        root = self._with_timeout(timeout, lambda: self.op("request system software check"))
+        return self._parse(px.software_images, root)
+
+    def software_info(self, timeout: float | None = None) -> list[px.SoftwareImage]:
+        """The device's cached image list (``request system software info``), no update-server round trip."""
+        root = self._with_timeout(timeout, lambda: self.op("request system software info"))
+        return self._parse(px.software_images, root)
+
+    def download(self, version: str, *, sync_to_peer: bool = False) -> str:
+        """Start downloading an image; returns the job id. Not retried (it would start a second job)."""
+        peer = "yes" if sync_to_peer else "no"
+        root = self.op(
+            f'request system software download sync-to-peer "{peer}" version "{version}"', retry=NO_RETRY
+        )
+        return self._parse(px.enqueued_job_id, root)
+
+    def install(self, version: str) -> str:
+        """Start installing an image; returns the job id. Never retried here (the engine decides)."""
+        root = self.op(f'request system software install version "{version}"', retry=NO_RETRY)
+        return self._parse(px.enqueued_job_id, root)
+
+    def delete_image(self, version: str) -> None:
+        """Delete a downloaded software image (CLI ``delete software version <version>``, XML
+        ``<delete><software><version>…``). PAN-OS refuses the running image and images not on the device.
+        Not retried here: the engine re-reads the image list instead of deleting blind."""
+        self.op(f'delete software version "{version}"', retry=NO_RETRY)
+
+    def job(self, job_id: str, retry: RetryPolicy | None = None) -> px.Job:
+        return self._parse(px.job, self.op(f'show jobs id "{job_id}"', retry=retry))
+
+    def jobs(self, retry: RetryPolicy | None = None) -> list[px.Job]:
+        return self._parse(px.jobs, self.op("show jobs all", retry=retry))
+
+    # -- content (App-ID) -----------------------------------------------------------------------------
+
+    def content_check(self) -> None:
+        self.op("request content upgrade check")
+
+    def content_download_latest(self) -> str:
+        return self._parse(
+            px.enqueued_job_id, self.op("request content upgrade download latest", retry=NO_RETRY)
+        )
+
+    def content_install_latest(self) -> str:
+        root = self.op('request content upgrade install version "latest"', retry=NO_RETRY)
+        return self._parse(px.enqueued_job_id, root)
+
+    # -- reboot and readiness -------------------------------------------------------------------------
+
+    def reboot(self) -> None:
+        """Ask for a reboot. The device usually drops the connection instead of answering: that is success."""
+        try:
+            self.op("request restart system", retry=NO_RETRY)
+        except TemporaryDeviceError as exc:
+            if exc.kind not in ("unreachable", "timeout"):
+                raise
+        except PermanentDeviceError as exc:
+            # pan-python raises on an empty body ("no output"); the request was still delivered.
+            if "no output" not in str(exc).lower() and exc.kind != "bad-response":
+                raise
+
+    def chassis_ready(self, retry: RetryPolicy | None = None) -> bool:
+        return self._parse(px.chassis_ready, self.op("show chassis-ready", retry=retry))
+
+    def free_disk_gb(self) -> float:
+        return self._parse(px.free_disk_gb, self.op("show system disk-space"))
+
+    # -- HA ---------------------------------------------------------------------------------------------
+
+    def ha_suspend(self) -> None:
+        self.op(
+            "<request><high-availability><state><suspend/></state></high-availability></request>", xml=True
+        )
+
+    def ha_functional(self) -> None:
+        self.op(
+            "<request><high-availability><state><functional/></state></high-availability></request>", xml=True
+        )
+
+    # -- evidence ---------------------------------------------------------------------------------------
+
+    def running_config(self) -> str:
+        """The running configuration as XML text (for the pre-install backup)."""
+        root = self.op("show config running")
+        res = root.find("result")
+        body = res if res is not None else root
+        return "".join(ET.tostring(child, encoding="unicode") for child in body)
+
+    def assurance(self) -> Any:
+        """A panos-upgrade-assurance ``CheckFirewall`` bound to this device (locale left alone: we are threaded)."""
+        from panos_upgrade_assurance.check_firewall import CheckFirewall
+        from panos_upgrade_assurance.firewall_proxy import FirewallProxy
+
+        ops = _RetryingOps(self._dev, self.retry, self.name)
+        return CheckFirewall(FirewallProxy(ops), skip_force_locale=True)
+
+    def readiness(self, checks: list[Any]) -> dict[str, Any]:
+        """Run panos-upgrade-assurance readiness checks; ``{check: {"state": bool, "reason": str}}``. They
+        make several calls that do not go through ``op``: a transient error in any of them runs the checks
+        again under the client's retry policy, like every other read."""
+
+        def once() -> dict[str, Any]:
+            try:
+                with _answer_limit(self.max_answer):
+                    result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
+            except Exception as exc:
+                raise translate(exc, f"{self.name}: readiness checks") from exc
+            return result
+
+        return self.retry.run(once)
+
+    def snapshot(self, areas: list[str]) -> dict[str, Any]:
+        """Run panos-upgrade-assurance snapshots (e.g. ``routes``, ``arp_table``, ``session_stats``). An area
+        lost to a transient error is reported by the library, not raised: the runner takes it again."""
+
+        def once() -> dict[str, Any]:
+            try:
+                with _answer_limit(self.max_answer):
+                    result: dict[str, Any] = self.assurance().run_snapshots(areas)
+            except Exception as exc:
+                raise translate(exc, f"{self.name}: snapshots") from exc
+            return result
+
+        return self.retry.run(once)
+
+
+def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
+    host = cfg.get("panorama.host")
+    if not host:
+        raise PermanentDeviceError(
+            "panorama.host is not configured ('panos-upgrade config set panorama.host H')"
+        )
+    endpoint = Endpoint(
+        host=host,
+        port=cfg.get("panorama.port"),
+        timeout=cfg.get("panorama.timeout"),
+        verify_tls=cfg.get("panorama.verify_tls"),
+        ca_bundle=cfg.get("panorama.ca_bundle"),
+        use_http=cfg.get("panorama.use_http"),
+        max_answer_mb=cfg.get("panorama.max_answer_mb"),
+    )
+    creds = Credentials(
+        cfg.get("panorama.username"), cfg.secret("panorama.password"), cfg.secret("panorama.api_key")
+    )
+    for secret in (creds.password, creds.api_key):
+        logs.register_secret(secret)
+    return PanoramaClient(endpoint, creds, rate_limit_per_minute=cfg.get("panorama.rate_limit"), **kw)
+
+
+def firewall_credentials(cfg: Config) -> Credentials:
+    creds = Credentials(
+        cfg.get("firewall.username"), cfg.secret("firewall.password"), cfg.secret("firewall.api_key")
+    )
+    for secret in (creds.password, creds.api_key):
+        logs.register_secret(secret)
+    return creds
+
+
+def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
+    return Endpoint(
+        host=host,
+        port=cfg.get("firewall.port"),
+        timeout=cfg.get("firewall.timeout"),
+        verify_tls=cfg.get("firewall.verify_tls"),
+        ca_bundle=cfg.get("firewall.ca_bundle"),
+        use_http=cfg.get("firewall.use_http"),
+        max_answer_mb=cfg.get("firewall.max_answer_mb"),
+    )

@@ -1,0 +1,225 @@
+"""Discovery: Panorama's device list and device groups, then each firewall directly for system info and HA.
+
+Panorama says which firewalls exist; each firewall is then asked itself (bounded parallel workers), because
+only the firewall knows its HA state for sure. Unreachable firewalls are kept with ``device_type`` unknown and
+the error, never dropped. HA pairs are only recorded as pairs when both members name each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+
+from reconciler.core.errors import DeviceError
+from reconciler.core.inventory import Device, Inventory
+from reconciler.device.client import FirewallClient, PanoramaClient, RetryPolicy
+from reconciler.device.parsers import HaState, PanoramaDevice, SystemInfo, valid_serial
+from reconciler.workdir import logs
+
+# The logger keeps the name it had before the package move: operators filter logs on it.
+log = logs.get("reconciler.discovery")
+
+FirewallFactory = Callable[[str, str], FirewallClient]
+"""(mgmt_ip, serial) -> a client for that firewall."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one firewall said about itself (or why it could not say)."""
+
+    serial: str
+    info: SystemInfo | None = None
+    ha: HaState | None = None
+    error: str = ""
+
+
+def discover(
+    panorama: PanoramaClient,
+    firewall: FirewallFactory,
+    *,
+    workers: int,
+    retry_attempts: int,
+    now: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> Inventory:
+    """Build a fresh inventory. Panorama errors propagate (nothing to discover without it)."""
+    listed = _usable(panorama.connected_devices())
+    groups = panorama.device_groups()
+    total = len(listed)
+    probes: dict[str, Probe] = {}
+    retry = RetryPolicy(attempts=retry_attempts, initial_wait=0.5, max_wait=5.0)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="discover") as pool:
+        futures = {pool.submit(_probe, firewall, dev, retry): dev.serial for dev in listed if dev.mgmt_ip}
+        for dev in listed:
+            if not dev.mgmt_ip:
+                probes[dev.serial] = Probe(dev.serial, error="Panorama reports no management IP")
+        done = len(probes)
+        for fut in as_completed(futures):
+            probe = fut.result()
+            probes[probe.serial] = probe
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    devices = [_record(dev, groups.get(dev.serial, ""), probes[dev.serial], now) for dev in listed]
+    return Inventory.of(
+        _pair_up(devices), discovered_at=now, panorama=panorama.name.removeprefix("panorama ")
+    )
+
+
+def _usable(listed: list[PanoramaDevice]) -> list[PanoramaDevice]:
+    """Panorama's entries whose serial can be one (``valid_serial``): any other is skipped with a warning,
+    so one bad entry never keeps the inventory of the rest from being written; a bad HA peer serial is
+    dropped (the member is then not taken for a confirmed pair)."""
+    out = []
+    for dev in listed:
+        if not valid_serial(dev.serial):
+            log.warning("discovery: Panorama entry skipped: serial %s is not a serial", _shown(dev.serial))
+            continue
+        if dev.peer_serial and not valid_serial(dev.peer_serial):
+            log.warning(
+                "discovery: %s: HA peer serial %s ignored: not a serial", dev.serial, _shown(dev.peer_serial)
+            )
+            dev = replace(dev, peer_serial="")
+        out.append(dev)
+    return out
+
+
+def _shown(text: str) -> str:
+    """A device-supplied value for a log line: quoted, escaped (no newline), cut short."""
+    shown = ascii(text)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _probe(firewall: FirewallFactory, dev: PanoramaDevice, retry: RetryPolicy) -> Probe:
+    try:
+        client = firewall(dev.mgmt_ip, dev.serial)
+        info = client.system_info(retry=retry)
+        if info.serial != dev.serial:
+            return Probe(dev.serial, error=f"{dev.mgmt_ip} answers as serial {info.serial}, not {dev.serial}")
+        ha = client.ha_state(retry=retry)
+    except DeviceError as exc:
+        log.warning(
+            "discovery: %s (%s) unreachable: %s", dev.serial, dev.mgmt_ip, exc, extra={"serial": dev.serial}
+        )
+        return Probe(dev.serial, error=str(exc))
+    return Probe(dev.serial, info=info, ha=ha)
+
+
+def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str) -> Device:
+    base = Device(
+        serial=dev.serial,
+        hostname=dev.hostname,
+        mgmt_ip=dev.mgmt_ip,
+        model=dev.model,
+        sw_version=dev.sw_version,
+        device_group=group,
+        connected=dev.connected,
+        discovered_at=now,
+    )
+    if probe.info is None or probe.ha is None:
+        return base.with_changes(device_type="unknown", ha_state="unknown", error=probe.error)
+    info, ha = probe.info, probe.ha
+    fields = {
+        "hostname": info.hostname or dev.hostname,
+        "model": info.model or dev.model,
+        "sw_version": info.sw_version,
+    }
+    if not ha.enabled:
+        if dev.peer_serial:
+            # Panorama lists an HA peer, the firewall says HA is off: a member right after a reboot reports
+            # "enabled: no" for a while. Taking it for standalone would let it be upgraded alone, past its
+            # peer's feature release (found by the reliability suite, under periodic re-discovery).
+            return base.with_changes(
+                device_type="unknown",
+                ha_state="unknown",
+                error=f"reports HA disabled, but Panorama lists HA peer {dev.peer_serial}; discover again",
+                **fields,
+            )
+        return base.with_changes(device_type="standalone", ha_state="standalone", **fields)
+    peer = ha.peer_serial or dev.peer_serial
+    if not valid_serial(peer):  # a firewall's own answer is no more trusted than Panorama's
+        peer = ""
+    return base.with_changes(
+        device_type="ha_pair", ha_state=_ha_state(ha.local_state), peer_serial=peer, **fields
+    )
+
+
+def _ha_state(state: str) -> str:
+    state = state.lower()
+    known = ("active", "passive", "suspended", "initial", "non-functional")
+    return state if state in known else "unknown"
+
+
+def _pair_up(devices: list[Device]) -> list[Device]:
+    """Keep a pair only when both members name each other; otherwise mark the member unknown with why."""
+    by_serial: Mapping[str, Device] = {d.serial: d for d in devices}
+    out = []
+    for dev in devices:
+        if dev.device_type != "ha_pair":
+            out.append(dev)
+            continue
+        peer = by_serial.get(dev.peer_serial)
+        if not dev.peer_serial:
+            out.append(dev.with_changes(device_type="unknown", error="HA enabled but peer serial unknown"))
+        elif peer is None:
+            out.append(
+                dev.with_changes(device_type="unknown", error=f"HA peer {dev.peer_serial} not in Panorama")
+            )
+        elif peer.device_type == "unknown" and peer.error:
+            # The peer could not be asked; keep the claim but say the pair is unconfirmed.
+            out.append(dev.with_changes(error=f"HA peer {peer.serial} unreachable: pair unconfirmed"))
+        elif peer.peer_serial != dev.serial:
+            out.append(
+                dev.with_changes(
+                    device_type="unknown",
+                    error=f"HA peer mismatch: {dev.peer_serial} names {peer.peer_serial or 'no peer'}",
+                )
+            )
+        else:
+            out.append(dev)
+    return out
+
+
+@dataclass(frozen=True)
+class InventoryDiff:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def lines(self) -> list[str]:
+        out = [f"+ {s}" for s in self.added]
+        out += [f"- {s}" for s in self.removed]
+        out += [f"~ {s}: {', '.join(fields)}" for s, fields in sorted(self.changed.items())]
+        return out
+
+
+_COMPARED = (
+    "hostname",
+    "mgmt_ip",
+    "model",
+    "sw_version",
+    "device_group",
+    "device_type",
+    "ha_state",
+    "peer_serial",
+)
+
+
+def diff(old: Inventory, new: Inventory) -> InventoryDiff:
+    """Devices added, removed and changed (with the changed fields as 'field: old -> new')."""
+    added = sorted(s for s in new.devices if s not in old.devices)
+    removed = sorted(s for s in old.devices if s not in new.devices)
+    changed: dict[str, list[str]] = {}
+    for serial in sorted(set(old.devices) & set(new.devices)):
+        a, b = old.devices[serial], new.devices[serial]
+        fields = [
+            f"{f}: {getattr(a, f)} -> {getattr(b, f)}" for f in _COMPARED if getattr(a, f) != getattr(b, f)
+        ]
+        if fields:
+            changed[serial] = fields
+    return InventoryDiff(added, removed, changed)

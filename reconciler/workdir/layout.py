@@ -1,0 +1,181 @@
+"""Every path of the work directory, in one place (DESIGN.md section 6).
+
+Nothing else in the package joins path fragments under the work directory; it asks a ``WorkPaths``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.core.errors import UserError
+
+QUEUE_STATES = ("pending", "active", "completed", "failed", "cancelled", "rejected")
+COMMAND_STATES = ("incoming", "processed", "rejected")
+
+# Serials and job ids become file names: allow only a conservative alphabet, never a path separator.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def safe_name(value: str, what: str = "name") -> str:
+    """Return ``value`` if it is safe to use as a file name, else raise ``UserError``."""
+    # fullmatch: with match(), '$' also matches before a trailing newline ("web-1\n" would pass).
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or ".." in value:
+        raise UserError(
+            f"invalid {what} {value!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class WorkPaths:
+    """The layout of one work directory."""
+
+    root: Path
+
+    # config
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.json"
+
+    @property
+    def upgrade_paths_file(self) -> Path:
+        return self.config_dir / "upgrade_paths.json"
+
+    @property
+    def inventory_file(self) -> Path:
+        return self.root / "inventory.json"
+
+    # queues
+    @property
+    def queue_dir(self) -> Path:
+        return self.root / "queue"
+
+    def queue(self, state: str) -> Path:
+        if state not in QUEUE_STATES:
+            raise ValueError(f"unknown queue state {state!r}")
+        return self.queue_dir / state
+
+    @property
+    def commands_dir(self) -> Path:
+        return self.root / "commands"
+
+    def commands(self, state: str) -> Path:
+        if state not in COMMAND_STATES:
+            raise ValueError(f"unknown command state {state!r}")
+        return self.commands_dir / state
+
+    # status
+    @property
+    def status_dir(self) -> Path:
+        return self.root / "status"
+
+    @property
+    def daemon_status_file(self) -> Path:
+        return self.status_dir / "daemon.json"
+
+    @property
+    def workers_status_file(self) -> Path:
+        return self.status_dir / "workers.json"
+
+    @property
+    def job_status_dir(self) -> Path:
+        return self.status_dir / "jobs"
+
+    def job_status_file(self, job_id: str) -> Path:
+        return self.job_status_dir / f"{safe_name(job_id, 'job id')}.json"
+
+    @property
+    def device_status_dir(self) -> Path:
+        return self.status_dir / "devices"
+
+    def device_status_file(self, serial: str) -> Path:
+        return self.device_status_dir / f"{safe_name(serial, 'serial')}.json"
+
+    @property
+    def pair_status_dir(self) -> Path:
+        return self.status_dir / "pairs"
+
+    def pair_status_file(self, pair_id: str) -> Path:
+        """``S1+S2`` is stored as ``S1__S2.json`` ('+' is not in the safe file-name alphabet)."""
+        return self.pair_status_dir / f"{safe_name(pair_id.replace('+', '__'), 'pair id')}.json"
+
+    # evidence
+    @property
+    def validation_dir(self) -> Path:
+        return self.root / "validation"
+
+    def validation_for(self, serial: str) -> Path:
+        return self.validation_dir / safe_name(serial, "serial")
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.root / "backups"
+
+    def backups_for(self, serial: str) -> Path:
+        return self.backups_dir / safe_name(serial, "serial")
+
+    # logs and audit
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def json_logs_dir(self) -> Path:
+        return self.logs_dir / "json"
+
+    @property
+    def text_logs_dir(self) -> Path:
+        return self.logs_dir / "text"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.root / "audit"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.audit_dir / "audit.jsonl"
+
+    # daemon
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "daemon.lock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "daemon.pid"
+
+    def directories(self) -> list[Path]:
+        """Every directory of the layout, parents first (what ``init`` creates)."""
+        dirs = [
+            self.root,
+            self.config_dir,
+            self.queue_dir,
+            *(self.queue(s) for s in QUEUE_STATES),
+            self.commands_dir,
+            *(self.commands(s) for s in COMMAND_STATES),
+            self.status_dir,
+            self.job_status_dir,
+            self.device_status_dir,
+            self.pair_status_dir,
+            self.validation_dir,
+            self.backups_dir,
+            self.logs_dir,
+            self.json_logs_dir,
+            self.text_logs_dir,
+            self.audit_dir,
+            self.run_dir,
+        ]
+        return dirs
+
+    def missing(self) -> list[Path]:
+        return [d for d in self.directories() if not d.is_dir()]
