@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.paths import WorkPaths
+from reconciler.workdir.layout import WorkPaths
 
 # Events in the simulator's log that change something on a device (anything else is a read).
 MUTATING_EVENTS = frozenset(

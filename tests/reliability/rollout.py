@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import schemas
-from reconciler.paths import WorkPaths
+from reconciler.core.version import PanOsVersion
 from reconciler.sim.fleet import FleetSpec
 from reconciler.sim.generate import generate_fleet
-from reconciler.version import PanOsVersion
+from reconciler.workdir import schemas
+from reconciler.workdir.layout import WorkPaths
 from tests import safety
 from tests.reliability.daemon_proc import MUTATING_EVENTS, DaemonProcess
 from tests.safety import Violation
