@@ -160,8 +160,20 @@ def test_readme_commands_run_against_the_simulator(tmp_path: Path) -> None:
             base = [sys.executable, "-m", "reconciler"]
             if argv[1] not in ("init",):
                 base += ["--work-dir", str(work)]
+            stdin = None
+            if argv[1:3] == ["config", "set"] and len(argv) == 4 and argv[3].endswith("password"):
+                # A secret with no value on the command line is read from standard input (as the README says).
+                stdin = (
+                    sim.credentials.password if argv[3].startswith("firewall") else sim.panorama_credentials.password
+                ) + "\n"
             proc = subprocess.run(
-                base + argv[1:], capture_output=True, text=True, timeout=180, env=env_vars, cwd=tmp_path
+                base + argv[1:],
+                capture_output=True,
+                text=True,
+                timeout=180,
+                env=env_vars,
+                cwd=tmp_path,
+                input=stdin,
             )
             results.append((command, proc.returncode, proc.stdout[-400:] + proc.stderr[-400:]))
             if argv[1] == "config" and argv[2] == "set" and argv[3] == "panorama.host":
