@@ -420,9 +420,13 @@ def translate(exc: BaseException, where: str) -> DeviceError:
         )
     ):
         return TemporaryDeviceError(f"{where}: unreachable ({_short(text)})", kind="unreachable")
-    if isinstance(exc, pan.xapi.PanXapiError) and any(w in low for w in _UNPARSEABLE):
-        # pan-python could not read the answer at all: that is not PAN-OS refusing the request.
-        return PermanentDeviceError(f"{where}: unexpected response: {_short(text)}", kind="bad-response")
+    name = type(exc).__name__.lower()
+    if any(w in low or w in name for w in _UNPARSEABLE):
+        # The answer could not be read at all (by pan-python, or by panos-upgrade-assurance's own parsing):
+        # that is not PAN-OS refusing the request, and asking a read again is harmless.
+        return PermanentDeviceError(
+            f"{where}: unexpected response: {type(exc).__name__}: {_short(text)}", kind="bad-response"
+        )
     if isinstance(exc, pan.xapi.PanXapiError):
         return PermanentDeviceError(f"{where}: {_short(text)}", kind="api")
     return PermanentDeviceError(f"{where}: {type(exc).__name__}: {_short(text)}", kind="internal")

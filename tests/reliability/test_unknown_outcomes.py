@@ -125,3 +125,19 @@ def test_transient_errors_during_readiness_checks_and_snapshots_are_retried(
         rec = records[serial]
         assert Phase.DONE is rec.phase, (serial, rec.last_error)
         assert [TARGET] == installs(events, serial)
+
+
+def test_a_few_garbled_job_lists_during_readiness_checks_are_retried(tmp_path: Path, figures: TestFigures) -> None:
+    """Found by the chaos suite: two unreadable ``show jobs all`` answers (panos-upgrade-assurance's own
+    parser raised ExpatError) failed an HA member's pre-flight for good, leaving its pair on two versions.
+    An unreadable answer to a read is retried like a temporary error."""
+    fleet = FleetSpec(devices=(dev("951", "11.1.2"),))
+    with fleet_env(tmp_path, fleet, base_address=block()) as env:
+        env.sim.inject_fault("951", "bad_xml", mode="bad_values", command="show jobs", count=2)
+        figures.add("faults_injected", 1)
+        env.write_desired(group(TARGET))
+        _, records = env.converge(timeout=120)
+        events = env.sim.events()
+    fired = [e for e in events if e["event"] == "fault_fired" and e.get("fault") == "bad_xml"]
+    assert 2 == len(fired)
+    assert Phase.DONE is records["951"].phase, records["951"].last_error

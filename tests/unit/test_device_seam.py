@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+from xml.parsers.expat import ExpatError
 
 import pan.xapi
 import pytest
@@ -49,6 +50,14 @@ from reconciler.device.client import Credentials, RateLimiter, RetryPolicy, tran
         ),
         (pan.xapi.PanXapiError("0007 not connected"), TemporaryDeviceError, "not-connected"),
         (pan.xapi.PanXapiError(" show -> foo  is unexpected"), PermanentDeviceError, "api"),
+        # Answers nobody could read are not PAN-OS refusing: malformed, retried like a temporary error.
+        (
+            pan.xapi.PanXapiError("ElementTree.fromstring ParseError: not well-formed (invalid token)"),
+            PermanentDeviceError,
+            "bad-response",
+        ),
+        (pan.xapi.PanXapiError("no response element status attribute"), PermanentDeviceError, "bad-response"),
+        (ExpatError("not well-formed (invalid token): line 2, column 19"), PermanentDeviceError, "bad-response"),
     ],
 )
 def test_translate_classifies_once(exc: BaseException, family: type, kind: str) -> None:
