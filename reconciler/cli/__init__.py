@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from reconciler import __version__
 from reconciler.cli.context import State, err
 from reconciler.core.errors import InputFileError, PanosUpgradeError, UserError
+from reconciler.sim.errors import SimUserError
 from reconciler.workdir import logs
 
 
@@ -26,7 +27,7 @@ class _Group(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except PanosUpgradeError as exc:
+        except (PanosUpgradeError, SimUserError) as exc:
             _report(exc)
             raise typer.Exit(1) from None
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
-def _report(exc: PanosUpgradeError) -> None:
+def _report(exc: PanosUpgradeError | SimUserError) -> None:
     if _state.debug:
         traceback.print_exception(exc)
     logging.getLogger("reconciler.cli").debug("command failed", exc_info=exc)
