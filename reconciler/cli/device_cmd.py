@@ -60,16 +60,18 @@ def discover_cmd(
     n_workers = workers or cfg.get("discovery.workers")
     with _progress() as tick:
         try:
-            inv = discovery.discover(
+            found = discovery.run(
                 panorama,
                 factory,
                 workers=n_workers,
                 retry_attempts=cfg.get("discovery.retry_attempts"),
                 now=now,
                 progress=tick,
+                previous=old,
             )
         except DeviceError as exc:
             raise UserError(f"discovery failed, inventory unchanged: {exc}") from exc
+    inv = found.inventory
     inventory_store.save(paths, inv)
     changes = discovery.diff(old, inv)
     store.audit(
@@ -79,8 +81,33 @@ def discover_cmd(
         added=changes.added,
         removed=changes.removed,
         changed=sorted(changes.changed),
+        stale=found.stale,
+        auth_failed=found.auth_failed,
     )
     _summary(inv, changes)
+    _refuse_on_auth_failures(found)
+
+
+def _refuse_on_auth_failures(found: discovery.Discovery) -> None:
+    """Firewalls that refused the configured credentials make discovery fail (exit 1): their facts are only
+    the last known ones, and a wrong ``firewall.password`` must not pass for a clean run."""
+    refused = found.auth_failed
+    if not refused:
+        return
+    listed = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+    stale = set(found.stale)
+    kept = sum(1 for s in refused if s in stale)
+    if kept == len(refused):
+        fate = "their last known facts are kept, marked stale"
+    elif kept:
+        fate = f"{kept} keep their last known facts, marked stale, the others are recorded as unknown"
+    else:
+        fate = "they are recorded as unknown"
+    raise UserError(
+        f"discovery incomplete: {len(refused)} of {len(found.inventory)} firewalls refused the firewall "
+        f"credentials ({listed}); {fate}. Check firewall.username and firewall.password "
+        "('panos-upgrade config show')"
+    )
 
 
 class _progress:
@@ -108,13 +135,16 @@ class _progress:
 
 def _summary(inv: Inventory, changes: discovery.InventoryDiff) -> None:
     by_type = {t: sum(1 for d in inv if d.device_type == t) for t in DEVICE_TYPES}
+    stale = sum(1 for d in inv if d.stale)
     print(
         f"Discovered {len(inv)} firewalls: {by_type['standalone']} standalone, "
         f"{by_type['ha_pair']} in HA pairs ({len(inv.pairs())} pairs), {by_type['unknown']} unknown"
+        + (f"; {stale} not answering, kept with their last known facts (stale)" if stale else "")
     )
     for dev in inv:
         if dev.error:
-            print(f"  ! {dev.serial} {dev.hostname}: {dev.error}")
+            mark = " (stale: last known facts kept)" if dev.stale else ""
+            print(f"  ! {dev.serial} {one_line(dev.hostname)}: {one_line(dev.error)}{mark}")
     if changes.empty:
         print("No changes since the last discovery.")
     else:

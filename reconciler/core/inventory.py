@@ -29,6 +29,9 @@ class Device:
     connected: bool = True
     discovered_at: str = ""
     error: str = ""
+    stale: bool = False
+    """The firewall could not be asked at the last discovery (``error`` says why): its version and HA facts
+    are the last known ones, from ``discovered_at``."""
 
     def to_json(self) -> dict[str, Any]:
         # A plain field dict: dataclasses.asdict deep-copies and dominates planning time at 10,000 devices.
@@ -110,5 +113,14 @@ class Inventory:
 
     def digest(self) -> str:
         """A stable digest of what planning depends on (used to refuse stale saved plans)."""
-        body = json.dumps([d.to_json() | {"discovered_at": ""} for d in self], sort_keys=True)
+        body = json.dumps([_digested(d) for d in self], sort_keys=True)
         return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+
+
+def _digested(device: Device) -> dict[str, Any]:
+    """A device as the digest sees it: without its discovery time, and without ``stale`` when false (so an
+    inventory written before the field existed keeps its digest)."""
+    out = device.to_json() | {"discovered_at": ""}
+    if not device.stale:
+        del out["stale"]
+    return out

@@ -240,19 +240,28 @@ class Daemon:
 
     def _rediscover(self, session: Session) -> None:
         cfg = self.config
+        old = inventory_store.load(self.paths, required=False)
         try:
             creds = firewall_credentials(cfg)
-            inv = discovery.discover(
+            found = discovery.run(
                 panorama_from_config(cfg),
                 lambda host, serial: FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial),
                 workers=int(cfg.get("discovery.workers")),
                 retry_attempts=int(cfg.get("discovery.retry_attempts")),
                 now=_now_iso(),
+                previous=old,
             )
         except (DeviceError, UserError) as exc:
             log.warning("periodic discovery failed; keeping the current inventory: %s", exc)
             return
-        old = inventory_store.load(self.paths, required=False)
+        inv = found.inventory
+        if found.auth_failed:
+            log.warning(
+                "periodic discovery: %d firewalls refused the firewall credentials (%s); their last known "
+                "facts are kept, marked stale",
+                len(found.auth_failed),
+                ", ".join(found.auth_failed[:10]),
+            )
         inventory_store.save(self.paths, inv)
         changes = discovery.diff(old, inv)
         self.state.last_discovery = _now_iso()

@@ -3,6 +3,11 @@
 Panorama says which firewalls exist; each firewall is then asked itself (bounded parallel workers), because
 only the firewall knows its HA state for sure. Unreachable firewalls are kept with ``device_type`` unknown and
 the error, never dropped. HA pairs are only recorded as pairs when both members name each other.
+
+A probe that fails never erases what was known: given the previous inventory, a firewall that cannot be asked
+keeps its last known facts (version, HA type, state and peer, group), marked ``stale`` with the error, so one
+failed probe (or a wrong firewall password for all of them) never turns a known HA pair into two unknowns
+that a later plan would treat as standalone units.
 """
 
 from __future__ import annotations
@@ -32,6 +37,26 @@ class Probe:
     info: SystemInfo | None = None
     ha: HaState | None = None
     error: str = ""
+    kind: str = ""
+    """The DeviceError kind of a failed probe (``auth`` for refused credentials)."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """A discovery's inventory and the probes that failed (by serial)."""
+
+    inventory: Inventory
+    failed: Mapping[str, Probe] = field(default_factory=dict)
+
+    @property
+    def auth_failed(self) -> list[str]:
+        """Serials whose firewall refused the configured credentials."""
+        return sorted(s for s, p in self.failed.items() if p.kind == "auth")
+
+    @property
+    def stale(self) -> list[str]:
+        """Serials kept with their last known facts because their probe failed."""
+        return sorted(d.serial for d in self.inventory if d.stale)
 
 
 def discover(
@@ -42,8 +67,32 @@ def discover(
     retry_attempts: int,
     now: str,
     progress: Callable[[int, int], None] | None = None,
+    previous: Inventory | None = None,
 ) -> Inventory:
     """Build a fresh inventory. Panorama errors propagate (nothing to discover without it)."""
+    return run(
+        panorama,
+        firewall,
+        workers=workers,
+        retry_attempts=retry_attempts,
+        now=now,
+        progress=progress,
+        previous=previous,
+    ).inventory
+
+
+def run(
+    panorama: PanoramaClient,
+    firewall: FirewallFactory,
+    *,
+    workers: int,
+    retry_attempts: int,
+    now: str,
+    progress: Callable[[int, int], None] | None = None,
+    previous: Inventory | None = None,
+) -> Discovery:
+    """``discover`` with the failed probes. A firewall whose probe fails keeps what ``previous`` knew of it
+    (marked stale). Panorama errors propagate."""
     listed = _usable(panorama.connected_devices())
     groups = panorama.device_groups()
     total = len(listed)
@@ -61,10 +110,16 @@ def discover(
             done += 1
             if progress is not None:
                 progress(done, total)
-    devices = [_record(dev, groups.get(dev.serial, ""), probes[dev.serial], now) for dev in listed]
-    return Inventory.of(
+    known = previous.devices if previous is not None else {}
+    devices = [
+        _record(dev, groups.get(dev.serial, ""), probes[dev.serial], now, known.get(dev.serial))
+        for dev in listed
+    ]
+    inventory = Inventory.of(
         _pair_up(devices), discovered_at=now, panorama=panorama.name.removeprefix("panorama ")
     )
+    failed = {s: p for s, p in probes.items() if p.info is None or p.ha is None}
+    return Discovery(inventory, failed)
 
 
 def _usable(listed: list[PanoramaDevice]) -> list[PanoramaDevice]:
@@ -102,11 +157,11 @@ def _probe(firewall: FirewallFactory, dev: PanoramaDevice, retry: RetryPolicy) -
         log.warning(
             "discovery: %s (%s) unreachable: %s", dev.serial, dev.mgmt_ip, exc, extra={"serial": dev.serial}
         )
-        return Probe(dev.serial, error=str(exc))
+        return Probe(dev.serial, error=str(exc), kind=exc.kind)
     return Probe(dev.serial, info=info, ha=ha)
 
 
-def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str) -> Device:
+def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str, known: Device | None = None) -> Device:
     base = Device(
         serial=dev.serial,
         hostname=dev.hostname,
@@ -118,6 +173,8 @@ def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str) -> Device:
         discovered_at=now,
     )
     if probe.info is None or probe.ha is None:
+        if known is not None and known.device_type != "unknown":
+            return _stale(base, known, probe.error)
         return base.with_changes(device_type="unknown", ha_state="unknown", error=probe.error)
     info, ha = probe.info, probe.ha
     fields = {
@@ -145,6 +202,24 @@ def _record(dev: PanoramaDevice, group: str, probe: Probe, now: str) -> Device:
     )
 
 
+def _stale(base: Device, known: Device, error: str) -> Device:
+    """The last known facts of a firewall that could not be asked now: what Panorama says today (address,
+    connection, group) over what the firewall said when it last answered (its version, HA type, state and
+    peer), marked stale with the error, dated when those facts were true."""
+    return base.with_changes(
+        hostname=known.hostname or base.hostname,
+        model=known.model or base.model,
+        sw_version=known.sw_version or base.sw_version,
+        device_group=base.device_group or known.device_group,
+        device_type=known.device_type,
+        ha_state=known.ha_state,
+        peer_serial=known.peer_serial,
+        discovered_at=known.discovered_at,
+        stale=True,
+        error=error,
+    )
+
+
 def _ha_state(state: str) -> str:
     state = state.lower()
     known = ("active", "passive", "suspended", "initial", "non-functional")
@@ -160,7 +235,11 @@ def _pair_up(devices: list[Device]) -> list[Device]:
             out.append(dev)
             continue
         peer = by_serial.get(dev.peer_serial)
-        if not dev.peer_serial:
+        if dev.stale and peer is not None:
+            # Last known facts of a member that could not be asked: the pair stays as it was known (its
+            # error says why it is stale); one failed probe never splits a pair.
+            out.append(dev)
+        elif not dev.peer_serial:
             out.append(dev.with_changes(device_type="unknown", error="HA enabled but peer serial unknown"))
         elif peer is None:
             out.append(
@@ -207,6 +286,7 @@ _COMPARED = (
     "device_type",
     "ha_state",
     "peer_serial",
+    "stale",
 )
 
 

@@ -67,7 +67,10 @@ def test_unreachable_and_wrong_credential_firewalls_are_kept_as_unknown(
     sim.inject_fault(serials[1], "http_500", rate=1.0)
     configure_for(work, sim, **{"discovery.retry_attempts": 2})
     result = cli("device", "discover")
-    assert 0 == result.exit_code, result.output + result.stderr
+    # Written, but a firewall refusing the credentials makes discovery fail (issue 14.1).
+    assert 1 == result.exit_code, result.output + result.stderr
+    assert "1 of 4 firewalls refused the firewall credentials" in result.stderr
+    assert "they are recorded as unknown" in result.stderr
     inv = inventory_store.load(work)
     assert 4 == len(inv)
     bad = {d.serial: d for d in inv if d.device_type == "unknown"}
@@ -161,3 +164,50 @@ def test_untrusted_certificate_is_refused_unless_verification_is_off(
     allowed = cli("device", "discover")
     assert 0 == allowed.exit_code, allowed.stderr
     assert "TLS verification is OFF" in (work.text_logs_dir / "panos-upgrade-cli.log").read_text()
+
+
+def test_a_wrong_firewall_password_keeps_the_last_known_facts_and_fails(
+    start_sim: Callable[..., Simulator], work: WorkPaths, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Issue 14.1: probes refused for authentication never erase what was known, never split a known HA pair,
+    and make discovery exit 1 saying so; the stale devices are blocked in the plan, the pair stays one unit."""
+    from reconciler.workdir import schemas
+
+    sim = start_sim(firewalls=4, ha_pairs=1, device_groups=1)
+    configure_for(work, sim)
+    assert 0 == cli("device", "discover").exit_code
+    before = inventory_store.load(work)
+    result = cli("device", "discover", env={"PANOS_UPGRADE_FIREWALL_PASSWORD": "wrong"})
+    assert 1 == result.exit_code, result.output + result.stderr
+    assert "4 of 4 firewalls refused the firewall credentials" in result.stderr
+    assert "last known facts are kept, marked stale" in result.stderr
+    assert "4 not answering, kept with their last known facts (stale)" in result.output
+    data = json.loads(work.inventory_file.read_text())
+    assert [] == schemas.errors("inventory", data)
+    after = inventory_store.load(work)
+    assert set(before.devices) == set(after.devices)
+    for dev in after:
+        known = before.devices[dev.serial]
+        assert dev.stale and "authentication failed" in dev.error
+        facts = ("sw_version", "device_type", "ha_state", "peer_serial", "device_group", "discovered_at")
+        assert [getattr(known, f) for f in facts] == [getattr(dev, f) for f in facts]
+    assert len(before.pairs()) == len(after.pairs()) == 1
+    # The plan keeps the pair as one unit, both members blocked (never two standalone units).
+    group = sorted({d.device_group for d in after})[0]
+    desired = tmp_path / "desired.yaml"
+    desired.write_text(
+        "apiVersion: panos-upgrade/v1\n"
+        f'groups:\n  - name: all\n    select: {{deviceGroups: [{group}]}}\n    target: "11.2.7"\n'
+    )
+    planned = cli("plan", "-f", str(desired), "--json")
+    assert 0 == planned.exit_code, planned.output + planned.stderr
+    rows = {d["serial"]: d for d in json.loads(planned.output)["devices"]}
+    first, second = after.pairs()[0]
+    pair = {rows[first.serial]["ha_pair"], rows[second.serial]["ha_pair"]}
+    assert pair == {"+".join(sorted((first.serial, second.serial)))}
+    assert {1, 2} == {rows[first.serial]["ha_member"], rows[second.serial]["ha_member"]}
+    assert all(r["action"] in ("blocked", "none") for r in rows.values()), rows
+    # The right password again: fresh facts, nothing stale, exit 0.
+    again = cli("device", "discover")
+    assert 0 == again.exit_code, again.stderr
+    assert not any(d.stale for d in inventory_store.load(work))
