@@ -254,6 +254,9 @@ class DesiredState:
     revision: str | None = field(default=None, compare=False)
     sources: tuple[str, ...] = field(default=(), compare=False)
     digest: str = field(init=False, compare=False)
+    _group_digests: dict[str, tuple[Group, str]] = field(
+        init=False, compare=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         body: dict[str, Any] = {"desired": self.to_json()}
@@ -265,6 +268,30 @@ class DesiredState:
     @property
     def identity(self) -> str:
         return self.revision or self.digest
+
+    def group_digest(self, group: Group) -> str:
+        """The digest of what ``group`` means for its devices (``sha256:...``): the one definition of "the
+        revision a device record belongs to". It covers what changes the work done on a device: the target,
+        stage, path (with the ``upgrade_paths`` table unless the path is an explicit list), allowDowngrade,
+        validation margins, readiness checks and image cleanup. It leaves out what only paces or selects
+        (selectors, windows, waves, maxParallel, failureBudget, paused, description), the group's name, the
+        file's layout and comments, and the git revision: a failure counts until this digest changes (or an
+        operator retries the device)."""
+        cached = self._group_digests.get(group.name)
+        if cached is not None and cached[0] is group:
+            return cached[1]
+        body: dict[str, Any] = {
+            k: v
+            for k, v in group.to_json().items()
+            if k in ("target", "stage", "path", "allowDowngrade", "validation", "readinessChecks")
+        }
+        body["imageCleanup"] = group.image_cleanup.to_json()
+        if not isinstance(group.path, tuple) and self.upgrade_paths:
+            body["upgradePaths"] = table_to_json(self.upgrade_paths)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        self._group_digests[group.name] = (group, digest)
+        return digest
 
     def group(self, name: str) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)

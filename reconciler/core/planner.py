@@ -11,9 +11,12 @@ How the decision is made, in order (the first rule that applies gives the reason
 
 1. Selection: a device matched by two groups, or an HA member whose peer is in another group (or none),
    is ``conflict``; one matched by no group is unmanaged.
-2. Device: ``held`` (held or cancelled by an operator); ``failed`` (it failed toward this target at this
-   desired revision: a new revision or a retry clears it); ``unknown-version``; converged devices are
-   ``none``; the path may give ``no-path``, ``downgrade-refused`` or ``images-unknown``; ``unreachable``.
+2. Device: ``held`` (held or cancelled by an operator); ``failed`` (it failed toward this target while
+   the group meant what it means now, ``DesiredState.group_digest``: a change of the group's meaning or a
+   ``device retry`` clears it, a comment, a pacing setting or a new git revision does not);
+   ``unknown-version``; converged devices are ``none``; the path may give ``no-path``,
+   ``downgrade-refused`` or ``images-unknown`` (a device in progress shows the hops its record still
+   has instead of ``images-unknown``); ``unreachable``.
 3. HA pair: both members share one unit, passive member first (``ha_member`` 1, active 2). If a member is
    blocked, suspended/non-functional/initial, out of sync, or the two run releases more than one feature
    release apart, the other member is ``ha-peer-unhealthy``. A pair stopped half-way (one member held,
@@ -21,7 +24,7 @@ How the decision is made, in order (the first rule that applies gives the reason
    member is ``ha-peer-unhealthy`` with "waiting for HA peer <serial> (held|failed)".
 4. Group gates, for units not yet started: ``paused`` (global or group), ``change-freeze`` (a deny window
    is open), ``outside-window`` (no maintenance window open), ``failure-budget`` (the group's failures
-   toward this target and revision reached its budget), ``wave-pending`` (an earlier wave has not
+   toward this target and group meaning reached its budget), ``wave-pending`` (an earlier wave has not
    converged), ``soak`` (the earlier waves converged less than ``soak`` ago).
    Units already in progress keep going through budget and wave gates (they were allowed to start), but
    ``paused``, ``change-freeze`` and ``outside-window`` mark them ``blocked`` with ``in_progress=True``:
@@ -385,6 +388,9 @@ def _decide_device(
         path = replace(point.path, current=current, hops=point.remaining)
     else:
         path = cache.find(group, current, offer, device.is_ha)
+    if work.in_progress and prog is not None and path.reason == IMAGES_UNKNOWN and prog.hops:
+        # The engine knew the device's images when it started: its recorded hops are the path it follows.
+        path = UpgradePath(current, group.target, prog.hops, source="status")
     work.path_source = path.source
     if _converged(work, group, current, path):
         work.action, work.reason = NONE, CONVERGED
@@ -439,10 +445,13 @@ def _broken_group(group: Group, units: Sequence[_Unit], exc: Exception) -> Group
 
 
 def _failed_here(prog: DeviceProgress, group: Group, desired: DesiredState) -> bool:
-    """A failure counts (blocks the device, uses budget) while the target and the desired revision are
-    the ones it failed at; a new target or revision retries it."""
-    same_revision = not prog.desired_revision or prog.desired_revision == desired.identity
-    return prog.category == FAILED and prog.target == group.target and same_revision
+    """A failure counts (blocks the device, uses budget) while the group means what it meant when the
+    device failed (same target, same ``group_digest``); a change of meaning retries it. The git revision
+    plays no part: ``plan`` with any ``--revision`` (or none), ``apply`` and the daemon agree. A record
+    older than group digests counts while the target is the same (only ``device retry`` clears it)."""
+    if prog.category != FAILED or prog.target != group.target:
+        return False
+    return not prog.group_digest or prog.group_digest == desired.group_digest(group)
 
 
 def _converged(work: _Work, group: Group, current: PanOsVersion, path: UpgradePath) -> bool:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.core.observed import format_time, parse_time
+from reconciler.core.upgrade_path import PathHop
 from reconciler.core.version import PanOsVersion
 
 IDLE = "idle"
@@ -52,8 +53,11 @@ class DeviceProgress:
 
     - ``category``: idle | in_progress | done | failed | held | cancelled.
     - ``target``: the version it was working toward; ``desired_revision``: the desired state's
-      ``identity`` (revision or digest) at the time; ``starting_version``: the version the upgrade started
-      from (crash resume follows the path computed from it).
+      ``identity`` (revision or digest) at the time, for people; ``group_digest``: what the device's group
+      meant at the time (``DesiredState.group_digest``), which decides whether a failure still counts
+      (empty in records older than it); ``starting_version``: the version the upgrade started from (crash
+      resume follows the path computed from it); ``hops``: the hops the engine still has to do, as it
+      recorded them (the plan shows them for a device in progress whose image list it does not know).
     - ``reason``: why it failed or is held. ``finished_at``: when it reached done/failed (soak times count
       from it). ``current_version``: the version the engine last recorded, ``updated_at`` when.
     - ``download_only``: the work was pre-staging only.
@@ -73,6 +77,8 @@ class DeviceProgress:
     updated_at: datetime | None = None
     download_only: bool = False
     resting: bool = False
+    group_digest: str = ""
+    hops: tuple[PathHop, ...] = ()
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -86,6 +92,7 @@ class DeviceProgress:
             "category": self.category,
             "target": str(self.target) if self.target else None,
             "desired_revision": self.desired_revision,
+            "group_digest": self.group_digest,
             "starting_version": str(self.starting_version) if self.starting_version else None,
             "reason": self.reason,
             "finished_at": format_time(self.finished_at),
@@ -93,6 +100,7 @@ class DeviceProgress:
             "updated_at": format_time(self.updated_at),
             "download_only": self.download_only,
             "resting": self.resting,
+            "hops": [h.to_json() for h in self.hops],
         }
 
     @classmethod
@@ -119,7 +127,8 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
     Reads, when present: ``serial``; ``category`` (or ``phase_category``), else ``upgrade_status`` (or
     ``phase``/``status``) mapped by ``category_of``; ``held`` (true) or ``hold`` (a non-null object, the
     engine's hold record) forces held, ``cancelled`` (true) cancelled; ``target_version`` (or ``target``);
-    ``desired_revision``; ``starting_version``; ``last_error`` (string or ``{"message": ...}``), else
+    ``desired_revision``; ``group_digest``; ``starting_version``; ``hops`` from ``current_path_index`` on
+    (the hops still to do); ``last_error`` (string or ``{"message": ...}``), else
     ``hold.reason``, ``failed_reason``, ``hold_reason`` or ``reason``; ``finished_at`` (or
     ``completed_at``); ``current_version``; ``updated_at`` (or ``last_updated``); ``download_only`` (or
     ``mode == "download_only"``); ``resting`` (true), else an in-progress ``upgrade_status`` of ``pending``
@@ -152,6 +161,7 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
         category=category,
         target=PanOsVersion.try_parse(_first(data, "target_version", "target")),
         desired_revision=str(data.get("desired_revision") or ""),
+        group_digest=str(data.get("group_digest") or ""),
         starting_version=PanOsVersion.try_parse(data.get("starting_version")),
         reason=_reason(
             _first(data, "last_error")
@@ -163,4 +173,17 @@ def progress_from_status(data: Mapping[str, Any]) -> DeviceProgress:
         updated_at=parse_time(_first(data, "updated_at", "last_updated")),
         download_only=bool(data.get("download_only", False)) or data.get("mode") == "download_only",
         resting=resting,
+        hops=_remaining_hops(data),
     )
+
+
+def _remaining_hops(data: Mapping[str, Any]) -> tuple[PathHop, ...]:
+    """The hops from ``current_path_index`` on, as the status file keeps them; none if unreadable."""
+    hops = data.get("hops")
+    index = data.get("current_path_index", 0)
+    if not isinstance(hops, list) or not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        return ()
+    try:
+        return tuple(PathHop.from_json(h) for h in hops[index:])
+    except (KeyError, TypeError, ValueError):
+        return ()

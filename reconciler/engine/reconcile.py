@@ -10,7 +10,6 @@ executor; the loop only wakes up, passes, and pumps.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +38,7 @@ from reconciler.machine.pair import PairStage, new_pair
 from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
 from reconciler.workdir import logs, record_store
 from reconciler.workdir.config import Config
+from reconciler.workdir.desired_load import git_revision
 from reconciler.workdir.desired_load import load as load_desired
 from reconciler.workdir.inventory_store import load as load_inventory
 from reconciler.workdir.layout import WorkPaths
@@ -56,22 +56,6 @@ _ENTER_OR_LEAVE_FLIGHT = TERMINAL_PHASES | {Phase.PENDING, Phase.HELD}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def desired_revision(path: Path) -> str | None:
-    """The git commit of the checkout holding ``path`` (None outside git). Read at the edge only."""
-    directory = path if path.is_dir() else path.parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 @dataclass
@@ -161,7 +145,7 @@ class Reconciler:
             desired = load_desired(
                 self.desired_path,
                 upgrade_paths=self.paths.upgrade_paths_file,
-                revision=desired_revision(self.desired_path),
+                revision=git_revision(self.desired_path),
             )
         except (InputFileError, UserError, OSError) as exc:
             errors = getattr(exc, "errors", [str(exc)])
@@ -251,6 +235,10 @@ class Reconciler:
         overrides["image_cleanup"] = group.image_cleanup.enabled
         overrides["keep_previous_image"] = group.image_cleanup.keep_previous
         return replace(self._base_settings, **overrides)  # type: ignore[arg-type]
+
+    def _group_digest(self, name: str) -> str | None:
+        group = self._group(name)
+        return self.desired.group_digest(group) if self.desired is not None and group is not None else None
 
     def _group(self, name: str) -> Group | None:
         if self.desired is None:
@@ -480,6 +468,7 @@ class Reconciler:
             hostname=dp.hostname,
             group=dp.group,
             desired_revision=self.desired.identity,
+            group_digest=self._group_digest(dp.group),
         )
         if previous is not None:
             record = record.with_changes(attempt=previous.attempt + 1)

@@ -423,6 +423,7 @@ class DeviceRecord:
     hold: HoldInfo | None = None
     pending_request: PendingRequest | None = None
     desired_revision: str | None = None
+    group_digest: str | None = None
     ha_peer: str | None = None
     sync_to_peer: bool = False
     history: tuple[HopResult, ...] = ()
@@ -498,6 +499,7 @@ class DeviceRecord:
             "hold": self.hold.to_json() if self.hold else None,
             "pending_request": self.pending_request.to_json() if self.pending_request else None,
             "desired_revision": self.desired_revision,
+            "group_digest": self.group_digest,
             "ha_peer": self.ha_peer,
             "sync_to_peer": self.sync_to_peer,
             "history": [h.to_json() for h in self.history],
@@ -556,6 +558,7 @@ class DeviceRecord:
                     PendingRequest.from_json(data["pending_request"]) if data.get("pending_request") else None
                 ),
                 desired_revision=_opt_str(data.get("desired_revision"), "desired_revision"),
+                group_digest=_opt_str(data.get("group_digest"), "group_digest"),
                 ha_peer=_opt_str(data.get("ha_peer"), "ha_peer"),
                 sync_to_peer=bool(data.get("sync_to_peer", False)),
                 history=_tuple_of(data.get("history", []), HopResult),
@@ -606,6 +609,7 @@ def new_record(
     group: str = "",
     job_id: str = "",
     desired_revision: str | None = None,
+    group_digest: str | None = None,
     ha_peer: str | None = None,
 ) -> DeviceRecord:
     """A fresh record in ``pending``. ``hops`` empty means the planner found no path (the device is skipped
@@ -625,6 +629,7 @@ def new_record(
         phase_started_at=stamp,
         updated_at=stamp,
         desired_revision=desired_revision,
+        group_digest=group_digest,
         ha_peer=ha_peer,
         message="waiting to start",
     )

@@ -25,6 +25,7 @@ import functools
 import gc
 import math
 import stat
+import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -561,6 +562,24 @@ def load(
     if errors:
         raise InputFileError(_summary(errors), errors)
     return load_texts(items, upgrade_paths=table, revision=revision)
+
+
+def git_revision(path: Path) -> str | None:
+    """The git commit of the checkout holding ``path``, as the daemon, ``apply`` and ``plan`` record and show
+    it (12 hex digits; None outside git). It names the desired state for people only: whether a failed
+    device is retried depends on what its group means (``DesiredState.group_digest``), never on this."""
+    directory = path if path.is_dir() else path.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def validate(path: Path, *, upgrade_paths: UpgradePathTable | Path | None = None) -> list[str]:

@@ -47,10 +47,12 @@ def desired_path(paths: WorkPaths, config: Config, override: str | Path | None =
 def load_desired(
     paths: WorkPaths, config: Config, override: str | Path | None = None, *, revision: str | None = None
 ) -> DesiredState:
-    """The validated desired state with the work directory's ``upgrade_paths.json`` (``InputFileError``)."""
-    return desired_load.load(
-        desired_path(paths, config, override), upgrade_paths=paths.upgrade_paths_file, revision=revision
-    )
+    """The validated desired state with the work directory's ``upgrade_paths.json`` (``InputFileError``).
+    ``revision`` None: the git commit of the checkout holding it, as the daemon and ``apply`` record it."""
+    where = desired_path(paths, config, override)
+    if revision is None:
+        revision = desired_load.git_revision(where)
+    return desired_load.load(where, upgrade_paths=paths.upgrade_paths_file, revision=revision)
 
 
 @dataclass(frozen=True)

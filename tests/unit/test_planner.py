@@ -15,7 +15,7 @@ from reconciler.core.inventory import Device, Inventory
 from reconciler.core.observed import Observed
 from reconciler.core.planner import BLOCKED, DOWNLOAD, NONE, UPGRADE, Plan, plan, staleness
 from reconciler.core.progress import DeviceProgress
-from reconciler.core.upgrade_path import parse_upgrade_paths
+from reconciler.core.upgrade_path import PathHop, parse_upgrade_paths
 from reconciler.core.version import PanOsVersion
 from reconciler.workdir import schemas
 
@@ -158,7 +158,7 @@ def test_held_cancelled_and_failed() -> None:
             "C", "failed", target=V("11.1.6-h1"), desired_revision=state.identity, reason="boom"
         ),
         "D": DeviceProgress(
-            "D", "failed", target=V("11.1.6-h1"), desired_revision="older-commit", reason="boom"
+            "D", "failed", target=V("11.1.6-h1"), group_digest="sha256:another-meaning", reason="boom"
         ),
         "E": DeviceProgress("E", "failed", target=V("11.1.5"), reason="boom"),
     }
@@ -168,9 +168,47 @@ def test_held_cancelled_and_failed() -> None:
     assert act(p, "B") == (BLOCKED, "held")
     assert act(p, "C") == (BLOCKED, "failed")
     assert p.device("C").detail == "boom"  # type: ignore[union-attr]
-    assert act(p, "D")[0] == BLOCKED and act(p, "D")[1] == "failure-budget"  # retried at a new revision...
+    assert (
+        act(p, "D")[0] == BLOCKED and act(p, "D")[1] == "failure-budget"
+    )  # retried: the group meant something else...
     assert act(p, "E")[1] == "failure-budget"  # ...but C's failure used the budget of 1
     assert p.group("br").failures == 1 and p.group("br").halted  # type: ignore[union-attr]
+
+
+def test_a_failure_counts_while_the_group_means_the_same() -> None:
+    """The git revision plays no part; the group's meaning (target, path, settings that affect the device)
+    does: pacing and comments leave a failure standing, a new target or margin retries it."""
+    state = desired(group("br"))
+    digest = state.group_digest(state.groups[0])
+    failed = {
+        "A": DeviceProgress(
+            "A", "failed", target=V("11.1.6-h1"), desired_revision="0123456789ab", group_digest=digest
+        )
+    }
+
+    def verdict(st: object, revision: str | None = None) -> tuple[str, str | None]:
+        assert isinstance(st, type(state))
+        return act(run(st.with_revision(revision), [fw("A")], status=failed), "A")
+
+    assert verdict(state) == (BLOCKED, "failed")
+    assert verdict(state, "0123456") == (BLOCKED, "failed")  # a short revision, or none: same verdict
+    paced = desired(group("br", maxParallel=3, failureBudget=4, description="later"))
+    assert paced.group_digest(paced.groups[0]) == digest
+    assert verdict(paced) == (BLOCKED, "failed")
+    margin = desired(group("br", validation={"tcpSessionMargin": 30}))
+    assert verdict(margin)[0] == UPGRADE
+    legacy = {"A": DeviceProgress("A", "failed", target=V("11.1.6-h1"), desired_revision="older")}
+    assert act(run(state, [fw("A")], status=legacy), "A") == (BLOCKED, "failed")
+
+
+def test_an_in_progress_device_keeps_its_recorded_hops_when_images_are_unknown() -> None:
+    state = desired(group("br"))
+    hop = PathHop(V("10.1.14-h9"), (V("10.1.0"), V("10.1.14-h9")))
+    status = {"A": DeviceProgress("A", "in_progress", target=V("11.1.6-h1"), hops=(hop,))}
+    p = run(state, [fw("A", version="9.1.17")], status=status)
+    assert act(p, "A") == (UPGRADE, None)
+    assert p.device("A").hops == (hop,) and p.device("A").path_source == "status"  # type: ignore[union-attr]
+    assert act(run(state, [fw("A", version="9.1.17")]), "A") == (BLOCKED, "images-unknown")
 
 
 def test_conflict_between_groups() -> None:

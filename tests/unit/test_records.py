@@ -112,7 +112,9 @@ def test_the_status_file_keeps_the_original_tools_field_names() -> None:
 def test_the_schema_lists_exactly_the_fields_written() -> None:
     schema = schemas.load("device-status")
     assert sorted(schema["properties"]) == sorted(sample().to_json())
-    assert sorted(schema["required"]) == sorted(sample().to_json())
+    # Fields added after records were first written are optional, so a status file from before still loads.
+    later = {"group_digest"}
+    assert sorted(schema["required"]) == sorted(set(sample().to_json()) - later)
 
 
 def test_naive_timestamps_are_refused() -> None:
