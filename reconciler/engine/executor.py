@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import queue
 import time
 from collections import deque
@@ -488,8 +489,66 @@ class Executor:
         pair_id = self.pair_of.get(new.serial)
         if pair_id is not None:
             self._pair_events.append((pair_id, o.MemberChanged(new.serial)))
+        log_transition(old, new)
         if self.on_transition is not None:
             self.on_transition(old, new)
+
+
+# How a device's arrival in a phase is logged: the event name and the level.
+_ARRIVALS = {
+    Phase.FAILED: ("failed", logging.WARNING),
+    Phase.DONE: ("completed", logging.INFO),
+    Phase.DOWNLOADED: ("completed", logging.INFO),
+    Phase.DRY_RUN_COMPLETE: ("completed", logging.INFO),
+    Phase.SKIPPED: ("completed", logging.INFO),
+    Phase.CANCELLED: ("cancelled", logging.INFO),
+    Phase.HELD: ("held", logging.INFO),
+}
+
+
+def log_transition(old: DeviceRecord | None, new: DeviceRecord) -> None:
+    """One log line per phase change of a device (the original tool's ``tail -f logs/text/...`` view): its
+    transition, a failure with its reason, or its completion. The JSON log carries ``serial``,
+    ``hostname``, ``group``, ``hop``, ``phase`` (and ``from_phase``, ``event``, ``job_id``, ``attempt``,
+    ``target``, ``reason`` for a failure) as fields."""
+    if old is not None and old.phase is new.phase:
+        return
+    hop = new.hop or (new.hops[-1] if new.hops else None)
+    hop_version = hop.version if hop is not None else None
+    event, level = _ARRIVALS.get(new.phase, ("transition", logging.INFO))
+    if old is None or (new.phase is Phase.PENDING and old.phase in TERMINAL_PHASES):
+        event = "queued"
+    fields: dict[str, object] = {
+        "event": f"device_{event}",
+        "serial": new.serial,
+        "hostname": new.hostname,
+        "group": new.group,
+        "hop": hop_version,
+        "phase": new.phase.value,
+        "from_phase": old.phase.value if old is not None else None,
+        "job_id": new.job_id,
+        "attempt": new.attempt,
+        "target": new.target_version,
+    }
+    who = f"{new.hostname or '-'} ({new.serial}) group {new.group or '-'}"
+    where = f" hop {hop_version}" if hop_version else ""
+    if new.dry_run:
+        who += " [dry-run]"
+    if new.phase is Phase.FAILED:
+        error = new.last_error
+        reason = error.reason if error is not None else "unknown"
+        fields["reason"] = reason
+        message = f"{who}{where}: failed in {error.phase if error else '?'}: {reason}"
+        if error is not None and error.message:
+            message += f": {error.message}"
+    elif event == "completed":
+        message = f"{who}: {new.phase.value}, on {new.current_version or '?'} (target {new.target_version})"
+    else:
+        before = old.phase.value if old is not None else "new"
+        message = f"{who}{where}: {before} -> {new.phase.value}"
+        if new.message and new.phase in (Phase.HELD, Phase.CANCELLED):
+            message += f": {new.message}"
+    log.log(level, "%s", message, extra=fields)
 
 
 def _in_flight(record: DeviceRecord) -> bool:

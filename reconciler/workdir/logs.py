@@ -24,7 +24,20 @@ _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
 # Fields a caller can attach with ``extra={...}`` that the JSON log keeps as structured fields.
-_STRUCTURED = ("serial", "job_id", "group", "phase", "hop", "event", "device")
+_STRUCTURED = (
+    "serial",
+    "hostname",
+    "job_id",
+    "group",
+    "hop",
+    "phase",
+    "from_phase",
+    "attempt",
+    "target",
+    "reason",
+    "event",
+    "device",
+)
 
 
 def register_secret(value: str | None) -> None:
