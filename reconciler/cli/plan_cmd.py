@@ -20,7 +20,7 @@ from reconciler.core.desired import DesiredState
 from reconciler.core.errors import InputFileError, UserError
 from reconciler.core.inventory import Inventory
 from reconciler.core.planner import plan as make_plan
-from reconciler.core.selectors import assign
+from reconciler.core.selectors import assign, selector_warnings
 from reconciler.workdir import desired_load, plan_inputs, store
 
 EXIT_CHANGES = 2
@@ -57,18 +57,26 @@ def validate_cmd(
         if upgrade_paths is None and paths.upgrade_paths_file.exists():
             upgrade_paths = paths.upgrade_paths_file
     errors: list[str] = []
+    warnings: list[str] = []
     desired = None
     try:
         desired = desired_load.load(path, upgrade_paths=upgrade_paths)
     except InputFileError as exc:
         errors = list(exc.errors)
     if desired is not None and inventory is not None:
-        errors = _inventory_problems(desired, inventory)
+        inv = _read_inventory(inventory)
+        errors = _inventory_problems(desired, inv, inventory)
+        warnings = selection_warnings(desired, inv)
+    if not as_json:
+        for line in warnings:
+            err(f"warning: {line}")
     if as_json:
         body: dict[str, object] = {"valid": False}
         if desired is not None and not errors:
             body = dict(desired_load.summary_json(desired))
         body["errors"] = errors
+        if inventory is not None:
+            body["warnings"] = warnings
         print(json.dumps(body, indent=2))
     elif errors:
         for line in errors:
@@ -80,13 +88,22 @@ def validate_cmd(
         raise typer.Exit(1)
 
 
-def _inventory_problems(desired: DesiredState, inventory_file: Path) -> list[str]:
-    """Selections that overlap or split HA pairs on this inventory."""
+def _read_inventory(inventory_file: Path) -> Inventory:
     try:
         data = store.read_json(inventory_file, schema="inventory")
     except FileNotFoundError:
         raise UserError(f"{inventory_file}: no such file") from None
-    inv = Inventory.from_json(data)
+    return Inventory.from_json(data)
+
+
+def selection_warnings(desired: DesiredState, inventory: Inventory) -> list[str]:
+    """Select values that match nothing in the inventory (a typo'd device group, say), with the nearest
+    existing names; shown by ``validate --inventory`` and ``plan``."""
+    return selector_warnings([(g.name, g.selection) for g in desired.groups], inventory)
+
+
+def _inventory_problems(desired: DesiredState, inv: Inventory, inventory_file: Path) -> list[str]:
+    """Selections that overlap or split HA pairs on this inventory."""
     assignment = assign([(g.name, g.selection) for g in desired.groups], inv)
     out = []
     for serial, names in sorted(assignment.conflicts.items()):
@@ -154,6 +171,8 @@ def plan_cmd(
     desired = plan_inputs.load_desired(paths, cfg, file, revision=revision)
     inventory = plan_inputs.load_inventory(paths)
     status = plan_inputs.load_status(paths)
+    for line in selection_warnings(desired, inventory):
+        err(f"warning: {line}")
     result = make_plan(desired, inventory, status.observed, status.progress, datetime.now(UTC))
     if target:
         try:

@@ -15,6 +15,7 @@ blocks it), one matched by none is unmanaged (never touched).
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
@@ -165,3 +166,48 @@ def assign(selections: Sequence[tuple[str, Selection]], inventory: Inventory) ->
     group_of = {s: gs[0] for s, gs in matched.items() if len(gs) == 1}
     conflicts = {s: tuple(gs) for s, gs in matched.items() if len(gs) > 1}
     return Assignment(group_of, conflicts)
+
+
+def _nearest(value: str, names: Sequence[str]) -> list[str]:
+    close = difflib.get_close_matches(value, names, n=3, cutoff=0.6)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[c] for c in difflib.get_close_matches(value.lower(), list(lowered), n=3, cutoff=0.6)]
+    return close
+
+
+def selector_warnings(selections: Sequence[tuple[str, Selection]], inventory: Inventory) -> list[str]:
+    """What in the selections matches nothing in ``inventory``: each ``select`` value that names no device
+    group, serial, hostname or model of the inventory (with the nearest existing names, so a typo such
+    as ``deviceGroups: [brances]`` is caught), and each group that selects no device at all. Warnings,
+    not errors: a device group may be empty on purpose, or not discovered yet."""
+    device_groups = sorted({d.device_group for d in inventory if d.device_group})
+    serials = sorted(d.serial for d in inventory)
+    hostnames = sorted({d.hostname for d in inventory if d.hostname})
+    models = sorted({d.model for d in inventory if d.model})
+    assignment = assign(selections, inventory)
+    selected = set(assignment.group_of.values()) | {g for gs in assignment.conflicts.values() for g in gs}
+    out: list[str] = []
+    for name, selection in selections:
+        for i, clause in enumerate(selection.include):
+            where = f"group {name!r}: select" + (f"[{i}]" if len(selection.include) > 1 else "")
+            checks: list[tuple[str, str, Sequence[str], Sequence[str], bool]] = [
+                ("deviceGroups", "device group", sorted(clause.device_groups), device_groups, False),
+                ("serials", "serial", sorted(clause.serials), serials, False),
+                ("haPairs", "serial", sorted(clause.ha_pairs), serials, False),
+                ("hostnames", "hostname", clause.hostnames, hostnames, True),
+                ("models", "model", clause.models, models, True),
+            ]
+            for key, noun, values, names, is_glob in checks:
+                for value in values:
+                    glob = _glob(value) if is_glob else None
+                    if any(glob.match(n.lower()) for n in names) if glob else value in names:
+                        continue
+                    line = f"{where}.{key}: {value!r} matches no {noun} in the inventory"
+                    near = _nearest(value, names)
+                    if near:
+                        line += "; did you mean " + " or ".join(repr(n) for n in near) + "?"
+                    out.append(line)
+        if name not in selected:
+            out.append(f"group {name!r}: selects no device of the inventory ({len(inventory)} devices)")
+    return out
