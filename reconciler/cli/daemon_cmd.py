@@ -99,11 +99,23 @@ def stop_cmd(
     raise UserError(f"the daemon (pid {pid}) did not stop within {timeout:g} s")
 
 
+EXIT_NOT_RUNNING = 3
+"""``daemon status`` when no daemon runs (systemctl's "program is not running")."""
+
+
 @daemon_app.command("status")
 def status_cmd(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False
 ) -> None:
-    """Show the daemon's status (status/daemon.json) and whether it runs."""
+    """Show the daemon's status (status/daemon.json) and whether it runs. Exit 0 when it runs, 3 when it
+    does not (as 'systemctl status')."""
+    running = _show_status(ctx, as_json)
+    if not running:
+        raise typer.Exit(EXIT_NOT_RUNNING)
+
+
+def _show_status(ctx: typer.Context, as_json: bool) -> bool:
+    """Print the status; whether a daemon runs."""
     paths = state(ctx).paths()
     holder = lock.holder(paths.lock_file)
     try:
@@ -115,10 +127,10 @@ def status_cmd(
     running = holder is not None
     if as_json:
         print(json.dumps({"running": running, "holder": holder, "status": doc}, indent=2))
-        return
+        return running
     if doc is None:
         print("running" if running else "not running (no status yet)")
-        return
+        return running
     desired = doc["desired"]
     print(f"daemon:     {'running' if running else 'not running'} (pid {doc['pid']}, state {doc['state']})")
     print(f"started:    {doc['started_at']}   updated: {doc['updated_at']}")
@@ -138,3 +150,4 @@ def status_cmd(
         )
     phases = ", ".join(f"{k} {v}" for k, v in doc["counts_by_phase"].items()) or "none"
     print(f"devices:    {phases}")
+    return running

@@ -1,6 +1,7 @@
 """``panos-upgrade device hold|release|retry|validate|metrics`` (joins the ``device`` group of device_cmd).
 
-hold/release/retry write a command file (applied at once when no daemon runs, else by the daemon);
+hold/release/retry write a command file (applied at once when no daemon runs, else by the daemon, whose
+outcome they wait for: up to ``--timeout`` seconds, unless ``--no-wait``); exit 1 when refused;
 validate and metrics ask the firewall now, through the device seam, and change nothing.
 Exit codes of ``validate``: 0 ready, 2 not ready, 1 error (unknown serial, no credentials, ...).
 """
@@ -15,7 +16,7 @@ import typer
 
 from reconciler.cli.context import State, state
 from reconciler.cli.device_cmd import device_app
-from reconciler.cli.job_cmd import cli_user, print_table, send_command
+from reconciler.cli.job_cmd import WAIT_SECONDS, NoWait, WaitTimeout, cli_user, print_table, send_command
 from reconciler.core.errors import DeviceError, UserError
 from reconciler.core.inventory import Device
 from reconciler.device import readiness
@@ -47,26 +48,34 @@ def hold_cmd(
     ctx: typer.Context,
     serial: str,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the status and audit log)")] = "",
+    no_wait: NoWait = False,
+    timeout: WaitTimeout = WAIT_SECONDS,
 ) -> None:
     """Hold a firewall (admin takeover): no upgrade starts or continues until it is released. A working
     device stops at its next safe point; an idle one is blocked from future upgrades."""
     st = state(ctx)
     data = {"command": "hold", "target": "device", "serial": _known(st, serial), "submitted_by": cli_user()}
-    send_command(st, data, reason)
+    send_command(st, data, reason, wait=not no_wait, timeout=timeout)
 
 
 @device_app.command("release")
-def release_cmd(ctx: typer.Context, serial: str) -> None:
+def release_cmd(
+    ctx: typer.Context, serial: str, no_wait: NoWait = False, timeout: WaitTimeout = WAIT_SECONDS
+) -> None:
     """Release a held firewall: it starts over from a fresh pre-flight when its upgrade resumes."""
     st = state(ctx)
-    send_command(st, {"command": "release", "serial": _known(st, serial), "submitted_by": cli_user()}, "")
+    data = {"command": "release", "serial": _known(st, serial), "submitted_by": cli_user()}
+    send_command(st, data, "", wait=not no_wait, timeout=timeout)
 
 
 @device_app.command("retry")
-def retry_cmd(ctx: typer.Context, serial: str) -> None:
+def retry_cmd(
+    ctx: typer.Context, serial: str, no_wait: NoWait = False, timeout: WaitTimeout = WAIT_SECONDS
+) -> None:
     """Retry a failed (or cancelled) firewall as a new attempt, at the same desired revision."""
     st = state(ctx)
-    send_command(st, {"command": "retry", "serial": _known(st, serial), "submitted_by": cli_user()}, "")
+    data = {"command": "retry", "serial": _known(st, serial), "submitted_by": cli_user()}
+    send_command(st, data, "", wait=not no_wait, timeout=timeout)
 
 
 def _client(st: State, serial: str) -> tuple[Device, FirewallClient]:

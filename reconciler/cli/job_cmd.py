@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +29,28 @@ from reconciler.workdir.layout import QUEUE_STATES, WorkPaths
 job_app = typer.Typer(
     help="Submit, list, show and cancel upgrade jobs (the job queue).", no_args_is_help=True
 )
+
+
+WAIT_SECONDS = 30.0
+"""How long a command waits, by default, for a running daemon to apply it."""
+
+NoWait = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="When a daemon runs: queue the command and return at once (exit 0), without waiting for its outcome",
+    ),
+]
+WaitTimeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.0,
+        max=3600.0,
+        metavar="SECONDS",
+        help="When a daemon runs: how long to wait for it to apply the command (exit 1 if it has not)",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -288,8 +311,11 @@ def cancel_cmd(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(metavar="JOB_ID")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the status and audit log)")] = "",
+    no_wait: NoWait = False,
+    timeout: WaitTimeout = WAIT_SECONDS,
 ) -> None:
-    """Cancel a job: devices not started never start; working ones are held at their next safe point."""
+    """Cancel a job: devices not started never start; working ones are held at their next safe point.
+    Exit 1 when refused (e.g. the job already finished) or nothing changed."""
     st = state(ctx)
     paths = st.paths()
     job = queue.find(paths, job_id)
@@ -298,13 +324,18 @@ def cancel_cmd(
     if job.state == "rejected":
         raise UserError(f"job {job_id} was rejected; there is nothing to cancel ({job.reason})")
     data = {"command": "cancel_upgrade", "target": "job", "job_id": job.job_id, "submitted_by": cli_user()}
-    send_command(st, data, reason)
+    send_command(st, data, reason, wait=not no_wait, timeout=timeout)
 
 
-def send_command(st: State, data: dict[str, Any], reason: str) -> None:
-    """Write the command file, apply it now if nothing else holds the lock, print what happened.
+def send_command(
+    st: State, data: dict[str, Any], reason: str, *, wait: bool = True, timeout: float = WAIT_SECONDS
+) -> None:
+    """Write the command file, apply it now if nothing else holds the lock, print what happened. When a
+    daemon (or ``apply``) holds the lock, wait up to ``timeout`` seconds for it to apply the command
+    (unless ``wait`` is False) and report its outcome the same way.
 
-    Exits 1 when the command changed nothing (refused, or nothing to act on).
+    Exits 1 when the command changed nothing (refused, or nothing to act on), was rejected, or the daemon
+    did not apply it in time.
     """
     paths = st.paths()
     now = now_utc()
@@ -315,11 +346,7 @@ def send_command(st: State, data: dict[str, Any], reason: str) -> None:
     settings = MachineSettings.from_config(st.config())
     applied = operator_requests.apply_now(paths, now, settings)
     if applied.holder is not None:
-        who = applied.holder
-        print(
-            f"Queued {path.name}; the running daemon (pid {who.get('pid', '?')} on {who.get('host', '?')}) "
-            "applies it (see commands/processed/ for the outcome)."
-        )
+        _await_daemon(paths, path.name, applied.holder, wait, timeout)
         return
     outcome = applied.for_file(path.name)
     if outcome is None:
@@ -332,5 +359,28 @@ def send_command(st: State, data: dict[str, Any], reason: str) -> None:
     if others:
         print(f"(also applied {others} other waiting command file(s); see commands/processed/)")
     if not (outcome.changed or outcome.job_state == "cancelled"):
+        err("nothing changed")
+        raise typer.Exit(1)
+
+
+def _await_daemon(paths: WorkPaths, name: str, holder: Mapping[str, Any], wait: bool, timeout: float) -> None:
+    who = f"the running daemon (pid {holder.get('pid', '?')} on {holder.get('host', '?')})"
+    if not wait:
+        print(
+            f"Queued {name}; {who} applies it (its outcome: commands/processed/{Path(name).stem}.outcome.json)."
+        )
+        return
+    print(f"Queued {name}; waiting up to {timeout:g} s for {who} to apply it...")
+    result = operator_requests.wait_reported(paths, name, timeout)
+    if result is None:
+        raise UserError(
+            f"{who} has not applied {name} within {timeout:g} s; it stays queued (its outcome will be "
+            f"commands/processed/{Path(name).stem}.outcome.json)"
+        )
+    if result.rejected is not None:
+        raise UserError(f"command rejected: {result.rejected}")
+    for line in result.lines():
+        print(line)
+    if not result.changed:
         err("nothing changed")
         raise typer.Exit(1)

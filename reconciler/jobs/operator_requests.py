@@ -33,6 +33,7 @@ What a command does to a device (the machine decides; an illegal request changes
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -569,14 +570,85 @@ def summary_lines(outcomes: Iterable[Outcome]) -> list[str]:
     """One line per device and outcome, for the CLI."""
     lines = []
     for outcome in outcomes:
-        for dev in outcome.devices:
-            change = ""
-            if dev.from_phase != dev.to_phase and (dev.from_phase or dev.to_phase):
-                change = f" ({dev.from_phase or 'no record'} -> {dev.to_phase or 'no record'})"
-            lines.append(f"{dev.serial}: {dev.result}{change}: {dev.message}")
-        if outcome.job_state:
-            lines.append(f"job {outcome.request.job_id}: {outcome.job_state}")
+        lines += _device_lines(outcome.devices, outcome.request.job_id, outcome.job_state)
     return lines
+
+
+def _device_lines(devices: Iterable[DeviceOutcome], job_id: str | None, job_state: str | None) -> list[str]:
+    lines = []
+    for dev in devices:
+        change = ""
+        if dev.from_phase != dev.to_phase and (dev.from_phase or dev.to_phase):
+            change = f" ({dev.from_phase or 'no record'} -> {dev.to_phase or 'no record'})"
+        lines.append(f"{dev.serial}: {dev.result}{change}: {dev.message}")
+    if job_state:
+        lines.append(f"job {job_id}: {job_state}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What became of a command file applied by someone else (the daemon, or a foreground ``apply``): its
+    outcome read back from ``commands/processed/<name>.outcome.json``, or the reason it was rejected."""
+
+    devices: tuple[DeviceOutcome, ...] = ()
+    job_id: str | None = None
+    job_state: str | None = None
+    rejected: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """The same rule as ``Outcome.changed``, plus a job the cancel moved to ``cancelled``."""
+        return self.rejected is None and (
+            any(d.result in (APPLIED, DEFERRED, CREATED, REMOVED) for d in self.devices)
+            or self.job_state == "cancelled"
+        )
+
+    def lines(self) -> list[str]:
+        return _device_lines(self.devices, self.job_id, self.job_state)
+
+
+def reported(paths: WorkPaths, name: str) -> Reported | None:
+    """The outcome of the command file ``name`` once its applier wrote one (or rejected the file); None while
+    it waits in ``commands/incoming`` or is being applied."""
+    reason = paths.commands("rejected") / f"{name}.reason"
+    if reason.exists():
+        return Reported(rejected=reason.read_text(encoding="utf-8").strip() or "unknown reason")
+    outcome = paths.commands("processed") / (Path(name).stem + ".outcome.json")
+    try:
+        data = store.read_json(outcome, schema=OUTCOME_SCHEMA)
+    except FileNotFoundError:
+        return None
+    devices = tuple(
+        DeviceOutcome(
+            serial=d["serial"],
+            result=d["result"],
+            message=d.get("message", ""),
+            from_phase=d.get("from_phase"),
+            to_phase=d.get("to_phase"),
+        )
+        for d in data.get("devices", [])
+    )
+    request = data.get("request", {})
+    return Reported(devices, request.get("job_id"), data.get("job_state"))
+
+
+def wait_reported(
+    paths: WorkPaths,
+    name: str,
+    timeout: float,
+    *,
+    poll: float = 0.2,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Reported | None:
+    """Poll ``reported`` until it answers or ``timeout`` seconds pass (None then)."""
+    deadline = clock() + timeout
+    while True:
+        found = reported(paths, name)
+        if found is not None or clock() >= deadline:
+            return found
+        sleep(poll)
 
 
 # -- the CLI's side: drop a command file, apply it at once when nothing else runs ------------------------

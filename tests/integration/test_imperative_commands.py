@@ -142,10 +142,14 @@ def test_with_a_daemon_holding_the_lock_the_command_waits_for_it(
 ) -> None:
     record_store.save(wp, record("001", failed=True))
     with lock.DaemonLock(wp.lock_file):
-        result = cli("device", "retry", "001")
+        result = cli("device", "retry", "001", "--no-wait")
+        # Waiting (the default) for a daemon that does not apply it: exit 1 after the timeout, saying so.
+        late = cli("device", "retry", "001", "--timeout", "0.5")
     assert 0 == result.exit_code, result.stderr
     assert f"the running daemon (pid {os.getpid()}" in result.output
-    (waiting,) = os.listdir(wp.commands("incoming"))
+    assert 1 == late.exit_code, late.output
+    assert "has not applied" in late.stderr and "within 0.5 s; it stays queued" in late.stderr
+    waiting, _late = sorted(os.listdir(wp.commands("incoming")))
     assert {"command": "retry", "serial": "001"}.items() <= json.loads(
         (wp.commands("incoming") / waiting).read_text()
     ).items()
