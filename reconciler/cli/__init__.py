@@ -53,6 +53,7 @@ _MODULES = [
     "reconciler.cli.plan_cmd",
     "reconciler.cli.apply_cmd",
     "reconciler.cli.daemon_cmd",
+    "reconciler.cli.group_cmd",
     "reconciler.sim.cli",
 ]
 

@@ -490,6 +490,23 @@ class Executor:
         if pair_id is not None:
             self._pair_events.append((pair_id, o.MemberChanged(new.serial)))
         log_transition(old, new)
+        if old is None or old.phase is not new.phase:
+            # The device's timeline (``device history``): every phase change, with its hop, job and reason.
+            hop = new.hop or (new.hops[-1] if new.hops else None)
+            store.audit(
+                self.paths.audit_file,
+                "phase",
+                serial=new.serial,
+                group=new.group,
+                job_id=new.job_id,
+                hop=hop.version if hop is not None else None,
+                from_phase=old.phase.value if old is not None else None,
+                to_phase=new.phase.value,
+                attempt=new.attempt,
+                reason=new.last_error.reason if new.phase is Phase.FAILED and new.last_error else None,
+                message=new.message,
+                dry_run=new.dry_run,
+            )
         if self.on_transition is not None:
             self.on_transition(old, new)
 

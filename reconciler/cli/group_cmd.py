@@ -1,0 +1,138 @@
+"""``panos-upgrade group status`` (Flux/Argo style, per group) and ``panos-upgrade device history SERIAL``.
+
+``group status`` plans from the same inputs as ``plan`` (``reconciler.core.group_status``): desired and
+observed revision, state (synced / progressing / halted / blocked, with reasons) and counts. ``device history``
+prints a device's timeline from the audit log and its status record (``reconciler.workdir.history``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.context import state
+from reconciler.cli.device_cmd import device_app
+from reconciler.cli.job_cmd import print_table
+from reconciler.core.display import one_line
+from reconciler.core.errors import UserError
+from reconciler.core.group_status import group_statuses
+from reconciler.core.planner import plan as make_plan
+from reconciler.workdir import plan_inputs
+from reconciler.workdir.history import device_timeline
+from reconciler.workdir.layout import safe_name
+
+group_app = typer.Typer(help="Groups of the desired state: where each stands.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group_app, name="group")
+
+
+@group_app.command("status")
+def group_status_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(metavar="[GROUP]...", help="Only these groups")] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("-f", "--file", metavar="PATH", help="Desired-state file or directory (as for plan)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON")] = False,
+) -> None:
+    """Per group: desired and observed revision, synced / progressing / halted / blocked (with reasons),
+    device counts."""
+    st = state(ctx)
+    paths = st.paths()
+    desired = plan_inputs.load_desired(paths, st.config(), file)
+    inventory = plan_inputs.load_inventory(paths)
+    status = plan_inputs.load_status(paths)
+    result = make_plan(desired, inventory, status.observed, status.progress, datetime.now(UTC))
+    groups = group_statuses(result, desired, status.progress)
+    if names:
+        unknown = sorted(set(names) - {g.name for g in groups})
+        if unknown:
+            raise UserError(f"no group {', '.join(map(repr, unknown))} in the desired state")
+        groups = [g for g in groups if g.name in names]
+    if as_json:
+        print(json.dumps({"format_version": 1, "groups": [g.to_json() for g in groups]}, indent=2))
+        return
+    rows = []
+    for g in groups:
+        c = g.counts
+        reasons = ", ".join(f"{r} {n}" if n else r for r, n in sorted(g.reasons.items()))
+        observed = g.observed_revision or "-"
+        if g.observed_records and g.observed_current < g.observed_records:
+            observed += f" ({g.observed_current}/{g.observed_records} current)"
+        rows.append(
+            [
+                g.name,
+                g.target,
+                g.state.upper() if g.state in ("halted", "blocked") else g.state,
+                g.desired_revision,
+                observed,
+                f"{c['converged']}/{c['devices']}",
+                c["in_progress"],
+                c["pending"],
+                f"{c['failed']}/{g.failure_budget}",
+                one_line(reasons) or "-",
+            ]
+        )
+    print_table(
+        [
+            "GROUP",
+            "TARGET",
+            "STATE",
+            "DESIRED",
+            "OBSERVED",
+            "SYNCED",
+            "ACTIVE",
+            "PENDING",
+            "FAILED",
+            "REASONS",
+        ],
+        rows,
+    )
+
+
+@device_app.command("history")
+def device_history_cmd(
+    ctx: typer.Context,
+    serial: Annotated[str, typer.Argument(help="Firewall serial")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the timeline as JSON")] = False,
+) -> None:
+    """A device's timeline: every phase change with time, hop, job id and failure reason, the commands sent
+    to it and operator requests, from the audit log and its status record."""
+    safe_name(serial, "serial")
+    paths = state(ctx).paths()
+    events, record = device_timeline(paths, serial)
+    if not events and record is None:
+        raise UserError(f"no history for device {serial}: no audit entries and no status file")
+    if as_json:
+        current = None
+        if record is not None:
+            current = {
+                k: record.get(k)
+                for k in ("upgrade_status", "current_version", "target_version", "attempt", "group", "job_id")
+            }
+            current["last_error"] = record.get("last_error")
+        print(json.dumps({"serial": serial, "current": current, "events": events}, indent=2))
+        return
+    rows = []
+    for e in events:
+        what = e["phase"] if e["kind"] == "phase" else e["kind"]
+        if e["kind"] == "phase" and e["from_phase"]:
+            what = f"{e['from_phase']} -> {e['phase']}"
+        detail = e["detail"]
+        if e["reason"]:
+            detail = f"{e['reason']}: {detail}" if detail else e["reason"]
+        if e["kind"] == "operator" and e["actor"]:
+            detail += f" by {e['actor']}"
+        rows.append([e["ts"] or "-", what, e["hop"] or "-", e["job_id"] or "-", one_line(detail) or "-"])
+    print_table(["TIME", "EVENT", "HOP", "JOB", "DETAIL"], rows)
+    if record is not None:
+        print(
+            f"now: {record.get('upgrade_status')} on {record.get('current_version')} "
+            f"(target {record.get('target_version')}, attempt {record.get('attempt')})"
+        )
