@@ -1,6 +1,10 @@
 """``panos-upgrade apply``: plan, confirm, and converge in the foreground with a live view.
 
 Exit codes: 0 converged, 1 error (bad input, stale plan, refused), 2 finished with devices failed or blocked.
+
+``--json`` prints JSON events on stdout, one per line (``schemas/apply-events.schema.json``): ``plan`` (what will
+be done), one ``transition`` per phase change of a device, then ``summary`` (result, groups, devices not
+converged, exit code), for CI pipelines. Errors stay one line on stderr.
 """
 
 from __future__ import annotations
@@ -56,8 +60,17 @@ def apply_cmd(
     timeout: Annotated[
         float | None, typer.Option("--timeout", metavar="SECONDS", help="Stop waiting after this long")
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="JSON events on stdout, one per line: plan, each transition, summary (needs --auto-approve)",
+        ),
+    ] = False,
 ) -> None:
     """Plan, show the plan, ask, then converge the fleet in the foreground."""
+    if as_json and not auto_approve:
+        raise UserError("--json needs --auto-approve (no question can be asked on a JSON stream)")
     st = state(ctx)
     paths = st.paths()
     cfg = st.config()
@@ -66,7 +79,7 @@ def apply_cmd(
     with DaemonLock(paths.lock_file):
         session = open_session(paths, cfg, desired_path=desired_path, dry_run=dry_run)
         try:
-            _run(session, saved, target, auto_approve, dry_run, timeout)
+            _run(session, saved, target, auto_approve, dry_run, timeout, _Events() if as_json else None)
         finally:
             session.close()
 
@@ -87,6 +100,7 @@ def _run(
     auto_approve: bool,
     dry_run: bool,
     timeout: float | None,
+    events: _Events | None = None,
 ) -> None:
     rec = session.reconciler
     broken = rec.load_records()
@@ -112,9 +126,18 @@ def _run(
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             rec.only = {d.serial for d in shown.devices}
-    print(plan_render.to_table(shown), end="")
+    if events is not None:
+        events.emit({"event": "plan", "dry_run": dry_run, "counts": shown.counts(), "plan": shown.to_json()})
+    else:
+        print(plan_render.to_table(shown), end="")
     if not shown.changes and not any(d.in_progress for d in shown.devices):
+        if events is not None:
+            events.summary("nothing-to-do", 0, 0.0, dry_run, [], [])
+            return
         print("Nothing to do: the fleet matches the desired state.")
+        return
+    if events is not None:
+        _run_json(session, events, shown, dry_run, timeout)
         return
     if dry_run:
         print("Dry run: pre-flight checks and downloads planning only; no device will be changed.")
@@ -157,14 +180,85 @@ def _run(
         raise typer.Exit(EXIT_INCOMPLETE)
 
 
+class _Events:
+    """``apply --json``: JSON events on stdout, one per line, flushed at once (a pipeline reads them live)."""
+
+    def emit(self, event: dict[str, object]) -> None:
+        print(json.dumps({"format_version": EVENTS_FORMAT, **event}, separators=(",", ":")), flush=True)
+
+    def summary(
+        self,
+        result: str,
+        exit_code: int,
+        elapsed: float,
+        dry_run: bool,
+        groups: list[dict[str, object]],
+        waiting: list[tuple[str, str]],
+    ) -> None:
+        self.emit(
+            {
+                "event": "summary",
+                "result": result,
+                "exit_code": exit_code,
+                "elapsed_s": round(elapsed, 3),
+                "dry_run": dry_run,
+                "groups": groups,
+                "not_converged": [{"serial": s, "why": why} for s, why in waiting],
+            }
+        )
+
+
+EVENTS_FORMAT = 1
+"""``format_version`` of every ``apply --json`` event."""
+
+
+def _run_json(session: Session, events: _Events, shown: Plan, dry_run: bool, timeout: float | None) -> None:
+    """Converge with JSON events instead of the live view; the same exit codes as the text mode."""
+    rec = session.reconciler
+    started = time.monotonic()
+    deadline = started + timeout if timeout else None
+    with progress_view.open_events(session, events.emit) as view:
+        result = drive(
+            session,
+            stop=threading.Event(),
+            until_settled=True,
+            resync=2.0,
+            on_tick=view.tick,
+            deadline=deadline,
+        )
+    plan = shown if dry_run else (result.plan or rec.last_plan)
+    assert plan is not None
+    rows = group_lines(rec, plan, session.executor.records)
+    _write_summary(session, rows)
+    failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
+    incomplete = any(int(r["converged"]) < int(r["devices"]) for r in rows)  # type: ignore[call-overload]
+    elapsed = time.monotonic() - started
+    if dry_run:
+        events.summary("dry-run", 0, elapsed, True, rows, [])
+        return
+    if not (failed or incomplete):
+        events.summary("converged", 0, elapsed, False, rows, [])
+        return
+    timed_out = deadline is not None and time.monotonic() > deadline
+    outcome = "failed" if failed else ("timeout" if timed_out else "incomplete")
+    events.summary(outcome, EXIT_INCOMPLETE, elapsed, False, rows, not_converged(session, plan))
+    raise typer.Exit(EXIT_INCOMPLETE)
+
+
 def why_incomplete(session: Session, plan: Plan, timed_out: bool) -> list[str]:
     """Why ``apply`` exits 2: one line per device not converged, with the plan's reason and detail (held,
     waiting for a held HA peer, failed, outside the window...) or the phase it was still in."""
+    waiting = not_converged(session, plan)
+    head = "stopped waiting at --timeout" if timed_out else "nothing more can start now"
+    return [f"Not converged ({head}): {len(waiting)} device(s):"] + [f"  {s}: {why}" for s, why in waiting]
+
+
+def not_converged(session: Session, plan: Plan) -> list[tuple[str, str]]:
+    """(serial, why) for every device of the plan not converged."""
     rec = session.reconciler
     records = session.executor.records
     waiting = [d for d in plan.devices if d.action != NONE and (rec.only is None or d.serial in rec.only)]
-    head = "stopped waiting at --timeout" if timed_out else "nothing more can start now"
-    lines = [f"Not converged ({head}): {len(waiting)} device(s):"]
+    lines = []
     for d in waiting:
         record = records.get(d.serial)
         if d.reason:
@@ -175,7 +269,7 @@ def why_incomplete(session: Session, plan: Plan, timed_out: bool) -> list[str]:
             why = "queued behind the group's maxParallel"
         else:
             why = f"{d.action} not finished"
-        lines.append(f"  {d.serial}: {why}")
+        lines.append((d.serial, why))
     return lines
 
 

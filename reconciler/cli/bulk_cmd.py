@@ -259,6 +259,9 @@ def verify_download_cmd(
         list[str] | None,
         typer.Option("--version", metavar="VERSION", help="Report yes/no for this image (repeatable)"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON on stdout (the CSV is written too)")
+    ] = False,
 ) -> None:
     """Ask every firewall of the inventory which images it has downloaded; write a CSV report."""
     st = state(ctx)
@@ -287,6 +290,9 @@ def verify_download_cmd(
     )
     store.atomic_write_text(target, download_report.report_csv(reports, wanted))
     ok = [r for r in reports if r.status == download_report.OK]
+    if as_json:
+        print(json.dumps(_report_json(reports, wanted, target), indent=2))
+        return
     print(
         f"Checked {len(reports)} firewall(s): {len(ok)} answered, {len(reports) - len(ok)} could not be asked"
     )
@@ -297,6 +303,31 @@ def verify_download_cmd(
         if r.status != download_report.OK:
             print(f"  ! {r.serial} {r.hostname or '-'}: {r.status}: {r.error}")
     print(f"Report: {target}")
+
+
+def _report_json(
+    reports: Sequence[download_report.ImageReport], wanted: Sequence[str], target: Path
+) -> dict[str, object]:
+    ok = [r for r in reports if r.status == download_report.OK]
+    return {
+        "report": str(target),
+        "checked": len(reports),
+        "answered": len(ok),
+        "versions": {v: sum(1 for r in ok if v in r.downloaded) for v in wanted},
+        "devices": [
+            {
+                "serial": r.serial,
+                "hostname": r.hostname,
+                "mgmt_ip": r.mgmt_ip,
+                "current_version": r.current_version,
+                "status": r.status,
+                "error": r.error,
+                "downloaded": list(r.downloaded),
+                "has": {v: r.has(v) for v in wanted},
+            }
+            for r in reports
+        ],
+    }
 
 
 def _progress_printer() -> Callable[[int, int], None] | None:

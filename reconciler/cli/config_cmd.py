@@ -58,12 +58,23 @@ def _secret_value(key: str) -> str:
 
 
 @config_app.command("get")
-def get(ctx: typer.Context, key: str) -> None:
+def get(
+    ctx: typer.Context,
+    key: str,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {key, value, source, secret} as JSON (secrets masked)")
+    ] = False,
+) -> None:
     """Print the effective value of KEY (secrets are masked)."""
     st = state(ctx)
     st.paths()
     cfg = st.config()
     k = lookup(key)
+    if as_json:
+        value = (MASK if cfg.secret(key) else "") if k.secret else cfg.get(key)
+        doc = {"key": k.name, "value": value, "source": cfg.source(key), "secret": k.secret}
+        print(json.dumps(doc, indent=2))
+        return
     if k.secret:
         print(MASK if cfg.secret(key) else "")
     else:

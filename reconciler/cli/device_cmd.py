@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,6 +41,9 @@ def discover_cmd(
             "--workers", min=1, max=500, help="Parallel firewall probes (default: discovery.workers)"
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (counts, errors, stale devices, changes)")
+    ] = False,
 ) -> None:
     """Query Panorama for firewalls, confirm HA state on each firewall, and write inventory.json."""
     st = state(ctx)
@@ -84,8 +87,26 @@ def discover_cmd(
         stale=found.stale,
         auth_failed=found.auth_failed,
     )
-    _summary(inv, changes)
+    if as_json:
+        print(json.dumps(_summary_json(found, changes, paths.inventory_file), indent=2))
+    else:
+        _summary(inv, changes)
     _refuse_on_auth_failures(found)
+
+
+def _summary_json(found: discovery.Discovery, changes: discovery.InventoryDiff, file: Path) -> dict[str, Any]:
+    inv = found.inventory
+    return {
+        "inventory": str(file),
+        "discovered_at": inv.discovered_at,
+        "devices": len(inv),
+        "by_type": {t: sum(1 for d in inv if d.device_type == t) for t in DEVICE_TYPES},
+        "pairs": len(inv.pairs()),
+        "errors": {d.serial: d.error for d in inv if d.error},
+        "stale": found.stale,
+        "auth_failed": found.auth_failed,
+        "changes": {"added": changes.added, "removed": changes.removed, "changed": changes.changed},
+    }
 
 
 def _refuse_on_auth_failures(found: discovery.Discovery) -> None:

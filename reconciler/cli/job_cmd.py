@@ -100,6 +100,9 @@ def submit_cmd(
         str | None, typer.Option("--job-id", metavar="ID", help="Default: a generated id")
     ] = None,
     reason: Annotated[str, typer.Option("--reason", help="Free text kept with the job")] = "",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the queued job as JSON (its job_id, file, devices, mode)")
+    ] = False,
 ) -> None:
     """Queue one upgrade (or download-only / dry-run) job for a firewall or an HA pair."""
     if (device is None) == (ha_pair is None):
@@ -119,7 +122,21 @@ def submit_cmd(
         submitted_by=cli_user(),
         reason=reason,
     )
-    queue.submit(paths, [spec], inv)
+    written = queue.submit(paths, [spec], inv)
+    if as_json:
+        doc = {
+            "job_id": spec.job_id,
+            "type": spec.type,
+            "devices": list(spec.devices),
+            "mode": spec.kind_text,
+            "dry_run": spec.dry_run,
+            "download_only": spec.download_only,
+            "target_version": spec.target_version,
+            "file": str(written[0]) if written else None,
+            "daemon_running": lock.holder(paths.lock_file) is not None,
+        }
+        print(json.dumps(doc, indent=2))
+        return
     kind = "HA pair" if spec.type == queue.HA_PAIR else "device"
     print(f"Queued {spec.kind_text} job {spec.job_id} for {kind} {' + '.join(spec.devices)}")
     print(f"  target: {spec.target_version or 'end of the upgrade path'}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from reconciler.engine.session import Session
@@ -109,6 +110,63 @@ def open_view(session: Session) -> Iterator[View]:
         lines = _Lines(session)
         yield lines
         lines.tick(force=True)
+
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def transition_event(old: DeviceRecord | None, new: DeviceRecord) -> dict[str, Any] | None:
+    """``apply --json``'s event for a persisted record: one per phase (or hop) change, None otherwise
+    (``schemas/apply-events.schema.json``, event ``transition``)."""
+    if old is not None and (old.phase, old.current_path_index) == (new.phase, new.current_path_index):
+        return None
+    hop = new.hop or (new.hops[-1] if new.hops else None)
+    error = new.last_error if new.phase is Phase.FAILED else None
+    return {
+        "event": "transition",
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "serial": new.serial,
+        "hostname": new.hostname,
+        "group": new.group,
+        "job_id": new.job_id or None,
+        "from_phase": old.phase.value if old is not None else None,
+        "phase": new.phase.value,
+        "hop": hop.version if hop is not None else None,
+        "hop_index": new.current_path_index,
+        "hops": len(new.hops),
+        "current_version": new.current_version or None,
+        "target_version": new.target_version,
+        "attempt": new.attempt,
+        "dry_run": new.dry_run,
+        "reason": error.reason if error is not None else None,
+        "message": new.message,
+    }
+
+
+@contextmanager
+def open_events(session: Session, emit: Emit) -> Iterator[View]:
+    """``apply --json``: every phase change of a device as one JSON event (through ``emit``), chained
+    after the engine's own transition hook (restored on exit)."""
+    executor = session.executor
+    chained = executor.on_transition
+
+    def on_transition(old: DeviceRecord | None, new: DeviceRecord) -> None:
+        if chained is not None:
+            chained(old, new)
+        event = transition_event(old, new)
+        if event is not None:
+            emit(event)
+
+    executor.on_transition = on_transition
+    try:
+        yield _Quiet()
+    finally:
+        executor.on_transition = chained
+
+
+class _Quiet:
+    def tick(self) -> None:
+        """Events are emitted as records are persisted, not on ticks."""
 
 
 def summary_table(rows: Sequence[dict[str, object]]) -> str:
