@@ -123,6 +123,8 @@ class Daemon:
         watcher = Watcher(
             [watch_root(self.desired_path), self.paths.queue("pending"), self.paths.commands("incoming")],
             self.wakeup,
+            # A new inventory (re-discovery by the CLI, or by this daemon) is a new input: plan again now.
+            files=[self.paths.inventory_file],
         )
         watcher.start()
         try:

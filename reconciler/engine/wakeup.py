@@ -6,6 +6,7 @@ that swap files are all seen. Bursts of events are debounced by the loop (see ``
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -57,16 +58,39 @@ class _Handler(FileSystemEventHandler):
         self.wakeup.ring()
 
 
-class Watcher:
-    """Watches directories recursively and rings ``wakeup`` on any change in them."""
+class _FileHandler(FileSystemEventHandler):
+    """Rings only for changes of the given files (an atomic write renames a temp file onto one: its
+    ``dest_path``), not for anything else in their directories."""
 
-    def __init__(self, directories: Iterable[Path], wakeup: Wakeup) -> None:
+    def __init__(self, wakeup: Wakeup, files: set[str]) -> None:
+        self.wakeup = wakeup
+        self.files = files
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        touched = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
+        if touched & self.files:
+            self.wakeup.ring()
+
+
+class Watcher:
+    """Watches directories recursively and rings ``wakeup`` on any change in them; and single ``files``
+    (their directory watched alone, not recursively: e.g. ``inventory.json`` at the top of the work
+    directory, whose subdirectories the engine itself writes all the time)."""
+
+    def __init__(self, directories: Iterable[Path], wakeup: Wakeup, files: Iterable[Path] = ()) -> None:
         self.wakeup = wakeup
         self.observer = Observer()
         handler = _Handler(wakeup)
         self.directories = sorted({d.resolve() for d in directories if d.is_dir()})
         for directory in self.directories:
             self.observer.schedule(handler, str(directory), recursive=True)
+        watched = {f.parent.resolve() / f.name for f in files if f.parent.is_dir()}
+        self.files = sorted(watched)
+        for parent in sorted({f.parent for f in watched}):
+            names = {str(f) for f in watched if f.parent == parent}
+            self.observer.schedule(_FileHandler(wakeup, names), str(parent), recursive=False)
 
     def start(self) -> None:
         self.observer.daemon = True
