@@ -180,9 +180,7 @@ def _run_session(session: Session, victim: str) -> int:
         raise UserError(preview.error)
     print(f"\nPlan for {desired_dir()}:\n")
     print(plan_render.to_table(preview.plan), end="")
-    server = session.metrics_server
-    host = str(session.config.get("metrics.listen")).rpartition(":")[0]
-    metrics = f"http://{host}:{server.server_port}/metrics" if server is not None else "not served"
+    metrics = session.metrics_url or "not served"
     print(f"\nConverging (metrics: {metrics}) ...\n")
     started = time.monotonic()
     with progress_view.open_view(session) as view:

@@ -322,9 +322,7 @@ class Daemon:
                 "max": rec.max_in_flight,
                 "threads": ex._pool._max_workers,
             },
-            "metrics": f"http://{self.config.get('metrics.listen')}/metrics"
-            if session.metrics_server
-            else None,
+            "metrics": session.metrics_url,
         }
         store.atomic_write_json(self.paths.daemon_status_file, doc, schema="daemon-status")
         running = [

@@ -272,6 +272,13 @@ def _remove(gauge: Gauge, *labels: str) -> None:
         gauge.remove(*labels)
 
 
+def bound_address(server: WSGIServer, listen: str) -> str:
+    """``host:port`` where ``server`` really listens: ``listen``'s host with the bound port (``:0`` in the
+    setting picks a free port; status files and logs must name the one picked)."""
+    host = listen.rpartition(":")[0] or "127.0.0.1"
+    return f"{host}:{server.server_port}"
+
+
 def serve(metrics: Metrics, listen: str) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` on ``host:port`` (port 0 picks a free one: see ``server.server_port``)."""
     host, _, port = listen.rpartition(":")

@@ -44,6 +44,14 @@ class Session:
     metrics_server: Any = None
     imperative: Imperative | None = None
 
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port/metrics`` with the port really bound (``metrics.listen`` may say ``:0``)."""
+        if self.metrics_server is None:
+            return None
+        listen = str(self.config.get("metrics.listen"))
+        return f"http://{metrics_mod.bound_address(self.metrics_server, listen)}/metrics"
+
     def after_pass(self) -> None:
         """The imperative interface (jobs, operator commands, job status) after each pass."""
         if self.imperative is None or self.reconciler.desired is None:
@@ -78,7 +86,10 @@ def open_session(
     if serve_metrics and config.get("metrics.enabled") and config.get("metrics.listen"):
         try:
             server, _ = metrics_mod.serve(metrics, config.get("metrics.listen"))
-            log.info("metrics on http://%s/metrics", config.get("metrics.listen"))
+            log.info(
+                "metrics on http://%s/metrics",
+                metrics_mod.bound_address(server, config.get("metrics.listen")),
+            )
         except OSError as exc:
             log.warning("metrics not served on %s: %s", config.get("metrics.listen"), exc)
     notifier = Notifier.from_setting(
