@@ -79,7 +79,14 @@ def apply_cmd(
     with DaemonLock(paths.lock_file):
         session = open_session(paths, cfg, desired_path=desired_path, dry_run=dry_run)
         try:
-            _run(session, saved, target, auto_approve, dry_run, timeout, _Events() if as_json else None)
+            events = _Events() if as_json else None
+            hint = (
+                None
+                if file is not None
+                else f"this apply read the desired state from {desired_path} (desired.path); to apply a plan "
+                "made from another file or directory, pass -f DIR (the one given to 'plan')"
+            )
+            _run(session, saved, target, auto_approve, dry_run, timeout, events, hint)
         finally:
             session.close()
 
@@ -101,6 +108,7 @@ def _run(
     dry_run: bool,
     timeout: float | None,
     events: _Events | None = None,
+    desired_hint: str | None = None,
 ) -> None:
     rec = session.reconciler
     broken = rec.load_records()
@@ -114,6 +122,10 @@ def _run(
         reasons = staleness(
             saved, rec.desired.digest, rec.inventory.digest(), {d.serial: d.current for d in first.devices}
         )
+        if reasons and desired_hint and saved.desired_digest != rec.desired.digest:
+            raise UserError(
+                "the saved plan does not match the desired state:\n  " + "\n  ".join([*reasons, desired_hint])
+            )
         if reasons:
             raise UserError("the saved plan is stale, make a new one:\n  " + "\n  ".join(reasons))
         rec.only = {d.serial for d in saved.devices if d.changes}

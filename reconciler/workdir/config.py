@@ -211,8 +211,11 @@ def parse_value(key: Key, raw: Any) -> Any:
                 raise ValueError("expected true or false")
         elif key.type == "int":
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-                raise ValueError("expected a whole number")
-            value = int(raw)
+                raise ValueError(_int_expected(key))
+            try:
+                value = int(raw)
+            except (TypeError, ValueError):
+                raise ValueError(_int_expected(key)) from None
         elif key.type == "float":
             if isinstance(raw, bool):
                 raise ValueError("expected a number")
@@ -238,6 +241,17 @@ def parse_value(key: Key, raw: Any) -> Any:
     if key.name == "metrics.listen" and value:
         _check_listen(value)
     return value
+
+
+def _int_expected(key: Key) -> str:
+    """What an integer key accepts, from its registry bounds: "must be an integer from 1 to 500"."""
+    if key.minimum is not None and key.maximum is not None:
+        return f"must be an integer from {_num(key.minimum)} to {_num(key.maximum)}"
+    if key.minimum is not None:
+        return f"must be an integer of at least {_num(key.minimum)}"
+    if key.maximum is not None:
+        return f"must be an integer of at most {_num(key.maximum)}"
+    return "must be an integer"
 
 
 def _check_listen(value: str) -> None:
