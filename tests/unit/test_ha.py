@@ -433,8 +433,9 @@ def test_restart_while_making_functional_sends_it_again() -> None:
     assert w.pair.stage is PairStage.DONE and w.fws["B"].ha_state in ("active", "passive")
 
 
-def test_a_done_member_found_suspended_is_made_functional_by_the_pair() -> None:
-    """E.g. an operator suspended it after its hop: the coordinator puts it back before finishing."""
+def done_member_found_suspended() -> PairWorld:
+    """B finished its hop (post snapshot next), then someone suspended it: run until the pair sends
+    ``MakeFunctional`` to it."""
     w = started(PairWorld.of())
     for _ in range(3000):
         if w.recs["B"].outstanding == Snapshot("post", 0, "11.0.3"):
@@ -445,6 +446,12 @@ def test_a_done_member_found_suspended_is_made_functional_by_the_pair() -> None:
         if isinstance(w.pair.outstanding, MakeFunctional):
             break
         w.tick()
+    return w
+
+
+def test_a_done_member_found_suspended_is_made_functional_by_the_pair() -> None:
+    """E.g. an operator suspended it after its hop: the coordinator puts it back before finishing."""
+    w = done_member_found_suspended()
     assert w.pair.outstanding == MakeFunctional("B")
     resumed = pair_resume(PairRecord.from_json(w.pair.to_json()), w.recs, at(w.now), FAST)
     assert resumed.commands == (MakeFunctional("B"),)
@@ -454,16 +461,7 @@ def test_a_done_member_found_suspended_is_made_functional_by_the_pair() -> None:
 
 def test_an_unclear_answer_to_make_functional_is_looked_up_not_blocked() -> None:
     """The request reached the member but its answer was garbled: the roles show what happened."""
-    w = started(PairWorld.of())
-    for _ in range(3000):
-        if w.recs["B"].outstanding == Snapshot("post", 0, "11.0.3"):
-            break
-        w.tick()
-    w.fws["B"].ha_state = "suspended"
-    for _ in range(3000):
-        if isinstance(w.pair.outstanding, MakeFunctional):
-            break
-        w.tick()
+    w = done_member_found_suspended()
     w.due.pop("pair")
     w.fws["B"].run_ha(MakeFunctional("B"), w.now)  # carried out...
     w.pair_obs(HaCommandFailed("B", "MakeFunctional", False, "bad-response", "ParseError"))  # ...unreadable
