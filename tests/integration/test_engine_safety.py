@@ -336,7 +336,8 @@ def test_a_cancelled_pair_job_holds_both_members_frees_the_slot_and_a_release_re
             rec = session.executor.record(serial)
             if rec is not None and rec.phase.value == "install":
                 cancelled.append(serial)
-                queued = ok(cli("job", "cancel", "pair-a", "--reason", "admin takeover"))
+                # The engine runs in this thread: queue the command, do not wait for its outcome here.
+                queued = ok(cli("job", "cancel", "pair-a", "--reason", "admin takeover", "--no-wait"))
                 assert "the running daemon" in queued.output, queued.output
                 return
 
