@@ -726,34 +726,27 @@ class FirewallClient(_Client):
         return CheckFirewall(FirewallProxy(ops), skip_force_locale=True)
 
     def readiness(self, checks: list[Any]) -> dict[str, Any]:
-        """Run panos-upgrade-assurance readiness checks; ``{check: {"state": bool, "reason": str}}``. They
-        make several calls that do not go through ``op``: a transient error in any of them runs the checks
-        again under the client's retry policy, like every other read."""
-
-        def once() -> dict[str, Any]:
-            try:
-                with _answer_limit(self.max_answer):
-                    result: dict[str, Any] = self.assurance().run_readiness_checks(checks)
-            except Exception as exc:
-                raise translate(exc, f"{self.name}: readiness checks") from exc
-            return result
-
-        return self.retry.run(once)
+        """Run panos-upgrade-assurance readiness checks; ``{check: {"state": bool, "reason": str}}``."""
+        return self._assured("readiness checks", lambda a: a.run_readiness_checks(checks))
 
     def snapshot(self, areas: list[str]) -> dict[str, Any]:
         """Run panos-upgrade-assurance snapshots (e.g. ``routes``, ``arp_table``, ``session_stats``). An area
         lost to a transient error is reported by the library, not raised: the runner takes it again."""
+        return self._assured("snapshots", lambda a: a.run_snapshots(areas))
+
+    def _assured(self, what: str, run: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """One panos-upgrade-assurance run. Its own calls are retried one by one (``_RetryingOps``); an error
+        that still escapes is translated at the seam and runs the whole thing again under the client's retry
+        policy, like every other read."""
 
         def once() -> dict[str, Any]:
             try:
                 with _answer_limit(self.max_answer):
-                    result: dict[str, Any] = self.assurance().run_snapshots(areas)
+                    return run(self.assurance())
             except Exception as exc:
-                raise translate(exc, f"{self.name}: snapshots") from exc
-            return result
+                raise translate(exc, f"{self.name}: {what}") from exc
 
         return self.retry.run(once)
-
 
 def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
     host = cfg.get("panorama.host")
