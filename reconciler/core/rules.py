@@ -91,3 +91,13 @@ class UpgradeRules:
 
 
 DEFAULT_RULES = UpgradeRules()
+
+
+def spelled_out(text: str, rules: UpgradeRules = DEFAULT_RULES) -> str:
+    """A real version for what someone wrote short (``"12.1"``, ``"11"``): a known feature release's base
+    image (``12.1`` -> ``12.1.2``, there is no 12.1.0), else the text padded to three numbers."""
+    if text.count(".") >= 2:
+        return text
+    if rules.knows(text):
+        return str(rules.base_image(text))
+    return f"{text}.0" if "." in text else f"{text}.0.0"

@@ -65,11 +65,18 @@ class PathHop:
     """One install of a computed path. ``images``: what must be downloaded before installing ``version``, in
     download order (base images of the feature releases entered, then ``version`` itself, each once).
 
-    Not to be confused with ``reconciler.machine.records.Hop``, the hop as a device's status record keeps it
-    (version text, and the minimum content version to install it)."""
+    A path hop is record-ready: it also says the lowest content version PAN-OS installs it on
+    (``min_content``), so a device record (``reconciler.machine.records.Hop``, the hop as a status file keeps
+    it) is made from it field by field, with no rule applied on the way."""
 
     version: PanOsVersion
     images: tuple[PanOsVersion, ...]
+
+    @property
+    def min_content(self) -> str | None:
+        """The lowest content (App-ID) version, e.g. ``"8760"``, on which PAN-OS installs ``version``: a
+        content update comes first when the device runs an older one. None when the rules do not know it."""
+        return DEFAULT_RULES.min_content(self.version.feature_release)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": str(self.version), "images": [str(i) for i in self.images]}

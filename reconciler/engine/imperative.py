@@ -19,7 +19,6 @@ from datetime import datetime
 
 from reconciler.core.errors import StoreError
 from reconciler.core.inventory import Inventory
-from reconciler.core.rules import DEFAULT_RULES
 from reconciler.core.selectors import assign
 from reconciler.core.upgrade_path import IMAGES_UNKNOWN, PathSpec, find_path, table_target
 from reconciler.core.version import PanOsVersion
@@ -241,14 +240,7 @@ class Imperative:
                     path.detail,
                 )
                 continue
-            plan.hops[serial] = tuple(
-                Hop(
-                    str(h.version),
-                    tuple(str(i) for i in h.images),
-                    DEFAULT_RULES.min_content(h.version.feature_release),
-                )
-                for h in path.hops
-            )
+            plan.hops[serial] = tuple(Hop.of(h) for h in path.hops)
         if fetching:
             return "", None
         return "", plan

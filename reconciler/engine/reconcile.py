@@ -24,8 +24,7 @@ from reconciler.core.desired import DesiredState, Group
 from reconciler.core.errors import DeviceError, InputFileError, UserError
 from reconciler.core.inventory import Inventory
 from reconciler.core.observed import Observed
-from reconciler.core.progress import DeviceProgress, progress_from_status
-from reconciler.core.rules import DEFAULT_RULES
+from reconciler.core.progress import DeviceProgress
 from reconciler.core.upgrade_path import parse_upgrade_paths_text
 from reconciler.core.version import PanOsVersion
 from reconciler.device.client import FirewallClient
@@ -35,7 +34,8 @@ from reconciler.engine.webhooks import Notifier
 from reconciler.machine import DEFAULT_READINESS_CHECKS, MachineSettings
 from reconciler.machine import observations as o
 from reconciler.machine.pair import PairStage, new_pair
-from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.machine.plan_view import observed_of, progress_of
+from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Mode, Phase, new_record
 from reconciler.workdir import logs, record_store
 from reconciler.workdir.config import Config
 from reconciler.workdir.desired_load import git_revision
@@ -258,10 +258,10 @@ class Reconciler:
         cached = self._derived.get(rec.serial)
         if cached is not None and cached[0] is rec and cached[1] is seen:
             return cached[2], cached[3]
-        observed = Observed.of(rec.current_version or None, downloaded=rec.downloaded_versions)
+        observed = observed_of(rec)
         if seen is not None and seen.available:
             observed = replace(observed, available=tuple(sorted(set(seen.available))))
-        progress = progress_from_status(rec.to_json())
+        progress = progress_of(rec)
         self._derived[rec.serial] = (rec, seen, observed, progress)
         return observed, progress
 
@@ -450,19 +450,11 @@ class Reconciler:
             if self.dry_run
             else (Mode.DOWNLOAD_ONLY if dp.action == P.DOWNLOAD else Mode.UPGRADE)
         )
-        hops = tuple(
-            Hop(
-                str(h.version),
-                tuple(str(i) for i in h.images),
-                DEFAULT_RULES.min_content(h.version.feature_release),
-            )
-            for h in dp.hops
-        )
         record = new_record(
             serial=dp.serial,
             starting_version=dp.current,
             target_version=dp.target,
-            hops=hops,
+            hops=dp.hops,
             now=self.clock(),
             mode=mode,
             hostname=dp.hostname,

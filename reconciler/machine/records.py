@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.core.rules import DEFAULT_RULES, UpgradeRules
+from reconciler.core.upgrade_path import PathHop
 from reconciler.core.version import PanOsVersion
 from reconciler.machine.commands import Command, JobKind, command_from_json, command_to_json
 
@@ -155,6 +156,11 @@ class Hop:
     def bases(self) -> tuple[str, ...]:
         """The images other than the hop's own version (base images)."""
         return tuple(i for i in self.images if i != self.version)
+
+    @classmethod
+    def of(cls, hop: PathHop) -> Hop:
+        """The planner's hop as the record keeps it (versions as text, its minimum content version)."""
+        return cls(str(hop.version), tuple(str(i) for i in hop.images), hop.min_content)
 
     @classmethod
     def for_path(
@@ -602,7 +608,7 @@ def new_record(
     serial: str,
     starting_version: str,
     target_version: str,
-    hops: Sequence[Hop],
+    hops: Sequence[Hop | PathHop],
     now: Instant,
     mode: Mode = Mode.UPGRADE,
     hostname: str = "",
@@ -612,8 +618,8 @@ def new_record(
     group_digest: str | None = None,
     ha_peer: str | None = None,
 ) -> DeviceRecord:
-    """A fresh record in ``pending``. ``hops`` empty means the planner found no path (the device is skipped
-    after pre-flight unless it already runs the target)."""
+    """A fresh record in ``pending``. ``hops``: the planner's path hops (or record hops); empty means the
+    planner found no path (the device is skipped after pre-flight unless it already runs the target)."""
     start = _version(starting_version, "starting_version")
     stamp = iso(now)
     return DeviceRecord(
@@ -621,7 +627,7 @@ def new_record(
         mode=mode,
         starting_version=start,
         target_version=_version(target_version, "target_version"),
-        hops=tuple(hops),
+        hops=tuple(h if isinstance(h, Hop) else Hop.of(h) for h in hops),
         hostname=hostname,
         group=group,
         job_id=job_id,

@@ -37,7 +37,7 @@ from jsonschema.exceptions import ValidationError
 
 from reconciler.core.desired import DesiredState, DesiredStateInvalid, build
 from reconciler.core.errors import InputFileError
-from reconciler.core.rules import DEFAULT_RULES
+from reconciler.core.rules import spelled_out
 from reconciler.core.upgrade_path import UpgradePathTable, parse_upgrade_paths_text
 from reconciler.workdir import schemas
 
@@ -220,7 +220,7 @@ def _unquoted_versions(doc: _Doc, errors: list[str]) -> set[PathT]:
         keys = [p for p in path if isinstance(p, str)]
         if not keys or keys[-1] not in _VERSION_KEYS:
             continue
-        full = _full_version(text)
+        full = spelled_out(text)
         value = _number_text(text)
         errors.append(
             f"{doc.file}:{doc.line(path)}: {schemas.json_path(path)}: {text} is not a version string: YAML reads "
@@ -228,16 +228,6 @@ def _unquoted_versions(doc: _Doc, errors: list[str]) -> set[PathT]:
         )
         found.add(path)
     return found
-
-
-def _full_version(text: str) -> str:
-    """A real version for the hint: a known feature release's base image from the rules table (``12.1`` ->
-    ``12.1.2``, there is no 12.1.0), else the text padded to three numbers."""
-    if text.count(".") >= 2:
-        return text
-    if DEFAULT_RULES.knows(text):
-        return str(DEFAULT_RULES.base_image(text))
-    return f"{text}.0" if "." in text else f"{text}.0.0"
 
 
 def _non_finite(doc: _Doc, errors: list[str]) -> set[PathT]:

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.upgrade_path import PathHop, find_path
+from reconciler.core.version import PanOsVersion
 from reconciler.machine.commands import (
     COMMAND_TYPES,
     DEVICE_COMMAND_TYPES,
@@ -63,6 +65,18 @@ def test_hop_versions_are_canonical_and_checked() -> None:
     assert Hop("11.0.3", ("11.0.0", "11.0.3")).bases == ("11.0.0",)
     with pytest.raises(ValueError, match=r"hop\.version"):
         Hop("11.0", ("11.0.0",))
+
+
+def test_a_planned_path_becomes_record_hops_with_its_minimum_content() -> None:
+    path = find_path(PanOsVersion.parse("10.2.9"), PanOsVersion.parse("11.1.6"), table={}, ha=False)
+    hop = path.hops[0]
+    assert Hop.of(hop) == Hop("11.1.6", ("11.0.0", "11.1.0", "11.1.6"), min_content_version="8760")
+    rec = new_record(serial="A", starting_version="10.2.9", target_version="11.1.6", hops=path.hops, now=T0)
+    assert rec.hops == (Hop.of(hop),)
+    assert (
+        Hop.of(PathHop(PanOsVersion.parse("8.0.20"), (PanOsVersion.parse("8.0.20"),))).min_content_version
+        is None
+    )
 
 
 # -- records ------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.core.rules import DEFAULT_RULES, FEATURE_RELEASES, UpgradeRules
+from reconciler.core.rules import DEFAULT_RULES, FEATURE_RELEASES, UpgradeRules, spelled_out
 from reconciler.core.version import PanOsVersion
 
 V = PanOsVersion.parse
@@ -105,3 +105,11 @@ def test_required_bases_are_one_per_train_crossed(a: str, b: str) -> None:
         assert bases == []
     else:
         assert [x.feature_release for x in bases] == R.trains_between(a, b)
+
+
+@pytest.mark.parametrize(
+    "short, full",
+    [("12.1", "12.1.2"), ("11.1", "11.1.0"), ("13.4", "13.4.0"), ("11", "11.0.0"), ("10.2.9", "10.2.9")],
+)
+def test_a_version_written_short_is_spelled_out_as_a_real_one(short: str, full: str) -> None:
+    assert spelled_out(short) == full
