@@ -8,29 +8,26 @@
   ``panos-upgrade demo`` points at that directory explicitly;
 - ``config/upgrade_paths.json`` (optional, the original tool's table);
 - ``inventory.json``;
-- ``status/devices/<serial>.json`` (optional): each is adapted by ``progress_from_status``; when such a
-  record holds an ``"observed"`` object (``Observed.to_json`` form) it is used as the device's observation;
-  otherwise its ``downloaded_versions`` (the engine's status file) tell which images are already there.
-  Unreadable or torn records are skipped and reported, never fatal.
+- ``status/devices/<serial>.json`` (optional): the engine's records, read and validated as the engine reads
+  them (``record_store``), and seen through ``reconciler.machine.plan_view`` as the engine sees them, so
+  ``plan`` and ``group status`` give every device the verdict the engine gives it. A file the engine could
+  not use (torn, invalid) is skipped and reported, never fatal, as the engine skips it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.core.desired import DesiredState
-from reconciler.core.errors import StoreError
 from reconciler.core.inventory import Inventory
 from reconciler.core.observed import Observed
-from reconciler.core.progress import DeviceProgress, progress_from_status
-from reconciler.workdir import desired_load, inventory_store, store
+from reconciler.core.progress import DeviceProgress
+from reconciler.machine.plan_view import observed_of, progress_of
+from reconciler.workdir import desired_load, inventory_store, record_store
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
-
-log = logging.getLogger("reconciler.plan_inputs")
 
 
 def desired_path(paths: WorkPaths, config: Config, override: str | Path | None = None) -> Path:
@@ -66,31 +63,13 @@ class StatusSnapshot:
 
 def load_status(paths: WorkPaths) -> StatusSnapshot:
     """Read ``status/devices/*.json``; a missing directory is an empty snapshot."""
-    directory = paths.device_status_dir
-    if not directory.is_dir():
-        return StatusSnapshot()
-    progress: dict[str, DeviceProgress] = {}
-    observed: dict[str, Observed] = {}
-    skipped: list[str] = []
-    for file in sorted(directory.glob("*.json")):
-        try:
-            data = store.read_json(file)
-        except (StoreError, FileNotFoundError) as exc:
-            skipped.append(f"{file}: {exc}")
-            continue
-        if not isinstance(data, dict):
-            skipped.append(f"{file}: not a JSON object")
-            continue
-        data.setdefault("serial", file.stem)
-        record = progress_from_status(data)
-        progress[record.serial] = record
-        if isinstance(data.get("observed"), dict):
-            observed[record.serial] = Observed.from_json(data["observed"])
-        elif isinstance(data.get("downloaded_versions"), list):
-            observed[record.serial] = Observed.of(None, downloaded=data["downloaded_versions"])
-    for line in skipped:
-        log.warning("skipping device status %s", line)
-    return StatusSnapshot(progress, observed, tuple(skipped))
+    loaded = record_store.load_all(paths)
+    records = loaded.records.values()
+    return StatusSnapshot(
+        progress={r.serial: progress_of(r) for r in records},
+        observed={r.serial: observed_of(r) for r in records},
+        skipped=tuple(f"{paths.device_status_file(s)}: {why}" for s, why in sorted(loaded.broken.items())),
+    )
 
 
 def load_inventory(paths: WorkPaths) -> Inventory:

@@ -209,9 +209,9 @@ def test_hold_on_a_never_upgraded_device_creates_a_hold_only_record_that_release
     held = record_store.load(wp.device_status_file("002"))
     assert (Phase.HELD, "RMA", "10.2.9", ()) == (held.phase, held.hold.reason, held.target_version, held.hops)  # type: ignore[union-attr]
     assert oc.is_hold_only(held)
-    from reconciler.core.progress import progress_from_status
+    from reconciler.machine.plan_view import progress_of
 
-    assert "held" == progress_from_status(held.to_json()).category, "the planner blocks it as held"
+    assert "held" == progress_of(held).category, "the planner blocks it as held"
     (rel,) = oc.apply_offline(wp, [request(wp, {"command": "release", "serial": "002"})], T0, inventory=INV)
     assert oc.REMOVED == rel.devices[0].result
     assert not wp.device_status_file("002").exists()

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from reconciler.cli import app
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.planner import Plan, staleness
-from reconciler.workdir import schemas
+from reconciler.machine.records import ErrorInfo, Phase, new_record
+from reconciler.workdir import record_store, schemas
 from reconciler.workdir.inventory_store import save
 from reconciler.workdir.layout import WorkPaths
 
@@ -148,24 +149,29 @@ def test_desired_path_from_config_and_from_flag(fleet: WorkPaths, runner: CliRun
 
 
 @freeze_time(INSIDE)
-def test_status_files_are_read_through_the_adapter(fleet: WorkPaths, runner: CliRunner) -> None:
-    fleet.device_status_dir.mkdir(parents=True, exist_ok=True)
-    (fleet.device_status_dir / "A1.json").write_text(
-        json.dumps(
-            {
-                "serial": "A1",
-                "upgrade_status": "failed",
-                "target_version": "11.1.6-h1",
-                "last_error": {"message": "install job failed"},
-                "job_ids": [12],
-            }
-        )
+def test_status_files_are_read_as_the_engine_reads_them(fleet: WorkPaths, runner: CliRunner) -> None:
+    failed = new_record(
+        serial="A1",
+        starting_version="11.1.2",
+        target_version="11.1.6-h1",
+        hops=(),
+        now=INSIDE,
+        group="branches",
+    ).with_changes(
+        phase=Phase.FAILED,
+        last_error=ErrorInfo("install-failed", "install", "install job failed", INSIDE),
     )
-    (fleet.device_status_dir / "H1.json").write_text('{"serial": "H1", "upgrade_st')  # torn: skipped
+    record_store.save(fleet, failed)
+    (fleet.device_status_dir / "H1.json").write_text('{"serial": "H1", "upgr')  # torn: skipped
+    # Not a record the engine can use (the schema refuses it): the engine ignores it, and so does plan.
+    (fleet.device_status_dir / "A2.json").write_text(
+        json.dumps({"serial": "A2", "upgrade_status": "failed", "target_version": "11.1.6-h1"})
+    )
     code, out, _ = cli(runner, fleet, "plan", "--json")
     assert code == 0
-    a1 = next(d for d in json.loads(out)["devices"] if d["serial"] == "A1")
-    assert (a1["action"], a1["reason"], a1["detail"]) == ("blocked", "failed", "install job failed")
+    verdicts = {d["serial"]: (d["action"], d["reason"], d["detail"]) for d in json.loads(out)["devices"]}
+    assert ("blocked", "failed", "install job failed") == verdicts["A1"]
+    assert ("none", "converged") == verdicts["A2"][:2]
 
 
 @freeze_time(INSIDE)

@@ -1,4 +1,4 @@
-"""The planner's inputs: Observed, DeviceProgress and its adapter from status files, work-dir sources."""
+"""The planner's inputs: Observed, DeviceProgress, the one way from an engine record to both, work-dir sources."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.observed import Observed, parse_time
-from reconciler.core.progress import CATEGORIES, DeviceProgress, category_of, progress_from_status
+from reconciler.core.progress import CATEGORIES, DeviceProgress
+from reconciler.core.upgrade_path import PathHop
 from reconciler.core.version import PanOsVersion
-from reconciler.machine.records import ErrorInfo, HoldInfo, Mode, Phase, new_record
-from reconciler.workdir import plan_inputs
+from reconciler.machine.plan_view import CATEGORY_OF_PHASE, observed_of, progress_of
+from reconciler.machine.records import DeviceRecord, ErrorInfo, HoldInfo, Hop, Mode, Phase, new_record
+from reconciler.workdir import plan_inputs, record_store
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
 
@@ -23,76 +25,27 @@ NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     "phase, category",
     [
-        ("", "idle"),
-        ("pending", "in_progress"),
-        ("download_base", "in_progress"),
-        ("Installing", "in_progress"),
-        ("reboot", "in_progress"),
-        ("something-new", "in_progress"),  # unknown phases never let new work start
-        ("done", "done"),
-        ("completed", "done"),
-        ("downloaded", "done"),
-        ("dry_run_complete", "idle"),
-        ("skipped", "idle"),
-        ("failed", "failed"),
-        ("held", "held"),
-        ("cancelled", "cancelled"),
-        ("canceled", "cancelled"),
+        (Phase.PENDING, "in_progress"),
+        (Phase.DOWNLOAD_BASE, "in_progress"),
+        (Phase.INSTALL, "in_progress"),
+        (Phase.REBOOT, "in_progress"),
+        (Phase.NEXT_HOP, "in_progress"),
+        (Phase.DONE, "done"),
+        (Phase.DOWNLOADED, "done"),
+        (Phase.DRY_RUN_COMPLETE, "idle"),
+        (Phase.SKIPPED, "idle"),
+        (Phase.FAILED, "failed"),
+        (Phase.HELD, "held"),
+        (Phase.CANCELLED, "cancelled"),
     ],
 )
-def test_category_of(phase: str, category: str) -> None:
-    assert category_of(phase) == category
+def test_category_of_each_phase(phase: Phase, category: str) -> None:
+    assert category == progress_of(record(phase=phase)).category
 
 
-def test_adapter_reads_the_original_tool_style_fields_and_ignores_the_rest() -> None:
-    p = progress_from_status(
-        {
-            "serial": "001",
-            "upgrade_status": "failed",
-            "target_version": "11.1.6-h1",
-            "starting_version": "10.2.9",
-            "desired_revision": "abc",
-            "last_error": "install job 77 failed",
-            "finished_at": "2026-11-28T01:00:00Z",
-            "current_version": "10.2.9",
-            "updated_at": "2026-11-28T01:00:00",
-            "whatever": {"nested": True},
-        }
-    )
-    assert p == DeviceProgress(
-        "001",
-        "failed",
-        V("11.1.6-h1"),
-        "abc",
-        V("10.2.9"),
-        "install job 77 failed",
-        datetime(2026, 11, 28, 1, tzinfo=UTC),
-        V("10.2.9"),
-        datetime(2026, 11, 28, 1, tzinfo=UTC),
-    )
-
-
-@pytest.mark.parametrize(
-    "data, category, reason",
-    [
-        ({"upgrade_status": "install", "held": True, "hold_reason": "admin"}, "held", "admin"),
-        ({"upgrade_status": "install", "cancelled": True}, "cancelled", ""),
-        ({"category": "done"}, "done", ""),
-        ({"phase_category": "bogus", "phase": "failed", "failed_reason": "x"}, "failed", "x"),
-        ({"upgrade_status": "failed", "last_error": {"reason": "r", "message": "m"}}, "failed", "m"),
-    ],
-)
-def test_adapter_variants(data: dict[str, object], category: str, reason: str) -> None:
-    p = progress_from_status({"serial": "s", **data})
-    assert (p.category, p.reason) == (category, reason)
-
-
-def test_adapter_tolerates_garbage_values() -> None:
-    p = progress_from_status(
-        {"serial": "s", "target_version": 10.1, "finished_at": "yesterday", "starting_version": None}
-    )
-    assert p.target is None and p.finished_at is None and p.starting_version is None
-    assert p.category == "idle"
+def test_every_phase_has_a_category() -> None:
+    assert set(Phase) == set(CATEGORY_OF_PHASE)
+    assert set(CATEGORY_OF_PHASE.values()) <= set(CATEGORIES)
 
 
 def test_progress_refuses_unknown_categories_and_round_trips() -> None:
@@ -103,47 +56,74 @@ def test_progress_refuses_unknown_categories_and_round_trips() -> None:
         assert DeviceProgress.from_json(p.to_json()) == p
 
 
-# --- contract with the engine's device status record (reconciler.machine.records) -----------------------------
+# --- the one way from the engine's record (reconciler.machine.records) to the planner's inputs -----------------
 
 
-def record(**changes: object) -> dict[str, object]:
+def record(**changes: object) -> DeviceRecord:
     base = new_record(
         serial="0111",
         starting_version="10.2.9",
         target_version="11.1.6-h1",
-        hops=[],
+        hops=[Hop("11.1.0", ("11.1.0",)), Hop("11.1.6-h1", ("11.1.6-h1",))],
         now=NOW,
         desired_revision="sha256:abc",
+        group_digest="g1",
         mode=Mode(changes.pop("mode", Mode.UPGRADE)),
     )
-    return base.with_changes(**changes).to_json()
+    return base.with_changes(**changes)
 
 
-def test_adapter_understands_the_engine_record() -> None:
-    fresh = progress_from_status(record())
-    assert (fresh.category, fresh.target, fresh.starting_version) == (
+def test_progress_of_a_fresh_record() -> None:
+    assert DeviceProgress(
+        "0111",
         "in_progress",
-        V("11.1.6-h1"),
-        V("10.2.9"),
+        target=V("11.1.6-h1"),
+        desired_revision="sha256:abc",
+        starting_version=V("10.2.9"),
+        current_version=V("10.2.9"),
+        updated_at=NOW,
+        resting=True,
+        group_digest="g1",
+        hops=(PathHop(V("11.1.0"), (V("11.1.0"),)), PathHop(V("11.1.6-h1"), (V("11.1.6-h1"),))),
+    ) == progress_of(record())
+
+
+def test_progress_of_failed_held_staged_and_half_done_records() -> None:
+    error = ErrorInfo("install-failed", "install", "install job 12 failed", "2026-11-28T01:00:00.000Z")
+    failed = progress_of(record(phase=Phase.FAILED, finished_at="2026-11-28T01:00:00.000Z", last_error=error))
+    assert ("failed", "install job 12 failed", datetime(2026, 11, 28, 1, tzinfo=UTC), False) == (
+        failed.category,
+        failed.reason,
+        failed.finished_at,
+        failed.resting,
     )
-    assert fresh.desired_revision == "sha256:abc" and fresh.current_version == V("10.2.9")
-    failed = progress_from_status(
-        record(
-            phase=Phase.FAILED,
-            finished_at="2026-11-28T01:00:00.000Z",
-            last_error=ErrorInfo(
-                "install-failed", "install", "install job 12 failed", "2026-11-28T01:00:00.000Z"
-            ),
-        )
+    no_message = progress_of(
+        record(phase=Phase.FAILED, last_error=ErrorInfo("reboot-timeout", "reboot", "", ""))
     )
-    assert (failed.category, failed.reason) == ("failed", "install job 12 failed")
-    assert failed.finished_at == datetime(2026, 11, 28, 1, tzinfo=UTC)
-    held = progress_from_status(
-        record(phase=Phase.HELD, hold=HoldInfo("admin", "takeover", "2026-11-28T01:00:00.000Z", "install"))
-    )
-    assert (held.category, held.reason) == ("held", "takeover")
-    staged = progress_from_status(record(mode=Mode.DOWNLOAD_ONLY, phase=Phase.DOWNLOADED))
-    assert (staged.category, staged.download_only) == ("done", True)
+    assert "reboot-timeout" == no_message.reason, "the reason code when the error has no message"
+    hold = HoldInfo("admin", "takeover", "2026-11-28T01:00:00.000Z", "install")
+    held = progress_of(record(phase=Phase.HELD, hold=hold))
+    assert ("held", "takeover") == (held.category, held.reason)
+    held_pending = progress_of(record(hold=hold))
+    assert "held" == held_pending.category, "a hold record is a hold whatever the phase"
+    staged = progress_of(record(mode=Mode.DOWNLOAD_ONLY, phase=Phase.DOWNLOADED))
+    assert ("done", True) == (staged.category, staged.download_only)
+    half = progress_of(record(phase=Phase.INSTALL, current_path_index=1))
+    assert ((V("11.1.6-h1"),), False) == (tuple(h.version for h in half.hops), half.resting)
+
+
+def test_a_dry_run_record_is_no_progress_but_its_hold_is_a_hold() -> None:
+    error = ErrorInfo("preflight-failed", "preflight", "disk", "2026-11-28T01:00:00.000Z")
+    rehearsal = record(mode=Mode.DRY_RUN, phase=Phase.FAILED, last_error=error, current_version="10.2.10")
+    assert DeviceProgress("0111", current_version=V("10.2.10"), updated_at=NOW) == progress_of(rehearsal)
+    hold = HoldInfo("admin", "takeover", "2026-11-28T01:00:00.000Z", "preflight")
+    assert "held" == progress_of(record(mode=Mode.DRY_RUN, phase=Phase.HELD, hold=hold)).category
+
+
+def test_observed_of_a_record() -> None:
+    rec = record(current_version="11.1.0", downloaded_versions=("11.1.6-h1", "11.1.0"))
+    assert Observed.of("11.1.0", downloaded=["11.1.0", "11.1.6-h1"]) == observed_of(rec)
+    assert Observed(downloaded=()) == observed_of(record(current_version=""))
 
 
 # --- Observed -------------------------------------------------------------------------------------------
@@ -180,21 +160,18 @@ def test_desired_path_order(tmp_path: Path) -> None:
     assert plan_inputs.desired_path(paths, Config({"desired.path": "x"}), "flag.yaml") == Path("flag.yaml")
 
 
-def test_load_status_skips_bad_files_and_reads_observations(tmp_path: Path) -> None:
+def test_load_status_reads_records_as_the_engine_does_and_skips_what_it_cannot_use(tmp_path: Path) -> None:
     paths = WorkPaths(tmp_path)
     assert plan_inputs.load_status(paths).progress == {}
-    paths.device_status_dir.mkdir(parents=True)
-    (paths.device_status_dir / "A.json").write_text(json.dumps({"upgrade_status": "done"}))
-    (paths.device_status_dir / "B.json").write_text(
-        json.dumps({"serial": "B", "observed": Observed.of("11.1.4", reachable=False).to_json()})
-    )
-    (paths.device_status_dir / "C.json").write_text(
-        json.dumps(record(downloaded_versions=("11.0.0", "11.1.0")))
-    )
+    done = record(phase=Phase.DONE, current_version="11.1.6-h1", downloaded_versions=("11.1.6-h1",))
+    record_store.save(paths, done)
     (paths.device_status_dir / "D.json").write_text('{"serial": "D", "upgr')
     (paths.device_status_dir / "E.json").write_text("[1, 2]")
+    # Not the engine's record (an alias-only document, an ``observed`` key the schema forbids): skipped.
+    (paths.device_status_dir / "F.json").write_text(
+        json.dumps({"serial": "F", "upgrade_status": "done", "observed": Observed.of("11.1.4").to_json()})
+    )
     snap = plan_inputs.load_status(paths)
-    assert snap.progress["A"].category == "done"  # serial taken from the file name when absent
-    assert snap.observed["B"].reachable is False
-    assert snap.observed["0111"].downloaded == (V("11.0.0"), V("11.1.0"))
-    assert sorted(Path(s.split(":")[0]).name for s in snap.skipped) == ["D.json", "E.json"]
+    assert {"0111": progress_of(done)} == snap.progress
+    assert {"0111": observed_of(done)} == snap.observed
+    assert ["D.json", "E.json", "F.json"] == sorted(Path(s.split(":")[0]).name for s in snap.skipped)
