@@ -28,6 +28,9 @@ What a command does to a device (the machine decides; an illegal request changes
   whose other member is held for the same work releases both (``acts_on``): the pair restarts as one unit
   from a fresh read of both roles.
 * ``retry``: a failed or cancelled device goes back to ``pending`` as a new attempt.
+* ``reconcile`` (``panos-upgrade reconcile now``): no device; the file itself wakes the daemon (it watches
+  ``commands/incoming``), and its outcome (no devices) says when the daemon took it: the daemon's next pass
+  (``status/daemon.json`` ``last_reconcile``) starts after that moment.
 """
 
 from __future__ import annotations
@@ -60,7 +63,9 @@ from reconciler.workdir.layout import WorkPaths
 
 SCHEMA = "command-file"
 OUTCOME_SCHEMA = "command-outcome"
-COMMANDS = ("cancel_upgrade", "hold", "release", "retry")
+COMMANDS = ("cancel_upgrade", "hold", "release", "retry", "reconcile")
+RECONCILE = "reconcile"
+DAEMON_TARGET = "daemon"  # the target of a reconcile request: no device
 DEFAULT_BY = "operator"
 
 # Per-device results in an outcome.
@@ -78,14 +83,14 @@ class OperatorRequest:
     """One accepted command file, resolved to devices.
 
     ``observation`` is what to feed ``machine.step`` (``CancelRequest``/``HoldRequest`` with ``by`` and
-    ``reason``, ``ReleaseRequest``/``RetryRequest`` with ``by``). ``serials`` are the devices named (for a
-    job: the job file's devices). ``file`` is the command file's path in ``commands/processed/``.
+    ``reason``, ``ReleaseRequest``/``RetryRequest`` with ``by``; ``None`` for a reconcile request, which
+    names no device). ``serials`` are the devices named (for a job: the job file's devices). ``file`` is the command file's path in ``commands/processed/``.
     """
 
     command: str
     target: str
     serials: tuple[str, ...]
-    observation: Observation
+    observation: Observation | None
     file: Path
     job_id: str | None = None
     by: str = DEFAULT_BY
@@ -198,6 +203,8 @@ def _resolve(paths: WorkPaths, inv: Inventory, data: Mapping[str, Any], name: st
     by = str(data.get("submitted_by") or DEFAULT_BY)
     reason = str(data.get("reason", ""))
     job_id: str | None = None
+    if command == RECONCILE:
+        return OperatorRequest(RECONCILE, DAEMON_TARGET, (), None, Path(name), by=by, reason=reason)
     if target == "job":
         job_id = data["job_id"]
         job = queue.find(paths, job_id)
@@ -265,6 +272,8 @@ def observation_for_record(
     pair that has started (either member began) holds it instead of cancelling it: the pair stops as one
     unit, the working member at its next safe point and this one at once, both held until released."""
     obs = request.observation
+    if obs is None:
+        raise ValueError(f"a {request.command} request acts on no device")
     if (
         isinstance(obs, CancelRequest)
         and record.phase is Phase.PENDING
@@ -330,6 +339,8 @@ def hold_only_record(
         hostname=dev.hostname,
         ha_peer=dev.peer_serial or None,
     )
+    if request.observation is None:
+        return None
     held = machine.step(base, request.observation, now, settings).record
     return replace(held, message=held.message + " (no upgrade in progress)")
 
