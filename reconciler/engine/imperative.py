@@ -6,27 +6,25 @@ Each daemon pass (and ``apply``) calls ``Imperative.tick()``:
   when the engine manages that record; otherwise ``operator_requests.decide`` works on the file (hold-only
   records, released holds); an outcome file says what happened to every device;
 - jobs (``queue/pending``): each valid job starts at once when capacity allows (jobs are imperative: no
-  window or wave applies), moves to ``active``, and its devices get records carrying ``job_id``; a job for a
-  device the desired state manages toward another target is refused with a reason;
+  window or wave applies), moves to ``active``, and its devices get records carrying ``job_id``; what a job
+  does to each device (versions, hops, refusals, failures) is decided by ``reconciler.machine.job_plan``;
 - job status (``status/jobs/<id>.json``) follows the device records; a finished job moves to completed,
   failed or cancelled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconciler.core.errors import StoreError
 from reconciler.core.inventory import Inventory
-from reconciler.core.selectors import assign
-from reconciler.core.upgrade_path import IMAGES_UNKNOWN, PathSpec, find_path, table_target
-from reconciler.core.version import PanOsVersion
 from reconciler.engine.reconcile import Reconciler, utc_now
 from reconciler.jobs import job_status, operator_requests, queue
 from reconciler.machine import observations as o
+from reconciler.machine.job_plan import JobPlan, plan_job
 from reconciler.machine.pair import new_pair
-from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Hop, Phase, iso, new_record
+from reconciler.machine.records import DeviceRecord, Phase, iso, new_record
 from reconciler.workdir import logs, record_store, store
 from reconciler.workdir.layout import WorkPaths
 
@@ -155,95 +153,36 @@ class Imperative:
         for spec in queue.read_pending(self.paths, inventory):
             if in_flight + len(spec.devices) > rec.max_in_flight:
                 break  # stays pending; started when capacity frees up
-            problem, planned = self._plan_job(spec, inventory)
-            if problem:
-                queue.reject(self.paths, spec.job_id, problem)
-                store.audit(self.paths.audit_file, "job-rejected", job_id=spec.job_id, reason=problem)
-                continue
+            planned = self._plan_job(spec, inventory)
             if planned is None:
                 continue  # stays pending until its devices' image lists are known
+            if planned.problem:
+                queue.reject(self.paths, spec.job_id, planned.problem)
+                store.audit(self.paths.audit_file, "job-rejected", job_id=spec.job_id, reason=planned.problem)
+                continue
             queue.move(self.paths, spec.job_id, "active")
             self.started[spec.job_id] = iso(now)
             store.audit(self.paths.audit_file, "job-started", job_id=spec.job_id, devices=list(spec.devices))
             self._start_job(spec, planned, inventory, now)
             in_flight += len(spec.devices)
 
-    def _plan_job(self, spec: queue.JobSpec, inventory: Inventory) -> tuple[str, JobPlan | None]:
-        """(problem or "", the job's plan; None while a device's image list is being fetched).
-
-        The target: the job's, else the desired group's, else the end of the device's path in
-        upgrade_paths.json (the original tool's meaning). A target no path leads to is never replaced by
-        the current version: the device fails with the path's reason (``no-path``, naming both versions).
-        A path that needs intermediate releases waits for the device's offered images (fetched once)."""
+    def _plan_job(self, spec: queue.JobSpec, inventory: Inventory) -> JobPlan | None:
+        """The job's plan (``plan_job`` decides; this fetches the image lists it asks for), or None while a
+        device's image list is being fetched."""
         rec = self.reconciler
-        desired = rec.desired
-        managed = (
-            assign([(g.name, g.selection) for g in desired.groups], inventory).group_of if desired else {}
-        )
-        table = desired.upgrade_paths if desired else {}
-        plan = JobPlan()
-        fetching = False
-        for serial in spec.devices:
-            dev = inventory.get(serial)
-            current = PanOsVersion.try_parse(dev.sw_version) if dev else None
-            live = rec.executor.record(serial)
-            if live is not None and live.current_version:
-                current = PanOsVersion.try_parse(live.current_version) or current
-            if current is None:
-                return f"{serial}: version unknown; run 'panos-upgrade device discover'", None
-            group = (
-                next((g for g in desired.groups if g.name == managed.get(serial)), None) if desired else None
-            )
-            target = PanOsVersion.try_parse(spec.target_version) if spec.target_version else None
-            if group is not None and target is not None and target != group.target:
-                return (
-                    f"{serial} is managed by desired-state group {group.name!r} toward {group.target}, "
-                    f"not {target}: change the desired state instead"
-                ), None
-            if live is not None and live.phase not in TERMINAL_PHASES and not _idle(live):
-                owner = live.job_id or live.group or "desired state"
-                return f"{serial} is busy ({live.phase.value}, {owner})", None
-            # A job runs with the settings of the device's desired-state group (margins, disk, readiness
-            # checks), as that group's own run would; a dry run rehearses exactly that.
-            plan.groups[serial] = group.name if group is not None else ""
-            target = target or (group.target if group else None) or table_target(table, current)
-            if target is None:
-                return (
-                    f"{serial}: no target: give target_version, or add {current} to config/upgrade_paths.json",
-                    None,
-                )
-            ha = spec.type == queue.HA_PAIR
-            how: PathSpec = "table" if current in table else "auto"
-            path = find_path(current, target, spec=how, table=table, ha=ha)
-            if path.reason == IMAGES_UNKNOWN:
-                state, offered = rec.offered_images(serial)
-                if state == "fetching":
-                    fetching = True
-                    continue
-                if state == "known":
-                    path = find_path(current, target, spec=how, table=table, ha=ha, available=offered)
-                else:
-                    path = replace(path, detail=f"{path.detail}; the device did not give its image list")
-            plan.targets[serial] = str(target)
-            plan.starts[serial] = str(current)
-            if path.reason is not None:
-                plan.failures[serial] = (
-                    path.reason,
-                    f"no upgrade path from {current} to {target}: {path.detail}",
-                )
-                log.warning(
-                    "job %s: %s: no upgrade path from %s to %s (%s)",
-                    spec.job_id,
-                    serial,
-                    current,
-                    target,
-                    path.detail,
-                )
-                continue
-            plan.hops[serial] = tuple(Hop.of(h) for h in path.hops)
-        if fetching:
-            return "", None
-        return "", plan
+        records = rec.executor.records
+        planned = plan_job(spec, rec.desired, inventory, records)
+        if planned.needs_images:
+            answers = {serial: rec.offered_images(serial) for serial in planned.needs_images}
+            if any(state == "fetching" for state, _ in answers.values()):
+                return None
+            offered = {serial: images for serial, (_, images) in answers.items()}
+            planned = plan_job(spec, rec.desired, inventory, records, offered)
+        if planned.needs_images:
+            return None
+        for serial, (_, message) in planned.failures.items():
+            log.warning("job %s: %s: %s", spec.job_id, serial, message)
+        return planned
 
     def _start_job(self, spec: queue.JobSpec, planned: JobPlan, inventory: Inventory, now: datetime) -> None:
         rec = self.reconciler
@@ -360,21 +299,6 @@ class Imperative:
                     finished_at=iso(now),
                 )
             job_status.write(self.paths, status)
-
-
-@dataclass
-class JobPlan:
-    """What a job does per device: its start and target versions, its hops, or why it cannot go."""
-
-    starts: dict[str, str] = field(default_factory=dict)
-    targets: dict[str, str] = field(default_factory=dict)
-    hops: dict[str, tuple[Hop, ...]] = field(default_factory=dict)
-    failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # serial -> (reason, message)
-    groups: dict[str, str] = field(default_factory=dict)  # serial -> desired-state group ("" if none)
-
-
-def _idle(record: DeviceRecord) -> bool:
-    return record.phase is Phase.PENDING and record.started_at is None
 
 
 def _load_quietly(paths: WorkPaths, serial: str) -> DeviceRecord | None:

@@ -71,6 +71,10 @@ class JobSpec:
         return Mode.DOWNLOAD_ONLY if self.download_only else Mode.UPGRADE
 
     @property
+    def is_ha_pair(self) -> bool:
+        return self.type == HA_PAIR
+
+    @property
     def kind_text(self) -> str:
         """``upgrade``, ``download-only`` or ``dry-run`` (for people)."""
         return {Mode.UPGRADE: "upgrade", Mode.DOWNLOAD_ONLY: "download-only", Mode.DRY_RUN: "dry-run"}[

@@ -1,6 +1,6 @@
 """Loopback addressing: one address per device, all on the same port.
 
-With base ``127.A.0.0``: Panorama is ``127.A.0.1``; firewall *i* (0-based, fleet order) is
+With base ``127.A.0.0``: Panorama is ``127.A.0.1`` (its HA peer, if any, ``127.A.0.2``); firewall *i* (0-based, fleet order) is
 ``127.A.(1 + i // 254).(1 + i % 254)``, so one base holds up to 64,770 firewalls. Only 127.0.0.0/8 is
 ever used (Linux answers on the whole block without configuration).
 """
@@ -30,6 +30,11 @@ class Addressing:
     @property
     def panorama(self) -> str:
         return f"127.{self._second}.0.1"
+
+    @property
+    def panorama_peer(self) -> str:
+        """The second Panorama of a Panorama HA pair."""
+        return f"127.{self._second}.0.2"
 
     def firewall(self, index: int) -> str:
         if not 0 <= index < MAX_FIREWALLS:

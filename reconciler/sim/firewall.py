@@ -140,12 +140,11 @@ class SimFirewall:
         return self.api_up and now >= self.chassis_ready_at
 
     def panorama_connected(self, now: float) -> bool:
-        panorama = self.world.panorama
         return (
             self.api_up
             and now >= self.panorama_connected_at
             and self.faults.get("panorama_unreachable") is None
-            and panorama.listening
+            and self.world.panorama_manages(self)
         )
 
     def uptime(self, now: float) -> float:

@@ -160,9 +160,13 @@ class PanoramaSpec:
     model: str = "M-200"
     version: Version = field(default_factory=lambda: Version.parse("12.1.3"))
     faults: tuple[Fault, ...] = ()
+    downloaded: tuple[Version, ...] = ()
+    # A Panorama HA pair: this Panorama is the primary, ``ha_peer`` the secondary (its own ``ha_peer`` None).
+    ha_peer: PanoramaSpec | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "version", Version.parse(self.version))
+        object.__setattr__(self, "downloaded", tuple(Version.parse(v) for v in self.downloaded))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -173,17 +177,32 @@ class PanoramaSpec:
         }
         if self.faults:
             out["faults"] = [f.to_json() for f in self.faults]
+        if self.downloaded:
+            out["downloaded"] = [str(v) for v in self.downloaded]
+        if self.ha_peer is not None:
+            out["ha"] = {"peer": self.ha_peer.to_json()}
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PanoramaSpec:
         d = PanoramaSpec()
+        peer = (data.get("ha") or {}).get("peer")
         return cls(
             serial=str(data.get("serial", d.serial)),
             hostname=str(data.get("hostname", d.hostname)),
             model=str(data.get("model", d.model)),
             version=Version.parse(data.get("version", str(d.version))),
             faults=tuple(Fault.from_json(f) for f in data.get("faults", [])),
+            downloaded=tuple(Version.parse(v) for v in data.get("downloaded", [])),
+            ha_peer=PanoramaSpec.from_json(
+                {
+                    "serial": "000710000002",
+                    "hostname": "panorama-2",
+                    **{k: v for k, v in peer.items() if k != "ha"},
+                }
+            )
+            if peer
+            else None,
         )
 
 
@@ -267,8 +286,11 @@ def validate_devices(devices: tuple[DeviceSpec, ...], panorama: PanoramaSpec) ->
     """Cross-device rules a schema cannot express: unique serials, reciprocal HA peers."""
     problems: list[str] = []
     by_serial: dict[str, DeviceSpec] = {}
+    pano_serials = {panorama.serial} | ({panorama.ha_peer.serial} if panorama.ha_peer else set())
+    if panorama.ha_peer is not None and panorama.ha_peer.serial == panorama.serial:
+        problems.append(f"Panorama serial {panorama.serial} is used twice")
     for d in devices:
-        if d.serial in by_serial or d.serial == panorama.serial:
+        if d.serial in by_serial or d.serial in pano_serials:
             problems.append(f"serial {d.serial} is used twice")
         by_serial[d.serial] = d
     for d in devices:

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from reconciler.sim import config_xml, responses
 from reconciler.sim.commands import Command
-from reconciler.sim.firewall import SimFirewall
-from reconciler.sim.panorama import SimPanorama
-from reconciler.sim.xmltext import Raw, error, fields, leaf, node, success
+from reconciler.sim.firewall import OpError, SimFirewall
+from reconciler.sim.jobs import panos_time
+from reconciler.sim.panorama import SimPanorama, can_manage
+from reconciler.sim.version import Version
+from reconciler.sim.xmltext import Raw, cdata, entries, error, fields, leaf, node, success
 
 if TYPE_CHECKING:
     from reconciler.sim.world import World
@@ -28,17 +30,22 @@ class PanoramaContext:
 Handler = Callable[[PanoramaContext], str]
 
 
-def _device_entry(fw: SimFirewall, now: float) -> str:
-    connected = fw.panorama_connected(now)
+def _device_entry(pano: SimPanorama, fw: SimFirewall, now: float) -> str:
+    unsupported = not can_manage(pano.version, fw.version)
+    connected = fw.panorama_connected(now) and not unsupported
     if connected:
         fw.world.extras.setdefault("panorama_seen", {})[fw.serial] = (str(fw.version), fw.content_version)
     version, content = fw.world.extras.get("panorama_seen", {}).get(
         fw.serial, (str(fw.spec.version), fw.spec.content_version)
     )
+    if unsupported and fw.api_up:
+        # [PANCOMPAT] the firewall still reaches Panorama and reports the version Panorama cannot manage
+        # (inferred: Panorama lists it as unsupported rather than with a stale version).
+        version = str(fw.version)
     values: dict[str, object] = {
         "serial": fw.serial,
         "connected": "yes" if connected else "no",
-        "unsupported-version": "no",
+        "unsupported-version": "yes" if unsupported else "no",
         "wildfire-rt": "no",
         "deactivated": "no",
         "hostname": fw.hostname,
@@ -98,9 +105,11 @@ def _devices(only_connected: bool) -> Handler:
     def handler(ctx: PanoramaContext) -> str:
         rows = []
         for fw in ctx.world.firewalls.values():
-            if only_connected and not fw.panorama_connected(ctx.now):
+            if only_connected and not (
+                fw.panorama_connected(ctx.now) and can_manage(ctx.pano.version, fw.version)
+            ):
                 continue
-            rows.append(_device_entry(fw, ctx.now))
+            rows.append(_device_entry(ctx.pano, fw, ctx.now))
         return success(node("devices", *rows))
 
     return handler
@@ -112,7 +121,8 @@ def _devicegroups(ctx: PanoramaContext) -> str:
         members = []
         for serial in serials:
             fw = ctx.world.firewalls[serial]
-            connected = fw.panorama_connected(ctx.now)
+            unsupported = not can_manage(ctx.pano.version, fw.version)
+            connected = fw.panorama_connected(ctx.now) and not unsupported
             members.append(
                 node(
                     "entry",
@@ -120,7 +130,7 @@ def _devicegroups(ctx: PanoramaContext) -> str:
                         {
                             "serial": serial,
                             "connected": "yes" if connected else "no",
-                            "unsupported-version": "no",
+                            "unsupported-version": "yes" if unsupported else "no",
                             "hostname": fw.hostname,
                             "ip-address": fw.address,
                             "model": fw.spec.model,
@@ -170,14 +180,148 @@ def _system_info(ctx: PanoramaContext) -> str:
     )
 
 
+def _version_param(ctx: PanoramaContext) -> Version:
+    raw = ctx.cmd.get("version")
+    version = Version.try_parse(raw)
+    if version is None:
+        raise OpError(f"Invalid version: {raw!r}" if raw else "Missing version.", code="18")
+    return version
+
+
+def _software_list(pano: SimPanorama) -> str:
+    """``request system software check|info`` on Panorama: the firewall's shape [PANSW]."""
+    listed = pano.software_list()
+    latest = max((img.version for img, _, _ in listed), default=pano.version)
+    rows = [
+        {
+            "version": str(img.version),
+            "filename": pano.filename(img.version),
+            "size": img.size_mb,
+            "size-kb": img.size_mb * 1024,
+            "released-on": img.released_on,
+            "release-notes": "",
+            "downloaded": "yes" if downloaded else "no",
+            "current": "yes" if current else "no",
+            "latest": "yes" if img.version == latest else "no",
+            "uploaded": "no",
+        }
+        for img, downloaded, current in listed
+    ]
+    checked = panos_time(pano.world.clock.wall())
+    return node(
+        "sw-updates", node("msg"), node("versions", entries(rows)), attrs={"last-updated-at": checked}
+    )
+
+
+def _software_check(ctx: PanoramaContext) -> str:
+    ctx.pano.check_software(ctx.now)
+    return success(_software_list(ctx.pano))
+
+
+def _enqueued(job_id: int, line: str) -> str:
+    return success(node("msg", leaf("line", line)) + leaf("job", job_id), code="19")
+
+
+def _download(ctx: PanoramaContext) -> str:
+    job = ctx.pano.request_download(_version_param(ctx), user=ctx.user, t=ctx.now)
+    return _enqueued(job.id, f"Download job enqueued with jobid {job.id}")
+
+
+def _install(ctx: PanoramaContext) -> str:
+    job = ctx.pano.request_install(_version_param(ctx), user=ctx.user, t=ctx.now)
+    return _enqueued(
+        job.id,
+        f"Software install job enqueued with jobid {job.id}. Run 'show jobs id {job.id}' to monitor its status. "
+        "Please reboot the device after the installation is done.",
+    )
+
+
+def _restart(ctx: PanoramaContext) -> str:
+    # PAN-OS answers success before it goes down (issue 15; the connection may drop first).
+    ctx.pano.request_restart(ctx.now)
+    return success("")
+
+
+def _show_job(ctx: PanoramaContext) -> str:
+    raw = ctx.cmd.get("id")
+    job = ctx.pano.jobs.get(int(raw)) if raw.isdigit() else None
+    if job is None:
+        return error(f"job {raw} not found")
+    return success(job.xml(ctx.now))
+
+
+def _show_jobs_all(ctx: PanoramaContext) -> str:
+    return success("".join(j.xml(ctx.now) for j in sorted(ctx.pano.jobs.values(), key=lambda j: -j.id)))
+
+
+def _ha_state(ctx: PanoramaContext) -> str:
+    """Panorama's ``show high-availability state|all`` [PANHA]: no ``<group>`` wrapper, states prefixed with
+    the HA priority (``primary-active``). Field set beyond ``enabled``/``local-info/state`` *(inferred)*."""
+    pano = ctx.pano
+    if pano.ha_state is None:
+        return success(leaf("enabled", "no"))
+    peer = pano.peer()
+    local = fields(
+        {
+            "version": "1",
+            "state": pano.reported_ha_state,
+            "state-duration": "0",
+            "mgmt-ip": f"{pano.address}/8",
+            "preemptive": "no",
+            "priority": pano.ha_priority,
+            "build-rel": str(pano.version),
+            "platform-model": pano.spec.model,
+            "mode": "Active-Passive",
+        }
+    )
+    peer_up = peer is not None and peer.api_up and peer.ha_state not in (None, "down")
+    peer_info = fields(
+        {
+            "conn-status": "up" if peer_up else "down",
+            "state": peer.reported_ha_state if peer is not None and peer_up else "unknown",
+            "mgmt-ip": f"{peer.address}/8" if peer is not None else "",
+            "priority": peer.ha_priority if peer is not None else "",
+            "build-rel": str(peer.version) if peer is not None else "",
+            "build-compat": "Match" if peer is not None and peer.version == pano.version else "Mismatch",
+        }
+    )
+    synced = peer_up and peer is not None and peer.version == pano.version
+    return success(
+        leaf("enabled", "yes")
+        + node("local-info", local)
+        + node("peer-info", peer_info)
+        + leaf("running-sync", "synchronized" if synced else "not synchronized")
+        + leaf("running-sync-enabled", "yes")
+    )
+
+
+def _ha_suspend(ctx: PanoramaContext) -> str:
+    ctx.pano.ha_suspend(ctx.now)
+    return success("Successfully changed HA state to suspended")
+
+
+def _ha_functional(ctx: PanoramaContext) -> str:
+    ctx.pano.ha_functional(ctx.now)
+    return success("Successfully changed HA state to functional")
+
+
 PANORAMA_OPS: dict[str, Handler] = {
     "show system info": _system_info,
     "show devices connected": _devices(True),
     "show devices all": _devices(False),
     "show devicegroups": _devicegroups,
-    "show high-availability state": lambda c: success(leaf("enabled", "no")),
-    "show jobs all": lambda c: success(""),
-    "show jobs": lambda c: error(f"job {c.cmd.get('id')} not found"),
+    "show high-availability state": _ha_state,
+    "show high-availability all": _ha_state,
+    "request high-availability state suspend": _ha_suspend,
+    "request high-availability state functional": _ha_functional,
+    "request system software check": _software_check,
+    "request system software info": lambda c: success(_software_list(c.pano)),
+    "request system software download": _download,
+    "request system software install": _install,
+    "request restart system": _restart,
+    "show chassis-ready": lambda c: success(cdata("yes")),
+    "show jobs all": _show_jobs_all,
+    "show jobs": _show_job,
     "show clock": lambda c: success(responses.clock_text(c.world.clock.wall()) + " "),
     "check pending-changes": lambda c: success("no"),
     "show config running": lambda c: success(config_xml.panorama_config(c.pano)),

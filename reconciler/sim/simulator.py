@@ -353,6 +353,15 @@ class Simulator:
                 "port": self.port,
                 "version": str(self.world.panorama.version),
             },
+            "panorama_peer": {
+                "serial": peer.serial,
+                "hostname": peer.hostname,
+                "address": peer.address,
+                "port": self.port,
+                "version": str(peer.version),
+            }
+            if (peer := self.world.panorama.peer()) is not None
+            else None,
             "credentials": {
                 "panorama": self.panorama_credentials.to_json(),
                 "firewalls": self.credentials.to_json(),
@@ -372,6 +381,22 @@ class Simulator:
     @property
     def panorama_serial(self) -> str:
         return self.world.panorama.serial
+
+    @property
+    def panorama_peer(self) -> Endpoint | None:
+        """The secondary Panorama of a Panorama HA pair (None: a single Panorama)."""
+        peer = self.world.panorama.peer()
+        return Endpoint(peer.address, self.port) if peer is not None else None
+
+    def panorama_state(self, serial: str | None = None) -> dict[str, Any]:
+        """A Panorama's snapshot (version, pending_version, downloaded, phase, ha_state, jobs, ...);
+        ``serial`` None: the primary."""
+        with self.world.lock:
+            self.world.scheduler.run_due(self.clock.now())
+            pano = self.world.panorama if serial is None else self.world.device(serial)
+            if pano is None or pano not in self.world.panoramas:
+                raise SimUserError(f"no Panorama with serial {serial!r} in the simulator")
+            return pano.snapshot(self.clock.now())
 
     @property
     def scheme(self) -> str:
@@ -422,6 +447,7 @@ class Simulator:
                 "port": self.port,
                 "listeners": self.listeners,
                 "panorama": self.world.panorama.snapshot(now),
+                "panorama_peer": peer.snapshot(now) if (peer := self.world.panorama.peer()) else None,
                 "devices": [fw.snapshot(now) for fw in self.world.firewalls.values()],
                 "api_calls": self.world.counters.snapshot(),
                 "violations": dict(sorted(self.world.violations.items())),

@@ -63,7 +63,26 @@ class World:
         self.firewalls: dict[str, SimFirewall] = {}
         for index, spec in enumerate(fleet.devices):
             self.firewalls[spec.serial] = SimFirewall(self, spec, addressing.firewall(index), index)
-        self.panorama = SimPanorama(self, fleet.panorama, addressing.panorama)
+        peer_spec = fleet.panorama.ha_peer
+        self.panorama = SimPanorama(
+            self,
+            fleet.panorama,
+            addressing.panorama,
+            ha_priority="primary" if peer_spec is not None else None,
+            peer_serial=peer_spec.serial if peer_spec is not None else None,
+        )
+        # Every Panorama: the one above and, for a Panorama HA pair, its secondary peer.
+        self.panoramas: list[SimPanorama] = [self.panorama]
+        if peer_spec is not None:
+            self.panoramas.append(
+                SimPanorama(
+                    self,
+                    peer_spec,
+                    addressing.panorama_peer,
+                    ha_priority="secondary",
+                    peer_serial=fleet.panorama.serial,
+                )
+            )
         done: set[str] = set()
         for fw in self.firewalls.values():
             peer = ha_rules.peer_of(fw)
@@ -95,12 +114,18 @@ class World:
             return self.scheduler.run_due(self.clock.now())
 
     def device(self, serial: str) -> Device | None:
-        if serial == self.panorama.serial:
-            return self.panorama
+        for pano in self.panoramas:
+            if serial == pano.serial:
+                return pano
         return self.firewalls.get(serial)
 
     def devices(self) -> list[Device]:
-        return [self.panorama, *self.firewalls.values()]
+        return [*self.panoramas, *self.firewalls.values()]
+
+    def panorama_manages(self, fw: SimFirewall) -> bool:
+        """Is some Panorama up and able to manage ``fw`` on its current version (management
+        compatibility, ``reconciler.sim.panorama.can_manage``)?"""
+        return any(pano.manages(fw.version) for pano in self.panoramas)
 
     # -- credentials -----------------------------------------------------------------------------------
 

@@ -109,7 +109,7 @@ class XmlApi:
     def _dispatch(self, device: Device, req: ApiRequest) -> ApiResponse:
         if req.path.rstrip("/") != "/api":
             return html_error(404, "404 Not Found")
-        if isinstance(device, SimFirewall):
+        if isinstance(device, SimFirewall | SimPanorama):  # Panorama restarts through the same phases
             if device.phase in (Phase.STARTING, Phase.WEB_STARTING):
                 return html_error(503, "503 Service Temporarily Unavailable")
             if device.phase is Phase.AUTH_STARTING:
@@ -130,7 +130,8 @@ class XmlApi:
             fw = self.world.firewalls.get(target)
             if fw is None:
                 return ApiResponse(200, error(f"Device {target} is not managed by this Panorama"))
-            if not fw.panorama_connected(self.world.clock.now()):
+            # pan-os-python issues #249 and #533 quote this answer while the firewall reboots.
+            if not fw.panorama_connected(self.world.clock.now()) or not device.manages(fw.version):
                 return ApiResponse(200, error(f"{target} not connected"))
             self.world.counters.count(fw.serial, _label(req) + " (via panorama)")
             return self._typed(fw, req, kind)

@@ -1,0 +1,193 @@
+"""Panorama in the simulator (issue 15 point 2): management compatibility, Panorama's own software
+commands and restart, Panorama HA, and firewalls reached through Panorama (``target=SERIAL``).
+
+Every test sends the real request over a socket (pan-os-python's Panorama/Firewall objects or pan-python)
+and checks the answer and the simulator's end state.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+import pytest
+from panos.errors import PanDeviceXapiError
+from panos.firewall import Firewall
+from panos.panorama import Panorama
+
+from reconciler.sim import FleetSpec, Simulator
+from reconciler.sim.fleet import Durations, PanoramaSpec
+from reconciler.sim.panorama import can_manage
+from reconciler.sim.version import Version
+from tests.sim.conftest import device
+
+StartSim = Callable[..., Simulator]
+
+FAST = Durations.from_json(
+    {"download": [100, 150], "install": [240, 300], "reboot": [340, 400], "ha_initial": [20, 30]}
+)
+
+
+def panorama(sim: Simulator, peer: bool = False) -> Panorama:
+    creds = sim.panorama_credentials
+    ep = sim.panorama_peer if peer else sim.panorama
+    assert ep is not None
+    return Panorama(ep.address, creds.user, creds.password, port=sim.port)
+
+
+def op(device: Panorama | Firewall, cmd: str) -> ET.Element:
+    return device.op(cmd, xml=False, cmd_xml=not cmd.startswith("<"))  # type: ignore[no-any-return]
+
+
+def wait(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.parametrize(
+    ("pano", "fw", "ok"),
+    [
+        ("12.1.3", "11.1.4", True),  # older feature release
+        ("11.1.4", "12.1.3", False),  # later feature release: never
+        ("11.1.4", "11.1.6", True),  # later maintenance release, Panorama 10.2.7 or later
+        ("10.2.7", "10.2.9", True),
+        ("10.2.7-h1", "10.2.13", True),
+        ("10.2.4", "10.2.9", False),  # before 10.2.7: same or later release only
+        ("10.2.4", "10.2.4", True),
+        ("10.1.14", "10.1.14-h9", False),
+        ("10.2.9", "11.0.0", False),
+    ],
+)
+def test_management_compatibility_rule(pano: str, fw: str, ok: bool) -> None:
+    assert can_manage(Version.parse(pano), Version.parse(fw)) is ok
+
+
+def test_firewall_past_its_panorama_is_unsupported_and_not_connected(sim: StartSim) -> None:
+    fleet = FleetSpec(
+        devices=(device("OLD", "10.2.9"), device("SAME", "11.1.6"), device("NEW", "12.1.3")),
+        panorama=PanoramaSpec(version=Version.parse("11.1.4")),
+    )
+    s = sim(fleet)
+    pano = panorama(s)
+    wait(lambda: len(op(pano, "show devices connected").findall("./result/devices/entry")) == 2)
+    rows = {e.get("name"): e for e in op(pano, "show devices all").findall("./result/devices/entry")}
+    assert {k: (v.findtext("connected"), v.findtext("unsupported-version")) for k, v in rows.items()} == {
+        "OLD": ("yes", "no"),
+        "SAME": ("yes", "no"),
+        "NEW": ("no", "yes"),
+    }
+    connected = [e.get("name") for e in op(pano, "show devices connected").findall("./result/devices/entry")]
+    assert sorted(connected) == ["OLD", "SAME"]
+    # Through Panorama the firewall answers as PAN-OS does for one it cannot reach.
+    fw = Firewall(serial="NEW")
+    pano.add(fw)
+    with pytest.raises(PanDeviceXapiError, match=r"^NEW not connected$"):
+        fw.refresh_system_info()
+    # And the firewall itself says it is not connected to Panorama.
+    ep = s.endpoint("NEW")
+    direct = Firewall(ep.address, s.credentials.user, s.credentials.password, port=ep.port)
+    status = op(direct, "show panorama-status").findtext("./result") or ""
+    assert re.search(r"Connected\s*: no", status)
+    assert s.device("NEW").panorama_connected is False
+
+
+def test_panorama_upgrades_itself_check_download_install_restart(sim: StartSim) -> None:
+    fleet = FleetSpec(
+        devices=(device("F1", "11.1.4"),),
+        panorama=PanoramaSpec(version=Version.parse("11.1.4"), downloaded=(Version.parse("11.2.0"),)),
+        durations=FAST,
+    )
+    s = sim(fleet, time_scale=0.004)
+    pano = panorama(s)
+    pano.software.check()
+    assert "11.2.7" in pano.software.versions
+    assert pano.software.versions["11.2.0"]["downloaded"] is True
+    pano.software.download("11.2.7", sync=True)
+    pano.software.download("12.1.3", sync=True)
+    # An install refused by the rules answers an op error (a skip without the 12.1 base image).
+    with pytest.raises(PanDeviceXapiError, match=r"base image Panorama_m-12\.1\.2 must be downloaded"):
+        pano.software.install("12.1.3", sync=False)
+    result = pano.software.install("11.2.7", sync=True)
+    assert result["success"] is True
+    assert s.panorama_state()["pending_version"] == "11.2.7"
+    # request restart system answers success; Panorama goes away, then comes back on the new version.
+    answer = op(pano, "<request><restart><system></system></restart></request>")
+    assert answer.get("status") == "success"
+    wait(lambda: s.panorama_state()["phase"] == "down")
+    # While Panorama is away the firewalls it manages show as disconnected.
+    assert s.device("F1").panorama_connected is False
+    wait(lambda: s.panorama_state()["phase"] == "up")
+    assert pano.refresh_system_info().version == "11.2.7"
+    ends = s.events("reboot_end", serial=s.panorama_serial)
+    assert [(e["previous"], e["version"], e["result"]) for e in ends] == [("11.1.4", "11.2.7", "upgraded")]
+    wait(lambda: s.device("F1").panorama_connected)
+    jobs = {j["type"]: j["result"] for j in s.panorama_state()["jobs"]}
+    assert jobs["Downld"] == "OK" and jobs["SWInstall"] == "OK"
+
+
+def _ha_state(p: Panorama) -> tuple[str, str]:
+    root = op(p, "show high-availability state")
+    assert root.find("./result/group") is None  # Panorama's shape has no <group>
+    return root.findtext("./result/local-info/state") or "", root.findtext("./result/peer-info/state") or ""
+
+
+def test_panorama_ha_pair_passive_first_upgrade(sim: StartSim) -> None:
+    peer = PanoramaSpec(serial="000710000002", hostname="panorama-2", version=Version.parse("11.1.4"))
+    fleet = FleetSpec(
+        devices=(device("F1", "11.1.4"),),
+        panorama=PanoramaSpec(version=Version.parse("11.1.4"), ha_peer=peer),
+        durations=FAST,
+    )
+    s = sim(fleet, time_scale=0.004)
+    primary, secondary = panorama(s), panorama(s, peer=True)
+    assert _ha_state(primary) == ("primary-active", "secondary-passive")
+    assert _ha_state(secondary) == ("secondary-passive", "primary-active")
+    # Passive first: the secondary installs and restarts; the primary stays active throughout.
+    secondary.software.check()
+    secondary.software.download("11.1.6", sync=True)
+    assert secondary.software.install("11.1.6", sync=True)["success"] is True
+    op(secondary, "request restart system")
+    wait(lambda: s.panorama_state("000710000002")["phase"] == "down")
+    assert _ha_state(primary) == ("primary-active", "unknown")
+    wait(lambda: s.panorama_state("000710000002")["ha_state"] == "passive")
+    assert _ha_state(secondary) == ("secondary-passive", "primary-active")
+    sync = op(primary, "show high-availability state").findtext("./result/running-sync")
+    assert sync == "not synchronized"  # versions differ until both are upgraded
+    # Then suspend the active primary: the secondary takes over.
+    answer = op(
+        primary, "<request><high-availability><state><suspend/></state></high-availability></request>"
+    )
+    assert answer.findtext("./result") == "Successfully changed HA state to suspended"
+    assert _ha_state(secondary) == ("secondary-active", "primary-suspended")
+    op(primary, "<request><high-availability><state><functional/></state></high-availability></request>")
+    wait(lambda: s.panorama_state()["ha_state"] == "passive")
+    assert _ha_state(primary) == ("primary-passive", "secondary-active")
+    failovers = [e["serial"] for e in s.events("failover")]
+    assert failovers == ["000710000002"]
+
+
+def test_firewall_through_panorama_not_connected_while_it_reboots(sim: StartSim) -> None:
+    fleet = FleetSpec(devices=(device("FW1", "11.1.4"),), durations=FAST)
+    s = sim(fleet, time_scale=0.004)
+    pano = panorama(s)
+    fw = Firewall(serial="FW1")
+    pano.add(fw)
+    assert fw.refresh_system_info().version == "11.1.4"
+    fw.software.check()
+    fw.software.download("11.1.6", sync=True)
+    assert fw.software.install("11.1.6", sync=True)["success"] is True
+    fw.restart()
+    wait(lambda: not s.device("FW1").up)
+    with pytest.raises(PanDeviceXapiError, match=r"^FW1 not connected$"):
+        fw.refresh_system_info()
+    wait(lambda: s.device("FW1").panorama_connected)
+    assert fw.refresh_system_info().version == "11.1.6"
+    calls = s.api_calls("FW1")
+    assert calls.get("op:request restart system (via panorama)") == 1
+    assert [e["result"] for e in s.events("reboot_end", serial="FW1")] == ["upgraded"]
