@@ -1,15 +1,16 @@
-"""One reconcile pass, and the loop that repeats it: desired state + inventory + live status -> plan -> work.
+"""One reconcile pass: inputs -> plan -> start. Desired state + inventory + the engine's records -> work.
 
 Level-triggered: a pass never asks what changed. It re-reads the desired state (keeping the last valid one
 when the files are invalid), the inventory and the engine's records, plans with the pure planner, starts
-the devices the plan says may start (within ``workers.max``), lets resting devices continue to their next
-hop when nothing blocks them, and publishes metrics and events. Everything that waits is a requeue in the
-executor; the loop only wakes up, passes, and pumps.
+the devices the plan says may start (within ``workers.max``), and lets resting devices continue to their
+next hop when nothing blocks them. What it did goes to the ``Publisher`` (``events.py``: metrics and
+webhook events) in one call at the end of the pass, and every transition the executor persists reaches it
+through ``on_transition``. Everything that waits is a requeue in the executor; the loop only wakes up,
+passes, and pumps.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ from reconciler.core.progress import DeviceProgress
 from reconciler.core.upgrade_path import parse_upgrade_paths_text
 from reconciler.core.version import PanOsVersion
 from reconciler.device.client import FirewallClient
+from reconciler.engine.events import GroupTrack, Publisher, sync_of
 from reconciler.engine.executor import Executor
 from reconciler.engine.metrics import Metrics
 from reconciler.engine.webhooks import Notifier
@@ -50,8 +52,6 @@ WAITING_REASONS = frozenset({P.SOAK})
 # Reasons that only set the pace of a rollout (waves, soak): a dry run previews those devices anyway.
 PACE_REASONS = frozenset({P.WAVE_PENDING, P.SOAK})
 PROBE_INTERVAL = 600.0
-# A device only enters or leaves the in-flight count through one of these phases (counting is O(fleet)).
-_ENTER_OR_LEAVE_FLIGHT = TERMINAL_PHASES | {Phase.PENDING, Phase.HELD}
 
 
 def utc_now() -> datetime:
@@ -64,21 +64,6 @@ class PassResult:
     started: list[str] = field(default_factory=list)
     continued: list[str] = field(default_factory=list)
     error: str = ""
-
-
-@dataclass
-class GroupTrack:
-    """What the loop remembers about a group across passes (for generations and events)."""
-
-    definition: str = ""
-    generation: int = 0
-    observed_generation: int = 0
-    started: bool = False
-    wave: int | None = None
-    halted: bool = False
-    converged: bool = False
-    first_start: float | None = None
-    last_finish: float | None = None
 
 
 class Reconciler:
@@ -101,8 +86,6 @@ class Reconciler:
         self.config = config
         self.executor = executor
         self.client_for = client_for
-        self.metrics = metrics
-        self.notifier = notifier or Notifier([])
         self.clock = clock
         self.desired_path = desired_path
         self.dry_run = dry_run
@@ -115,19 +98,24 @@ class Reconciler:
         self.desired_loaded_at: float | None = None
         self.inventory = Inventory()
         self.last_plan: P.Plan | None = None
-        self.groups: dict[str, GroupTrack] = {}
         self.max_in_flight = int(config.get("workers.max"))
+        self.events = Publisher(
+            executor,
+            metrics,
+            notifier or Notifier([]),
+            max_in_flight=self.max_in_flight,
+            rehearsal=dry_run,
+            time_scale=time_scale,
+        )
         self._probes: dict[str, Future[Observed | None]] = {}
         self._probed_at: dict[str, float] = {}
         self._probed: dict[str, Observed] = {}
         self._probe_failed: set[str] = set()
         # Per-pass work is kept proportional to what changed: inputs derived from a record (or a file) are
-        # cached against the record object (records are immutable) or the file's identity, and device
-        # metrics are only re-set when their values change. A pass over 1,000 devices otherwise costs more
-        # than the executor's whole work between passes.
+        # cached against the record object (records are immutable) or the file's identity. A pass over
+        # 1,000 devices otherwise costs more than the executor's whole work between passes.
         self._inventory_key: tuple[int, int, int] | None = None
         self._derived: dict[str, tuple[DeviceRecord, Observed | None, Observed, DeviceProgress]] = {}
-        self._published: dict[str, tuple[str, str, str, bool | None]] = {}
         self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
         self._base_settings = MachineSettings.from_config(config)
         if time_scale != 1.0:
@@ -153,18 +141,14 @@ class Reconciler:
             if error != self.desired_error:
                 log.error("desired state rejected (last valid state stays in force): %s", error)
             self.desired_error = error
-            if self.metrics:
-                self.metrics.set_desired(ok=False, when=now)
+            self.events.desired_rejected(now)
             return False
         if self.desired is None or desired.digest != self.desired.digest:
             log.info("desired state loaded: revision %s digest %s", desired.revision, desired.digest)
         self.desired = desired
         self.desired_error = ""
         self.desired_loaded_at = now
-        if self.metrics:
-            self.metrics.set_desired(
-                ok=True, when=now, revision=desired.revision or "", digest=desired.digest
-            )
+        self.events.desired_loaded(now, desired.revision or "", desired.digest)
         return True
 
     def _no_desired_state(self, now: float) -> bool:
@@ -190,8 +174,7 @@ class Reconciler:
         self.desired = DesiredState(groups=(), upgrade_paths=table)
         self.desired_error = ""
         self.desired_loaded_at = now
-        if self.metrics:
-            self.metrics.set_desired(ok=True, when=now, revision="none", digest=self.desired.digest)
+        self.events.desired_loaded(now, "none", self.desired.digest)
         return True
 
     def load_records(self) -> list[str]:
@@ -299,7 +282,7 @@ class Reconciler:
         self._probe_unknown(plan)
         if not self.hold_starts:
             self._start_and_continue(plan, result)
-        self._publish(plan)
+        self.events.after_pass(plan, self.desired, result.started)
         return result
 
     def _selected(self, serial: str) -> bool:
@@ -393,12 +376,6 @@ class Reconciler:
             if self.executor.request(dp.serial, o.Begin()):
                 in_flight += 1
                 result.started.append(dp.serial)
-                track = self.groups.setdefault(record.group, GroupTrack())
-                if track.first_start is None:
-                    track.first_start = time.monotonic()
-                if not track.started:
-                    track.started = True
-                    self.notifier.emit("group_started", group=record.group, target=record.target_version)
 
     def _start_pair(
         self, members: list[P.DevicePlan], result: PassResult, *, rehearsal: bool = False
@@ -435,12 +412,6 @@ class Reconciler:
         if not self.executor.pair_request(pair.pair_id, o.PairBegin()):
             return False
         result.started.extend(d.serial for d in members)
-        track = self.groups.setdefault(group, GroupTrack())
-        if track.first_start is None:
-            track.first_start = time.monotonic()
-        if not track.started:
-            track.started = True
-            self.notifier.emit("group_started", group=group, target=new[0].target_version)
         return True
 
     def _new_record(self, dp: P.DevicePlan, previous: DeviceRecord | None) -> DeviceRecord:
@@ -543,139 +514,22 @@ class Reconciler:
     def probing(self) -> bool:
         return bool(self._probes)
 
-    # -- metrics and events ------------------------------------------------------------------------------------
-
-    def _publish(self, plan: P.Plan) -> None:
-        records = self.executor.records
-        by_group: dict[str, list[P.DevicePlan]] = {}
-        for dp in plan.devices:
-            if dp.group:
-                by_group.setdefault(dp.group, []).append(dp)
-        if self.metrics is not None:
-            self.metrics.in_flight.set(len(self.executor.in_flight()))
-            self.metrics.max_in_flight.set(self.max_in_flight)
-            self.metrics.devices_stalled.set(len(self.executor.stalled()))
-            for dp in plan.devices:
-                rec = records.get(dp.serial)
-                sync = _sync_of(dp)
-                phase = rec.phase.value if rec else ("done" if sync == "Synced" else "pending")
-                self._set_device(dp.serial, dp.group or "unmanaged", phase, sync, dp.reason != P.UNREACHABLE)
-            serials = {d.serial for d in plan.devices}
-            self.metrics.retain_devices(serials)
-            for serial in [s for s in self._published if s not in serials]:
-                del self._published[serial]
-        for summary in plan.groups:
-            track = self.groups.setdefault(summary.name, GroupTrack())
-            group = self._group(summary.name)
-            definition = hashlib.sha256(repr(group).encode()).hexdigest() if group else ""
-            if definition != track.definition:
-                track.definition = definition
-                track.generation += 1
-                track.started = False
-                track.converged = False
-            members = by_group.get(summary.name, [])
-            converged = bool(members) and all(_sync_of(d) == "Synced" for d in members)
-            if converged:
-                track.observed_generation = track.generation
-                if not track.converged:
-                    self.notifier.emit("converged", group=summary.name, target=summary.target)
-            track.converged = converged
-            if summary.halted and not track.halted:
-                self.notifier.emit("group_halted", group=summary.name, failures=summary.failures)
-            track.halted = summary.halted
-            wave = summary.current_wave
-            if wave is not None and track.wave is not None and wave > track.wave:
-                self.notifier.emit("wave_promoted", group=summary.name, wave=wave)
-            track.wave = wave
-            if self.metrics is not None:
-                blocked = {d.reason for d in members if d.reason and d.action == P.BLOCKED}
-                if summary.halted:
-                    blocked.add(P.FAILURE_BUDGET)
-                self.metrics.set_group(summary.name, blocked=blocked, window_open=summary.window_open)
-                self.metrics.group_generation.labels(summary.name).set(track.generation)
-                self.metrics.group_observed_generation.labels(summary.name).set(track.observed_generation)
+    # -- what the executor persists -----------------------------------------------------------------------------
 
     def on_transition(self, old: DeviceRecord | None, new: DeviceRecord) -> None:
-        """Executor hook: metrics of steps and finished attempts, events, and a replan when it matters."""
-        if old is None or old.phase is not new.phase:
-            # A record just created pending (by a pass starting it, or a job intake that asks for its own
-            # pass) needs no replan: only devices coming to rest, finishing or released back do.
-            if (
-                new.phase in TERMINAL_PHASES
-                or new.phase in (Phase.NEXT_HOP, Phase.HELD)
-                or (new.phase is Phase.PENDING and old is not None)
-            ):
-                self.dirty.set()
-            if new.phase is Phase.FAILED and new.last_error is not None:
-                self.notifier.emit(
-                    "device_failed",
-                    group=new.group,
-                    serial=new.serial,
-                    reason=new.last_error.reason,
-                    phase=new.last_error.phase,
-                )
-            if new.phase in TERMINAL_PHASES:
-                track = self.groups.setdefault(new.group, GroupTrack())
-                track.last_finish = time.monotonic()
-        if self.metrics is None:
-            return
-        if old is not None and old.phase is not new.phase and old.phase_started_at:
-            elapsed = _seconds_between(old.phase_started_at, new.phase_started_at or new.updated_at)
-            if elapsed is not None:
-                self.metrics.step_duration.labels(old.phase.value).observe(elapsed / self.time_scale)
-        if new.phase in TERMINAL_PHASES and (old is None or old.phase is not new.phase):
-            result = _attempt_result(new)
-            self.metrics.attempts.labels(new.group, result).inc()
-            if new.phase is Phase.FAILED and new.last_error is not None:
-                self.metrics.failures.labels(new.group, new.last_error.reason).inc()
-            if new.started_at and new.finished_at:
-                elapsed = _seconds_between(new.started_at, new.finished_at)
-                if elapsed is not None:
-                    self.metrics.upgrade_duration.labels(new.mode.value).observe(elapsed / self.time_scale)
-        sync = "Synced" if new.phase in (Phase.DONE, Phase.DOWNLOADED) else "OutOfSync"
-        self._set_device(new.serial, new.group or "unmanaged", new.phase.value, sync, None)
-        if old is None or {old.phase, new.phase} & _ENTER_OR_LEAVE_FLIGHT:
-            self.metrics.in_flight.set(len(self.executor.in_flight()))
-
-    def _set_device(self, serial: str, group: str, phase: str, sync: str, reachable: bool | None) -> None:
-        """The device's one-hot gauges, touched only when a value changed (``reachable`` None: keep it)."""
-        assert self.metrics is not None
-        known = self._published.get(serial)
-        if reachable is None and known is not None:
-            reachable = known[3]
-        value = (group, phase, sync, reachable)
-        if value != known:
-            self.metrics.set_device(serial, group, phase, sync, reachable=reachable)
-            self._published[serial] = value
+        """Executor hook: a replan when it matters, and the transition to the publisher (metrics, events)."""
+        # A record just created pending (by a pass starting it, or a job intake that asks for its own pass)
+        # needs no replan: only devices coming to rest, finishing or released back do.
+        if (old is None or old.phase is not new.phase) and (
+            new.phase in TERMINAL_PHASES
+            or new.phase in (Phase.NEXT_HOP, Phase.HELD)
+            or (new.phase is Phase.PENDING and old is not None)
+        ):
+            self.dirty.set()
+        self.events.transition(old, new)
 
     def close(self) -> None:
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _sync_of(dp: P.DevicePlan) -> str:
-    if dp.reason in (P.UNREACHABLE, P.UNKNOWN_VERSION):
-        return "Unknown"
-    if dp.action == P.NONE:
-        return "Synced"
-    return "OutOfSync"
-
-
-def _attempt_result(record: DeviceRecord) -> str:
-    return {
-        Phase.DONE: "succeeded",
-        Phase.DOWNLOADED: "downloaded",
-        Phase.DRY_RUN_COMPLETE: "dry_run",
-        Phase.FAILED: "failed",
-        Phase.CANCELLED: "cancelled",
-        Phase.SKIPPED: "skipped",
-    }.get(record.phase, "failed")
-
-
-def _seconds_between(a: str, b: str) -> float | None:
-    try:
-        return max(0.0, (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def settled(reconciler: Reconciler, result: PassResult) -> bool:
@@ -696,7 +550,7 @@ def group_lines(
     for summary in plan.groups:
         members = [d for d in plan.devices if d.group == summary.name and reconciler._selected(d.serial)]
         recs = [records[d.serial] for d in members if d.serial in records]
-        track = reconciler.groups.get(summary.name, GroupTrack())
+        track = reconciler.events.groups.get(summary.name, GroupTrack())
         duration = (
             (track.last_finish - track.first_start) / 1.0
             if track.first_start is not None and track.last_finish is not None
@@ -707,7 +561,7 @@ def group_lines(
                 "group": summary.name,
                 "target": summary.target,
                 "devices": len(members),
-                "converged": sum(1 for d in members if _sync_of(d) == "Synced"),
+                "converged": sum(1 for d in members if sync_of(d) == "Synced"),
                 "failed": sum(1 for r in recs if r.phase is Phase.FAILED),
                 "held": sum(1 for r in recs if r.phase is Phase.HELD),
                 "blocked": sum(1 for d in members if d.action == P.BLOCKED and d.reason != P.FAILED_REASON),
