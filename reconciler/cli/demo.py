@@ -9,6 +9,7 @@ the daemon, watching ``desired/``: edit the YAML and watch the fleet follow.
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import threading
 import time
@@ -47,6 +48,40 @@ DEMO_BASE_ADDRESS = "127.30.0.0"
 DEMO_METRICS = "127.0.0.1:9753"
 
 
+def check_sim_address(text: str) -> str:
+    """``--sim-address``: the simulator's base address, ``127.A.0.0`` (loopback only; Panorama is
+    ``127.A.0.1``, the firewalls ``127.A.B.C``). Raise ``UserError`` naming the option otherwise."""
+    try:
+        address = ipaddress.IPv4Address(text.strip())
+    except ValueError:
+        raise UserError(f"--sim-address {text!r} is not an IPv4 address (expected 127.A.0.0)") from None
+    parts = str(address).split(".")
+    if not address.is_loopback or parts[2:] != ["0", "0"] or parts[1] == "0":
+        raise UserError(
+            f"--sim-address {text!r}: the demo's simulator listens on loopback only; give 127.A.0.0 "
+            "with A from 1 to 255 (e.g. 127.30.0.0)"
+        )
+    return str(address)
+
+
+def check_metrics_listen(text: str) -> str:
+    """``--metrics-listen``: ``HOST:PORT`` with HOST a loopback address (127.0.0.0/8): the demo serves its
+    metrics on this machine only. Port 0 picks a free port (the demo prints the one bound)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UserError(f"--metrics-listen {text!r} is not HOST:PORT (e.g. 127.0.0.1:9753)")
+    try:
+        loopback = ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UserError(
+            f"--metrics-listen {text!r}: the demo serves metrics on loopback only; give a 127.0.0.0/8 "
+            "address and a port (e.g. 127.0.0.1:9753, or 127.0.0.1:0 for any free port)"
+        )
+    return f"{host}:{int(port)}"
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     work_dir: Path
@@ -57,6 +92,7 @@ class DemoOptions:
     seed: int = 1
     keep_running: bool = False
     metrics_listen: str = DEMO_METRICS
+    sim_address: str = DEMO_BASE_ADDRESS
 
 
 def desired_dir() -> Path:
@@ -126,10 +162,10 @@ def run(opts: DemoOptions) -> int:
     initialise(paths)
     print(
         f"Starting a simulated fleet: {len(fleet.devices)} firewalls ({opts.ha_pairs} HA pairs) + Panorama on "
-        f"{DEMO_BASE_ADDRESS}/16, time scale {opts.time_scale} (1 simulated second = {opts.time_scale} s)"
+        f"{opts.sim_address}/16, time scale {opts.time_scale} (1 simulated second = {opts.time_scale} s)"
     )
     with running_simulator(
-        fleet, state_dir=sim_dir, time_scale=opts.time_scale, base_address=DEMO_BASE_ADDRESS
+        fleet, state_dir=sim_dir, time_scale=opts.time_scale, base_address=opts.sim_address
     ) as sim:
         cfg = configure(paths, sim, opts)
         print(f"Work directory: {paths.root}  (simulator state, CA and event log: {sim_dir})")

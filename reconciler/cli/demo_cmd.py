@@ -30,8 +30,22 @@ def demo_cmd(
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated fleet")] = 1,
     metrics_listen: Annotated[
-        str, typer.Option("--metrics-listen", help="host:port for /metrics")
+        str,
+        typer.Option(
+            "--metrics-listen",
+            "--metrics-address",
+            metavar="HOST:PORT",
+            help="Where /metrics is served: a loopback address (127.0.0.0/8); port 0 picks a free one",
+        ),
     ] = demo.DEMO_METRICS,
+    sim_address: Annotated[
+        str,
+        typer.Option(
+            "--sim-address",
+            metavar="127.A.0.0",
+            help="Base address of the simulated fleet (loopback only): Panorama on 127.A.0.1, firewalls after it",
+        ),
+    ] = demo.DEMO_BASE_ADDRESS,
 ) -> None:
     """Run a simulated fleet on loopback and converge it on desired/ (no firewalls needed)."""
     if ha_pairs * 2 > firewalls:
@@ -43,6 +57,7 @@ def demo_cmd(
         time_scale=time_scale,
         seed=seed,
         keep_running=keep_running,
-        metrics_listen=metrics_listen,
+        metrics_listen=demo.check_metrics_listen(metrics_listen),
+        sim_address=demo.check_sim_address(sim_address),
     )
     raise typer.Exit(demo.run(opts))

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from reconciler.cli import app
+
 
 def test_demo_converges_with_only_the_injected_failure(tmp_path: Path) -> None:
     work = tmp_path / "demo-work"
@@ -24,8 +29,10 @@ def test_demo_converges_with_only_the_injected_failure(tmp_path: Path) -> None:
             "0.002",
             "--work-dir",
             str(work),
-            "--metrics-listen",
+            "--metrics-address",
             "127.0.0.1:0",
+            "--sim-address",
+            "127.31.0.0",
         ],
         capture_output=True,
         text=True,
@@ -36,6 +43,11 @@ def test_demo_converges_with_only_the_injected_failure(tmp_path: Path) -> None:
     out = proc.stdout
     assert "Discovered 10 firewalls" in out and "1 HA pairs confirmed" in out
     assert "Plan for" in out and "Finished in" in out
+    # The options were used: the fleet on 127.31.0.0/16, metrics on the port really bound (not ':0').
+    assert "127.31.0.0/16" in out and "127.30." not in out
+    inventory = json.loads((work / "inventory.json").read_text())
+    assert all(d["mgmt_ip"].startswith("127.31.") for d in inventory["devices"]), inventory["devices"][:2]
+    assert "metrics: http://127.0.0.1:" in out and "127.0.0.1:0/" not in out
     for group in ("branches", "ha-pairs", "dmz-prestage", "rest"):
         assert group in out
     records = [json.loads(p.read_text()) for p in (work / "status" / "devices").glob("*.json")]
@@ -45,3 +57,24 @@ def test_demo_converges_with_only_the_injected_failure(tmp_path: Path) -> None:
     assert all(r["upgrade_status"] in ("done", "downloaded", "failed") for r in records)
     events = [json.loads(line) for line in (work / "simulator" / "events.jsonl").read_text().splitlines()]
     assert any(e["event"] == "failover" for e in events), "the HA pair was upgraded with a failover"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--sim-address", "10.1.0.0", "loopback only"),
+        ("--sim-address", "127.30.1.0", "127.A.0.0"),
+        ("--sim-address", "fw.example", "not an IPv4 address"),
+        ("--metrics-address", "0.0.0.0:9753", "loopback only"),
+        ("--metrics-listen", "192.0.2.1:9753", "loopback only"),
+        ("--metrics-listen", "127.0.0.1", "not HOST:PORT"),
+    ],
+)
+def test_demo_refuses_addresses_off_loopback_before_doing_anything(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    work = tmp_path / "demo-work"
+    result = CliRunner().invoke(app, ["demo", "--work-dir", str(work), option, value])
+    assert 1 == result.exit_code, result.output
+    assert message in result.stderr and value in result.stderr, result.stderr
+    assert not work.exists()  # refused before the work directory or a simulator was set up
