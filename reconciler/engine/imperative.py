@@ -23,7 +23,6 @@ from reconciler.engine.reconcile import Reconciler, utc_now
 from reconciler.jobs import job_status, operator_requests, queue
 from reconciler.machine import observations as o
 from reconciler.machine.job_plan import JobPlan, plan_job
-from reconciler.machine.pair import new_pair
 from reconciler.machine.records import DeviceRecord, Phase, iso, new_record
 from reconciler.workdir import logs, record_store, store
 from reconciler.workdir.layout import WorkPaths
@@ -225,18 +224,12 @@ class Imperative:
                 reasons={s: m for s, (_, m) in planned.failures.items()},
             )
             return
-        if spec.type == queue.HA_PAIR and len(records) == 2:
+        if spec.is_ha_pair and len(records) == 2:
             try:
-                pair = new_pair(records[0], records[1], now)
+                rec.start_pair(records[0], records[1], now)
             except ValueError as exc:
                 queue.move(self.paths, spec.job_id, "failed")
                 log.warning("job %s: %s", spec.job_id, exc)
-                return
-            for record in records:
-                member = record.with_changes(ha_peer=pair.peer_of(record.serial))
-                ex.put(member, rec.settings_of(member))
-            ex.put_pair(pair, rec.settings_for(records[0].group))
-            ex.pair_request(pair.pair_id, o.PairBegin())
             return
         for record in records:
             ex.put(record, rec.settings_of(record))

@@ -400,19 +400,25 @@ class Reconciler:
             log.warning("HA pair %s: members planned on different paths; not started", pair_id)
             return False
         try:
-            pair = new_pair(new[0], new[1], self.clock())
+            if not self.start_pair(new[0], new[1]):
+                return False
         except ValueError as exc:
             log.warning("HA pair %s not started: %s", pair_id, exc)
             return False
-        group = new[0].group
-        for record in new:
-            member = record.with_changes(ha_peer=pair.peer_of(record.serial))
-            self.executor.put(member, self.settings_of(member))
-        self.executor.put_pair(pair, self.settings_for(group))
-        if not self.executor.pair_request(pair.pair_id, o.PairBegin()):
-            return False
         result.started.extend(d.serial for d in members)
         return True
+
+    def start_pair(self, first: DeviceRecord, second: DeviceRecord, now: datetime | None = None) -> bool:
+        """Start an HA pair from its members' new records, for the reconcile pass and for jobs alike: each
+        member learns its peer, both and the pair's coordinator record go to the executor with their
+        settings, and the coordinator begins. Raises ValueError (nothing put) when the two records cannot
+        be one pair; returns whether the coordinator began."""
+        pair = new_pair(first, second, now or self.clock())
+        for record in (first, second):
+            member = record.with_changes(ha_peer=pair.peer_of(record.serial))
+            self.executor.put(member, self.settings_of(member))
+        self.executor.put_pair(pair, self.settings_for(first.group))
+        return self.executor.pair_request(pair.pair_id, o.PairBegin())
 
     def _new_record(self, dp: P.DevicePlan, previous: DeviceRecord | None) -> DeviceRecord:
         assert self.desired is not None and dp.target is not None and dp.group is not None
