@@ -22,10 +22,12 @@ from reconciler.cli import plan_render, progress_view
 from reconciler.cli.context import err, state
 from reconciler.core.errors import StoreError, UserError
 from reconciler.core.plan import NONE, Plan, staleness
+from reconciler.engine import rehearsal
 from reconciler.engine.reconcile import group_lines
 from reconciler.engine.session import Session, drive, open_session
 from reconciler.machine.records import TERMINAL_PHASES, Phase
 from reconciler.workdir import plan_inputs, store
+from reconciler.workdir.layout import WorkPaths
 from reconciler.workdir.lock import DaemonLock
 
 EXIT_INCOMPLETE = 2
@@ -72,20 +74,26 @@ def apply_cmd(
     if as_json and not auto_approve:
         raise UserError("--json needs --auto-approve (no question can be asked on a JSON stream)")
     st = state(ctx)
-    paths = st.paths()
+    # A dry run is read-only: no log file, no lock (the daemon may run), nothing written to the work
+    # directory (reconciler.engine.rehearsal).
+    paths = st.paths(log_files=not dry_run)
     cfg = st.config()
     saved = _load_plan(planfile) if planfile is not None else None
     desired_path = plan_inputs.desired_path(paths, cfg, file)
+    events = _Events() if as_json else None
+    hint = (
+        None
+        if file is not None
+        else f"this apply read the desired state from {desired_path} (desired.path); to apply a plan "
+        "made from another file or directory, pass -f DIR (the one given to 'plan')"
+    )
+    if dry_run:
+        with rehearsal.read_only_session(paths, cfg, desired_path=desired_path) as session:
+            _run(session, saved, target, auto_approve, dry_run, timeout, events, hint, records_from=paths)
+        return
     with DaemonLock(paths.lock_file):
         session = open_session(paths, cfg, desired_path=desired_path, dry_run=dry_run)
         try:
-            events = _Events() if as_json else None
-            hint = (
-                None
-                if file is not None
-                else f"this apply read the desired state from {desired_path} (desired.path); to apply a plan "
-                "made from another file or directory, pass -f DIR (the one given to 'plan')"
-            )
             _run(session, saved, target, auto_approve, dry_run, timeout, events, hint)
         finally:
             session.close()
@@ -109,9 +117,12 @@ def _run(
     timeout: float | None,
     events: _Events | None = None,
     desired_hint: str | None = None,
+    records_from: WorkPaths | None = None,
 ) -> None:
+    """``records_from``: a read-only dry run adopts that work directory's records (the session's own
+    directory is a scratch copy) instead of resuming them."""
     rec = session.reconciler
-    broken = rec.load_records()
+    broken = rehearsal.adopt_records(session, records_from) if records_from else rec.load_records()
     for serial in broken:
         err(f"warning: status file of {serial} is unusable; that device is left alone")
     if not rec.reload_desired():
@@ -177,14 +188,18 @@ def _run(
     print(progress_view.summary_table(rows))
     failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
     incomplete = any(int(r["converged"]) < int(r["devices"]) for r in rows)  # type: ignore[call-overload]
-    print(
-        f"Status files: {session.paths.device_status_dir}  Logs: {session.paths.logs_dir}  Audit: {session.paths.audit_file}"
-    )
+    if dry_run:
+        print("Dry run: nothing was written to the work directory.")
+    else:
+        print(
+            f"Status files: {session.paths.device_status_dir}  Logs: {session.paths.logs_dir}  Audit: {session.paths.audit_file}"
+        )
     if failed:
         print(
             "Failed devices keep their state; see 'panos-upgrade device status SERIAL', then 'device retry SERIAL'."
         )
-    _write_summary(session, rows)
+    if not dry_run:
+        _write_summary(session, rows)
     if (failed or incomplete) and not dry_run:
         timed_out = deadline is not None and time.monotonic() > deadline
         for line in why_incomplete(session, plan, timed_out):
@@ -241,7 +256,8 @@ def _run_json(session: Session, events: _Events, shown: Plan, dry_run: bool, tim
     plan = shown if dry_run else (result.plan or rec.last_plan)
     assert plan is not None
     rows = group_lines(rec, plan, session.executor.records)
-    _write_summary(session, rows)
+    if not dry_run:
+        _write_summary(session, rows)
     failed = sum(int(r["failed"]) for r in rows)  # type: ignore[call-overload]
     incomplete = any(int(r["converged"]) < int(r["devices"]) for r in rows)  # type: ignore[call-overload]
     elapsed = time.monotonic() - started

@@ -18,9 +18,9 @@ import typer
 
 from reconciler.cli.context import state
 from reconciler.cli.job_cmd import cli_user, note_daemon, now_utc, parse_target, print_table
-from reconciler.core.errors import InputFileError, UserError
+from reconciler.core.errors import InputFileError
 from reconciler.core.inventory import Device, Inventory
-from reconciler.device.client import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
+from reconciler.device.client import FirewallClient, FirewallClientFactory, RetryPolicy
 from reconciler.jobs import bulk_csv, download_report, queue
 from reconciler.workdir import inventory_store, record_store, store
 from reconciler.workdir.layout import WorkPaths
@@ -269,15 +269,12 @@ def verify_download_cmd(
     cfg = st.config()
     inv = inventory_store.load(paths)
     wanted = [parse_target(v, "--version") or "" for v in versions or []]
-    creds = firewall_credentials(cfg)
-    if not creds.usable:
-        raise UserError(
-            "no firewall credentials: set firewall.username and firewall.password (or an API key)"
-        )
-    retry = RetryPolicy(attempts=2, initial_wait=0.5, max_wait=2.0)
+    clients = FirewallClientFactory(
+        cfg, retry=RetryPolicy(attempts=2, initial_wait=0.5, max_wait=2.0)
+    ).require_credentials()
 
     def client_for(dev: Device) -> FirewallClient:
-        return FirewallClient(firewall_endpoint(cfg, dev.mgmt_ip), creds, serial=dev.serial, retry=retry)
+        return clients(dev.mgmt_ip, dev.serial)
 
     now = datetime.now(UTC)
     target = output or Path(f"download_verification_{now.strftime('%Y%m%d-%H%M%S')}.csv")

@@ -29,8 +29,9 @@ class State:
     def resolve(self) -> location.Resolution:
         return location.resolve(self.work_dir_flag)
 
-    def paths(self, *, must_exist: bool = True) -> WorkPaths:
-        """Resolve the work directory, set up logging in it, and log which source won."""
+    def paths(self, *, must_exist: bool = True, log_files: bool = True) -> WorkPaths:
+        """Resolve the work directory, set up logging in it, and log which source won. ``log_files``
+        False: log to stderr only (a read-only command such as ``apply --dry-run`` writes nothing there)."""
         if self._paths is not None:
             return self._paths
         res = self.resolve()
@@ -44,7 +45,7 @@ class State:
         cfg = self.config() if res.path.is_dir() else Config({}, paths.config_file)
         level = self.log_level or cfg.get("logging.level")
         logs.setup(
-            paths if res.path.is_dir() else None,
+            paths if res.path.is_dir() and log_files else None,
             level=level,
             console_level=self._console_level(),
             component=self.component,

@@ -22,9 +22,7 @@ from reconciler.core.errors import UserError
 from reconciler.daemon.service import Daemon
 from reconciler.device import discovery
 from reconciler.device.client import (
-    FirewallClient,
-    firewall_credentials,
-    firewall_endpoint,
+    FirewallClientFactory,
     panorama_from_config,
 )
 from reconciler.engine.reconcile import group_lines
@@ -182,11 +180,10 @@ def run(opts: DemoOptions) -> int:
 
 
 def _discover(paths: WorkPaths, cfg: Config) -> None:
-    creds = firewall_credentials(cfg)
     started = time.monotonic()
     inv = discovery.discover(
         panorama_from_config(cfg),
-        lambda host, serial: FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial),
+        FirewallClientFactory(cfg),
         workers=16,
         retry_attempts=2,
         now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -16,12 +16,7 @@ from reconciler.core.display import one_line
 from reconciler.core.errors import DeviceError, UserError
 from reconciler.core.inventory import DEVICE_TYPES, Inventory
 from reconciler.device import discovery
-from reconciler.device.client import (
-    FirewallClient,
-    firewall_credentials,
-    firewall_endpoint,
-    panorama_from_config,
-)
+from reconciler.device.client import FirewallClientFactory, panorama_from_config
 from reconciler.jobs import export
 from reconciler.workdir import inventory_store, store
 
@@ -50,11 +45,7 @@ def discover_cmd(
     paths = st.paths()
     cfg = st.config()
     old = inventory_store.load(paths, required=False)
-    creds = firewall_credentials(cfg)
-
-    def factory(host: str, serial: str) -> FirewallClient:
-        return FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial)
-
+    factory = FirewallClientFactory(cfg)
     try:
         panorama = panorama_from_config(cfg)
     except DeviceError as exc:

@@ -20,7 +20,7 @@ from reconciler.cli.job_cmd import WAIT_SECONDS, NoWait, WaitTimeout, cli_user, 
 from reconciler.core.errors import DeviceError, UserError
 from reconciler.core.inventory import Device
 from reconciler.device import readiness
-from reconciler.device.client import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
+from reconciler.device.client import FirewallClient, FirewallClientFactory, RetryPolicy
 from reconciler.machine import DEFAULT_READINESS_CHECKS
 from reconciler.workdir import inventory_store
 from reconciler.workdir.layout import safe_name
@@ -87,15 +87,9 @@ def _client(st: State, serial: str) -> tuple[Device, FirewallClient]:
     if not dev.mgmt_ip:
         raise UserError(f"device {serial} has no management address in the inventory")
     cfg = st.config()
-    creds = firewall_credentials(cfg)
-    if not creds.usable:
-        raise UserError(
-            "no firewall credentials: set firewall.username and firewall.password (or an API key)"
-        )
+    clients = FirewallClientFactory(cfg, retry=INTERACTIVE_RETRY).require_credentials()
     try:
-        client = FirewallClient(
-            firewall_endpoint(cfg, dev.mgmt_ip), creds, serial=serial, retry=INTERACTIVE_RETRY
-        )
+        client = clients(dev.mgmt_ip, serial)
     except DeviceError as exc:
         raise UserError(str(exc)) from exc
     return dev, client

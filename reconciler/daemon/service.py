@@ -30,9 +30,7 @@ from reconciler.core.plan import CHANGE_ACTIONS
 from reconciler.daemon import sdnotify
 from reconciler.device import discovery
 from reconciler.device.client import (
-    FirewallClient,
-    firewall_credentials,
-    firewall_endpoint,
+    FirewallClientFactory,
     panorama_from_config,
 )
 from reconciler.engine.reconcile import PassResult
@@ -244,10 +242,9 @@ class Daemon:
         cfg = self.config
         old = inventory_store.load(self.paths, required=False)
         try:
-            creds = firewall_credentials(cfg)
             found = discovery.run(
                 panorama_from_config(cfg),
-                lambda host, serial: FirewallClient(firewall_endpoint(cfg, host), creds, serial=serial),
+                FirewallClientFactory(cfg),
                 workers=int(cfg.get("discovery.workers")),
                 retry_attempts=int(cfg.get("discovery.retry_attempts")),
                 now=_now_iso(),

@@ -37,7 +37,7 @@ from panos.base import PanDevice
 from panos.firewall import Firewall
 from panos.panorama import Panorama
 
-from reconciler.core.errors import DeviceError, PermanentDeviceError, TemporaryDeviceError
+from reconciler.core.errors import DeviceError, PermanentDeviceError, TemporaryDeviceError, UserError
 from reconciler.device import parsers as px
 from reconciler.workdir import logs
 from reconciler.workdir.config import Config
@@ -748,6 +748,7 @@ class FirewallClient(_Client):
 
         return self.retry.run(once)
 
+
 def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
     host = cfg.get("panorama.host")
     if not host:
@@ -790,3 +791,38 @@ def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
         use_http=cfg.get("firewall.use_http"),
         max_answer_mb=cfg.get("firewall.max_answer_mb"),
     )
+
+
+class FirewallClientFactory:
+    """The one way to build a firewall's client from the settings: ``factory(host, serial)`` reaches
+    ``host`` with the ``firewall.*`` endpoint settings and the firewall credentials (read once, here; their
+    secrets are registered for scrubbing), with this factory's retry policy and call hook."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        retry: RetryPolicy | None = None,
+        on_call: Callable[[str, str | None], None] | None = None,
+    ) -> None:
+        self.config = cfg
+        self.credentials = firewall_credentials(cfg)
+        self.retry = retry or RetryPolicy()
+        self.on_call = on_call
+
+    def require_credentials(self) -> FirewallClientFactory:
+        """This factory, for commands that cannot work without firewall credentials (else a UserError)."""
+        if not self.credentials.usable:
+            raise UserError(
+                "no firewall credentials: set firewall.username and firewall.password (or an API key)"
+            )
+        return self
+
+    def __call__(self, host: str, serial: str = "") -> FirewallClient:
+        return FirewallClient(
+            firewall_endpoint(self.config, host),
+            self.credentials,
+            serial=serial,
+            retry=self.retry,
+            on_call=self.on_call,
+        )

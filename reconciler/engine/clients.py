@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from reconciler.core.errors import PermanentDeviceError
 from reconciler.core.inventory import Inventory
-from reconciler.device.client import FirewallClient, RetryPolicy, firewall_credentials, firewall_endpoint
+from reconciler.device.client import FirewallClient, FirewallClientFactory, RetryPolicy
 from reconciler.workdir.config import Config
 
 
@@ -21,14 +21,15 @@ class ClientPool:
         on_call: Callable[[str, str | None], None] | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.config = config
         self.inventory = inventory
-        self.on_call = on_call
         # Retry waits are durations like any other: against a time-scaled simulator they shrink with it
         # (unscaled, one retried call took hundreds of simulated seconds and timed out healthy reboots).
         scale = float(config.get("engine.time_scale"))
-        self.retry = retry or RetryPolicy(attempts=2, initial_wait=1.0 * scale, max_wait=5.0 * scale)
-        self.creds = firewall_credentials(config)
+        self.make = FirewallClientFactory(
+            config,
+            retry=retry or RetryPolicy(attempts=2, initial_wait=1.0 * scale, max_wait=5.0 * scale),
+            on_call=on_call,
+        )
         self._clients: dict[str, tuple[str, FirewallClient]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -47,12 +48,6 @@ class ClientPool:
             cached = self._clients.get(serial)
             if cached is not None and cached[0] == dev.mgmt_ip:
                 return cached[1]
-            client = FirewallClient(
-                firewall_endpoint(self.config, dev.mgmt_ip),
-                self.creds,
-                serial=serial,
-                retry=self.retry,
-                on_call=self.on_call,
-            )
+            client = self.make(dev.mgmt_ip, serial)
             self._clients[serial] = (dev.mgmt_ip, client)
             return client

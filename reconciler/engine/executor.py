@@ -172,6 +172,13 @@ class Executor:
         elif old is None or old.record is not record:
             self._persist(old.record if old else None, record)
 
+    def adopt(self, record: DeviceRecord, settings: MachineSettings) -> None:
+        """Know ``record`` as it is, without persisting or scheduling anything for it: a read-only dry run
+        plans with the records another engine (the daemon) owns, and never drives them."""
+        if record.serial in self.devices:
+            raise RuntimeError(f"{record.serial}: already under management")
+        self.devices[record.serial] = _Device(record, settings)
+
     def request(self, serial: str, observation: o.Observation) -> bool:
         """Feed an operator/scheduler request. Queued while a command of that device runs.
         Returns False (and changes nothing) when the machine does not accept it in the current phase."""

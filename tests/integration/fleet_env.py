@@ -17,9 +17,7 @@ from typing import Any
 from reconciler.cli.init_cmd import initialise
 from reconciler.device import discovery
 from reconciler.device.client import (
-    FirewallClient,
-    firewall_credentials,
-    firewall_endpoint,
+    FirewallClientFactory,
     panorama_from_config,
 )
 from reconciler.engine.reconcile import PassResult
@@ -45,10 +43,9 @@ class FleetEnv:
 
     def discover(self) -> None:
         pano = panorama_from_config(self.config)
-        creds = firewall_credentials(self.config)
         inv = discovery.discover(
             pano,
-            lambda host, serial: FirewallClient(firewall_endpoint(self.config, host), creds, serial=serial),
+            FirewallClientFactory(self.config),
             workers=8,
             retry_attempts=2,
             now="2026-01-01T00:00:00+00:00",

@@ -9,8 +9,16 @@ import pan.xapi
 import pytest
 from panos import errors as pan_errors
 
-from reconciler.core.errors import PermanentDeviceError, TemporaryDeviceError
-from reconciler.device.client import Credentials, RateLimiter, RetryPolicy, translate
+from reconciler.core.errors import PermanentDeviceError, TemporaryDeviceError, UserError
+from reconciler.device.client import (
+    Credentials,
+    FirewallClientFactory,
+    RateLimiter,
+    RetryPolicy,
+    firewall_endpoint,
+    translate,
+)
+from reconciler.workdir.config import Config
 
 
 @pytest.mark.parametrize(
@@ -57,7 +65,11 @@ from reconciler.device.client import Credentials, RateLimiter, RetryPolicy, tran
             "bad-response",
         ),
         (pan.xapi.PanXapiError("no response element status attribute"), PermanentDeviceError, "bad-response"),
-        (ExpatError("not well-formed (invalid token): line 2, column 19"), PermanentDeviceError, "bad-response"),
+        (
+            ExpatError("not well-formed (invalid token): line 2, column 19"),
+            PermanentDeviceError,
+            "bad-response",
+        ),
     ],
 )
 def test_translate_classifies_once(exc: BaseException, family: type, kind: str) -> None:
@@ -118,3 +130,28 @@ def test_retry_policy_retries_temporary_errors_only() -> None:
     with pytest.raises(PermanentDeviceError):
         RetryPolicy(attempts=5, initial_wait=0, max_wait=0).run(denied)
     assert 1 == len(permanent_calls), "no retry storm on bad credentials"
+
+
+def test_a_firewall_client_is_built_from_the_settings_in_one_place() -> None:
+    cfg = Config(
+        {
+            "firewall.username": "admin",
+            "firewall.password": "pw",
+            "firewall.port": 8443,
+            "firewall.timeout": 9,
+        },
+        None,
+        {},
+    )
+    retry = RetryPolicy(attempts=1)
+    factory = FirewallClientFactory(cfg, retry=retry).require_credentials()
+    client = factory("127.0.0.9", "0070001")
+    assert client.endpoint == firewall_endpoint(cfg, "127.0.0.9")
+    assert (client.endpoint.port, client.endpoint.timeout) == (8443, 9)
+    assert (client.serial, client.retry, client.name) == ("0070001", retry, "firewall 0070001")
+    assert factory.credentials == Credentials("admin", "pw")
+
+
+def test_a_command_needing_firewall_credentials_says_which_settings_are_missing() -> None:
+    with pytest.raises(UserError, match=r"set firewall\.username and firewall\.password"):
+        FirewallClientFactory(Config({}, None, {})).require_credentials()
