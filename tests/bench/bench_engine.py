@@ -346,7 +346,9 @@ def busy_time(
     busy: dict[str, float] = defaultdict(float)
     opened: dict[tuple[str, str, str], float] = {}
     settling: dict[str, float] = {}
-    ended: dict[str, tuple[str, float]] = {}  # serial -> (what ended, wall time), until its next request
+    ended: dict[str, dict[str, float]] = defaultdict(
+        dict
+    )  # serial -> what ended -> wall time, until a request
     lags: dict[str, list[float]] = defaultdict(list)
     for ev in events:
         serial = ev.get("serial", "")
@@ -357,16 +359,16 @@ def busy_time(
                 opened[key] = ev["sim_time"]
             elif key in opened:
                 busy[serial] += (ev["sim_time"] - opened.pop(key)) * scale
-                ended[serial] = (kind, ev["wall_time"])
+                ended[serial][kind] = ev["wall_time"]
         elif ev["event"] == "ha_state":
             if ev["to"] in SETTLING:
                 settling.setdefault(serial, ev["sim_time"])
             elif serial in settling:
                 busy[serial] += (ev["sim_time"] - settling.pop(serial)) * scale
-                ended[serial] = ("ha_settle", ev["wall_time"])
-        elif ev["event"] == "api" and serial in devices and serial in ended:
-            what, when = ended.pop(serial)
-            lags[what].append((ev["wall_time"] - when) / scale)
+                ended[serial]["ha_settle"] = ev["wall_time"]
+        elif ev["event"] == "api" and serial in devices and ended.get(serial):
+            for what, when in ended.pop(serial).items():
+                lags[what].append((ev["wall_time"] - when) / scale)
     return busy, lags
 
 
