@@ -55,6 +55,7 @@ _MODULES = [
     "reconciler.cli.daemon_cmd",
     "reconciler.cli.group_cmd",
     "reconciler.cli.reconcile_cmd",
+    "reconciler.cli.report_cmd",
     "reconciler.sim.cli",
 ]
 
