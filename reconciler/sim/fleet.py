@@ -39,6 +39,7 @@ DEFAULT_DURATIONS: dict[str, tuple[float, float]] = {
     "net_recovery": (30.0, 90.0),
     "job_fail": (2.0, 5.0),
     "shutdown": (1.0, 3.0),
+    "commit": (10.0, 40.0),
 }
 
 

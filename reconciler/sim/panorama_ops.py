@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reconciler.sim import config_xml, responses
+from reconciler.sim import responses
 from reconciler.sim.commands import Command
 from reconciler.sim.firewall import OpError, SimFirewall
 from reconciler.sim.jobs import panos_time
@@ -323,6 +323,4 @@ PANORAMA_OPS: dict[str, Handler] = {
     "show jobs all": _show_jobs_all,
     "show jobs": _show_job,
     "show clock": lambda c: success(responses.clock_text(c.world.clock.wall()) + " "),
-    "check pending-changes": lambda c: success("no"),
-    "show config running": lambda c: success(config_xml.panorama_config(c.pano)),
 }

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from reconciler.sim import files
+from reconciler.sim import config_ops, files
 from reconciler.sim.addresses import Addressing, parse_base
 from reconciler.sim.clock import ScaledClock
+from reconciler.sim.config_store import ConfigError, Write
 from reconciler.sim.errors import SimUserError
 from reconciler.sim.events import EventLog
 from reconciler.sim.faults import Fault
@@ -465,6 +466,38 @@ class Simulator:
                 raise SimUserError(f"no device with serial {serial!r} in the simulator")
             self.world.scheduler.run_due(self.clock.now())
             device.inject(fault, self.clock.now())
+
+    def config_write(
+        self, serial: str, action: str, xpath: str, element: str = "", *, admin: str = "other-admin"
+    ) -> None:
+        """Make an uncommitted ``set``/``edit``/``delete`` on a device's candidate configuration as
+        ``admin`` (another administrator's pending change, for readiness tests)."""
+        with self.world.lock:
+            device = self.world.device(serial)
+            if device is None:
+                raise SimUserError(f"no device with serial {serial!r} in the simulator")
+            try:
+                config_ops.pending_write(self.world, device, Write(action, xpath, element, admin))
+            except ConfigError as exc:
+                raise SimUserError(f"{serial}: {exc.message}") from None
+
+    def config_lock(self, serial: str, kind: str, *, admin: str = "other-admin", comment: str = "") -> None:
+        """Take a ``config`` or ``commit`` lock on a device as ``admin`` (another administrator's lock)."""
+        with self.world.lock:
+            device = self.world.device(serial)
+            if device is None:
+                raise SimUserError(f"no device with serial {serial!r} in the simulator")
+            cfg = config_ops.store(self.world, device)
+            try:
+                if kind == "config":
+                    cfg.add_config_lock(admin, comment, self.clock.wall())
+                elif kind == "commit":
+                    cfg.add_commit_lock(admin, comment, self.clock.wall())
+                else:
+                    raise SimUserError(f"lock kind must be 'config' or 'commit', not {kind!r}")
+            except ConfigError as exc:
+                raise SimUserError(f"{serial}: {exc.message}") from None
+            self.world.emit(f"{kind}_lock", serial, action="add", admin=admin)
 
     def clear_faults(self, serial: str, kind: str | None = None) -> list[str]:
         with self.world.lock:

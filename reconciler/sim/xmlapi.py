@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.sim import config_xml, monitor
+from reconciler.sim import config_ops, monitor
 from reconciler.sim.bad_xml import corrupt
 from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, parse_command
 from reconciler.sim.firewall import OpError, Phase, SimFirewall
@@ -32,8 +32,8 @@ from reconciler.sim.xmltext import (
 XML = "application/xml; charset=UTF-8"
 HTML = "text/html; charset=UTF-8"
 
-_FIREWALL_TREE = CommandTree(FIREWALL_OPS)
-_PANORAMA_TREE = CommandTree(PANORAMA_OPS)
+_FIREWALL_TREE = CommandTree([*FIREWALL_OPS, *config_ops.CONFIG_OPS])
+_PANORAMA_TREE = CommandTree([*PANORAMA_OPS, *config_ops.CONFIG_OPS])
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,10 @@ class XmlApi:
             return self._op(device, req)
         if kind == "config":
             return self._config(device, req)
+        if kind == "commit":
+            user = self.world.credentials_for(device).user
+            now = self.world.clock.now()
+            return ApiResponse(*config_ops.commit_request(self.world, device, req.params, user, now))
         if kind == "export":
             return self._export(device, req)
         if kind == "version":
@@ -169,6 +173,9 @@ class XmlApi:
             return ApiResponse(200, error("Malformed Request", code="18"))
         now = self.world.clock.now()
         user = self.world.credentials_for(device).user
+        shared = config_ops.CONFIG_OPS.get(cmd.key)  # configuration, locks, commits: every device alike
+        if shared is not None:
+            return ApiResponse(200, shared(self.world, device, cmd, now, user))
         try:
             if isinstance(device, SimFirewall):
                 fw_handler = FIREWALL_OPS.get(cmd.key)
@@ -183,22 +190,9 @@ class XmlApi:
             return ApiResponse(200, error(*exc.lines, code=exc.code))
 
     def _config(self, device: Device, req: ApiRequest) -> ApiResponse:
-        action = req.param("action")
-        if action not in ("get", "show"):
-            return ApiResponse(
-                200, error(f"Command {action or '(none)'} is not supported by the simulator", code="12")
-            )
-        xpath = req.param("xpath") or "/config"
-        found = config_xml.get(self._config_text(device), xpath)
-        if found is None:
-            return ApiResponse(200, error("Invalid xpath", code="6"))
-        text, count = found
-        if count == 0:
-            return ApiResponse(200, '<response status="success" code="7"><result/></response>')
-        attrs = f' total-count="{count}" count="{count}"' if action == "get" else ""
-        return ApiResponse(
-            200, f'<response status="success" code="19"><result{attrs}>{text}</result></response>'
-        )
+        """get (candidate) / show (running) / set / edit / delete: ``reconciler.sim.config_ops``."""
+        user = self.world.credentials_for(device).user
+        return ApiResponse(*config_ops.config_request(self.world, device, req.params, user))
 
     def _export(self, device: Device, req: ApiRequest) -> ApiResponse:
         if req.param("category") != "configuration":
@@ -208,9 +202,8 @@ class XmlApi:
         return ApiResponse(200, self._config_text(device))
 
     def _config_text(self, device: Device) -> str:
-        if isinstance(device, SimFirewall):
-            return config_xml.firewall_config(device)
-        return config_xml.panorama_config(device)
+        """The running configuration (what ``type=export&category=configuration`` returns)."""
+        return config_ops.running_text(self.world, device)
 
     def _version(self, device: Device) -> str:
         if isinstance(device, SimFirewall):
