@@ -10,7 +10,9 @@ and the engine's device progress.
 - ``state``: ``synced`` (every device converged), ``halted`` (the failure budget is used up: no new
   starts), ``progressing`` (devices in progress, or ready to start, or waiting only for the rollout's pace:
   waves, soak, ``maxParallel``), ``blocked`` (devices want a change and none may start), with ``reasons``
-  (block reasons and how many devices each holds back, or ``no-devices`` for a group that selects none).
+  (block reasons and how many devices each holds back, or ``no-devices`` for a group that selects none);
+  ``suspended`` (an operator suspended it at run time: ``group suspend``; ``suspended`` says who and why),
+  whatever else holds.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ SYNCED = "synced"
 PROGRESSING = "progressing"
 HALTED = "halted"
 BLOCKED_STATE = "blocked"
-STATES = (SYNCED, PROGRESSING, HALTED, BLOCKED_STATE)
+SUSPENDED_STATE = "suspended"
+STATES = (SYNCED, PROGRESSING, HALTED, BLOCKED_STATE, SUSPENDED_STATE)
 
 _PACE = frozenset({WAVE_PENDING, SOAK})
 
@@ -46,6 +49,7 @@ class GroupStatus:
     counts: Mapping[str, int] = field(default_factory=dict)
     failure_budget: int = 1
     window: str = ""
+    suspended: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,7 @@ class GroupStatus:
             "counts": dict(self.counts),
             "failure_budget": self.failure_budget,
             "window": self.window,
+            "suspended": self.suspended or None,
         }
 
 
@@ -95,7 +100,9 @@ def group_statuses(
             d.in_progress or (d.action in CHANGE_ACTIONS and not d.reason) or d.reason in _PACE
             for d in devices
         )
-        if not devices:
+        if summary is not None and summary.suspended:
+            state = SUSPENDED_STATE
+        elif not devices:
             state, reasons = BLOCKED_STATE, {"no-devices": 0}
         elif summary is not None and summary.halted:
             state = HALTED
@@ -119,6 +126,7 @@ def group_statuses(
                 counts=counts,
                 failure_budget=summary.failure_budget if summary is not None else 0,
                 window=summary.window_detail if summary is not None else "",
+                suspended=summary.suspended if summary is not None else "",
             )
         )
     return out

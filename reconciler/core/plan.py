@@ -39,6 +39,7 @@ DOWNGRADE_REFUSED = "downgrade-refused"
 IMAGES_UNKNOWN = "images-unknown"
 HA_PEER_UNHEALTHY = "ha-peer-unhealthy"
 PAUSED = "paused"
+SUSPENDED = "suspended"  # the group is suspended at run time by an operator (``group suspend``)
 FAILURE_BUDGET = "failure-budget"
 WAVE_PENDING = "wave-pending"
 SOAK = "soak"
@@ -55,6 +56,7 @@ BLOCK_REASONS = (
     UNREACHABLE,
     HA_PEER_UNHEALTHY,
     PAUSED,
+    SUSPENDED,
     CHANGE_FREEZE,
     OUTSIDE_WINDOW,
     FAILURE_BUDGET,
@@ -174,7 +176,8 @@ class WaveSummary:
 
 @dataclass(frozen=True)
 class GroupSummary:
-    """A group at plan time: its window, waves, failure budget and what its devices will do."""
+    """A group at plan time: its window, waves, failure budget and what its devices will do.
+    ``suspended``: why an operator suspended it at run time (``group suspend``; empty when not)."""
 
     name: str
     target: str
@@ -187,6 +190,7 @@ class GroupSummary:
     paused: bool = False
     waves: tuple[WaveSummary, ...] = ()
     failures: int = 0
+    suspended: str = ""
     failure_budget: int = 1
     in_progress: int = 0
     max_parallel: int | None = None
@@ -213,6 +217,7 @@ class GroupSummary:
             "window_detail": self.window_detail,
             "next_window_change": format_time(self.next_window_change),
             "paused": self.paused,
+            "suspended": self.suspended or None,
             "waves": [w.to_json() for w in self.waves],
             "current_wave": self.current_wave,
             "failures": self.failures,
@@ -236,6 +241,7 @@ class GroupSummary:
             window_detail=data.get("window_detail", ""),
             next_window_change=parse_time(data.get("next_window_change")),
             paused=bool(data.get("paused", False)),
+            suspended=str(data.get("suspended") or ""),
             waves=tuple(WaveSummary.from_json(w) for w in data.get("waves", [])),
             failures=data.get("failures", 0),
             failure_budget=data.get("failure_budget", 1),

@@ -22,12 +22,13 @@ How the decision is made, in order (the first rule that applies gives the reason
    release apart, the other member is ``ha-peer-unhealthy``. A pair stopped half-way (one member held,
    cancelled or failed, the other resting in ``pending`` or ``next_hop``) is not in progress: the resting
    member is ``ha-peer-unhealthy`` with "waiting for HA peer <serial> (held|failed)".
-4. Group gates, for units not yet started: ``paused`` (global or group), ``change-freeze`` (a deny window
+4. Group gates, for units not yet started: ``suspended`` (an operator suspended the group at run time:
+   ``suspended`` names the groups, with why), ``paused`` (global or group), ``change-freeze`` (a deny window
    is open), ``outside-window`` (no maintenance window open), ``failure-budget`` (the group's failures
    toward this target and group meaning reached its budget), ``wave-pending`` (an earlier wave has not
    converged), ``soak`` (the earlier waves converged less than ``soak`` ago).
    Units already in progress keep going through budget and wave gates (they were allowed to start), but
-   ``paused``, ``change-freeze`` and ``outside-window`` mark them ``blocked`` with ``in_progress=True``:
+   ``suspended``, ``paused``, ``change-freeze`` and ``outside-window`` mark them ``blocked`` with ``in_progress=True``:
    the engine brings them to the next safe point and stops (never interrupting an install or reboot).
 5. Parallelism: ready units beyond the group's ``max_parallel`` (minus units in progress) keep their
    action with ``queued=True``.
@@ -77,6 +78,7 @@ from reconciler.core.plan import (
     PAUSED,
     PLAN_ERROR,
     SOAK,
+    SUSPENDED,
     UNKNOWN_VERSION,
     UNMANAGED,
     UNREACHABLE,
@@ -116,6 +118,7 @@ __all__ = [
     "OUTSIDE_WINDOW",
     "PAUSED",
     "SOAK",
+    "SUSPENDED",
     "UNKNOWN_VERSION",
     "UNMANAGED",
     "UNREACHABLE",
@@ -255,11 +258,14 @@ def plan(
     now: datetime,
     *,
     rules: UpgradeRules = DEFAULT_RULES,
+    suspended: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan every device of ``inventory`` against ``desired`` at ``now`` (timezone-aware).
 
     ``observed`` and ``status`` map serials to what was seen live and to the engine's progress; either
-    may lack any device. Deterministic: the same inputs give the same plan.
+    may lack any device. ``suspended`` maps the names of groups an operator suspended to why (the desired
+    state stays the source of truth for targets; a suspension only stops new work). Deterministic: the same
+    inputs give the same plan.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("plan(): now must be timezone-aware")
@@ -288,7 +294,8 @@ def plan(
         try:
             for unit in units:
                 _check_pair(unit, rules)
-            summaries.append(_gate_group(group, units, desired, now))
+            why = (suspended or {}).get(group.name, "")
+            summaries.append(_gate_group(group, units, desired, now, why))
         except Exception as exc:  # one group's planning never stops the others' (a value, below)
             summaries.append(_broken_group(group, units, exc))
     index = {g.name: i for i, g in enumerate(desired.groups)}
@@ -553,7 +560,9 @@ def _pair_problem(a: _Work, b: _Work, rules: UpgradeRules) -> str:
     return ""
 
 
-def _gate_group(group: Group, units: list[_Unit], desired: DesiredState, now: datetime) -> GroupSummary:
+def _gate_group(
+    group: Group, units: list[_Unit], desired: DesiredState, now: datetime, suspended: str = ""
+) -> GroupSummary:
     members = [m for u in units for m in u.members]
     window = group.schedule.state(now)
     paused = desired.paused or group.paused
@@ -570,6 +579,8 @@ def _gate_group(group: Group, units: list[_Unit], desired: DesiredState, now: da
     gate_of_wave = {w.number: w for w in waves}
 
     def group_gate() -> tuple[str, str] | None:
+        if suspended:
+            return SUSPENDED, suspended
         if paused:
             return (
                 PAUSED,
@@ -629,6 +640,7 @@ def _gate_group(group: Group, units: list[_Unit], desired: DesiredState, now: da
         window_detail=window.detail,
         next_window_change=window.next_change,
         paused=paused,
+        suspended=suspended,
         waves=tuple(waves),
         failures=failures,
         failure_budget=budget,
