@@ -23,8 +23,9 @@ from reconciler.cli.context import err, state
 from reconciler.core.errors import StoreError, UserError
 from reconciler.core.plan import NONE, Plan, staleness
 from reconciler.engine import rehearsal
+from reconciler.engine.loop import drive
 from reconciler.engine.reconcile import group_lines
-from reconciler.engine.session import Session, drive, open_session
+from reconciler.engine.session import Session, open_session
 from reconciler.machine.records import TERMINAL_PHASES, Phase
 from reconciler.workdir import plan_inputs, store
 from reconciler.workdir.layout import WorkPaths

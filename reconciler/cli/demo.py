@@ -25,8 +25,9 @@ from reconciler.device.client import (
     FirewallClientFactory,
     panorama_from_config,
 )
+from reconciler.engine.loop import drive
 from reconciler.engine.reconcile import group_lines
-from reconciler.engine.session import Session, drive, open_session
+from reconciler.engine.session import Session, open_session
 from reconciler.machine.records import Phase
 from reconciler.sim.catalog import model
 from reconciler.sim.faults import Fault

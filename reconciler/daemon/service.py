@@ -1,7 +1,10 @@
-"""The reconciler daemon: a level-triggered loop around the engine, for systemd or a terminal.
+"""The reconciler daemon: the engine's reconcile loop (``reconciler.engine.loop``, the one ``apply`` and the
+demo run) for systemd or a terminal, with what only a daemon needs: signals, file watchers, re-discovery,
+the systemd watchdog, the lock, and ``status/daemon.json`` / ``status/workers.json``.
 
-File events (desired-state directory, ``queue/pending``, ``commands/incoming``), timers (resync with jitter,
-re-discovery) and requeues only *wake* the loop; each pass re-reads everything and recomputes the plan.
+File events (desired-state directory, ``queue/pending``, ``commands/incoming``, ``inventory.json``), timers
+(resync with jitter, re-discovery) and requeues only *wake* the loop; each pass re-reads everything and
+recomputes the plan.
 An invalid desired state is refused and the last valid one stays in force (status, metrics and logs say
 so). SIGTERM/SIGINT: stop starting new work, let running commands finish (bounded), persist, exit 0.
 SIGHUP: reload the desired state now. The daemon never dies of bad input: every file it reads is
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import threading
 import time
@@ -33,7 +35,7 @@ from reconciler.device.client import (
     FirewallClientFactory,
     panorama_from_config,
 )
-from reconciler.engine.reconcile import PassResult
+from reconciler.engine.loop import PassReport, drive
 from reconciler.engine.session import Session, open_session
 from reconciler.engine.wakeup import Wakeup, Watcher, watch_root
 from reconciler.jobs import queue
@@ -47,6 +49,8 @@ from reconciler.workdir.lock import DaemonLock
 log = logs.get("reconciler.daemon")
 
 STOP_GRACE = 60.0  # seconds SIGTERM waits for running commands before exiting anyway
+RESYNC_JITTER = 0.1  # the periodic full resyncs of many daemons (and of retries) spread over +-10 %
+WAKEUP_DEBOUNCE = 0.3  # a burst of file events (a git checkout, an editor's save) is one pass
 
 
 @dataclass
@@ -74,14 +78,14 @@ class Daemon:
         self.session_factory = session_factory
         self.install_signals = install_signals
         self.stop = threading.Event()
-        self.reload = threading.Event()
         self.wakeup = Wakeup()
         self.state = DaemonState(started_at=_now_iso())
         self.session: Session | None = None
         self._ready_sent = False
-        self._next_resync = 0.0
         self._lock: DaemonLock | None = None
         self._next_discovery = 0.0
+        self._watchdog: float | None = None
+        self._next_ping = 0.0
         self._last_status = 0.0
 
     # -- signals ----------------------------------------------------------------------------------------------
@@ -93,8 +97,7 @@ class Daemon:
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         log.info("SIGHUP: reloading the desired state")
-        self.reload.set()
-        self.wakeup.ring()
+        self.wakeup.ring()  # every pass reloads it
 
     # -- main -------------------------------------------------------------------------------------------------
 
@@ -165,61 +168,58 @@ class Daemon:
         return dirs
 
     def _loop(self, session: Session) -> None:
-        rec, ex = session.reconciler, session.executor
-        resync = float(self.config.get("daemon.resync_interval"))
+        """The engine's one reconcile loop, with the daemon's concerns as hooks: the resync timer (spread by
+        jitter), file-event and signal wake-ups (debounced), re-discovery, the systemd watchdog, status files,
+        and the lock note refreshed before every pass."""
         discovery_every = float(self.config.get("discovery.interval"))
-        watchdog = sdnotify.watchdog_interval()
-        next_ping = 0.0
         self._next_discovery = time.monotonic() + discovery_every if discovery_every > 0 else float("inf")
-        pass_due = True
-        while not self.stop.is_set():
-            now = time.monotonic()
-            if self.reload.is_set() or rec.dirty.is_set() or now >= self._next_resync:
-                pass_due = True
-            if now >= self._next_discovery:
-                self._rediscover(session)
-                self._next_discovery = now + discovery_every
-                pass_due = True
-            if pass_due:
-                self.reload.clear()
-                self._pass(session)
-                pass_due = False
-                # Jitter spreads the periodic full resyncs of many daemons (and of retries) over time.
-                self._next_resync = time.monotonic() + resync * random.uniform(0.9, 1.1)
-            ex.pump(max_wait=0.0)
-            if watchdog is not None and time.monotonic() >= next_ping:
-                sdnotify.notify("WATCHDOG=1")
-                next_ping = time.monotonic() + watchdog
-            self._write_status()
-            wait = min(0.5, ex.next_due_in() or 0.5, max(0.0, self._next_resync - time.monotonic()))
-            if self.wakeup.wait(wait, debounce=0.3):
-                pass_due = True
-            ex.pump(max_wait=0.0)
+        self._watchdog = sdnotify.watchdog_interval()
+        drive(
+            session,
+            stop=self.stop,
+            until_settled=False,
+            resync=float(self.config.get("daemon.resync_interval")),
+            jitter=RESYNC_JITTER,
+            wakeup=self.wakeup,
+            debounce=WAKEUP_DEBOUNCE,
+            on_tick=lambda: self._tick(session, discovery_every),
+            before_pass=self._before_pass,
+            on_pass=lambda report: self._after_pass(session, report),
+            survive_errors=True,
+        )
 
-    def _pass(self, session: Session) -> PassResult | None:
-        started = time.monotonic()
+    def _tick(self, session: Session, discovery_every: float) -> bool:
+        """Every turn of the loop: re-discovery when due (then a pass), the watchdog, the status files."""
+        due = time.monotonic() >= self._next_discovery
+        if due:
+            self._rediscover(session)
+            self._next_discovery = time.monotonic() + discovery_every
+        if self._watchdog is not None and time.monotonic() >= self._next_ping:
+            sdnotify.notify("WATCHDOG=1")
+            self._next_ping = time.monotonic() + self._watchdog
+        self._write_status()
+        return due
+
+    def _before_pass(self) -> None:
         if self._lock is not None:
             self._lock.refresh()  # the lock itself is on the work directory; this only names its holder
-        try:
-            result = session.reconciler.pass_()
-            session.after_pass()
-        except Exception as exc:  # the daemon never dies of one bad pass; it is logged and retried
-            log.exception("reconcile pass failed")
-            session.metrics.reconciles.labels("error").inc()
+
+    def _after_pass(self, session: Session, report: PassReport) -> None:
+        """``last_reconcile`` in ``status/daemon.json``, and systemd's READY and STATUS."""
+        result = report.result
+        if report.crashed:
             self.state.last_reconcile = {
                 "at": _now_iso(),
                 "duration_s": 0.0,
                 "result": "error",
-                "error": str(exc),
+                "error": report.crashed,
             }
-            return None
-        elapsed = time.monotonic() - started
+            return
         ok = not result.error
-        session.metrics.observe_reconcile(elapsed, ok=ok, when=time.time())
         pending = sum(1 for d in result.plan.devices if d.action in CHANGE_ACTIONS) if result.plan else 0
         self.state.last_reconcile = {
             "at": _now_iso(),
-            "duration_s": round(elapsed, 4),
+            "duration_s": round(report.seconds, 4),
             "result": "ok" if ok else "error",
             "error": result.error,
             "started": len(result.started),
@@ -236,7 +236,6 @@ class Daemon:
             f"STATUS=revision {revision}; {in_flight} in flight; {pending} changes pending{invalid}"
         )
         self._write_status(force=True)
-        return result
 
     def _rediscover(self, session: Session) -> None:
         cfg = self.config

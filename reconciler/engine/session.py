@@ -1,11 +1,9 @@
-"""Assembling an engine for a work directory (shared by ``apply``, the daemon and the demo) and the loop
-that drives it."""
+"""Assembling an engine for a work directory, shared by ``apply``, the daemon and the demo (the loop that
+drives it is ``loop.py``)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +13,8 @@ from reconciler.engine.clients import ClientPool
 from reconciler.engine.executor import Executor
 from reconciler.engine.imperative import Imperative
 from reconciler.engine.metrics import Metrics
-from reconciler.engine.reconcile import PassResult, Reconciler, settled, utc_now
+from reconciler.engine.reconcile import Reconciler, utc_now
 from reconciler.engine.runner import Runner
-from reconciler.engine.wakeup import Wakeup
 from reconciler.engine.webhooks import Notifier
 from reconciler.machine.records import iso
 from reconciler.workdir import logs
@@ -25,12 +22,6 @@ from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
 
 log = logs.get(__name__)
-
-# A pass asked for by a device's change (``dirty``) waits until the loop has spent this many times the last
-# pass's duration pumping the executor: changes arriving meanwhile share one pass, and planning a large
-# fleet can never starve the devices in flight (a 100 ms pass leaves 300 ms to the executor). Small fleets
-# plan in a few milliseconds, so they hardly wait at all.
-PASS_SPACING = 3.0
 
 
 @dataclass
@@ -115,55 +106,3 @@ def open_session(
     holder["r"] = reconciler
     executor.on_transition = reconciler.on_transition
     return Session(paths, config, reconciler, executor, metrics, notifier, server, Imperative(reconciler))
-
-
-def timed_pass(session: Session) -> PassResult:
-    """One reconcile pass, counted and timed in the session's metrics (``apply`` has reconcile health too)."""
-    started = time.monotonic()
-    result = session.reconciler.pass_()
-    session.metrics.observe_reconcile(time.monotonic() - started, ok=not result.error, when=time.time())
-    return result
-
-
-def drive(
-    session: Session,
-    *,
-    stop: threading.Event,
-    until_settled: bool,
-    resync: float = 5.0,
-    wakeup: Wakeup | None = None,
-    on_pass: Callable[[PassResult], None] | None = None,
-    on_tick: Callable[[], None] | None = None,
-    deadline: float | None = None,
-) -> PassResult:
-    """Run passes and pump the executor until settled (``apply``) or until ``stop`` is set (the daemon)."""
-    rec, ex = session.reconciler, session.executor
-    began = time.monotonic()
-    result = timed_pass(session)
-    session.after_pass()
-    if on_pass:
-        on_pass(result)
-    last = time.monotonic()
-    spacing = PASS_SPACING * (last - began)
-    while not stop.is_set():
-        if until_settled and not rec.dirty.is_set() and settled(rec, result):
-            break
-        if deadline is not None and time.monotonic() > deadline:
-            log.warning("stopping at the deadline with work still in motion")
-            break
-        wait = 0.2
-        if rec.dirty.is_set():
-            wait = min(wait, max(0.0, last + spacing - time.monotonic()))
-        ex.pump(max_wait=wait)
-        if on_tick:
-            on_tick()
-        rung = wakeup.wait(0, debounce=0) if wakeup is not None else False
-        now = time.monotonic()
-        if (rec.dirty.is_set() and now - last >= spacing) or rung or now - last >= resync:
-            result = timed_pass(session)
-            session.after_pass()
-            last = time.monotonic()
-            spacing = PASS_SPACING * (last - now)
-            if on_pass:
-                on_pass(result)
-    return result

@@ -1,7 +1,7 @@
 """File-system watchers that only *wake* the reconcile loop (level-triggered: they never say what changed).
 
 Watches directories, not files, so editors' atomic saves (write temp + rename), renames and git checkouts
-that swap files are all seen. Bursts of events are debounced by the loop (see ``Wakeup.wait``).
+that swap files are all seen. Bursts of events are debounced by the loop (see ``Wakeup.due``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from watchdog.observers import Observer
 
 
 class Wakeup:
-    """A reason-less doorbell with debounce: ``ring()`` from anywhere, ``wait()`` in the loop."""
+    """A reason-less doorbell with debounce: ``ring()`` from anywhere; ``due()`` in the reconcile loop (it
+    asks every turn, between executor pumps), or ``wait()`` to block until it rings."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -29,7 +30,16 @@ class Wakeup:
         with self._lock:
             self._last = time.monotonic()
             self.rings += 1
-        self._event.set()
+            self._event.set()
+
+    def due(self, debounce: float = 0.3) -> bool:
+        """Without blocking: True (and the bell is reset) once it rang and then stayed quiet for ``debounce``
+        seconds; False while it has not rung, or is still ringing (the reconcile loop asks every turn)."""
+        with self._lock:
+            if not self._event.is_set() or time.monotonic() - self._last < debounce:
+                return False
+            self._event.clear()
+            return True
 
     def wait(self, timeout: float, debounce: float = 0.3) -> bool:
         """Block until rung or ``timeout``; after a ring, wait until ``debounce`` seconds pass quietly

@@ -20,8 +20,9 @@ from reconciler.device.client import (
     FirewallClientFactory,
     panorama_from_config,
 )
+from reconciler.engine.loop import drive
 from reconciler.engine.reconcile import PassResult
-from reconciler.engine.session import Session, drive, open_session
+from reconciler.engine.session import Session, open_session
 from reconciler.machine.records import DeviceRecord
 from reconciler.sim.fleet import FleetSpec
 from reconciler.sim.simulator import Simulator

@@ -197,7 +197,7 @@ def test_cancel_holds_at_a_safe_point_and_release_resumes(tmp_path: Path) -> Non
     import threading
     import time
 
-    from reconciler.engine.session import drive
+    from reconciler.engine.loop import drive
 
     fleet = FleetSpec(devices=(dev("001", "10.2.9"),))
     with fleet_env(tmp_path, fleet, time_scale=0.004, base_address=block()) as env:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.session import drive, open_session
+from reconciler.engine.loop import drive
+from reconciler.engine.session import open_session
 from reconciler.sim.simulator import Simulator
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths

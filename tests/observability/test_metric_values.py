@@ -18,8 +18,9 @@ import pytest
 
 from reconciler.core.version import PanOsVersion
 from reconciler.daemon.service import Daemon
+from reconciler.engine.loop import drive
 from reconciler.engine.metrics import BLOCK_REASONS, Metrics
-from reconciler.engine.session import Session, drive, open_session
+from reconciler.engine.session import Session, open_session
 from reconciler.machine.records import ACTIVE_PHASES, DeviceRecord, Phase
 from reconciler.sim.fleet import DeviceSpec, FleetSpec
 from tests.integration.fleet_env import fleet_env

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reconciler.engine.session import drive
+from reconciler.engine.loop import drive
 from tests.integration.fleet_env import fleet_env
 from tests.observability import rollout
 from tests.observability.prometheus_server import PrometheusApi, free_port, running_prometheus
