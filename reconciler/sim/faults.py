@@ -49,6 +49,16 @@ _KINDS = (
     FaultKind("slow", "delay answers by delay_ms (real milliseconds) at the given rate",
               {"rate": float, "delay_ms": int}, {"rate": 1.0, "delay_ms": 2000}),
     FaultKind("wrong_credentials", "keygen and every API key are refused with 403"),
+    # Panorama's web server under concurrent API load answers 502 Bad Gateway (pan-python issue #43,
+    # github.com/kevinsteves/pan-python/issues/43: random 502s on "show jobs id" polling when several
+    # clients query one Panorama at once).
+    FaultKind(
+        "overload_502",
+        "each answer takes delay_ms (real milliseconds); a request arriving while max_concurrent are in "
+        "flight answers HTTP 502 Bad Gateway",
+        {"max_concurrent": int, "delay_ms": int},
+        {"max_concurrent": 4, "delay_ms": 200},
+    ),
     FaultKind(
         "panorama_unreachable",
         "on Panorama: its API listener is closed; on a firewall: it loses its Panorama connection",

@@ -5,7 +5,7 @@ HTTP. Each request: request line, headers, a body by Content-Length; answer with
 (as urllib-based clients expect). A device that is down has no listener at all, so clients get
 "connection refused", which is what pan-os-python's ``syncreboot()`` waits to see.
 
-Transport-level faults (``http_500``, ``drop_connection``, ``slow``) and the optional per-call latency
+Transport-level faults (``http_500``, ``drop_connection``, ``slow``, ``overload_502``) and the optional per-call latency
 are applied here; everything else is ``XmlApi``'s business.
 """
 
@@ -97,6 +97,7 @@ class HttpFrontEnd:
         self._syncing: set[str] = set()
         self._dirty: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, int] = {}  # requests being answered per address (``overload_502``)
         world.on_reachability(self.request_sync)
 
     @property
@@ -183,6 +184,7 @@ class HttpFrontEnd:
 
     async def _handle(self, address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         device = self._by_address[address]
+        entered = False
         try:
             try:
                 request = await asyncio.wait_for(read_request(reader), READ_TIMEOUT)
@@ -194,6 +196,25 @@ class HttpFrontEnd:
                 return
             if self.latency:
                 await asyncio.sleep(self.latency)
+            with self.world.lock:
+                overload = device.faults.get("overload_502")
+            if overload is not None:
+                if self._in_flight.get(address, 0) >= int(overload.get("max_concurrent")):
+                    with self.world.lock:
+                        self.world.counters.count(device.serial, "http_502")
+                        self.world.emit(
+                            "api_error",
+                            device.serial,
+                            request="*",
+                            http_status=502,
+                            message="fault overload_502",
+                        )
+                    writer.write(encode(html_error(502, "502 Bad Gateway")))
+                    await writer.drain()
+                    return
+                self._in_flight[address] = self._in_flight.get(address, 0) + 1
+                entered = True
+                await asyncio.sleep(int(overload.get("delay_ms")) / 1000.0)
             with self.world.lock:
                 action, delay = self._transport_fault(device)
             if delay:
@@ -229,6 +250,8 @@ class HttpFrontEnd:
             writer.transport.abort()
             return
         finally:
+            if entered:
+                self._in_flight[address] -= 1
             if not writer.transport.is_closing():
                 writer.close()
 

@@ -8,9 +8,14 @@ and checks the answer and the simulator's end state.
 from __future__ import annotations
 
 import re
+import ssl
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from panos.errors import PanDeviceXapiError
@@ -191,3 +196,35 @@ def test_firewall_through_panorama_not_connected_while_it_reboots(sim: StartSim)
     calls = s.api_calls("FW1")
     assert calls.get("op:request restart system (via panorama)") == 1
     assert [e["result"] for e in s.events("reboot_end", serial="FW1")] == ["upgraded"]
+
+
+def _call(url: str, key: str, cafile: str) -> int:
+    """One raw XML API call (a new TLS connection, as urllib clients make); the HTTP status."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    data = urllib.parse.urlencode({"type": "op", "cmd": "<show><system><info/></system></show>", "key": key})
+    try:
+        with urllib.request.urlopen(url, data=data.encode(), context=ctx, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_panorama_answers_502_under_concurrent_load_only_with_the_fault(sim: StartSim) -> None:
+    s = sim(FleetSpec(devices=(device("L1"),)))
+    key = panorama(s).api_key
+    url, ca = s.url(), str(s.ca_path)
+
+    def burst() -> list[int]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(lambda _: _call(url, key, ca), range(8)))
+
+    assert burst() == [200] * 8  # default: off
+    s.inject_fault(s.panorama_serial, "overload_502", max_concurrent=2, delay_ms=400)
+    statuses = burst()
+    assert statuses.count(502) >= 1 and statuses.count(200) >= 2, statuses
+    assert set(statuses) == {200, 502}
+    assert [_call(url, key, ca) for _ in range(3)] == [200, 200, 200]  # one at a time: no 502
+    errors = [e for e in s.events("api_error", serial=s.panorama_serial) if e["http_status"] == 502]
+    assert len(errors) == statuses.count(502)
+    s.clear_faults(s.panorama_serial, "overload_502")
+    assert burst() == [200] * 8
