@@ -232,8 +232,7 @@ class Imperative:
                 log.warning("job %s: %s", spec.job_id, exc)
             return
         for record in records:
-            ex.put(record, rec.settings_of(record))
-            ex.request(record.serial, o.Begin())
+            rec.start_device(record)
 
     def continue_job_devices(self) -> None:
         """Standalone job devices resting between hops continue (jobs ignore windows and waves)."""

@@ -294,11 +294,7 @@ class Reconciler:
         but within ``workers.max`` devices at a time. Devices the plan blocks for any other reason (window,
         pause, budget, hold, no path, ...) are not touched, as a real run would not touch them."""
         in_flight = len(self.executor.in_flight())
-        devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
-        pairs: dict[str, list[P.DevicePlan]] = {}
-        for dp in devices:
-            if dp.ha_pair:
-                pairs.setdefault(dp.ha_pair, []).append(dp)
+        devices, pairs = _start_order(plan)
 
         def wanted(d: P.DevicePlan) -> bool:
             return (
@@ -328,8 +324,7 @@ class Reconciler:
             if in_flight >= self.max_in_flight:
                 continue  # a pair further on may not fit either; the next pass tries again
             record = self._new_record(dp, rec)
-            self.executor.put(record, self.settings_of(record))
-            if self.executor.request(dp.serial, o.Begin()):
+            if self.start_device(record):
                 in_flight += 1
                 self.rehearsed.add(dp.serial)
                 result.started.append(dp.serial)
@@ -340,11 +335,7 @@ class Reconciler:
             self._rehearse(plan, result)
             return
         in_flight = len(self.executor.in_flight())
-        devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
-        pairs: dict[str, list[P.DevicePlan]] = {}
-        for dp in devices:
-            if dp.ha_pair:
-                pairs.setdefault(dp.ha_pair, []).append(dp)
+        devices, pairs = _start_order(plan)
         for dp in devices:
             if not self._selected(dp.serial):
                 continue
@@ -372,8 +363,7 @@ class Reconciler:
             if in_flight >= self.max_in_flight:
                 break
             record = self._new_record(dp, rec)
-            self.executor.put(record, self.settings_of(record))
-            if self.executor.request(dp.serial, o.Begin()):
+            if self.start_device(record):
                 in_flight += 1
                 result.started.append(dp.serial)
 
@@ -407,6 +397,12 @@ class Reconciler:
             return False
         result.started.extend(d.serial for d in members)
         return True
+
+    def start_device(self, record: DeviceRecord) -> bool:
+        """Start a device from its new record, for the reconcile pass and for jobs alike: the record goes to
+        the executor with its settings and the machine begins. Returns whether it began."""
+        self.executor.put(record, self.settings_of(record))
+        return self.executor.request(record.serial, o.Begin())
 
     def start_pair(self, first: DeviceRecord, second: DeviceRecord, now: datetime | None = None) -> bool:
         """Start an HA pair from its members' new records, for the reconcile pass and for jobs alike: each
@@ -575,3 +571,14 @@ def group_lines(
             }
         )
     return rows
+
+
+def _start_order(plan: P.Plan) -> tuple[list[P.DevicePlan], dict[str, list[P.DevicePlan]]]:
+    """The plan's devices in the order they start (wave, order in the wave, passive member first), and each
+    HA pair's members in that order."""
+    devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
+    pairs: dict[str, list[P.DevicePlan]] = {}
+    for dp in devices:
+        if dp.ha_pair:
+            pairs.setdefault(dp.ha_pair, []).append(dp)
+    return devices, pairs
