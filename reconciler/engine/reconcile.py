@@ -264,6 +264,7 @@ class Reconciler:
     # -- the pass ----------------------------------------------------------------------------------------------
 
     def pass_(self) -> PassResult:
+        """Read the inputs (the desired state, else the last valid one; the inventory), then plan and start."""
         self.dirty.clear()
         self.reload_desired()
         if self.desired is None:
@@ -272,17 +273,24 @@ class Reconciler:
             self.inventory = self._load_inventory()
         except UserError as exc:
             return PassResult(None, error=str(exc))
+        return self.plan_and_start(self.desired, self.inventory)
+
+    def plan_and_start(self, desired: DesiredState, inventory: Inventory) -> PassResult:
+        """A pass over inputs already read: plan from them, the engine's records and the image lists fetched
+        so far; start and continue what the plan lets start; publish. (``pass_`` reads the inputs from the
+        work directory; the unit tests hand them over in memory.)"""
+        self.desired, self.inventory = desired, inventory
         self._collect_probes()
         records = self.executor.records
         progress = {s: self._derive(r)[1] for s, r in records.items()}
         now = self.clock()
-        plan = planner.plan(self.desired, self.inventory, self.observed(), progress, now)
+        plan = planner.plan(desired, inventory, self.observed(), progress, now)
         self.last_plan = plan
         result = PassResult(plan)
         self._probe_unknown(plan)
         if not self.hold_starts:
             self._start_and_continue(plan, result)
-        self.events.after_pass(plan, self.desired, result.started)
+        self.events.after_pass(plan, desired, result.started)
         return result
 
     def _selected(self, serial: str) -> bool:
