@@ -25,4 +25,4 @@ _JOB_KINDS = {
 
 def job_info(job: Job) -> o.JobInfo:
     kind = _JOB_KINDS.get(job.type.lower().replace(" ", ""), c.JobKind.OTHER)
-    return o.JobInfo(job.id, kind, job.finished, job.ok, job.progress)
+    return o.JobInfo(job.id, kind, job.finished, job.ok, job.progress, "; ".join(job.details))

@@ -4,7 +4,8 @@ Temporary errors are retried with backoff up to ``command_max_attempts``; perman
 with a reason per command (``unreachable`` when the device did not answer). Special cases: errors while a
 device reboots are expected; a failed job poll counts against the stall timeout; "software manager in
 use" retries the install after ``install_retry_delay``; a failed software check falls back to the local
-list. A device-changing command whose answer is unclear (anything but PAN-OS's own error, or a refused
+list; a content download PAN-OS answers "No update available" is nothing to do (the newest content is
+already on the device: install it). A device-changing command whose answer is unclear (anything but PAN-OS's own error, or a refused
 login/TLS) has an unknown outcome and is looked up, never assumed failed: a submission by listing the jobs
 (``ListJobs``, re-attached instead of submitted twice), a reboot by watching the device, an HA member's
 suspend/functional by reading the roles (``ha_member``). A malformed answer to a read is retried like a
@@ -27,7 +28,7 @@ from reconciler.machine.commands import (
 from reconciler.machine.downloads import JOB_REASON, job_kind, software_info, stalled, submit_install
 from reconciler.machine.ha_member import is_ha_step, on_ha_step_failed
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, retry_delay
-from reconciler.machine.observations import BUSY_KIND, CommandFailed, RebootIssued
+from reconciler.machine.observations import BUSY_KIND, CommandFailed, RebootIssued, says_no_update
 from reconciler.machine.reboot import on_reboot_issued, reboot_wait
 from reconciler.machine.records import Phase
 
@@ -104,6 +105,16 @@ def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
             )
         return submit_install(
             ctx, s.install_retry_delay, message="software manager in use; install retry scheduled"
+        )
+    if isinstance(cmd, ContentDownload) and says_no_update(obs.message):
+        # PAN-OS has nothing newer than what the device already holds: nothing to download; install it.
+        return move(
+            ctx,
+            Phase.CONTENT_UPDATE,
+            ContentInstall(),
+            job=None,
+            progress=0,
+            message="no newer content to download; installing the latest downloaded",
         )
     exhausted = rec.retries + 1 >= s.command_max_attempts
     if isinstance(cmd, SoftwareCheck) and (not retryable(obs) or exhausted):

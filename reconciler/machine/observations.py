@@ -23,6 +23,19 @@ from reconciler.machine.commands import Command, JobKind
 UNREACHABLE_KINDS = frozenset({"unreachable", "timeout", "not-connected", "http-5xx"})
 # Seam error kind for "The software manager is currently in use".
 BUSY_KIND = "busy"
+# What PAN-OS writes in the details of an install job it accepted but could not run because another
+# software job held the software manager (``show jobs id``: FIN / FAIL), e.g. right after a download.
+SOFTWARE_MANAGER_BUSY_TEXT = "software manager is currently in use"
+
+
+def says_software_manager_busy(message: str) -> bool:
+    """True when a failed job's details say the software manager was in use (retry later)."""
+    return SOFTWARE_MANAGER_BUSY_TEXT in message.lower()
+
+
+def says_no_update(message: str) -> bool:
+    """True when PAN-OS refused a content download because nothing newer exists ("No update available")."""
+    return "no update available" in message.lower()
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class JobInfo:
     finished: bool
     succeeded: bool = False
     progress: int | None = None
+    message: str = ""  # the job's detail lines, joined with "; "
 
     @property
     def number(self) -> int:

@@ -142,7 +142,7 @@ def resume_job(ctx: Ctx, live: LiveDevice, kind: JobKind, version: str) -> Step:
     if rec.job is not None:
         found = [j for j in live.jobs if j.job_id == rec.job.id]
         if found and found[0].finished:
-            return job_finished(ctx, rec.job, found[0].succeeded)
+            return job_finished(ctx, rec.job, found[0].succeeded, found[0].message)
         if found or kind is JobKind.INSTALL:
             # Re-attach; an install job that vanished from the list is polled (and fails if really gone).
             return move(ctx, rec.phase, PollJob(rec.job.id, rec.job.kind), 0.0, job=rec.job)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class CommandSyntaxError(ValueError):
@@ -29,6 +30,9 @@ class CommandSyntaxError(ValueError):
 class Command:
     words: tuple[str, ...]
     params: dict[str, str] = field(default_factory=dict)
+    # Where each parameter sat: the tags of its ancestors, outermost first (``version`` inside
+    # ``<request><system><software><download>`` -> ``("request", "system", "software", "download")``).
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -70,31 +74,77 @@ def parse_command(cmd: str) -> Command:
         raise CommandSyntaxError(str(exc)) from None
     words: list[str] = []
     params: dict[str, str] = {}
+    parents: dict[str, tuple[str, ...]] = {}
 
-    def visit(el: ET.Element) -> None:
+    def visit(el: ET.Element, path: tuple[str, ...]) -> None:
         text = (el.text or "").strip()
         name = el.get("name")
         if name is not None:
             params[el.tag] = name.strip()
+            parents[el.tag] = path
         elif text:
             params[el.tag] = text
+            parents[el.tag] = path
         else:
             words.append(el.tag)
         for child in el:
-            visit(child)
+            visit(child, (*path, el.tag))
 
-    visit(root)
-    return _normalise(Command(tuple(words), params))
+    visit(root, ())
+    return _normalise(Command(tuple(words), params, parents))
 
 
 def _normalise(cmd: Command) -> Command:
     """Fold the spellings of one command into one: ``show arp entry all`` == ``<entry name='all'/>``."""
     w = cmd.words
     if w[:4] == ("show", "system", "state", "filter") and len(w) == 5:
-        return Command(w[:3], {**cmd.params, "filter": w[4]})
+        return Command(w[:3], {**cmd.params, "filter": w[4]}, {**cmd.parents, "filter": w[:3]})
     if w == ("show", "arp", "entry", "all"):
-        return Command(("show", "arp"), {**cmd.params, "entry": "all"})
+        parents = {**cmd.parents, "entry": ("show", "arp")}
+        return Command(("show", "arp"), {**cmd.params, "entry": "all"}, parents)
     return cmd
+
+
+def path_text(words: tuple[str, ...]) -> str:
+    """PAN-OS's way of naming a place in a command: `` request -> system -> software``."""
+    return " " + " -> ".join(words)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a command takes: the keyword it must sit directly under (default: the command's
+    last word) and, optionally, its allowed values or a check of the value (given the device)."""
+
+    under: str | None = None
+    values: tuple[str, ...] | None = None
+    check: Callable[[Any, str], bool] | None = None
+
+
+def param_problem(cmd: Command, spec: Mapping[str, Param], device: Any) -> list[str] | None:
+    """Why PAN-OS would refuse ``cmd``'s parameters (code 17 message lines), or None.
+
+    PAN-OS parses an op command against its CLI schema, so an element that is not a keyword of the
+    command at that place is refused, and a value outside an enumeration is refused with two lines, as in
+    the capture in pan-os-python issue #394 (github.com/PaloAltoNetworks/pan-os-python/issues/394):
+    `` request -> content -> upgrade -> install -> version '8503-7125' is not an allowed keyword`` then
+    `` request -> content -> upgrade -> install -> version is invalid``. Unknown or misplaced elements get
+    `` <path> -> <tag>  is unexpected`` (the shape of the unknown-command answer)."""
+    for name, value in cmd.params.items():
+        parent = cmd.parents.get(name, cmd.words)
+        where = parent if parent else cmd.words[:1]
+        param = spec.get(name)
+        expected = (param.under if param is not None else None) or (cmd.words[-1] if cmd.words else "")
+        if param is None or not parent or parent[-1] != expected:
+            return [f"{path_text((*where, name))}  is unexpected"]
+        ok = (param.values is None or value in param.values) and (
+            param.check is None or param.check(device, value)
+        )
+        if not ok:
+            return [
+                f"{path_text((*parent, name))} '{value}' is not an allowed keyword",
+                f"{path_text((*parent, name))} is invalid",
+            ]
+    return None
 
 
 class CommandTree:
@@ -108,10 +158,12 @@ class CommandTree:
                 self._children.setdefault(words[:i], set()).add(words[i])
 
     def explain(self, words: tuple[str, ...]) -> str:
-        """`` show -> foo  is unexpected`` for the first word that does not belong."""
+        """`` show -> system -> foo  is unexpected`` (the path up to the first word that does not belong)."""
         for i, word in enumerate(words):
             if word not in self._children.get(words[:i], set()):
-                parent = words[i - 1] if i else ""
-                return f" {parent} -> {word}  is unexpected" if parent else f" {word}  is unexpected"
-        last = words[-1] if words else ""
-        return f" {last}  is unexpected" if not self._children.get(words) else f" {last} -> is incomplete"
+                return f"{path_text(words[: i + 1])}  is unexpected"
+        if not words:
+            return " is unexpected"
+        if self._children.get(words):
+            return f"{path_text(words)} -> is incomplete"
+        return f"{path_text(words)}  is unexpected"

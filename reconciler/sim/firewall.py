@@ -31,6 +31,24 @@ if TYPE_CHECKING:
     from reconciler.sim.world import World
 
 SOFTWARE_MANAGER_BUSY = "The software manager is currently in use. Please try again later."
+
+
+# An install the software manager cannot take now is still accepted as a job, which ends FAIL with these
+# detail lines (the shape of a PA-410 capture in github.com/o5edaxi/paloversion/issues/2: ``show jobs id``
+# of a SWInstall job, FIN/FAIL after about 10 s). pan-os-upgrade retries such an install after
+# ``install.retry_interval`` (60 s; pan_os_upgrade/components/upgrade.py, ``perform_upgrade``).
+def software_manager_busy_lines(version: Version) -> list[str]:
+    return [
+        f"Failed to install {version} with the following errors.",
+        f"SW version is {version}",
+        SOFTWARE_MANAGER_BUSY,
+        f"Failed to install   version  {version}  type  panos",
+    ]
+
+
+# ``request content upgrade download latest`` when the newest content is already on the device *(wording
+# and shape as the issue tracker reports it: status="error", no code)*.
+NO_CONTENT_UPDATE = "No update available"
 UPDATE_SERVER_DOWN = (
     "Failed to check upgrade info due to generic communication error. "
     "Please check network connectivity and try again."
@@ -85,6 +103,9 @@ class SimFirewall:
         self.download_queue: deque[int] = deque()
         self.active_download: int | None = None
         self.active_install: int | None = None
+        # Until this sim time the software manager is still loading a freshly downloaded image: an install
+        # asked before it is accepted and fails "software manager is currently in use".
+        self.swm_busy_until = float("-inf")
         self.phase = Phase.UP
         self.boot_id = 0
         self.hung = False
@@ -285,6 +306,7 @@ class SimFirewall:
             )
             if job.sync_to_peer:
                 self._sync_image_to_peer(version, t)
+            self.swm_busy_until = max(self.swm_busy_until, t + self.draw("swm_settle"))
         self._emit("download_end", t, version=str(version), job=job.id, result=job.result)
         self.active_download = None
         self._start_next_download(t)
@@ -317,20 +339,49 @@ class SimFirewall:
 
     # -- install ---------------------------------------------------------------------------------------
 
-    def request_install(self, version: Version, *, user: str, t: float) -> Job:
+    def software_manager_busy(self, t: float) -> str | None:
+        """Why the software manager cannot take an install now (None: it can): another software job
+        running, or a download that finished moments ago still loading (``swm_settle``)."""
         if self.active_install is not None:
-            raise OpError(SOFTWARE_MANAGER_BUSY)
+            return "install running"
+        if self.active_download is not None:
+            return "download running"
+        if t < self.swm_busy_until:
+            return "loading a downloaded image"
+        return None
+
+    def request_install(self, version: Version, *, user: str, t: float) -> Job:
+        busy = self.software_manager_busy(t)
+        if busy is not None:
+            return self._busy_install(version, user, t, busy)
         refusal = self.install_refusal(version)
         if refusal is not None:
             self._emit("install_refused", t, version=str(version), reason=refusal)
             monitor.install_refused(self, t, version=str(version), reason=refusal)
             raise OpError(refusal)
+        monitor.install_accepted(self, t, version)
         job = self._new_job(SOFTWARE_INSTALL, user, str(version), f"Software install {version}")
         job.begin(t, self.world.clock.wall(), self.draw("install", self.hw.install_factor))
         self.active_install = job.id
         boot_id = self.boot_id
         self._emit("install_start", t, version=str(version), job=job.id, running=str(self.version))
         self.world.scheduler.at(t + job.duration, lambda when: self._install_done(job.id, when, boot_id))
+        return job
+
+    def _busy_install(self, version: Version, user: str, t: float, why: str) -> Job:
+        """PAN-OS enqueues the install anyway; the job fails a few seconds later (no refusal, no event
+        ``install_start``: nothing was installed)."""
+        job = self._new_job(SOFTWARE_INSTALL, user, str(version), f"Software install {version}")
+        job.begin(t, self.world.clock.wall(), self.draw("job_fail"))
+        boot_id = self.boot_id
+        self._emit("install_busy", t, version=str(version), job=job.id, busy=why)
+
+        def done(when: float) -> None:
+            if job.finished or boot_id != self.boot_id:
+                return
+            job.finish(self.world.clock.wall(), False, software_manager_busy_lines(version))
+
+        self.world.scheduler.at(t + job.duration, done)
         return job
 
     def install_refusal(self, version: Version) -> str | None:
@@ -349,12 +400,14 @@ class SimFirewall:
         downgrade = rules.downgrade_refusal(current, target)
         if downgrade is not None:
             return f"{prefix} {downgrade}."
-        ha = self.ha is not None
-        if not rules.direct_upgrade_allowed(current, target, ha=ha):
+        # An HA member is held to the standalone path rules only: PAN-OS does not refuse an install that
+        # will leave the pair more than one feature release apart; after the reboot the older peer goes
+        # ``suspended`` with "Peer version too old" (``ha.evaluate``; [HAVER] in ``rules``). The safety
+        # monitor logs such an install as ``ha-version-gap``.
+        if not rules.direct_upgrade_allowed(current, target, ha=False):
             nxt = rules.TRAINS[rules.position(cur_train) + 1]
-            what = "an HA member" if ha else "this firewall"
             return (
-                f"{prefix} upgrading {what} from {current} to {version} is not supported; "
+                f"{prefix} upgrading this firewall from {current} to {version} is not supported; "
                 f"upgrade to a {nxt} release first."
             )
         for base in rules.bases_needed(current, target):
@@ -409,6 +462,9 @@ class SimFirewall:
 
     def request_content_download(self, *, user: str, sync_to_peer: bool, t: float) -> Job:
         latest = self.world.catalog.latest_content()
+        if latest.version in self.content_downloaded:
+            # Nothing newer than what the device has: PAN-OS answers an error instead of a job.
+            raise OpError(NO_CONTENT_UPDATE)
         job = self._new_job(DOWNLOAD, user, latest.version, f"Content download {latest.version}")
         job.begin(t, self.world.clock.wall(), self.draw("content_download"))
         boot_id = self.boot_id

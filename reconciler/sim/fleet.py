@@ -38,6 +38,7 @@ DEFAULT_DURATIONS: dict[str, tuple[float, float]] = {
     "panorama_reconnect": (5.0, 30.0),
     "net_recovery": (30.0, 90.0),
     "job_fail": (2.0, 5.0),
+    "swm_settle": (10.0, 30.0),
     "shutdown": (1.0, 3.0),
     "commit": (10.0, 40.0),
 }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reconciler.sim import config_xml, responses
-from reconciler.sim.commands import Command
+from reconciler.sim.commands import Command, Param
 from reconciler.sim.firewall import OpError, SimFirewall
 from reconciler.sim.version import Version
 from reconciler.sim.xmltext import cdata, error, fields, leaf, node, success
@@ -27,9 +27,14 @@ class OpContext:
 
 Handler = Callable[[OpContext], str]
 
-# What PAN-OS answers to ``request restart system`` before it drops the connection (an error status);
-# pan-os-python's ``restart()`` swallows exactly this message.
-NO_OUTPUT = "Command succeeded with no output"
+# What PAN-OS answers to ``request restart system`` before the device goes down: a success. The
+# third-party pan-os-upgrade tool sends ``<request><restart><system/></restart></request>`` through
+# pan-os-python's ``op()`` without catching any error and then polls until the device is back
+# (pan_os_upgrade/components/device.py, ``perform_reboot``, github.com/cdot65/pan-os-upgrade), which only
+# works because PAN-OS answers ``status="success"``. (pan-os-python's ``restart()`` also tolerates an error
+# reading "Command succeeded with no output", which pan-python reports for some releases; the simulator
+# models the success.) The text of the result is ours *(inferred)*.
+RESTART_ANSWER = "Command succeeded with no output"
 
 
 def _ok(body: Callable[[OpContext], str]) -> Handler:
@@ -91,7 +96,7 @@ def _show_jobs_all(ctx: OpContext) -> str:
 
 def _restart(ctx: OpContext) -> str:
     ctx.fw.request_restart(ctx.now)
-    return error(NO_OUTPUT)
+    return success(RESTART_ANSWER)
 
 
 def _suspend(ctx: OpContext) -> str:
@@ -181,8 +186,8 @@ FIREWALL_OPS: dict[str, Handler] = {
     "show session all": _ok(
         lambda c: "".join(node("entry", fields(s)) for s in c.fw.net.session_list(c.now))
     ),
-    "show routing route": _ok(lambda c: responses.routes(c.fw, c.now)),
-    "show routing fib": _ok(lambda c: responses.fib(c.fw, c.now)),
+    "show routing route": _ok(lambda c: responses.routes(c.fw, c.now, c.cmd.get("virtual-router") or None)),
+    "show routing fib": _ok(lambda c: responses.fib(c.fw, c.now, c.cmd.get("virtual-router") or None)),
     "show routing protocol bgp peer": _ok(lambda c: ""),
     "show arp": _ok(lambda c: responses.arp(c.fw, c.now)),
     "show clock": _ok(lambda c: responses.clock_text(c.world.clock.wall()) + " "),
@@ -211,4 +216,49 @@ FIREWALL_OPS: dict[str, Handler] = {
     "show admins": _ok(
         lambda c: node("admins", node("entry", leaf("admin", c.user), leaf("type", "Web"), node("self")))
     ),
+}
+
+
+def _virtual_router(fw: SimFirewall, name: str) -> bool:
+    return name in fw.net.virtual_routers()
+
+
+def _content_version(fw: SimFirewall, value: str) -> bool:
+    return value == "latest" or value in fw.content_downloaded
+
+
+_YES_NO = ("yes", "no")
+
+# The parameters each command takes (commands not listed take none), checked before the handler runs:
+# PAN-OS parses op commands against its CLI schema and refuses, with code 17, an element it does not
+# expect at that place (an unknown child, a ``<version>`` outside ``<download>``) or a value outside the
+# allowed ones (``sync-to-peer`` other than yes/no, a virtual router or content version that does not
+# exist). Sources: the command forms pan-os-python (panos/updater.py), pan-python and
+# panos-upgrade-assurance (firewall_proxy.py) send; the error shape of pan-os-python issue #394.
+FIREWALL_PARAMS: dict[str, dict[str, Param]] = {
+    "show system state": {"filter": Param()},
+    "show jobs": {"id": Param()},
+    "request system software download": {"version": Param(), "sync-to-peer": Param(values=_YES_NO)},
+    "request system software install": {"version": Param(), "load-config": Param()},
+    "delete software": {"version": Param()},
+    "show arp": {"entry": Param()},
+    "show": {"interface": Param()},
+    "show running resource-monitor minute": {"last": Param()},
+    "request content upgrade download latest": {"sync-to-peer": Param(under="download", values=_YES_NO)},
+    "request content upgrade install": {
+        "version": Param(check=_content_version),
+        "sync-to-peer": Param(values=_YES_NO),
+        "commit": Param(values=_YES_NO),
+        "skip-commit": Param(values=_YES_NO),
+    },
+    "show config-locks": {"vsys": Param()},
+    "show commit-locks": {"vsys": Param()},
+    "show routing route": {
+        "virtual-router": Param(check=_virtual_router),
+        "type": Param(values=("bgp", "connect", "ospf", "ospfv3", "rip", "static")),
+        "destination": Param(),
+        "nexthop": Param(),
+        "interface": Param(),
+    },
+    "show routing fib": {"virtual-router": Param(check=_virtual_router)},
 }

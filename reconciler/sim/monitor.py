@@ -12,6 +12,10 @@ The simulator is an independent model of PAN-OS, so this watches device state, n
   the reboot (none installed, or its install still running). PAN-OS restarts for other reasons too, so
   this is not unsafe as such, but in this project nobody restarts a firewall except to activate an image:
   a test that means to can ``allow`` the kind;
+- ``ha-version-gap``: an HA member accepted an install that leaves it more than one feature release away
+  from its peer's running version. PAN-OS does not refuse it (the simulator neither), but after the reboot
+  the older member suspends with "Peer version too old" and the pair loses its redundancy: HA members go
+  one feature release at a time ("Upgrade an HA Firewall Pair", PAN-OS Upgrade Guide);
 - ``foreign-api-key``: a request to one device carrying the API key another device generated (every
   device has its own key, as every PAN-OS box derives keys from its own master key); PAN-OS answers
   403 ``Invalid credentials.`` and so does the simulator: a client mixing up its keys.
@@ -25,9 +29,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reconciler.sim import ha as ha_rules
+from reconciler.sim import rules
 
 if TYPE_CHECKING:
     from reconciler.sim.firewall import SimFirewall
+    from reconciler.sim.version import Version
     from reconciler.sim.world import Device
 
 ACTIVE_REBOOTED = "active-rebooted"
@@ -35,7 +41,8 @@ BOTH_DOWN = "both-down"
 INSTALL_REFUSED = "install-refused"
 REBOOT_WITHOUT_INSTALL = "reboot-without-install"
 FOREIGN_API_KEY = "foreign-api-key"
-KINDS = (ACTIVE_REBOOTED, BOTH_DOWN, INSTALL_REFUSED, REBOOT_WITHOUT_INSTALL, FOREIGN_API_KEY)
+HA_VERSION_GAP = "ha-version-gap"
+KINDS = (ACTIVE_REBOOTED, BOTH_DOWN, INSTALL_REFUSED, REBOOT_WITHOUT_INSTALL, FOREIGN_API_KEY, HA_VERSION_GAP)
 
 
 def ha_states(fw: SimFirewall) -> dict[str, Any]:
@@ -78,6 +85,27 @@ def _ha_reboot(fw: SimFirewall, t: float) -> None:
 def install_refused(fw: SimFirewall, t: float, *, version: str, reason: str) -> None:
     """Called when an install request is refused by PAN-OS's rules (not for "software manager busy")."""
     _violation(fw, t, INSTALL_REFUSED, version=version, reason=reason, running=str(fw.version))
+
+
+def install_accepted(fw: SimFirewall, t: float, version: Version) -> None:
+    """Called when an install is accepted: an HA member about to be too far from its peer."""
+    peer = ha_rules.peer_of(fw)
+    if fw.ha is None or peer is None:
+        return
+    trains = (version.feature_release, peer.version.feature_release)
+    if not all(rules.knows(train) for train in trains):
+        return
+    gap = rules.ha_gap(version, peer.version)
+    if gap > rules.HA_MAX_GAP:
+        _violation(
+            fw,
+            t,
+            HA_VERSION_GAP,
+            version=str(version),
+            peer=peer.serial,
+            peer_version=str(peer.version),
+            gap=gap,
+        )
 
 
 def foreign_key(device: Device, t: float, owner: str) -> None:

@@ -123,6 +123,9 @@ class NetworkState:
     def recovered(self, now: float) -> bool:
         return now >= self.recover_at
 
+    def virtual_routers(self) -> set[str]:
+        return {route["virtual-router"] for route in self.routes}
+
     def route_table(self, now: float) -> list[dict[str, str]]:
         out = []
         for i, route in enumerate(self.routes):

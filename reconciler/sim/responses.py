@@ -378,18 +378,20 @@ def session_info(fw: SimFirewall, now: float) -> str:
     return fields(values)
 
 
-def routes(fw: SimFirewall, now: float) -> str:
+def routes(fw: SimFirewall, now: float, vr: str | None = None) -> str:
     flags = leaf(
         "flags",
         "flags: A:active, ?:loose, C:connect, H:host, S:static, ~:internal, R:rip, O:ospf, B:bgp, "
         "Oi:ospf intra-area, Oo:ospf inter-area, O1:ospf ext-type-1, O2:ospf ext-type-2, E:ecmp, M:multicast",
     )
-    return flags + entries(fw.net.route_table(now))
+    return flags + entries(r for r in fw.net.route_table(now) if vr is None or r["virtual-router"] == vr)
 
 
-def fib(fw: SimFirewall, now: float) -> str:
+def fib(fw: SimFirewall, now: float, vr: str | None = None) -> str:
     by_vr: dict[str, list[dict[str, str]]] = {}
     for r in fw.net.route_table(now):
+        if vr is not None and r["virtual-router"] != vr:
+            continue
         by_vr.setdefault(r["virtual-router"], []).append(r)
     vrs = []
     for i, (vr, rows) in enumerate(sorted(by_vr.items()), start=1):

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from reconciler.sim import config_ops, monitor
 from reconciler.sim.bad_xml import corrupt
-from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, parse_command
+from reconciler.sim.commands import Command, CommandSyntaxError, CommandTree, param_problem, parse_command
 from reconciler.sim.firewall import OpError, Phase, SimFirewall
-from reconciler.sim.fw_ops import FIREWALL_OPS, NO_OUTPUT, OpContext
+from reconciler.sim.fw_ops import FIREWALL_OPS, FIREWALL_PARAMS, OpContext
 from reconciler.sim.panorama import SimPanorama
 from reconciler.sim.panorama_ops import PANORAMA_OPS, PanoramaContext
 from reconciler.sim.world import Device, World
@@ -74,10 +74,9 @@ class XmlApi:
         response = self._dispatch(device, req)
         if response.status == 200 and req.param("type") == "op":
             response = self._bad_xml(device, label, response)
-        failed = (
-            response.status != 200
-            or response.body.startswith(('<response status="error"', "<response status = 'error'"))
-        ) and NO_OUTPUT not in response.body
+        failed = response.status != 200 or response.body.startswith(
+            ('<response status="error"', "<response status = 'error'")
+        )
         if failed:
             world.emit(
                 "api_error",
@@ -181,6 +180,9 @@ class XmlApi:
                 fw_handler = FIREWALL_OPS.get(cmd.key)
                 if fw_handler is None:
                     return _unknown(cmd, _FIREWALL_TREE)
+                problem = param_problem(cmd, FIREWALL_PARAMS.get(cmd.key, {}), device)
+                if problem is not None:
+                    return ApiResponse(200, error(*problem, code="17"))
                 return ApiResponse(200, fw_handler(OpContext(self.world, device, cmd, now, user)))
             pano_handler = PANORAMA_OPS.get(cmd.key)
             if pano_handler is None:

@@ -158,6 +158,7 @@ def _install(h: Harness, serial: str, version: str, *, wait: bool = True) -> Non
     if v not in fw.downloaded:
         fw.request_download(v, sync_to_peer=False, user="admin", t=h.clock.now())
         h.run_until(lambda: v in fw.downloaded)
+        h.run_until(lambda: fw.software_manager_busy(h.clock.now()) is None)  # the image loaded (swm_settle)
     fw.request_install(v, user="admin", t=h.clock.now())
     if wait:
         h.run_until(lambda: fw.pending == v)

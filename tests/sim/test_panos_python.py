@@ -15,7 +15,12 @@ from tests.sim.conftest import device, ha_pair
 StartSim = Callable[..., Simulator]
 
 # Realistic durations compressed: a 300 s download plays in 1.2 real seconds at time_scale 0.004.
-FAST = Durations.from_json({"download": [100, 150], "install": [240, 300], "reboot": [340, 400]})
+# ``swm_settle`` 0: pan-os-python installs as soon as its download poll sees the job done, which on PAN-OS
+# (and in the simulator by default) may find the software manager still loading the image; this test is
+# about the happy path (the busy install: tests/sim/test_panos_answers.py).
+FAST = Durations.from_json(
+    {"download": [100, 150], "install": [240, 300], "reboot": [340, 400], "swm_settle": 0}
+)
 
 
 def firewall(sim: Simulator, serial: str) -> Firewall:
