@@ -21,12 +21,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler import machine
 from reconciler.engine.runner import Runner
-from reconciler.machine import IllegalTransition, MachineSettings, Step
+from reconciler.machine import IllegalTransition, MachineSettings, Step, expect
 from reconciler.machine import observations as o
 from reconciler.machine.commands import Command, FailMember, ObserveDevice, StartMember
 from reconciler.machine.pair import (
@@ -39,7 +39,7 @@ from reconciler.machine.pair import (
 )
 from reconciler.machine.records import ACTIVE_PHASES, TERMINAL_PHASES, DeviceRecord, Phase
 from reconciler.machine.watchdog import no_progress_limit, stalled_for
-from reconciler.workdir import logs, record_store, store
+from reconciler.workdir import durations_store, logs, record_store, store
 from reconciler.workdir.layout import WorkPaths
 
 log = logs.get(__name__)
@@ -105,6 +105,9 @@ class Executor:
         self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="device")
         self._closed = False
         self._frozen = False
+        # What this fleet's finished reboots took (status/durations.json): the machines poll by it.
+        self._samples = durations_store.load(paths)
+        self._expected = expect.expected(self._samples)
 
     # -- records -------------------------------------------------------------------------------------------
 
@@ -436,7 +439,7 @@ class Executor:
             if isinstance(command, ObserveDevice):
                 if not isinstance(obs, o.LiveDevice):
                     obs = o.LiveDevice(reachable=False)
-                result = machine.resume(dev.record, obs, now, dev.settings)
+                result = machine.resume(dev.record, obs, now, self._settings(dev))
             else:
                 result = self._step_answer(dev, command, obs, now)
         except IllegalTransition as exc:
@@ -452,7 +455,7 @@ class Executor:
         another job) is a bad answer to that command: it goes back as a failed command, so the machine's
         retries and deadlines apply and the device never waits on a command nobody will send again."""
         try:
-            return machine.step(dev.record, obs, now, dev.settings)
+            return machine.step(dev.record, obs, now, self._settings(dev))
         except IllegalTransition as exc:
             if isinstance(obs, o.CommandFailed) or dev.record.outstanding != command:
                 raise
@@ -464,22 +467,42 @@ class Executor:
                 extra={"serial": dev.record.serial},
             )
             failed = o.CommandFailed(command.name, False, "bad-response", f"answer not accepted: {exc}")
-            return machine.step(dev.record, failed, now, dev.settings)
+            return machine.step(dev.record, failed, now, self._settings(dev))
 
     def _feed(self, dev: _Device, observation: o.Observation) -> bool:
         try:
-            result = machine.step(dev.record, observation, self.clock(), dev.settings)
+            result = machine.step(dev.record, observation, self.clock(), self._settings(dev))
         except IllegalTransition as exc:
             log.info("%s not accepted for %s: %s", observation.name, dev.record.serial, exc)
             return False
         self._apply(dev, result)
         return True
 
+    def _settings(self, dev: _Device) -> MachineSettings:
+        """The device's settings with what the fleet's reboots taught (``machine.expect``)."""
+        if dev.settings.expected is not self._expected:
+            dev.settings = replace(dev.settings, expected=self._expected)
+        return dev.settings
+
+    def _learn(self, old: DeviceRecord, new: DeviceRecord, settings: MachineSettings) -> None:
+        """Keep the durations a transition measured (a reboot's, from the device's uptime) and persist them."""
+        got = expect.samples_from(old, new, settings.device_second)
+        if not got:
+            return
+        for kind, seconds in got:
+            self._samples[kind] = expect.add(self._samples.get(kind, ()), seconds)
+        self._expected = expect.expected(self._samples)
+        try:
+            durations_store.save(self.paths, self._samples)
+        except OSError as exc:  # learning is an optimisation: never a device's failure
+            log.warning("could not save what the reboots took: %s", exc)
+
     def _apply(self, dev: _Device, result: Step) -> None:
         old = dev.record
         dev.record = result.record
         dev.stuck = ""
         self._persist(old, result.record)
+        self._learn(old, result.record, dev.settings)
         if result.commands:
             self._schedule(dev, result.commands, result.requeue_after or 0.0)
         else:

@@ -45,7 +45,6 @@ from reconciler.machine.observations import (
     JobStarted,
     JobStatus,
     SoftwareList,
-    says_software_manager_busy,
 )
 from reconciler.machine.records import JobRef, Mode, Phase, PlannedHop
 
@@ -266,17 +265,29 @@ def on_job_started(ctx: Ctx, obs: JobStarted) -> Step:
     image = out.version if isinstance(out, Download | Install) else None
     kind = job_kind(out)
     job = JobRef(obs.job_id, kind, image, ctx.iso, 0, ctx.iso)
-    return move(
-        ctx, rec.phase, PollJob(obs.job_id, kind), ctx.settings.job_poll_interval, job=job, progress=0
-    )
+    return move(ctx, rec.phase, PollJob(obs.job_id, kind), ctx.settings.job_first_poll, job=job, progress=0)
 
 
 def job_poll_delay(ctx: Ctx, job: JobRef) -> float:
-    """Poll sooner when the job is nearly done: half the estimated remaining time, within the bounds."""
-    elapsed = ctx.since(job.started_at)
+    """Poll by progress rate: at the end the progress read just now predicts.
+
+    PAN-OS shows whole percents, so ``p`` percent after ``elapsed`` seconds puts the end between
+    ``elapsed * 100 / (p + 1)`` and ``elapsed * 100 / p``. When that span is narrow the next poll goes to its
+    late end (the job is then done: one more poll); when wide, to its early end (a reading near the end
+    narrows it). Without progress yet, the time waited doubles. Never sooner than ``job_poll_interval``;
+    never later than twice the time already waited (a job whose pace changes, e.g. a download restarting
+    its percentage while loading into the software manager) nor ``job_poll_longest``."""
+    s = ctx.settings
+    elapsed = max(ctx.since(job.started_at), 0.0)
     p = job.progress
-    want = elapsed * (100 - p) / p / 2 if 0 < p < 100 else elapsed / 2
-    return min(max(want, ctx.settings.job_poll_interval), ctx.settings.job_poll_max_interval)
+    if 0 < p < 100:
+        early = elapsed * (100 / (p + 1) - 1)
+        late = elapsed * (100 / p - 1)
+        want = late if late - early <= max(s.job_poll_interval, 0.1 * late) else early
+    else:
+        want = elapsed
+    cap = min(s.job_poll_longest, max(2 * elapsed, s.job_poll_max_interval))
+    return min(max(want, s.job_poll_interval), cap)
 
 
 def stalled(ctx: Ctx, job: JobRef, detail: str) -> Step:
@@ -320,18 +331,13 @@ JOB_REASON = {
 
 
 def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> Step:
-    """A tracked job ended. Failed downloads are retried (bounded); an install PAN-OS accepted but could
-    not run because the software manager was in use (another software job, or an image still loading
-    right after its download) is submitted again after ``install_retry_delay``, at most
-    ``install_max_attempts`` installs in all; any other failed job fails the device, and a failed install
-    never leads to a reboot. Success moves to the next step."""
+    """A tracked job ended. Failed downloads are retried (bounded); any other failed job fails the device,
+    and a failed install never leads to a reboot. Success moves to the next step."""
     rec = ctx.record
     number = int(job.id) if job.id.isdigit() else -1
     watermark = max(number, rec.job_watermark if rec.job_watermark is not None else -1)
     ctx = ctx.at(replace(rec, job=None, job_watermark=watermark, progress=100 if succeeded else job.progress))
     detail = f": {message}" if message else ""
-    if not succeeded and job.kind is JobKind.INSTALL and says_software_manager_busy(message):
-        return install_busy(ctx, job)
     if not succeeded:
         if (
             job.kind is JobKind.DOWNLOAD
@@ -359,23 +365,6 @@ def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> S
     return start_reboot(ctx, f"installed {hop.version}; rebooting")
 
 
-def install_busy(ctx: Ctx, job: JobRef) -> Step:
-    """An install job failed "software manager is currently in use": retry later, bounded."""
-    s = ctx.settings
-    attempts = ctx.record.install_attempts
-    if attempts >= s.install_max_attempts:
-        return fail(
-            ctx,
-            Reason.SOFTWARE_MANAGER_BUSY,
-            f"software manager still in use after {attempts} install attempts (last: job {job.id})",
-        )
-    return submit_install(
-        ctx,
-        s.install_retry_delay,
-        message=f"install job {job.id} failed: software manager in use; install retry scheduled",
-    )
-
-
 def adopt(ctx: Ctx, jobs: tuple[JobInfo, ...], kind: JobKind, version: str) -> Step:
     """After an ambiguous submission (or a restart): re-attach to our job if PAN-OS has one, never submit
     twice. Jobs newer than ``job_watermark`` of the right kind are ours."""
@@ -401,7 +390,7 @@ def adopt(ctx: Ctx, jobs: tuple[JobInfo, ...], kind: JobKind, version: str) -> S
     if ours and kind is not JobKind.CONTENT_DOWNLOAD:
         j = ours[-1]
         return job_finished(
-            ctx, JobRef(j.job_id, kind, image, ctx.iso, j.progress or 0, ctx.iso), j.succeeded, j.message
+            ctx, JobRef(j.job_id, kind, image, ctx.iso, j.progress or 0, ctx.iso), j.succeeded
         )
     if kind is JobKind.INSTALL:
         if rec.install_attempts >= ctx.settings.install_max_attempts:

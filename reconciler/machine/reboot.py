@@ -2,8 +2,16 @@
 
 A reboot is only known to have happened when the device was seen down or reports an uptime shorter than
 the time since the reboot was issued; until then an answer on the old version means "not down yet", not
-"came back on the old version". Polls back off exponentially up to ``max_reboot_poll_interval``; the whole
-wait is bounded by ``reboot_timeout``; refused connections, HTTP errors and 403s are expected meanwhile.
+"came back on the old version". The whole wait is bounded by ``reboot_timeout``; refused connections, HTTP
+errors and 403s are expected meanwhile.
+
+Polls follow the expectation (``reboot_poll_delay``): nothing before the expected window opens (learned from
+this fleet's finished reboots, ``machine.expect``, else the settings' prior), one poll at its start, then one
+every ``reboot_poll_dense`` inside it, so a device is seen back within about that interval for a few polls;
+past the window the polls back off up to ``max_reboot_poll_interval``. A device that answers but whose
+chassis is not ready yet is asked again after ``reboot_poll_ready``. The first answer after the boot gives the
+uptime, so ``RebootWatch.booted_after`` (the time the reboot took, without the polling lag) is recorded for
+the fleet's next expectation.
 """
 
 from __future__ import annotations
@@ -11,10 +19,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.machine.commands import CheckVersion, PollReady, Snapshot
+from reconciler.machine.expect import Window
 from reconciler.machine.ha_member import guarded, restore_ha, start_reboot
 from reconciler.machine.moves import Ctx, Reason, Step, fail, move, same, version_of
 from reconciler.machine.observations import DeviceAnswered, RebootIssued, VersionObserved
 from reconciler.machine.records import Phase, RebootWatch
+from reconciler.machine.settings import MachineSettings
 
 
 def reboot_watch(ctx: Ctx) -> RebootWatch:
@@ -25,24 +35,43 @@ def reboot_watch(ctx: Ctx) -> RebootWatch:
     return RebootWatch(rec.phase_started_at or ctx.iso, False, 0, ctx.settings.reboot_poll_initial, 1)
 
 
-def reboot_wait(ctx: Ctx, *, down: bool) -> Step:
-    """Keep polling a rebooting device with exponential backoff, up to the reboot deadline."""
+def expected_window(s: MachineSettings) -> Window:
+    """When a reboot should end, in our seconds: learned (device seconds, scaled) or the prior."""
+    learned = s.expected.reboot
+    if learned is None:
+        low, high = s.reboot_expected_low, s.reboot_expected_high
+    else:
+        low, high = learned.low * s.device_second, learned.high * s.device_second
+    return Window(low, max(high, low + s.reboot_poll_dense))
+
+
+def reboot_poll_delay(s: MachineSettings, elapsed: float, *, answering: bool = False) -> float:
+    """Seconds until the next poll of a device rebooting for ``elapsed`` seconds: at the expected window's
+    start, densely inside it, backing off after it (``answering``: up, chassis not ready yet)."""
+    if answering:
+        return s.reboot_poll_ready
+    w = expected_window(s)
+    if elapsed < w.low:
+        return max(min(w.low - elapsed, s.max_reboot_poll_interval), s.reboot_poll_ready)
+    if elapsed < w.high:
+        return s.reboot_poll_dense
+    return min(max(s.reboot_poll_dense, elapsed - w.high), s.max_reboot_poll_interval)
+
+
+def reboot_wait(ctx: Ctx, *, down: bool, answering: bool = False) -> Step:
+    """Keep polling a rebooting device by expectation, up to the reboot deadline."""
     s = ctx.settings
     watch = reboot_watch(ctx)
-    remaining = s.reboot_timeout - ctx.since(watch.issued_at)
+    elapsed = ctx.since(watch.issued_at)
+    remaining = s.reboot_timeout - elapsed
     if remaining <= 0:
         return fail(
             ctx,
             Reason.REBOOT_TIMEOUT,
             f"device not back on the new version within {s.reboot_timeout / 60:g} min",
         )
-    delay = min(watch.next_delay, remaining)
-    watch = replace(
-        watch,
-        seen_down=watch.seen_down or down,
-        polls=watch.polls + 1,
-        next_delay=min(watch.next_delay * 2, s.max_reboot_poll_interval),
-    )
+    delay = min(reboot_poll_delay(s, elapsed, answering=answering), remaining)
+    watch = replace(watch, seen_down=watch.seen_down or down, polls=watch.polls + 1, next_delay=delay)
     hop = ctx.record.hop
     assert hop is not None
     text = "waiting for the device to come back" if watch.seen_down else "waiting for the device to go down"
@@ -73,16 +102,25 @@ def on_device_answered(ctx: Ctx, obs: DeviceAnswered) -> Step:
     hop = rec.hop
     assert hop is not None
     if not obs.chassis_ready:
-        return reboot_wait(ctx, down=True)
+        return reboot_wait(ctx, down=True, answering=True)
     if rebooted(ctx, obs.uptime_seconds) or same(obs.version, hop.version):
         return move(
             ctx,
             Phase.VERIFY_VERSION,
             CheckVersion(hop.version),
-            reboot=reboot_watch(ctx),
+            reboot=with_boot_time(ctx, obs.uptime_seconds),
             message="verifying version",
         )
     return not_yet_down(ctx, obs.uptime_seconds)
+
+
+def with_boot_time(ctx: Ctx, uptime: int | None) -> RebootWatch:
+    """The watch, with how long the reboot took when the uptime proves the restart (``booted_after``)."""
+    watch = reboot_watch(ctx)
+    if uptime is None or watch.booted_after is not None or not rebooted(ctx, uptime):
+        return watch
+    took = ctx.since(watch.issued_at) - uptime * ctx.settings.device_second
+    return replace(watch, booted_after=round(max(took, 0.0), 3))
 
 
 def not_yet_down(ctx: Ctx, uptime: int | None) -> Step:

@@ -126,6 +126,14 @@ def _int(value: Any, name: str) -> int:
     raise ValueError(f"{name}: expected an integer, got {value!r}")
 
 
+def _opt_float(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{name}: expected a number or null, got {value!r}")
+
+
 def _version(value: Any, name: str) -> str:
     """Check that ``value`` is a PAN-OS version and return its canonical text."""
     try:
@@ -297,13 +305,16 @@ class PendingRequest:
 
 @dataclass(frozen=True)
 class RebootWatch:
-    """The wait for a rebooting device: when the reboot was issued, whether it was seen down, next delay."""
+    """The wait for a rebooting device: when the reboot was issued, whether it was seen down, next delay,
+    and (once it answered with its uptime) how long it took to boot."""
 
     issued_at: str
     seen_down: bool
     polls: int
     next_delay: float
     issues: int = 1  # how many times the reboot was requested this hop
+    # Seconds from the restart request to the boot, once the device's uptime told (``machine.expect``).
+    booted_after: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -312,6 +323,7 @@ class RebootWatch:
             "polls": self.polls,
             "next_delay": self.next_delay,
             "issues": self.issues,
+            "booted_after": self.booted_after,
         }
 
     @classmethod
@@ -325,6 +337,7 @@ class RebootWatch:
             _int(data["polls"], "reboot.polls"),
             float(data["next_delay"]),
             _int(data.get("issues", 1), "reboot.issues"),
+            _opt_float(data.get("booted_after"), "reboot.booted_after"),
         )
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from reconciler.machine.expect import Expected
+
+NOTHING_LEARNED = Expected()
+
 DEFAULT_READINESS_CHECKS: tuple[str, ...] = ("candidate_config", "expired_licenses", "jobs")
 
 
@@ -31,8 +35,21 @@ class MachineSettings:
     install_max_attempts: int = 10
     software_check_timeout: float = 90.0
     software_info_timeout: float = 120.0
+    # Reboot polling by expectation (``reboot.py``): the first poll at the start of the expected window,
+    # then every ``reboot_poll_dense`` inside it, backing off after it. The window is learned from this
+    # fleet's finished reboots (``expected``, device seconds); until enough finished, this prior applies.
+    reboot_expected_low: float = 300.0
+    reboot_expected_high: float = 900.0
+    reboot_poll_dense: float = 30.0
+    reboot_poll_ready: float = 10.0  # the device answers but its chassis is not ready yet
+    # Job polling by progress rate (``downloads.job_poll_delay``): the first poll after ``job_first_poll``,
+    # then at the end the progress so far predicts, never sooner than ``job_poll_interval`` and never later
+    # than twice the time already waited (a job whose pace changes) or ``job_poll_longest``.
+    # ``job_poll_max_interval``: how often pre-flight looks again at other jobs still running.
+    job_first_poll: float = 30.0
     job_poll_interval: float = 5.0
     job_poll_max_interval: float = 60.0
+    job_poll_longest: float = 300.0
     command_retry_delay: float = 10.0
     command_retry_max_delay: float = 300.0
     command_max_attempts: int = 5
@@ -60,6 +77,8 @@ class MachineSettings:
     # Our seconds per second a device reports (its uptime); scaled like every duration, so that a time-scaled
     # simulator's uptimes compare with our clock.
     device_second: float = 1.0
+    # What this fleet's finished reboots showed (``machine.expect``); set by the executor, not by config.
+    expected: Expected = NOTHING_LEARNED
 
     @classmethod
     def from_config(cls, config: _Source, **overrides: Any) -> MachineSettings:

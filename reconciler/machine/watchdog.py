@@ -20,6 +20,7 @@ def no_progress_limit(settings: MachineSettings) -> float:
     longest_wait = max(
         s.max_reboot_poll_interval,
         s.job_poll_max_interval,
+        s.job_poll_longest,
         s.command_retry_max_delay,
         s.ha_poll_max_interval,
         s.postflight_retry_interval,

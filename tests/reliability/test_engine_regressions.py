@@ -97,10 +97,10 @@ def test_a_failed_poll_is_no_proof_that_a_device_rebooted() -> None:
     """Found by the faults test: the restart request was lost (HTTP 500 / dropped connection), one poll then
     failed too, and the device, still up on the old version with a long uptime, was declared "came back
     on the old version" and failed. Its uptime shows it never restarted: ask again after the grace period."""
-    from tests.unit.machine_world import FAST, FakeFirewall, at, record, run_until
+    from tests.unit.machine_world import FAST, FakeFirewall, at, reboot_issued, record, run_until
 
     rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), PollReady)
-    issued = now - FAST.reboot_poll_initial
+    issued = reboot_issued(rec)
     rec = step(rec, CommandFailed("PollReady", True, "http-5xx", "HTTP 500"), at(now), FAST).record
     assert rec.reboot is not None and rec.reboot.seen_down
     result = step(rec, DeviceAnswered(True, "10.2.9", 86400), at(now + 1), FAST)

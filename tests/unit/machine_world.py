@@ -69,7 +69,15 @@ from reconciler.machine.observations import (
     VersionObserved,
 )
 from reconciler.machine.pair import PairRecord, PairStep, new_pair, pair_resume, pair_step
-from reconciler.machine.records import DISRUPTIVE_PHASES, DeviceRecord, Hop, Mode, Phase, new_record
+from reconciler.machine.records import (
+    DISRUPTIVE_PHASES,
+    DeviceRecord,
+    Hop,
+    Mode,
+    Phase,
+    new_record,
+    to_instant,
+)
 from reconciler.workdir import schemas
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
@@ -102,6 +110,12 @@ FAULTS = ("temp", "perm", "lost", "busy", "jobfail", "stall", "oldversion", "bre
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def reboot_issued(rec: DeviceRecord) -> float:
+    """When the record's reboot was requested, on the tests' clock (seconds after ``T0``)."""
+    assert rec.reboot is not None
+    return (to_instant(rec.reboot.issued_at) - T0).total_seconds()
 
 
 def record(

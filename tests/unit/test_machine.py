@@ -253,20 +253,45 @@ def test_sync_to_peer_from_begin_is_used_for_downloads() -> None:
     assert rec.outstanding == Download("11.0.0", sync_to_peer=True)
 
 
-def test_job_polls_back_off_with_progress_within_bounds() -> None:
-    settings = MachineSettings(job_poll_interval=5, job_poll_max_interval=60)
+def test_job_polls_go_where_the_progress_rate_puts_the_end() -> None:
+    settings = MachineSettings(job_first_poll=30, job_poll_interval=5, job_poll_max_interval=60)
     fw = FakeFirewall("0001", "10.2.9")
     rec, now = run_until(record(), fw, PollJob, settings)
     job_id = rec.outstanding.job_id  # type: ignore[union-attr]
-    delays = []
-    for t, progress in ((now + 200, 10), (now + 400, 20)):
-        result = step(rec, JobStatus(job_id, False, progress=progress), at(t), settings)
-        delays.append(result.requeue_after)
-        rec = result.record
-    # 10% after 200 s: about 1800 s left, capped at 60; early polls never faster than 5 s.
-    assert delays == [60.0, 60.0]
-    quick = step(rec, JobStatus(job_id, False, progress=99), at(now + 401), settings)
-    assert quick.requeue_after == 5.0
+    started = now - 30  # the first poll comes job_first_poll after the submission
+
+    def delay(elapsed: float, progress: int) -> float | None:
+        return step(
+            rec, JobStatus(job_id, False, progress=progress), at(started + elapsed), settings
+        ).requeue_after
+
+    assert delay(30, 50) == 30.0  # half-way after 30 s: the end is 30 s away
+    assert delay(60, 99) == 5.0  # nearly done: soon, but never faster than job_poll_interval
+    assert delay(10, 0) == 10.0  # no progress yet: the time waited doubles
+    # 5% after 30 s: the end is 470-570 s away, too wide a span to trust; at most twice the time waited.
+    assert delay(30, 5) == 60.0
+    assert delay(2000, 10) == settings.job_poll_longest  # never longer than job_poll_longest
+
+
+@pytest.mark.parametrize("duration", [60, 100, 250, 420, 600, 1000])
+def test_a_steady_job_is_seen_done_within_a_few_polls_and_seconds(duration: int) -> None:
+    """A job whose percentage grows steadily (PAN-OS shows whole percents) is polled a handful of times
+    and seen finished within 3% of its duration, whatever that duration."""
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, PollJob)
+    job_id = rec.outstanding.job_id  # type: ignore[union-attr]
+    started, t = now - FAST.job_first_poll, now
+    polls, last = 0, t
+    while isinstance(rec.outstanding, PollJob) and polls < 50:
+        polls, last = polls + 1, t
+        elapsed = t - started
+        done = elapsed >= duration
+        obs = JobStatus(job_id, done, succeeded=done, progress=100 if done else int(100 * elapsed / duration))
+        result = step(rec, obs, at(t), FAST)
+        rec, t = result.record, t + (result.requeue_after or 0)
+    assert rec.job is None and polls <= 7
+    lag = last - (started + duration)
+    assert lag <= max(FAST.job_poll_interval, 0.03 * duration)
 
 
 # -- requests -----------------------------------------------------------------------------------------------

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, ha_pair, record, run_until
+from machine_world import (
+    FAST,
+    FakeFirewall,
+    answer_all,
+    assert_valid,
+    at,
+    ha_pair,
+    reboot_issued,
+    record,
+    run_until,
+)
 
 from reconciler.machine import MachineSettings, Reason, Step, step
 from reconciler.machine.commands import (
@@ -13,7 +23,6 @@ from reconciler.machine.commands import (
     CheckVersion,
     CompareSnapshots,
     ContentDownload,
-    ContentInstall,
     DeleteImage,
     Download,
     Install,
@@ -35,8 +44,6 @@ from reconciler.machine.observations import (
     HaStateObserved,
     ImageInfo,
     JobInfo,
-    JobsListed,
-    JobStarted,
     JobStatus,
     PairRoles,
     PreflightResult,
@@ -198,64 +205,6 @@ def test_a_failed_install_fails_and_never_reboots() -> None:
     assert result.record.last_error is not None and "image corrupt" in result.record.last_error.message
 
 
-# The details PAN-OS gives an install job it accepted while the software manager was busy (a PA-410
-# capture, github.com/o5edaxi/paloversion/issues/2); the job ends FIN / FAIL.
-BUSY_JOB = (
-    "Failed to install 11.0.3 with the following errors.; SW version is 11.0.3; "
-    "The software manager is currently in use. Please try again later.; "
-    "Failed to install   version  11.0.3  type  panos"
-)
-
-
-def test_an_install_job_failing_software_manager_busy_is_retried_after_the_delay_then_fails() -> None:
-    rec, now, _ = install_job()
-    for attempt in range(1, FAST.install_max_attempts):
-        job = rec.outstanding.job_id  # type: ignore[union-attr]
-        result = step(rec, JobStatus(job, True, False, 0, BUSY_JOB), at(now), FAST)
-        assert result.record.phase is Phase.INSTALL, result.record.message
-        assert result.commands == (Install("11.0.3"),) and result.requeue_after == FAST.install_retry_delay
-        assert result.record.install_attempts == attempt + 1 and result.record.job is None
-        assert "software manager in use" in result.record.message
-        now += FAST.install_retry_delay
-        rec = step(result.record, JobStarted(str(100 + attempt)), at(now), FAST).record
-        assert isinstance(rec.outstanding, PollJob)
-    job = rec.outstanding.job_id  # type: ignore[union-attr]
-    failed_with(
-        step(rec, JobStatus(job, True, False, 0, BUSY_JOB), at(now), FAST).record,
-        Reason.SOFTWARE_MANAGER_BUSY,
-    )
-
-
-def test_an_install_job_failing_busy_then_succeeding_reboots_once() -> None:
-    rec, now, fw = install_job()
-    job = rec.outstanding.job_id  # type: ignore[union-attr]
-    fw.jobs[job].finished, fw.jobs[job].ok = True, False  # the device's side of the busy failure
-    rec = step(rec, JobStatus(job, True, False, 0, BUSY_JOB), at(now), FAST).record
-    done, _, _ = answer_all(rec, fw, now=now + FAST.install_retry_delay)
-    assert done.phase is Phase.DONE
-    assert [e for e in fw.executed if e[0] == "Install"] == [("Install", "11.0.3")] * 2
-    assert fw.reboots == 1
-
-
-def test_an_adopted_install_job_that_failed_busy_is_retried() -> None:
-    """After an ambiguous submission the job is found in ``show jobs all``, already failed busy."""
-    fw = FakeFirewall("0001", "10.2.9")
-    rec, now = run_until(record(), fw, Install)
-    lost = step(rec, CommandFailed("Install", True, "timeout", "timed out"), at(now), FAST).record
-    assert isinstance(lost.outstanding, ListJobs)
-    busy = JobInfo("777", JobKind.INSTALL, True, False, 0, BUSY_JOB)
-    result = step(lost, JobsListed((busy,)), at(now + 10), FAST)
-    assert result.commands == (Install("11.0.3"),) and result.requeue_after == FAST.install_retry_delay
-
-
-def test_a_content_download_answered_no_update_available_installs_the_latest_instead() -> None:
-    fw = FakeFirewall("0001", "10.2.9")
-    rec, now = run_until(record(hops=_content_hops(), path=("11.0.3",)), fw, ContentDownload)
-    result = step(rec, CommandFailed("ContentDownload", False, "api", "No update available"), at(now), FAST)
-    assert result.record.phase is Phase.CONTENT_UPDATE
-    assert result.commands == (ContentInstall(),)
-
-
 def test_an_install_refused_by_pan_os_fails() -> None:
     fw = FakeFirewall("0001", "10.2.9")
     rec, now = run_until(record(), fw, Install)
@@ -399,22 +348,26 @@ def reboot_wait() -> tuple[DeviceRecord, float]:
     return rec, now
 
 
-def test_reboot_polls_back_off_exponentially_up_to_the_cap_then_time_out() -> None:
+def test_reboot_polls_follow_the_expected_window_then_back_off_up_to_the_cap_then_time_out() -> None:
     rec, now = reboot_wait()
-    issued = now - FAST.reboot_poll_initial
+    issued = reboot_issued(rec)
+    # Nothing learned yet: the prior window; the first poll at its start (capped at the longest interval).
+    assert now - issued == min(FAST.reboot_expected_low, FAST.max_reboot_poll_interval)
     down = CommandFailed("PollReady", True, "unreachable", "connection refused")
-    delays = []
+    polls = []
     t = now
     while True:
         result = step(rec, down, at(t), FAST)
         rec = result.record
         if rec.phase is Phase.FAILED:
             break
-        delays.append(result.requeue_after)
+        polls.append((t - issued, result.requeue_after))
         t += result.requeue_after or 0
-        assert len(delays) < 50
-    assert delays[:5] == [30.0, 60.0, 120.0, 120.0, 120.0]
-    assert max(delays) == FAST.max_reboot_poll_interval
+        assert len(polls) < 100
+    inside = [d for e, d in polls if FAST.reboot_expected_low <= e < FAST.reboot_expected_high]
+    assert inside and set(inside) == {FAST.reboot_poll_dense}
+    after = [d for e, d in polls if e >= FAST.reboot_expected_high][:-1]  # the last one: to the deadline
+    assert after == sorted(after) and max(after) == FAST.max_reboot_poll_interval
     failed_with(rec, Reason.REBOOT_TIMEOUT, Phase.WAIT_READY)
     assert t - issued == pytest.approx(FAST.reboot_timeout)
 
@@ -442,8 +395,8 @@ def test_a_device_not_yet_down_is_not_mistaken_for_a_failed_upgrade() -> None:
 
 
 def test_a_device_that_never_restarted_is_rebooted_again_after_the_grace_period() -> None:
-    rec, now = reboot_wait()
-    issued = now - FAST.reboot_poll_initial
+    rec, _ = reboot_wait()
+    issued = reboot_issued(rec)
     result = step(rec, DeviceAnswered(True, "10.2.9", 86400), at(issued + FAST.reboot_start_grace), FAST)
     assert result.record.phase is Phase.REBOOT and result.commands == (Reboot(),)
 
@@ -585,7 +538,7 @@ def _scenario_old_version() -> DeviceRecord:
 
 def _scenario_reboot_failed() -> DeviceRecord:
     rec, now = reboot_wait()
-    issued = now - FAST.reboot_poll_initial
+    issued = reboot_issued(rec)
     for _ in range(FAST.command_max_attempts):
         if rec.phase is Phase.REBOOT:
             rec = step(rec, CommandFailed("Reboot", True, "unreachable"), at(now), FAST).record

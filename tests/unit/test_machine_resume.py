@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, record, run_until
+from machine_world import FAST, FakeFirewall, answer_all, assert_valid, at, reboot_issued, record, run_until
 
 from reconciler.machine import Reason, resume, step
 from reconciler.machine.commands import (
@@ -184,7 +184,7 @@ def test_unreachable_with_an_unknown_install_submission_lists_jobs_later() -> No
 def test_mid_reboot_unreachable_keeps_waiting_against_the_original_deadline() -> None:
     fw = FakeFirewall("0001", "10.2.9")
     rec, now = run_until(record(), fw, PollReady)
-    issued = now - FAST.reboot_poll_initial
+    issued = reboot_issued(rec)
     result = resume(restarted(rec), LiveDevice(False), at(now + 60), FAST)
     assert result.record.phase is Phase.WAIT_READY and result.commands == (PollReady("11.0.3"),)
     late = resume(restarted(rec), LiveDevice(False), at(issued + FAST.reboot_timeout), FAST)

@@ -16,6 +16,8 @@ def test_the_limit_exceeds_every_poll_and_retry_interval_and_command_timeout() -
     for name in (
         "max_reboot_poll_interval",
         "job_poll_max_interval",
+        "job_poll_longest",
+        "reboot_poll_dense",
         "command_retry_max_delay",
         "ha_poll_max_interval",
         "install_retry_delay",

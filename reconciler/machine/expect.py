@@ -1,0 +1,91 @@
+"""How long this fleet's devices take to reboot, learned from their own completed reboots. Pure.
+
+When a device answers again after a reboot its uptime says when it booted, so the time from the restart
+request to the boot (``RebootWatch.booted_after``) is exact whatever the polling lag. Samples and windows are
+in the devices' seconds (a time-scaled simulator's too), so they stay true if ``engine.time_scale`` changes.
+The executor keeps the last ``KEEP`` such samples (``status/durations.json``, so a restarted engine keeps what it learned) and hands
+their ``Window`` to the machine in ``MachineSettings.expected``; the reboot wait (``reboot.py``) polls once
+at the window's start and densely inside it, instead of backing off blindly. Without enough samples the
+settings' prior window applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.machine.records import DeviceRecord
+
+KEEP = 200  # samples kept per kind: recent enough to follow a fleet whose mix changes
+MIN_SAMPLES = 3  # fewer than this: the prior window applies
+REBOOT = "reboot"
+KINDS = (REBOOT,)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a duration is expected to fall (seconds): from ``low`` to ``high``."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What was learned: the reboot window (``None`` while too few reboots finished)."""
+
+    reboot: Window | None = None
+
+
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (nearest rank)."""
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def window(samples: Iterable[float]) -> Window | None:
+    """The window of a kind's samples: 5th to 95th percentile, widened by 5% either way (few samples
+    underestimate the spread); ``None`` with fewer than ``MIN_SAMPLES``."""
+    ordered = sorted(s for s in samples if s > 0)
+    if len(ordered) < MIN_SAMPLES:
+        return None
+    return Window(quantile(ordered, 0.05) * 0.95, quantile(ordered, 0.95) * 1.05)
+
+
+def expected(samples: Mapping[str, Sequence[float]]) -> Expected:
+    """The ``Expected`` of the samples kept per kind."""
+    return Expected(reboot=window(samples.get(REBOOT, ())))
+
+
+def add(samples: Sequence[float], value: float) -> tuple[float, ...]:
+    """``samples`` with ``value`` appended, the oldest dropped beyond ``KEEP``."""
+    return (*samples, value)[-KEEP:]
+
+
+def samples_from(
+    old: DeviceRecord | None, new: DeviceRecord, device_second: float = 1.0
+) -> list[tuple[str, float]]:
+    """The durations a transition has just measured: (kind, device seconds); ``device_second`` is our
+    seconds per device second (``MachineSettings.device_second``)."""
+    got = new.reboot.booted_after if new.reboot is not None else None
+    before = old.reboot.booted_after if old is not None and old.reboot is not None else None
+    if got is not None and before is None and got > 0:
+        return [(REBOOT, got / device_second)]
+    return []
+
+
+def from_json(data: Any) -> dict[str, tuple[float, ...]]:
+    """The samples of a ``status/durations.json`` body; what is not a list of positive numbers is dropped."""
+    out: dict[str, tuple[float, ...]] = {}
+    if not isinstance(data, Mapping):
+        return out
+    for kind in KINDS:
+        values = data.get(kind)
+        if isinstance(values, list):
+            good = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            out[kind] = tuple(v for v in good if v > 0)[-KEEP:]
+    return out
+
+
+def to_json(samples: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    return {"format_version": 1, **{k: [round(v, 3) for v in samples.get(k, ())] for k in KINDS}}

@@ -1,0 +1,117 @@
+"""Polling a reboot by expectation: the window learned from the fleet's finished reboots (injected clock)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+from machine_world import FAST, FakeFirewall, at, reboot_issued, record, run_until
+
+from reconciler.machine import step
+from reconciler.machine.commands import CheckVersion, PollReady
+from reconciler.machine.expect import (
+    KEEP,
+    REBOOT,
+    Expected,
+    Window,
+    add,
+    expected,
+    from_json,
+    samples_from,
+    to_json,
+    window,
+)
+from reconciler.machine.observations import CommandFailed, DeviceAnswered
+from reconciler.machine.reboot import reboot_poll_delay
+from reconciler.machine.records import Phase
+from reconciler.workdir import durations_store
+from reconciler.workdir.layout import WorkPaths
+
+DOWN = CommandFailed("PollReady", True, "unreachable", "connection refused")
+
+
+def test_a_window_needs_a_few_samples_and_spans_them_with_a_margin() -> None:
+    assert window([400.0, 500.0]) is None
+    w = window([400.0, 450.0, 500.0])
+    assert w == Window(400.0 * 0.95, 500.0 * 1.05)
+    many = window(float(x) for x in range(300, 701))
+    assert many is not None and 300 < many.low < 330 and 670 < many.high < 720
+    assert expected({REBOOT: (1.0, 2.0)}) == Expected(None)
+
+
+def test_samples_are_bounded_and_survive_a_round_trip_through_json() -> None:
+    samples: tuple[float, ...] = ()
+    for i in range(KEEP + 10):
+        samples = add(samples, 100.0 + i)
+    assert len(samples) == KEEP and samples[0] == 110.0
+    assert from_json(to_json({REBOOT: samples})) == {REBOOT: samples}
+    # What is not a positive number is dropped; a foreign document is nothing learned.
+    assert from_json({"reboot": [1, "x", -3, True, 2.5]}) == {REBOOT: (1.0, 2.5)}
+    assert from_json(["reboot"]) == {}
+
+
+def test_the_store_keeps_samples_and_a_torn_file_means_nothing_learned(tmp_path: Path) -> None:
+    paths = WorkPaths(tmp_path)
+    paths.status_dir.mkdir(parents=True)
+    assert durations_store.load(paths) == {}
+    durations_store.save(paths, {REBOOT: (400.0, 420.5)})
+    assert durations_store.load(paths) == {REBOOT: (400.0, 420.5)}
+    (paths.status_dir / durations_store.FILE_NAME).write_text('{"reboot": [4')
+    assert durations_store.load(paths) == {}
+
+
+def test_the_first_answer_after_the_boot_records_how_long_the_reboot_took() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), PollReady)
+    issued = reboot_issued(rec)
+    # Booted 40 s before this answer: the reboot took (now - issued) - 40 s, whatever the polling lag.
+    result = step(rec, DeviceAnswered(True, "11.0.3", 40), at(now), FAST)
+    assert isinstance(result.record.outstanding, CheckVersion)
+    assert result.record.reboot is not None
+    assert result.record.reboot.booted_after == now - issued - 40
+    assert samples_from(rec, result.record) == [(REBOOT, now - issued - 40)]
+    # Once only; and in device seconds (a time-scaled simulator: 0.02 of our seconds per device second).
+    assert samples_from(result.record, result.record) == []
+    assert samples_from(rec, result.record, 0.5) == [(REBOOT, (now - issued - 40) / 0.5)]
+
+
+def test_without_samples_the_prior_window_applies_then_the_learned_one() -> None:
+    s = replace(FAST, max_reboot_poll_interval=600.0)
+    assert reboot_poll_delay(s, 0.0) == s.reboot_expected_low
+    assert reboot_poll_delay(s, s.reboot_expected_low) == s.reboot_poll_dense
+    assert reboot_poll_delay(s, 0.0, answering=True) == s.reboot_poll_ready
+    learned = replace(s, expected=Expected(Window(500.0, 600.0)))
+    assert reboot_poll_delay(learned, 0.0) == 500.0
+    assert reboot_poll_delay(learned, 550.0) == learned.reboot_poll_dense
+    assert reboot_poll_delay(learned, 700.0) == 100.0  # past the window: backing off
+    assert reboot_poll_delay(learned, 5000.0) == learned.max_reboot_poll_interval
+    # A learned window is in device seconds: a simulator at time scale 0.02.
+    scaled = replace(learned.scaled(50.0), device_second=0.02)
+    assert reboot_poll_delay(scaled, 0.0) == 10.0
+
+
+def test_reboots_inside_the_learned_window_are_seen_within_the_dense_interval_in_a_few_polls() -> None:
+    """Reboots drawn from 340-650 s (the simulator's spread across models), once 30 of them taught the window:
+    each is seen within ``reboot_poll_dense`` of its end; the median poll count stays small."""
+    rng = random.Random(5)
+    learned = expected({REBOOT: tuple(rng.uniform(340, 650) for _ in range(30))})
+    s = replace(FAST, expected=learned, max_reboot_poll_interval=300.0, reboot_timeout=1800.0)
+    lags, polls = [], []
+    for _ in range(200):
+        took = rng.uniform(340, 650)
+        rec, t = run_until(record(), FakeFirewall("0001", "10.2.9"), PollReady, s)
+        issued, n, last = reboot_issued(rec), 0, t
+        while isinstance(rec.outstanding, PollReady) and n < 100:
+            n, last = n + 1, t
+            up = t - issued >= took
+            obs = DeviceAnswered(True, "11.0.3", int(t - issued - took)) if up else DOWN
+            result = step(rec, obs, at(t), s)
+            rec, t = result.record, t + (result.requeue_after or 0)
+        assert rec.phase is Phase.VERIFY_VERSION and rec.reboot is not None
+        assert rec.reboot.booted_after is not None and abs(rec.reboot.booted_after - took) <= 1.0
+        lags.append(last - issued - took)
+        polls.append(n)
+    assert max(lags) <= s.reboot_poll_dense + 1e-6
+    assert statistics.median(lags) <= s.reboot_poll_dense / 2 + 2
+    assert statistics.median(polls) <= 8
