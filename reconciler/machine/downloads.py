@@ -45,6 +45,7 @@ from reconciler.machine.observations import (
     JobStarted,
     JobStatus,
     SoftwareList,
+    says_software_manager_busy,
 )
 from reconciler.machine.records import JobRef, Mode, Phase, PlannedHop
 
@@ -331,13 +332,18 @@ JOB_REASON = {
 
 
 def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> Step:
-    """A tracked job ended. Failed downloads are retried (bounded); any other failed job fails the device,
-    and a failed install never leads to a reboot. Success moves to the next step."""
+    """A tracked job ended. Failed downloads are retried (bounded); an install PAN-OS accepted but could
+    not run because the software manager was in use (another software job, or an image still loading
+    right after its download) is submitted again after ``install_retry_delay``, at most
+    ``install_max_attempts`` installs in all; any other failed job fails the device, and a failed install
+    never leads to a reboot. Success moves to the next step."""
     rec = ctx.record
     number = int(job.id) if job.id.isdigit() else -1
     watermark = max(number, rec.job_watermark if rec.job_watermark is not None else -1)
     ctx = ctx.at(replace(rec, job=None, job_watermark=watermark, progress=100 if succeeded else job.progress))
     detail = f": {message}" if message else ""
+    if not succeeded and job.kind is JobKind.INSTALL and says_software_manager_busy(message):
+        return install_busy(ctx, job)
     if not succeeded:
         if (
             job.kind is JobKind.DOWNLOAD
@@ -365,6 +371,23 @@ def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> S
     return start_reboot(ctx, f"installed {hop.version}; rebooting")
 
 
+def install_busy(ctx: Ctx, job: JobRef) -> Step:
+    """An install job failed "software manager is currently in use": retry later, bounded."""
+    s = ctx.settings
+    attempts = ctx.record.install_attempts
+    if attempts >= s.install_max_attempts:
+        return fail(
+            ctx,
+            Reason.SOFTWARE_MANAGER_BUSY,
+            f"software manager still in use after {attempts} install attempts (last: job {job.id})",
+        )
+    return submit_install(
+        ctx,
+        s.install_retry_delay,
+        message=f"install job {job.id} failed: software manager in use; install retry scheduled",
+    )
+
+
 def adopt(ctx: Ctx, jobs: tuple[JobInfo, ...], kind: JobKind, version: str) -> Step:
     """After an ambiguous submission (or a restart): re-attach to our job if PAN-OS has one, never submit
     twice. Jobs newer than ``job_watermark`` of the right kind are ours."""
@@ -390,7 +413,7 @@ def adopt(ctx: Ctx, jobs: tuple[JobInfo, ...], kind: JobKind, version: str) -> S
     if ours and kind is not JobKind.CONTENT_DOWNLOAD:
         j = ours[-1]
         return job_finished(
-            ctx, JobRef(j.job_id, kind, image, ctx.iso, j.progress or 0, ctx.iso), j.succeeded
+            ctx, JobRef(j.job_id, kind, image, ctx.iso, j.progress or 0, ctx.iso), j.succeeded, j.message
         )
     if kind is JobKind.INSTALL:
         if rec.install_attempts >= ctx.settings.install_max_attempts:

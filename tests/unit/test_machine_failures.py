@@ -23,6 +23,7 @@ from reconciler.machine.commands import (
     CheckVersion,
     CompareSnapshots,
     ContentDownload,
+    ContentInstall,
     DeleteImage,
     Download,
     Install,
@@ -44,6 +45,8 @@ from reconciler.machine.observations import (
     HaStateObserved,
     ImageInfo,
     JobInfo,
+    JobsListed,
+    JobStarted,
     JobStatus,
     PairRoles,
     PreflightResult,
@@ -203,6 +206,64 @@ def test_a_failed_install_fails_and_never_reboots() -> None:
     failed_with(result.record, Reason.INSTALL_FAILED, Phase.INSTALL)
     assert result.commands == ()
     assert result.record.last_error is not None and "image corrupt" in result.record.last_error.message
+
+
+# The details PAN-OS gives an install job it accepted while the software manager was busy (a PA-410
+# capture, github.com/o5edaxi/paloversion/issues/2); the job ends FIN / FAIL.
+BUSY_JOB = (
+    "Failed to install 11.0.3 with the following errors.; SW version is 11.0.3; "
+    "The software manager is currently in use. Please try again later.; "
+    "Failed to install   version  11.0.3  type  panos"
+)
+
+
+def test_an_install_job_failing_software_manager_busy_is_retried_after_the_delay_then_fails() -> None:
+    rec, now, _ = install_job()
+    for attempt in range(1, FAST.install_max_attempts):
+        job = rec.outstanding.job_id  # type: ignore[union-attr]
+        result = step(rec, JobStatus(job, True, False, 0, BUSY_JOB), at(now), FAST)
+        assert result.record.phase is Phase.INSTALL, result.record.message
+        assert result.commands == (Install("11.0.3"),) and result.requeue_after == FAST.install_retry_delay
+        assert result.record.install_attempts == attempt + 1 and result.record.job is None
+        assert "software manager in use" in result.record.message
+        now += FAST.install_retry_delay
+        rec = step(result.record, JobStarted(str(100 + attempt)), at(now), FAST).record
+        assert isinstance(rec.outstanding, PollJob)
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    failed_with(
+        step(rec, JobStatus(job, True, False, 0, BUSY_JOB), at(now), FAST).record,
+        Reason.SOFTWARE_MANAGER_BUSY,
+    )
+
+
+def test_an_install_job_failing_busy_then_succeeding_reboots_once() -> None:
+    rec, now, fw = install_job()
+    job = rec.outstanding.job_id  # type: ignore[union-attr]
+    fw.jobs[job].finished, fw.jobs[job].ok = True, False  # the device's side of the busy failure
+    rec = step(rec, JobStatus(job, True, False, 0, BUSY_JOB), at(now), FAST).record
+    done, _, _ = answer_all(rec, fw, now=now + FAST.install_retry_delay)
+    assert done.phase is Phase.DONE
+    assert [e for e in fw.executed if e[0] == "Install"] == [("Install", "11.0.3")] * 2
+    assert fw.reboots == 1
+
+
+def test_an_adopted_install_job_that_failed_busy_is_retried() -> None:
+    """After an ambiguous submission the job is found in ``show jobs all``, already failed busy."""
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    lost = step(rec, CommandFailed("Install", True, "timeout", "timed out"), at(now), FAST).record
+    assert isinstance(lost.outstanding, ListJobs)
+    busy = JobInfo("777", JobKind.INSTALL, True, False, 0, BUSY_JOB)
+    result = step(lost, JobsListed((busy,)), at(now + 10), FAST)
+    assert result.commands == (Install("11.0.3"),) and result.requeue_after == FAST.install_retry_delay
+
+
+def test_a_content_download_answered_no_update_available_installs_the_latest_instead() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(hops=_content_hops(), path=("11.0.3",)), fw, ContentDownload)
+    result = step(rec, CommandFailed("ContentDownload", False, "api", "No update available"), at(now), FAST)
+    assert result.record.phase is Phase.CONTENT_UPDATE
+    assert result.commands == (ContentInstall(),)
 
 
 def test_an_install_refused_by_pan_os_fails() -> None:
