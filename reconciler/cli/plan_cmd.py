@@ -19,6 +19,7 @@ from reconciler.cli.context import err, state
 from reconciler.core.desired import DesiredState
 from reconciler.core.errors import InputFileError, UserError
 from reconciler.core.inventory import Inventory
+from reconciler.core.panorama import target_warnings as panorama_target_warnings
 from reconciler.core.planner import plan as make_plan
 from reconciler.core.selectors import assign, selector_warnings
 from reconciler.workdir import desired_load, plan_inputs, store
@@ -66,7 +67,10 @@ def validate_cmd(
     if desired is not None and inventory is not None:
         inv = _read_inventory(inventory)
         errors = _inventory_problems(desired, inv, inventory)
-        warnings = selection_warnings(desired, inv)
+        warnings = selection_warnings(desired, inv) + panorama_target_warnings(
+            [(g.name, g.target) for g in desired.groups],
+            (inv.panorama_version, inv.panorama_peer_version),
+        )
     if not as_json:
         for line in warnings:
             err(f"warning: {line}")

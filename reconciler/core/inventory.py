@@ -60,6 +60,10 @@ class Inventory:
     devices: Mapping[str, Device] = field(default_factory=dict)
     discovered_at: str = ""
     panorama: str = ""
+    panorama_version: str = ""
+    """The version Panorama reported at discovery ("" when unknown)."""
+    panorama_peer_version: str = ""
+    """The version of Panorama's HA peer, for a Panorama HA pair ("" when none or unknown)."""
 
     @classmethod
     def of(cls, devices: Iterable[Device], **kw: Any) -> Inventory:
@@ -100,6 +104,8 @@ class Inventory:
             "format_version": FORMAT_VERSION,
             "discovered_at": self.discovered_at,
             "panorama": self.panorama,
+            "panorama_version": self.panorama_version,
+            "panorama_peer_version": self.panorama_peer_version,
             "devices": [d.to_json() for d in self],
         }
 
@@ -109,11 +115,16 @@ class Inventory:
             (Device.from_json(d) for d in data.get("devices", [])),
             discovered_at=data.get("discovered_at", ""),
             panorama=data.get("panorama", ""),
+            panorama_version=data.get("panorama_version", ""),
+            panorama_peer_version=data.get("panorama_peer_version", ""),
         )
 
     def digest(self) -> str:
         """A stable digest of what planning depends on (used to refuse stale saved plans)."""
-        body = json.dumps([_digested(d) for d in self], sort_keys=True)
+        digested: list[Any] = [_digested(d) for d in self]
+        if self.panorama_version or self.panorama_peer_version:  # kept out when unknown: old digests stay
+            digested.append({"panorama": [self.panorama_version, self.panorama_peer_version]})
+        body = json.dumps(digested, sort_keys=True)
         return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 

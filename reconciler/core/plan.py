@@ -44,6 +44,7 @@ FAILURE_BUDGET = "failure-budget"
 WAVE_PENDING = "wave-pending"
 SOAK = "soak"
 PLAN_ERROR = "plan-error"
+PANORAMA_TOO_OLD = "panorama-too-old"  # a hop would put the firewall past what its Panorama manages
 BLOCK_REASONS = (
     CONFLICT,
     UNMANAGED,
@@ -55,6 +56,7 @@ BLOCK_REASONS = (
     IMAGES_UNKNOWN,
     UNREACHABLE,
     HA_PEER_UNHEALTHY,
+    PANORAMA_TOO_OLD,
     PAUSED,
     SUSPENDED,
     CHANGE_FREEZE,

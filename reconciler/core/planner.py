@@ -16,7 +16,9 @@ How the decision is made, in order (the first rule that applies gives the reason
    ``device retry`` clears it, a comment, a pacing setting or a new git revision does not);
    ``unknown-version``; converged devices are ``none``; the path may give ``no-path``,
    ``downgrade-refused`` or ``images-unknown`` (a device in progress shows the hops its record still
-   has instead of ``images-unknown``); ``unreachable``.
+   has instead of ``images-unknown``); ``panorama-too-old`` (a hop would put the firewall past what the
+   discovered Panorama, the older of a Panorama HA pair, can manage: ``reconciler.core.panorama``; a device
+   already in progress keeps going); ``unreachable``.
 3. HA pair: both members share one unit, passive member first (``ha_member`` 1, active 2). If a member is
    blocked, suspended/non-functional/initial, out of sync, or the two run releases more than one feature
    release apart, the other member is ``ha-peer-unhealthy``. A pair stopped half-way (one member held,
@@ -58,6 +60,7 @@ from typing import Any
 from reconciler.core.desired import DesiredState, Group
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.observed import UNHEALTHY_HA_STATES, Observed, parse_time
+from reconciler.core.panorama import can_manage, managing_version, too_old_detail
 from reconciler.core.plan import (
     ACTIONS,
     BLOCK_REASONS,
@@ -75,6 +78,7 @@ from reconciler.core.plan import (
     IMAGES_UNKNOWN,
     NO_PATH,
     NONE,
+    PANORAMA_TOO_OLD,
     PAUSED,
     PLAN_ERROR,
     SOAK,
@@ -116,6 +120,7 @@ __all__ = [
     "NONE",
     "NO_PATH",
     "OUTSIDE_WINDOW",
+    "PANORAMA_TOO_OLD",
     "PAUSED",
     "SOAK",
     "SUSPENDED",
@@ -415,7 +420,11 @@ def _decide_device(
             f" toward {prog.target}" if prog and prog.target and prog.target != group.target else ""
         )
         return
-    if obs is not None and not obs.reachable:
+    panorama = managing_version((inventory.panorama_version, inventory.panorama_peer_version))
+    past = next((h.version for h in path.hops if panorama and not can_manage(panorama, h.version)), None)
+    if panorama is not None and past is not None:
+        work.block(PANORAMA_TOO_OLD, too_old_detail(panorama, past))
+    elif obs is not None and not obs.reachable:
         work.block(UNREACHABLE, "the device did not answer when last observed")
     elif not device.connected:
         work.block(UNREACHABLE, "Panorama reports it disconnected")

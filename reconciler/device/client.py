@@ -569,6 +569,14 @@ class PanoramaClient(_Client):
     def device_groups(self) -> dict[str, str]:
         return self._parse(px.device_groups, self.op("show devicegroups"))
 
+    def system_info(self) -> px.SystemInfo:
+        """Panorama's own ``show system info`` (its version is what the compatibility guard needs)."""
+        return self._parse(px.system_info, self.op("show system info"))
+
+    def ha(self) -> px.PanoramaHa:
+        """Panorama's own HA state (its peer's version, for a Panorama HA pair)."""
+        return self._parse(px.panorama_ha, self.op("show high-availability state"))
+
     def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
         try:
             return parser(root)

@@ -115,11 +115,29 @@ def run(
         _record(dev, groups.get(dev.serial, ""), probes[dev.serial], now, known.get(dev.serial))
         for dev in listed
     ]
+    version, peer_version = _panorama_versions(panorama)
     inventory = Inventory.of(
-        _pair_up(devices), discovered_at=now, panorama=panorama.name.removeprefix("panorama ")
+        _pair_up(devices),
+        discovered_at=now,
+        panorama=panorama.name.removeprefix("panorama "),
+        panorama_version=version,
+        panorama_peer_version=peer_version,
     )
     failed = {s: p for s, p in probes.items() if p.info is None or p.ha is None}
     return Discovery(inventory, failed)
+
+
+def _panorama_versions(panorama: PanoramaClient) -> tuple[str, str]:
+    """Panorama's version and its HA peer's ("" for one not known). Panorama answered the device list a
+    moment ago, so an error here propagates like any Panorama error; an HA answer it cannot read only
+    leaves the peer's version unknown (logged)."""
+    version = panorama.system_info().sw_version
+    try:
+        ha = panorama.ha()
+    except DeviceError as exc:
+        log.warning("discovery: Panorama's HA state unreadable: %s", exc)
+        return version, ""
+    return version, ha.peer_version if ha.enabled else ""
 
 
 def _usable(listed: list[PanoramaDevice]) -> list[PanoramaDevice]:

@@ -78,6 +78,27 @@ def system_info(root: ET.Element) -> SystemInfo:
 
 
 @dataclass(frozen=True)
+class PanoramaHa:
+    """Panorama's own ``show high-availability state``: no ``<group>`` wrapper, states such as
+    ``primary-active`` (pan-os-ansible ``panos_facts`` PanoramaHa; the ``palo_alto`` gem)."""
+
+    enabled: bool
+    local_state: str = ""
+    peer_version: str = ""
+
+
+def panorama_ha(root: ET.Element) -> PanoramaHa:
+    res = _result(root)
+    if not _yes(_text(res, "enabled", "no")):
+        return PanoramaHa(enabled=False)
+    return PanoramaHa(
+        enabled=True,
+        local_state=_text(res.find("local-info"), "state").lower(),
+        peer_version=_text(res.find("peer-info"), "build-rel"),
+    )
+
+
+@dataclass(frozen=True)
 class HaState:
     """``show high-availability state`` of one firewall. ``local_state`` is 'standalone' when HA is off."""
 

@@ -211,3 +211,30 @@ def test_a_wrong_firewall_password_keeps_the_last_known_facts_and_fails(
     again = cli("device", "discover")
     assert 0 == again.exit_code, again.stderr
     assert not any(d.stale for d in inventory_store.load(work))
+
+
+def test_discovery_records_panorama_and_its_ha_peer_versions(
+    start_sim: Callable[..., Simulator], work: WorkPaths, cli: Callable[..., Any]
+) -> None:
+    """Issue 16.1: the inventory says what Panorama (and its HA peer) run, which the planner's
+    compatibility guard reads; a firewall past what Panorama manages is listed disconnected."""
+    from reconciler.sim.fleet import DeviceSpec, FleetSpec, PanoramaSpec
+
+    peer = PanoramaSpec(serial="000710000009", hostname="panorama-b", version="11.1.6")
+    fleet = FleetSpec(
+        devices=(
+            DeviceSpec("011100000001", "fw-old", version="11.1.4", device_group="br"),
+            DeviceSpec("011100000002", "fw-new", version="12.1.3", device_group="br"),
+        ),
+        panorama=PanoramaSpec(version="11.1.4", ha_peer=peer),
+    )
+    sim = start_sim(fleet=fleet)
+    configure_for(work, sim)
+    result = cli("device", "discover", "--workers", "2")
+    assert 0 == result.exit_code, result.output + result.stderr
+    inv = inventory_store.load(work)
+    assert (inv.panorama_version, inv.panorama_peer_version) == ("11.1.4", "11.1.6")
+    assert inv.devices["011100000001"].connected is True
+    assert inv.devices["011100000002"].connected is False  # unsupported by Panorama 11.1.4
+    data = json.loads(work.inventory_file.read_text())
+    assert data["panorama_version"] == "11.1.4"
