@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.sim import rules
 from reconciler.sim.catalog import SoftwareImage
 from reconciler.sim.faults import Fault, FaultSet
-from reconciler.sim.firewall import SOFTWARE_MANAGER_BUSY, UPDATE_SERVER_DOWN, OpError, Phase
+from reconciler.sim.firewall import UPDATE_SERVER_DOWN, OpError, Phase, software_manager_busy_lines
 from reconciler.sim.fleet import PanoramaSpec
 from reconciler.sim.jobs import AUTO_COMMIT, DOWNLOAD, SOFTWARE_INSTALL, Job
 from reconciler.sim.version import Version
@@ -84,6 +84,7 @@ class SimPanorama:
         self.download_queue: deque[int] = deque()
         self.active_download: int | None = None
         self.active_install: int | None = None
+        self.swm_busy_until = 0.0  # a finished download is still loading into the software manager
         # Panorama HA [PANHA]: priority "primary" or "secondary"; state active/passive/suspended/initial,
         # "down" while restarting. None: standalone.
         self.ha_priority = ha_priority
@@ -206,6 +207,7 @@ class SimPanorama:
             )
         else:
             self.downloaded.add(version)
+            self.swm_busy_until = t + self.draw("swm_settle")
             job.finish(self.world.clock.wall(), True, ["Successfully downloaded"])
         self._emit("download_end", t, version=str(version), job=job.id, result=job.result)
         self.active_download = None
@@ -231,9 +233,31 @@ class SimPanorama:
                 return f"{prefix} base image {self.filename(base)} must be downloaded before installing {version}."
         return None
 
-    def request_install(self, version: Version, *, user: str, t: float) -> Job:
+    def software_manager_busy(self, t: float) -> str | None:
+        """As on a firewall: another software job running, or a download finished moments ago."""
         if self.active_install is not None:
-            raise OpError(SOFTWARE_MANAGER_BUSY)
+            return "install running"
+        if self.active_download is not None:
+            return "download running"
+        if t < self.swm_busy_until:
+            return "loading a downloaded image"
+        return None
+
+    def request_install(self, version: Version, *, user: str, t: float) -> Job:
+        busy = self.software_manager_busy(t)
+        if busy is not None:
+            # Accepted as a job that fails a few seconds later, as a firewall's (``SimFirewall._busy_install``).
+            job = self.new_job(SOFTWARE_INSTALL, user, str(version), f"Software install {version}")
+            job.begin(t, self.world.clock.wall(), self.draw("job_fail"))
+            self._emit("install_busy", t, version=str(version), job=job.id, busy=busy)
+            boot_id = self.boot_id
+
+            def fail(when: float) -> None:
+                if not job.finished and boot_id == self.boot_id:
+                    job.finish(self.world.clock.wall(), False, software_manager_busy_lines(version))
+
+            self.world.scheduler.at(t + job.duration, fail)
+            return job
         refusal = self.install_refusal(version)
         if refusal is not None:
             self._emit("install_refused", t, version=str(version), reason=refusal)

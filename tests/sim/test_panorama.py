@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from panos.errors import PanDeviceXapiError
+from panos.errors import PanDeviceError, PanDeviceXapiError
 from panos.firewall import Firewall
 from panos.panorama import Panorama
 
@@ -31,7 +31,13 @@ from tests.sim.conftest import device
 StartSim = Callable[..., Simulator]
 
 FAST = Durations.from_json(
-    {"download": [100, 150], "install": [240, 300], "reboot": [340, 400], "ha_initial": [20, 30]}
+    {
+        "download": [100, 150],
+        "install": [240, 300],
+        "reboot": [340, 400],
+        "ha_initial": [20, 30],
+        "swm_settle": [1, 2],
+    }
 )
 
 
@@ -134,6 +140,23 @@ def test_panorama_upgrades_itself_check_download_install_restart(sim: StartSim) 
     wait(lambda: s.device("F1").panorama_connected)
     jobs = {j["type"]: j["result"] for j in s.panorama_state()["jobs"]}
     assert jobs["Downld"] == "OK" and jobs["SWInstall"] == "OK"
+
+
+def test_panorama_install_while_a_download_runs_fails_as_a_job(sim: StartSim) -> None:
+    """As on a firewall: the software manager is busy, the install is enqueued and its job fails."""
+    fleet = FleetSpec(
+        devices=(device("F1", "11.1.4"),), panorama=PanoramaSpec(version="11.1.4"), durations=FAST
+    )
+    s = sim(fleet, time_scale=0.004)
+    pano = panorama(s)
+    pano.software.check()
+    pano.software.download("11.1.6", sync=False)
+    with pytest.raises(
+        PanDeviceError, match=r"The software manager is currently in use\. Please try again later\."
+    ):
+        pano.software.install("11.1.6", sync=True)  # the job ran and failed (pan-os-python raises on it)
+    assert [e["busy"] for e in s.events("install_busy", serial=s.panorama_serial)] == ["download running"]
+    assert s.events("install_start", serial=s.panorama_serial) == []
 
 
 def _ha_state(p: Panorama) -> tuple[str, str]:
