@@ -8,14 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
 
 from reconciler.cli.context import state
+from reconciler.core.display import one_line
 from reconciler.core.errors import StoreError, UserError
 from reconciler.daemon.service import Daemon
-from reconciler.workdir import lock, plan_inputs, store
+from reconciler.workdir import lock, plan_inputs, store, suspensions
 
 daemon_app = typer.Typer(help="Run the reconciler daemon (GitOps loop) and control it.", no_args_is_help=True)
 
@@ -125,11 +127,18 @@ def _show_status(ctx: typer.Context, as_json: bool) -> bool:
     except StoreError as exc:
         raise UserError(str(exc)) from exc
     running = holder is not None
+    suspended = suspensions.load_all(paths)
     if as_json:
-        print(json.dumps({"running": running, "holder": holder, "status": doc}, indent=2))
+        groups = [{**s.to_json(), "detail": s.detail} for _, s in sorted(suspended.items())]
+        print(
+            json.dumps(
+                {"running": running, "holder": holder, "status": doc, "suspended_groups": groups}, indent=2
+            )
+        )
         return running
     if doc is None:
         print("running" if running else "not running (no status yet)")
+        _print_suspended(suspended)
         return running
     desired = doc["desired"]
     print(f"daemon:     {'running' if running else 'not running'} (pid {doc['pid']}, state {doc['state']})")
@@ -150,4 +159,10 @@ def _show_status(ctx: typer.Context, as_json: bool) -> bool:
         )
     phases = ", ".join(f"{k} {v}" for k, v in doc["counts_by_phase"].items()) or "none"
     print(f"devices:    {phases}")
+    _print_suspended(suspended)
     return running
+
+
+def _print_suspended(suspended: Mapping[str, suspensions.Suspension]) -> None:
+    for _, s in sorted(suspended.items()):
+        print(f"SUSPENDED:  {one_line(s.detail)}")

@@ -1,12 +1,16 @@
-"""``panos-upgrade group status`` (Flux/Argo style, per group) and ``panos-upgrade device history SERIAL``.
+"""``panos-upgrade group status|suspend|resume`` and ``panos-upgrade device history SERIAL``.
 
 ``group status`` plans from the same inputs as ``plan`` (``reconciler.core.group_status``): desired and
 observed revision, state (synced / progressing / halted / blocked, with reasons) and counts. ``device history``
 prints a device's timeline from the audit log and its status record (``reconciler.workdir.history``).
+``group suspend NAME`` / ``group resume NAME`` record a run-time pause of a group in the work directory
+(``reconciler.workdir.suspensions``); with a daemon running they wake it and wait for the pass that applies
+them (bounded by ``--timeout``, unless ``--no-wait``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from datetime import UTC, datetime
 from typing import Annotated
@@ -15,14 +19,15 @@ import typer
 
 from reconciler.cli.context import state
 from reconciler.cli.device_cmd import device_app
-from reconciler.cli.job_cmd import print_table
+from reconciler.cli.job_cmd import WAIT_SECONDS, NoWait, WaitTimeout, cli_user, now_utc, print_table
 from reconciler.core.display import one_line
 from reconciler.core.errors import UserError
 from reconciler.core.group_status import group_statuses
 from reconciler.core.planner import plan as make_plan
-from reconciler.workdir import plan_inputs
+from reconciler.jobs import reconcile_request
+from reconciler.workdir import plan_inputs, suspensions
 from reconciler.workdir.history import device_timeline
-from reconciler.workdir.layout import safe_name
+from reconciler.workdir.layout import WorkPaths, safe_name
 
 group_app = typer.Typer(help="Groups of the desired state: where each stands.", no_args_is_help=True)
 
@@ -48,7 +53,14 @@ def group_status_cmd(
     desired = plan_inputs.load_desired(paths, st.config(), file)
     inventory = plan_inputs.load_inventory(paths)
     status = plan_inputs.load_status(paths)
-    result = make_plan(desired, inventory, status.observed, status.progress, datetime.now(UTC))
+    result = make_plan(
+        desired,
+        inventory,
+        status.observed,
+        status.progress,
+        datetime.now(UTC),
+        suspended=suspensions.details(paths),
+    )
     groups = group_statuses(result, desired, status.progress)
     if names:
         unknown = sorted(set(names) - {g.name for g in groups})
@@ -69,7 +81,7 @@ def group_status_cmd(
             [
                 g.name,
                 g.target,
-                g.state.upper() if g.state in ("halted", "blocked") else g.state,
+                _state_text(g.state),
                 g.desired_revision,
                 observed,
                 f"{c['converged']}/{c['devices']}",
@@ -94,6 +106,88 @@ def group_status_cmd(
         ],
         rows,
     )
+
+
+def _state_text(state_name: str) -> str:
+    if state_name == "suspended":
+        return "SUSPENDED (operator)"
+    return state_name.upper() if state_name in ("halted", "blocked") else state_name
+
+
+DesiredFile = Annotated[
+    str | None,
+    typer.Option("-f", "--file", metavar="PATH", help="Desired-state file or directory (as for plan)"),
+]
+
+
+@group_app.command("suspend")
+def group_suspend_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="GROUP", help="A group of the desired state")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown with the group everywhere)")] = "",
+    file: DesiredFile = None,
+    no_wait: NoWait = False,
+    timeout: WaitTimeout = WAIT_SECONDS,
+) -> None:
+    """Suspend a group at run time: no new device work starts in it, and its working devices stop at their
+    next safe point and are held (as 'device hold'), until 'group resume'. The desired state is unchanged."""
+    st = state(ctx)
+    paths = st.paths()
+    desired = plan_inputs.load_desired(paths, st.config(), file)
+    known = [g.name for g in desired.groups]
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {', '.join(map(repr, close))}?"
+            if close
+            else f"its groups: {', '.join(known) or 'none'}"
+        )
+        raise UserError(f"no group {name!r} in the desired state; {hint}")
+    suspensions.suspend(paths, name, cli_user(), reason, now_utc())
+    print(
+        f"Group {name!r} suspended: no new device work starts in it; its working devices stop at their next "
+        f"safe point and are held until 'panos-upgrade group resume {name}'."
+    )
+    _tell_daemon(paths, no_wait, timeout)
+
+
+@group_app.command("resume")
+def group_resume_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="GROUP", help="A suspended group")],
+    no_wait: NoWait = False,
+    timeout: WaitTimeout = WAIT_SECONDS,
+) -> None:
+    """Resume a suspended group: the devices its suspension held are released (they start over from a fresh
+    pre-flight) and new work starts again as the desired state says."""
+    paths = state(ctx).paths()
+    current = suspensions.load_all(paths)
+    if name not in current:
+        listed = ", ".join(map(repr, sorted(current))) or "none"
+        raise UserError(f"group {name!r} is not suspended (suspended groups: {listed})")
+    suspensions.resume(paths, name, cli_user())
+    print(f"Group {name!r} resumed: devices its suspension held are released; new work starts as planned.")
+    _tell_daemon(paths, no_wait, timeout)
+
+
+def _tell_daemon(paths: WorkPaths, no_wait: bool, timeout: float) -> None:
+    """Wake a running daemon for the pass that applies the change, and wait for it (bounded)."""
+    holder = reconcile_request.running_daemon(paths)
+    if holder is None:
+        print("No daemon runs: the next 'apply' or daemon start applies it ('plan' shows it now).")
+        return
+    who = f"the daemon (pid {holder.get('pid', '?')})"
+    path = reconcile_request.request_pass(paths, cli_user(), now_utc())
+    if no_wait:
+        print(f"Asked {who} for a pass ({path.name}); not waiting.")
+        return
+    seen = reconcile_request.wait_for_pass(paths, path.name, timeout)
+    if seen.last_reconcile is None:
+        raise UserError(
+            f"the change is recorded, but {who} has not run a pass within {timeout:g} s to apply it "
+            "(see 'panos-upgrade daemon status')"
+        )
+    print(f"{who[0].upper()}{who[1:]} applied it in its pass at {seen.last_reconcile.get('at')}.")
 
 
 @device_app.command("history")

@@ -22,7 +22,7 @@ from reconciler.core.inventory import Inventory
 from reconciler.core.panorama import target_warnings as panorama_target_warnings
 from reconciler.core.planner import plan as make_plan
 from reconciler.core.selectors import assign, selector_warnings
-from reconciler.workdir import desired_load, plan_inputs, store
+from reconciler.workdir import desired_load, plan_inputs, store, suspensions
 
 EXIT_CHANGES = 2
 
@@ -177,7 +177,14 @@ def plan_cmd(
     status = plan_inputs.load_status(paths)
     for line in selection_warnings(desired, inventory):
         err(f"warning: {line}")
-    result = make_plan(desired, inventory, status.observed, status.progress, datetime.now(UTC))
+    result = make_plan(
+        desired,
+        inventory,
+        status.observed,
+        status.progress,
+        datetime.now(UTC),
+        suspended=suspensions.details(paths),
+    )
     if target:
         try:
             result = result.restricted_to(target)

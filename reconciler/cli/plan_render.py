@@ -69,7 +69,8 @@ def _group_line(g: GroupSummary) -> str:
         )
     waves = ", ".join(f"wave {w.number} {w.state} ({w.converged}/{w.units})" for w in g.waves)
     parallel = f"{g.in_progress}/{g.max_parallel}" if g.max_parallel else f"{g.in_progress}"
-    flags = " PAUSED" if g.paused else ""
+    flags = " SUSPENDED (operator)" if g.suspended else ""
+    flags += " PAUSED" if g.paused else ""
     flags += " HALTED" if g.halted else ""
     return (
         f"{g.name}: target {g.target} ({g.stage}), {g.devices} devices, {window}, {waves}, "

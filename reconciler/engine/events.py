@@ -143,6 +143,8 @@ class Publisher:
             blocked = {d.reason for d in members if d.reason and d.action == P.BLOCKED}
             if summary.halted:
                 blocked.add(P.FAILURE_BUDGET)
+            if summary.suspended:  # its working devices are held, so none may show the reason itself
+                blocked.add(P.SUSPENDED)
             self.metrics.set_group(summary.name, blocked=blocked, window_open=summary.window_open)
             self.metrics.group_generation.labels(summary.name).set(track.generation)
             self.metrics.group_observed_generation.labels(summary.name).set(track.observed_generation)

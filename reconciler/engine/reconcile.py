@@ -29,6 +29,7 @@ from reconciler.core.progress import DeviceProgress
 from reconciler.core.upgrade_path import parse_upgrade_paths_text
 from reconciler.core.version import PanOsVersion
 from reconciler.device.client import FirewallClient
+from reconciler.engine import suspension
 from reconciler.engine.events import GroupTrack, Publisher, sync_of
 from reconciler.engine.executor import Executor
 from reconciler.engine.metrics import Metrics
@@ -38,7 +39,7 @@ from reconciler.machine import observations as o
 from reconciler.machine.pair import PairStage, new_pair
 from reconciler.machine.plan_view import observed_of, progress_of
 from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Mode, Phase, new_record
-from reconciler.workdir import logs, record_store
+from reconciler.workdir import logs, record_store, suspensions
 from reconciler.workdir.config import Config
 from reconciler.workdir.desired_load import git_revision
 from reconciler.workdir.desired_load import load as load_desired
@@ -284,11 +285,14 @@ class Reconciler:
         records = self.executor.records
         progress = {s: self._derive(r)[1] for s, r in records.items()}
         now = self.clock()
-        plan = planner.plan(desired, inventory, self.observed(), progress, now)
+        suspended = suspensions.details(self.paths)  # groups an operator suspended (group suspend)
+        plan = planner.plan(desired, inventory, self.observed(), progress, now, suspended=suspended)
         self.last_plan = plan
         result = PassResult(plan)
         self._probe_unknown(plan)
         if not self.hold_starts:
+            if not self.dry_run:  # a rehearsal never drives records it does not own
+                suspension.enforce(self.executor, suspended)
             self._start_and_continue(plan, result)
         self.events.after_pass(plan, desired, result.started)
         return result

@@ -3,9 +3,9 @@ written to the work directory, so it may run next to the daemon.
 
 The engine writes as it goes (status files before every command, the audit log, snapshots, backups); a
 rehearsal gives it a private scratch work directory instead (a temporary directory outside the work
-directory, removed afterwards) holding copies of the inputs it reads there: ``inventory.json`` and
-``config/upgrade_paths.json``. The settings are the caller's loaded ``Config`` (no secret is copied). The
-work directory's device records are *adopted* (``Executor.adopt``): the plan sees every device as the
+directory, removed afterwards) holding copies of the inputs it reads there: ``inventory.json``,
+``config/upgrade_paths.json`` and the group suspensions (``status/suspended/``). The settings are the
+caller's loaded ``Config`` (no secret is copied). The work directory's device records are *adopted* (``Executor.adopt``): the plan sees every device as the
 daemon left it, and no record is resumed, persisted or driven; a device the daemon is working on is not
 rehearsed (the planner says it is in progress). No lock is taken, no metrics are served, and no job or
 operator command is read (they live in the work directory's ``queue/`` and ``commands/``, which the
@@ -41,6 +41,8 @@ def read_only_session(paths: WorkPaths, config: Config, *, desired_path: Path) -
         ):
             if source.is_file():
                 shutil.copyfile(source, dest)
+        if paths.suspended_dir.is_dir():  # a suspended group is not rehearsed either
+            shutil.copytree(paths.suspended_dir, scratch.suspended_dir, symlinks=True)
         session = open_session(scratch, config, desired_path=desired_path, dry_run=True, serve_metrics=False)
         try:
             yield session

@@ -105,6 +105,15 @@ class WorkPaths:
         """``S1+S2`` is stored as ``S1__S2.json`` ('+' is not in the safe file-name alphabet)."""
         return self.pair_status_dir / f"{safe_name(pair_id.replace('+', '__'), 'pair id')}.json"
 
+    @property
+    def suspended_dir(self) -> Path:
+        """``status/suspended/``: one file per group an operator suspended (``group suspend``); created on
+        demand."""
+        return self.status_dir / "suspended"
+
+    def suspension_file(self, group: str) -> Path:
+        return self.suspended_dir / f"{safe_name(group, 'group name')}.json"
+
     # evidence
     @property
     def validation_dir(self) -> Path:
