@@ -64,6 +64,22 @@ _KINDS = (
         "on Panorama: its API listener is closed; on a firewall: it loses its Panorama connection",
     ),
     FaultKind("update_server_unreachable", "software/content checks and support checks fail"),
+    # After a boot, HA stays ``initial`` while session synchronisation with the peer does not complete
+    # (PAN-OS keeps a member in ``initial`` until it has heard from its peer and synchronised; the
+    # ``initial`` hold is bounded only by configuration). Default: half an hour of simulated time.
+    FaultKind(
+        "ha_initial_stuck",
+        "after a boot an HA member stays initial for seconds (sim seconds) before settling",
+        {"seconds": float, "count": int},
+        {"seconds": 1800.0},
+    ),
+    # The auto-commit PAN-OS runs after every boot (job type AutoCom) fails, e.g. a configuration the new
+    # release no longer accepts; readiness tools wait for AutoCom OK (panos-upgrade-assurance, pan-os-python's
+    # ``is_ready``), so a failure must be seen, not waited on forever.
+    FaultKind("autocommit_fail", "the AutoCom job after a boot finishes FAIL", {"count": int}),
+    # ``request license info``: licences expired (``expired`` yes, an expiry date in the past) or absent (no
+    # entries), what panos-upgrade-assurance's expired-licenses check and pan-os-upgrade's licence check read.
+    FaultKind("licenses", "licences are expired or absent (state)", {"state": str}, {"state": "expired"}),
     FaultKind(
         "bad_xml",
         "answer operational commands (those starting with command, else all) with malformed or unexpected XML",
@@ -73,6 +89,7 @@ _KINDS = (
 )  # fmt: skip
 
 KINDS: dict[str, FaultKind] = {k.name: k for k in _KINDS}
+LICENSE_STATES = ("expired", "absent")
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,8 @@ def _coerce(kind: str, name: str, raw: Any, want: type) -> Any:
             value: Any = float(raw)
             if name in ("rate", "fraction") and not 0.0 <= value <= 1.0:
                 raise ValueError("must be between 0 and 1")
+            if value < 0:
+                raise ValueError("must not be negative")
         elif want is int:
             if isinstance(raw, bool):
                 raise ValueError("must be an integer")
@@ -133,6 +152,8 @@ def _coerce(kind: str, name: str, raw: Any, want: type) -> Any:
                 Version.parse(value)
             elif name == "mode" and value not in BAD_XML_MODES:
                 raise ValueError(f"must be one of {', '.join(BAD_XML_MODES)}")
+            elif name == "state" and value not in LICENSE_STATES:
+                raise ValueError(f"must be one of {', '.join(LICENSE_STATES)}")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"fault {kind}: parameter {name}={raw!r}: {exc}") from None
     return value

@@ -194,7 +194,10 @@ class SimFirewall:
             ("Commit", "Configuration committed successfully"),
         ):
             job = self._new_job(job_type, "" if job_type == AUTO_COMMIT else "admin", "")
-            job.begin(self.booted_at, wall - 86400, 1.0)
+            # Enqueued before it finished: ``tfin`` after ``tenq`` as on PAN-OS (a history job used to
+            # show a ``tenq`` of now and a ``tfin`` a day earlier).
+            job.enqueued_wall = wall - 86400 - 40
+            job.begin(self.booted_at, wall - 86400 - 40, 40.0)
             job.finish(wall - 86400, True, [line])
 
     def _new_job(self, job_type: str, user: str, subject: str, description: str = "") -> Job:
@@ -600,8 +603,15 @@ class SimFirewall:
         def autocommit_done(when: float) -> None:
             if autocommit.finished or boot_id != self.boot_id:
                 return
-            autocommit.finish(self.world.clock.wall(), True, ["Configuration committed successfully"])
-            self._emit("autocommit_end", when, job=autocommit.id, result="OK")
+            if self.faults.fire("autocommit_fail") is not None:
+                self._emit("fault_fired", when, fault="autocommit_fail", job=autocommit.id)
+                # Wording ours *(inferred)*; the shape (FIN / FAIL with detail lines) is a job's.
+                autocommit.finish(
+                    self.world.clock.wall(), False, ["Commit failed", "Auto-commit failed after the restart."]
+                )
+            else:
+                autocommit.finish(self.world.clock.wall(), True, ["Configuration committed successfully"])
+            self._emit("autocommit_end", when, job=autocommit.id, result=autocommit.result)
 
         self.world.scheduler.at(t + autocommit.duration, autocommit_done)
         ha_rules.member_booted(self, t)

@@ -102,7 +102,12 @@ def _enter_initial(fw: SimFirewall, t: float, token: int) -> None:
         return
     set_state(fw, "initial", t, "HA starting")
     token = fw.ha.token
-    fw.world.scheduler.at(t + fw.draw("ha_initial"), lambda when: _settle(fw, when, token))
+    hold = fw.draw("ha_initial")
+    stuck = fw.faults.fire("ha_initial_stuck")
+    if stuck is not None:
+        hold = float(stuck.get("seconds"))
+        fw.world.emit("fault_fired", fw.serial, sim_time=t, fault="ha_initial_stuck", seconds=hold)
+    fw.world.scheduler.at(t + hold, lambda when: _settle(fw, when, token))
 
 
 def _settle(fw: SimFirewall, t: float, token: int) -> None:

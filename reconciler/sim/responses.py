@@ -3,6 +3,7 @@ pan-os-python and panos-upgrade-assurance)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,12 @@ def clock_text(wall: float) -> str:
     return time.strftime("%a %b ", t) + f"{t.tm_mday:2d}" + time.strftime(" %H:%M:%S UTC %Y", t)
 
 
+def system_time_text(wall: float) -> str:
+    """``show system info`` ``time``: ``Wed Jan  5 11:30:17 2022`` then a newline."""
+    t = time.gmtime(wall)
+    return time.strftime("%a %b ", t) + f"{t.tm_mday:2d}" + time.strftime(" %H:%M:%S %Y", t) + "\n"
+
+
 def mac_of(index: int, salt: int = 0) -> str:
     n = (index * 7919 + salt) & 0xFFFFFF
     return f"00:86:9c:{n >> 16:02x}:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}"
@@ -49,7 +56,9 @@ def system_info(fw: SimFirewall, now: float) -> str:
                 "ipv6-address": "unknown",
                 "ipv6-link-local-address": "fe80::286:9cff:fe00:1/64",
                 "mac-address": mac_of(fw.index),
-                "time": time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(wall)),
+                # ctime(3) layout (day padded with a space) and a trailing newline, as in a 9.1 capture
+                # (``<time>Wed Jan 19 11:30:17 2022\n</time>``; see ``_ha_local``'s source).
+                "time": system_time_text(wall),
                 "uptime": uptime_text(fw.uptime(now)),
                 "devicename": fw.hostname,
                 "family": fw.family,
@@ -89,6 +98,11 @@ def system_info(fw: SimFirewall, now: float) -> str:
     )
 
 
+# Layout of ``show high-availability state`` on a firewall: a PA-5250 answer (PAN-OS 9.1.11) kept as a test
+# fixture by a public PAN-OS API client (Python package ``paloaltoapi``, its firewall unit test): local-info
+# carries ``ha1-backup-*`` fields and an ``active-passive`` block, peer-info a ``conn-ha1-backup`` block, and
+# the group ``link-monitoring`` (``fail-cond``, ``enabled``, ``groups/entry``) and ``path-monitoring``
+# (``vwire``, ``fail-cond``, ``vlan``, ``enabled``, ``vrouter``) blocks, also without ``all``.
 def _ha_local(fw: SimFirewall) -> dict[str, object]:
     ha = fw.ha
     assert ha is not None
@@ -120,6 +134,12 @@ def _ha_local(fw: SimFirewall) -> dict[str, object]:
         "ha1-ipaddr": f"169.254.{fw.index % 250}.1/30",
         "ha1-macaddr": mac_of(fw.index, 1),
         "ha1-port": "management",
+        "ha1-backup-ipaddr": f"169.254.{fw.index % 250}.9/30",
+        "ha1-backup-macaddr": mac_of(fw.index, 3),
+        "ha1-backup-port": "ethernet1/7",
+        "ha1-link-mon-intv": "3000",
+        "ha1-encrypt-enable": "no",
+        "active-passive": Raw(fields({"passive-link-state": "auto", "monitor-fail-holddown": "1"})),
         "ha2-ipaddr": f"169.254.{fw.index % 250}.5/30",
         "ha2-macaddr": mac_of(fw.index, 2),
         "ha2-port": "ethernet1/8",
@@ -129,7 +149,7 @@ def _ha_local(fw: SimFirewall) -> dict[str, object]:
 
 
 def ha_state(fw: SimFirewall, now: float, *, full: bool = False) -> str:
-    """``show high-availability state`` (``full``: ``... all``, which adds link/path monitoring)."""
+    """``show high-availability state`` (``full``: ``... all``; the simulator answers both alike)."""
     ha = fw.ha
     if ha is None or ha.state == "booting":
         return leaf("enabled", "no") + node("group", node("local-info", leaf("ha1-encrypt-imported", "no")))
@@ -183,6 +203,9 @@ def ha_state(fw: SimFirewall, now: float, *, full: bool = False) -> str:
             "ha1-macaddr": mac_of(peer.index, 1),
             "ha2-ipaddr": f"169.254.{fw.index % 250}.6",
             "ha2-macaddr": mac_of(peer.index, 2),
+            "ha1-backup-ipaddr": f"169.254.{fw.index % 250}.10",
+            "ha1-backup-macaddr": mac_of(peer.index, 3),
+            "conn-ha1-backup": Raw(fields({"conn-status": "up", "conn-desc": "heartbeat status"})),
         }
         local.update(compat)
     else:
@@ -209,19 +232,22 @@ def ha_state(fw: SimFirewall, now: float, *, full: bool = False) -> str:
         leaf("mode", "Active-Passive"),
         node("local-info", fields(local)),
         node("peer-info", fields(peer_info)),
-    ]
-    if full:
-        group.append(
-            node("link-monitoring", fields({"enabled": "yes", "failure-condition": "any", "groups": ""}))
-        )
-        group.append(
+        node(
+            "link-monitoring",
+            fields({"fail-cond": "any", "enabled": "yes"}),
             node(
-                "path-monitoring",
-                fields(
-                    {"enabled": "yes", "failure-condition": "any", "vwire": "", "vlan": "", "vrouter": ""}
+                "groups",
+                node(
+                    "entry",
+                    fields({"interface": "", "fail-cond": "any", "enabled": "yes", "name": "uplinks"}),
                 ),
-            )
-        )
+            ),
+        ),
+        node(
+            "path-monitoring",
+            fields({"vwire": "", "fail-cond": "any", "vlan": "", "enabled": "yes", "vrouter": ""}),
+        ),
+    ]
     group.append(leaf("running-sync", "synchronized" if both_functional else "not synchronized"))
     group.append(leaf("running-sync-enabled", "yes"))
     return leaf("enabled", "yes") + node("group", *group)
@@ -274,9 +300,12 @@ def content_list(fw: SimFirewall) -> str:
                 "current": "yes" if release.version == fw.content_version else "no",
                 "previous": "no",
                 "installing": "no",
-                "features": "contents",
+                # A firewall's Applications and Threats package; ``sha256`` last (both as in a firewall's
+                # ``request content upgrade check`` answer kept as a fixture by pan-ztp-patcher's tests).
+                "features": "Apps, Threats",
                 "update-type": "Full",
                 "feature-desc": "Unknown",
+                "sha256": hashlib.sha256(f"panupv2-all-contents-{release.version}".encode()).hexdigest(),
             }
         )
     return node(
@@ -453,6 +482,13 @@ def interface_mtu_state(fw: SimFirewall) -> str:
 
 
 def licenses(fw: SimFirewall) -> str:
+    """``request license info``; the ``licenses`` fault makes them expired (a date in the past, ``expired``
+    yes) or absent (``<licenses/>``, no entry)."""
+    fault = fw.faults.get("licenses")
+    state = str(fault.get("state")) if fault is not None else "valid"
+    if state == "absent":
+        return node("licenses")
+    expired = state == "expired"
     rows = []
     for feature, description in (
         ("Threat Prevention", "Threat Prevention"),
@@ -466,9 +502,9 @@ def licenses(fw: SimFirewall) -> str:
                 "feature": feature,
                 "description": description,
                 "serial": fw.serial,
-                "issued": "January 06, 2025",
-                "expires": "January 06, 2099",
-                "expired": "no",
+                "issued": "January 06, 2022" if expired else "January 06, 2025",
+                "expires": "January 06, 2025" if expired else "January 06, 2099",
+                "expired": "yes" if expired else "no",
                 "base-license-name": fw.spec.model,
                 "authcode": "",
             }

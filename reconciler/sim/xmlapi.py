@@ -8,6 +8,7 @@ Every request is counted per device and command; every error served is logged as
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from reconciler.sim.world import Device, World
 from reconciler.sim.xmltext import (
     INVALID_CREDENTIAL_KEYGEN,
     INVALID_CREDENTIALS,
+    bad_request,
     error,
     fields,
     leaf,
@@ -119,7 +121,15 @@ class XmlApi:
         if kind == "keygen":
             return self._keygen(device, req)
         key = req.param("key") or req.headers.get("x-pan-key", "")
-        if device.faults.get("wrong_credentials") is not None or not self.world.check_key(device, key):
+        basic = _basic_credentials(req.headers.get("authorization", "")) if not key else None
+        if basic is not None:
+            # API guide, "API Authentication and Security": instead of a key, the admin credentials may
+            # come as ``Authorization: Basic base64(user:password)`` (not for ``type=keygen``).
+            if device.faults.get("wrong_credentials") is not None or not self.world.check_login(
+                device, *basic
+            ):
+                return ApiResponse(403, INVALID_CREDENTIALS)
+        elif device.faults.get("wrong_credentials") is not None or not self.world.check_key(device, key):
             owner = self.world.key_owner(key)
             if owner is not None and owner != device.serial:
                 monitor.foreign_key(device, self.world.clock.now(), owner)
@@ -150,8 +160,8 @@ class XmlApi:
         if kind == "version":
             return ApiResponse(200, success(self._version(device)))
         if not kind:
-            return ApiResponse(400, error("Missing parameter: type", code="400"))
-        return ApiResponse(400, error(f'Illegal value for parameter "type" [{kind}].', code="400"))
+            return ApiResponse(400, bad_request("Missing parameter: type"))
+        return ApiResponse(400, bad_request(f'Illegal value for parameter "type" [{kind}].'))
 
     def _keygen(self, device: Device, req: ApiRequest) -> ApiResponse:
         user, password = req.param("user"), req.param("password")
@@ -165,7 +175,7 @@ class XmlApi:
     def _op(self, device: Device, req: ApiRequest) -> ApiResponse:
         raw = req.param("cmd")
         if not raw:
-            return ApiResponse(400, error("Missing parameter: cmd", code="400"))
+            return ApiResponse(400, bad_request("Missing parameter: cmd"))
         try:
             cmd = parse_command(raw)
         except CommandSyntaxError:
@@ -199,7 +209,7 @@ class XmlApi:
     def _export(self, device: Device, req: ApiRequest) -> ApiResponse:
         if req.param("category") != "configuration":
             return ApiResponse(
-                400, error(f'Illegal value for parameter "category" [{req.param("category")}].', code="400")
+                400, bad_request(f'Illegal value for parameter "category" [{req.param("category")}].')
             )
         return ApiResponse(200, self._config_text(device))
 
@@ -225,6 +235,19 @@ class XmlApi:
                 "serial": device.serial,
             }
         )
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """(user, password) of an ``Authorization: Basic`` header; None without one. A header that does not
+    decode gives credentials no device accepts."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return ("", "")
+    return (user, password) if sep else ("", "")
 
 
 def _unknown(cmd: Command, tree: CommandTree) -> ApiResponse:

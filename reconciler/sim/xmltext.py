@@ -69,6 +69,14 @@ def error(*lines: str, code: str | None = None) -> str:
     return f'<response status="error"{code_attr}><msg>{body}</msg></response>'
 
 
+def bad_request(message: str) -> str:
+    """The body of an HTTP 400 (a missing or illegal request parameter): the message sits in
+    ``<result><msg>``, not in ``<msg><line>`` as op errors have it (PANOS-NOTES.md "Responses and errors";
+    API guide, "PAN-OS XML API Error Codes": 400 Bad request, "a required parameter is missing, an illegal
+    parameter value is used")."""
+    return f'<response status="error" code="400"><result><msg>{esc(message)}</msg></result></response>'
+
+
 # The exact shapes PAN-OS uses for authentication failures (note the spaces and single quotes).
 INVALID_CREDENTIALS = (
     "<response status = 'error' code = '403'><result><msg>Invalid credentials.</msg></result></response>"
