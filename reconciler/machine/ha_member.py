@@ -89,13 +89,17 @@ def _describe(ctx: Ctx, obs: PairRoles) -> str:
     return f"{rec.serial} is {_state(obs.local)}, peer {rec.ha_peer} is {_state(obs.peer)}"
 
 
-def _again(ctx: Ctx, text: str, *, first: bool = False) -> Step:
+def _again(ctx: Ctx, text: str, *, first: bool = False, settling: bool = False) -> Step:
     """Read both roles again, with backoff (``retries`` counts the reads of this wait; ``first`` starts a
-    new wait at the shortest interval)."""
+    new wait at the shortest interval). ``settling``: a member whose HA is still starting after its reboot
+    (booting, initial) settles within a minute or two: read it every ``ha_settle_poll`` for
+    ``ha_settle_expected``, then back off."""
     rec, s = ctx.record, ctx.settings
     assert rec.ha_peer is not None
     n = 0 if first else rec.retries
     delay = min(s.ha_poll_interval * 2 ** min(n, 16), s.ha_poll_max_interval)
+    if settling and ctx.since(rec.phase_started_at) < s.ha_settle_expected:
+        delay = s.ha_settle_poll
     return move(ctx, rec.phase, ReadPairRoles(rec.ha_peer), delay, retries=n + 1, message=text)
 
 
@@ -158,7 +162,8 @@ def _after_reboot(ctx: Ctx, obs: PairRoles) -> Step:
         )
     if local == "suspended":
         return move(ctx, Phase.POSTFLIGHT, FunctionalSelf(), message=f"{text}; making it functional")
-    return _again(ctx, f"waiting for HA to rejoin: {text}")
+    settling = local not in (*_FUNCTIONAL, "suspended")
+    return _again(ctx, f"waiting for HA to rejoin: {text}", settling=settling)
 
 
 def on_self_ha_done(ctx: Ctx, obs: SelfHaDone) -> Step:

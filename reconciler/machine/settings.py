@@ -74,6 +74,10 @@ class MachineSettings:
     failover_timeout: float = 300.0
     ha_poll_interval: float = 10.0
     ha_poll_max_interval: float = 60.0
+    # After its reboot a member's HA starts (booting, initial) for a minute or two: read it at a steady pace
+    # for that long (``ha_member``), so it is seen settled within ``ha_settle_poll``.
+    ha_settle_poll: float = 20.0
+    ha_settle_expected: float = 240.0
     # Our seconds per second a device reports (its uptime); scaled like every duration, so that a time-scaled
     # simulator's uptimes compare with our clock.
     device_second: float = 1.0

@@ -1,4 +1,5 @@
-"""Polling a reboot by expectation: the window learned from the fleet's finished reboots (injected clock)."""
+"""Polling by expectation: a reboot in the window learned from the fleet's finished reboots, an HA member
+settling after its reboot (injected clock)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
-from machine_world import FAST, FakeFirewall, at, reboot_issued, record, run_until
+from machine_world import FAST, FakeFirewall, at, ha_pair, reboot_issued, record, run_until
 
 from reconciler.machine import step
-from reconciler.machine.commands import CheckVersion, PollReady
+from reconciler.machine.commands import CheckVersion, FunctionalSelf, PollReady, ReadPairRoles
 from reconciler.machine.expect import (
     KEEP,
     REBOOT,
@@ -23,7 +24,7 @@ from reconciler.machine.expect import (
     to_json,
     window,
 )
-from reconciler.machine.observations import CommandFailed, DeviceAnswered
+from reconciler.machine.observations import CommandFailed, DeviceAnswered, HaStateObserved, PairRoles
 from reconciler.machine.reboot import reboot_poll_delay
 from reconciler.machine.records import Phase
 from reconciler.workdir import durations_store
@@ -115,3 +116,23 @@ def test_reboots_inside_the_learned_window_are_seen_within_the_dense_interval_in
     assert max(lags) <= s.reboot_poll_dense + 1e-6
     assert statistics.median(lags) <= s.reboot_poll_dense / 2 + 2
     assert statistics.median(polls) <= 8
+
+
+def test_a_member_whose_ha_is_still_starting_after_its_reboot_is_read_at_a_steady_pace_then_less() -> None:
+    a, _ = ha_pair()
+    rec, now = run_until(record(serial="A", ha_peer="B"), a, ReadPairRoles)
+    rec, now = run_until(rec, a, Phase.POSTFLIGHT)
+    assert isinstance(rec.outstanding, ReadPairRoles)
+    start, delays = now, []
+    while now - start < FAST.ha_settle_expected + 3 * FAST.ha_poll_max_interval:
+        starting = HaStateObserved("A", True, "initial", False, False, False, None)
+        result = step(rec, PairRoles(starting, None), at(now), FAST)
+        rec, now = result.record, now + (result.requeue_after or 0)
+        delays.append((now - start, result.requeue_after))
+    steady = [d for t, d in delays if t <= FAST.ha_settle_expected]
+    assert steady and set(steady) == {FAST.ha_settle_poll}
+    assert delays[-1][1] == FAST.ha_poll_max_interval  # past the expected settle: backing off
+    # Settled: suspended (as it was before its reboot) -> made functional at once.
+    suspended = HaStateObserved("A", True, "suspended", True, True, True, None)
+    result = step(rec, PairRoles(suspended, None), at(now), FAST)
+    assert isinstance(result.record.outstanding, FunctionalSelf) and result.requeue_after == 0
