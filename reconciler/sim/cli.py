@@ -167,10 +167,13 @@ def _summary(sim: Simulator) -> None:
     groups = len({d.device_group for d in fws if d.device_group})
     scale = sim.options.time_scale
     print(
-        f"PAN-OS simulator: 1 Panorama + {len(fws)} firewalls ({pairs} HA pair(s), {groups} device group(s)), "
+        f"PAN-OS simulator: {1 if sim.panorama_peer is None else 2} Panorama + {len(fws)} firewalls ({pairs} HA pair(s), {groups} device group(s)), "
         f"{sim.scheme} on port {sim.port}"
     )
     print(f"  panorama   {sim.panorama.address}:{sim.port}  serial {sim.panorama_serial}")
+    peer = sim.panorama_peer
+    if peer is not None:
+        print(f"  panorama   {peer.address}:{sim.port}  (HA peer, secondary)")
     if fws:
         print(f"  firewalls  {fws[0].address} .. {fws[-1].address}")
     if sim.scheme == "https":

@@ -107,6 +107,28 @@ def test_serve_a_fleet_file_for_a_while(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_serve_a_panorama_ha_pair_from_a_fleet_file(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        'panorama: {version: "11.1.4", downloaded: ["11.2.0"],\n'
+        '           ha: {peer: {serial: "000710000042", hostname: pano-b, version: "11.1.4"}}}\n'
+        'devices:\n  - {serial: "0099", hostname: lab-fw, version: "11.1.4"}\n'
+    )
+    state = tmp_path / "state"
+    result = CliRunner().invoke(
+        app,
+        ["sim", "serve", "--fleet", str(fleet), "--state-dir", str(state), "--port", "0", "--http",
+         "--base-address", "127.23.0.0", "--duration", "0.2"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 Panorama + 1 firewalls" in result.output and "127.23.0.2" in result.output
+    info = json.loads((state / "sim.json").read_text())
+    assert info["panorama"]["version"] == "11.1.4"
+    assert (
+        info["panorama_peer"]["serial"] == "000710000042" and info["panorama_peer"]["address"] == "127.23.0.2"
+    )
+
+
 def test_serve_reports_a_bad_fleet_file(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("devices:\n  - {serial: '0099', version: 11.2}\n")
