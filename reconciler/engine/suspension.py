@@ -2,9 +2,9 @@
 
 The planner stops new work in a suspended group (``plan(..., suspended=...)``). For the devices of the group
 already working toward the desired state, each pass makes the records agree with the suspensions, reusing
-the operator hold: a device of a suspended group that is working gets a hold (``held_by``
-``suspensions.ACTOR``): it stops at its next safe point (never between an install and the new version
-answering) and is held, exactly as ``device hold`` would do; a device held by a suspension whose group is no
+the operator hold: a device of a suspended group that is working (or an HA member waiting for its turn in a
+pair that has started) gets a hold (``held_by`` ``suspensions.ACTOR``): it stops at its next safe point
+(never between an install and the new version answering) and is held, exactly as ``device hold`` would do; a device held by a suspension whose group is no
 longer suspended is released (back to ``pending``, then a fresh pre-flight toward the desired target). An
 operator's own holds are never released here, and job records (the imperative interface) are left alone.
 """
@@ -15,28 +15,25 @@ from collections.abc import Mapping
 
 from reconciler.engine.executor import Executor
 from reconciler.machine.observations import HoldRequest, ReleaseRequest
-from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Phase
+from reconciler.machine.records import DeviceRecord, Phase
 from reconciler.workdir import logs
 from reconciler.workdir.suspensions import ACTOR
 
 log = logs.get(__name__)
 
 
-def _working(record: DeviceRecord) -> bool:
-    """Started toward the desired state and not stopped (a device never started waits for the planner)."""
-    if record.job_id or record.phase in TERMINAL_PHASES or record.phase is Phase.HELD:
-        return False
-    return not (record.phase is Phase.PENDING and record.started_at is None)
-
-
 def enforce(executor: Executor, suspended: Mapping[str, str]) -> tuple[list[str], list[str]]:
     """Hold the working devices of suspended groups, release the devices held by a suspension that ended.
     ``suspended``: ``{group: why}``. Returns (serials asked to hold, serials released)."""
     held, released = [], []
+    # Working devices, and HA members waiting for their turn in a pair that has started (held at once, so
+    # the pair coordinator starts no member of a suspended group); a device never started waits for the
+    # planner, which starts nothing in a suspended group.
+    working = {r.serial for r in executor.in_flight() if not r.job_id}
     for serial, record in sorted(executor.records.items()):
         why = suspended.get(record.group) if record.group else None
         if why is not None:
-            if not _working(record) or record.pending_request is not None or _asked(executor, serial):
+            if serial not in working or record.pending_request is not None or _asked(executor, serial):
                 continue
             if executor.request(serial, HoldRequest(by=ACTOR, reason=why)):
                 held.append(serial)

@@ -13,7 +13,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from reconciler.sim.fleet import FleetSpec
+from reconciler.sim.fleet import FleetSpec, HaSpec
 from reconciler.workdir import schemas
 from tests.integration.fleet_env import fleet_env
 from tests.integration.test_daemon import start_daemon, stop
@@ -133,3 +133,50 @@ def test_group_suspend_and_resume_next_to_the_daemon(tmp_path: Path, runner: Cli
         assert ["group-suspend", "group-resume"] == [
             a["action"] for a in audit if a["action"] in ("group-suspend", "group-resume")
         ]
+
+
+def test_a_suspended_ha_pair_stops_as_a_unit_and_resumes(tmp_path: Path, runner: CliRunner) -> None:
+    """A pair suspended mid-upgrade: the working member stops at its next safe point, the waiting one is held
+    at once, never both down (the safety oracle checks the event log); resume finishes both."""
+    pair = ("101", "102")
+    fleet = FleetSpec(
+        devices=(
+            dev("101", "11.1.2", ha=HaSpec("102", priority=10)),
+            dev("102", "11.1.2", ha=HaSpec("101", priority=20)),
+        )
+    )
+    config = {"daemon.allow_root": "true", "daemon.resync_interval": 300, "discovery.interval": 0}
+    with fleet_env(tmp_path, fleet, time_scale=0.004, base_address="127.227.0.0", **config) as env:
+        work = env.paths.root
+
+        def cli(*args: str) -> Any:
+            return runner.invoke(app, ["--work-dir", str(work), *args])
+
+        env.write_desired(group(TARGET))
+        proc = start_daemon(env, env.desired)
+        try:
+            assert env.sim.wait_until(
+                lambda: any(record(work, s).get("upgrade_status") in WORKING for s in pair), timeout=30
+            )
+            suspended = cli("group", "suspend", "dc", "-f", str(env.desired), "--timeout", "20")
+            assert 0 == suspended.exit_code, suspended.output + suspended.stderr
+            assert env.sim.wait_until(
+                lambda: all(record(work, s).get("upgrade_status") not in WORKING for s in pair), timeout=60
+            )
+            phases = {s: record(work, s).get("upgrade_status") for s in pair}
+            # Both stop: the working member at its next safe point, the one waiting for its turn at once.
+            assert "held" in phases.values() and set(phases.values()) <= {"held", "done"}, phases
+            installed = len(installs(env.sim.events()))
+            for serial in pair:
+                if phases[serial] == "held":
+                    assert "group-suspension" == record(work, serial)["hold"]["held_by"]
+            again = cli("reconcile", "now", "--timeout", "20")
+            assert 0 == again.exit_code, again.output + again.stderr
+            assert installed == len(installs(env.sim.events()))  # nothing started while suspended
+            resumed = cli("group", "resume", "dc", "--timeout", "20")
+            assert 0 == resumed.exit_code, resumed.output + resumed.stderr
+            assert env.sim.wait_until(
+                lambda: all(env.sim.device(s).version == TARGET for s in pair), timeout=120
+            ), {s: record(work, s).get("upgrade_status") for s in pair}
+        finally:
+            assert 0 == stop(proc)
