@@ -74,6 +74,7 @@ KINDS: dict[str, str] = {
     "reboot-without-install": "a restart asked of a device with no installed image waiting (the simulator's monitor)",
     "foreign-api-key": "a device addressed with an API key another device issued (the simulator's monitor)",
     "ha-version-gap": "an HA member installed a release more than one feature release from its peer's (the simulator's monitor)",
+    "past-panorama": "a firewall installed a release its Panorama cannot manage (the simulator's monitor)",
     "unmanaged-change": "a device outside the managed set changed",
     "dry-run-change": "a device changed during a dry run",
     "outside-window": "a device changed outside its maintenance window",

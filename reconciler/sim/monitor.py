@@ -16,6 +16,9 @@ The simulator is an independent model of PAN-OS, so this watches device state, n
   from its peer's running version. PAN-OS does not refuse it (the simulator neither), but after the reboot
   the older member suspends with "Peer version too old" and the pair loses its redundancy: HA members go
   one feature release at a time ("Upgrade an HA Firewall Pair", PAN-OS Upgrade Guide);
+- ``past-panorama``: a firewall accepted an install of a release a Panorama of the fleet cannot manage
+  (``reconciler.sim.panorama.can_manage``, the compatibility matrix's rule). PAN-OS installs it; after the
+  reboot Panorama lists the firewall ``unsupported-version`` and disconnected: upgrade Panorama first;
 - ``foreign-api-key``: a request to one device carrying the API key another device generated (every
   device has its own key, as every PAN-OS box derives keys from its own master key); PAN-OS answers
   403 ``Invalid credentials.`` and so does the simulator: a client mixing up its keys.
@@ -42,7 +45,16 @@ INSTALL_REFUSED = "install-refused"
 REBOOT_WITHOUT_INSTALL = "reboot-without-install"
 FOREIGN_API_KEY = "foreign-api-key"
 HA_VERSION_GAP = "ha-version-gap"
-KINDS = (ACTIVE_REBOOTED, BOTH_DOWN, INSTALL_REFUSED, REBOOT_WITHOUT_INSTALL, FOREIGN_API_KEY, HA_VERSION_GAP)
+PAST_PANORAMA = "past-panorama"
+KINDS = (
+    ACTIVE_REBOOTED,
+    BOTH_DOWN,
+    INSTALL_REFUSED,
+    REBOOT_WITHOUT_INSTALL,
+    FOREIGN_API_KEY,
+    HA_VERSION_GAP,
+    PAST_PANORAMA,
+)
 
 
 def ha_states(fw: SimFirewall) -> dict[str, Any]:
@@ -88,7 +100,20 @@ def install_refused(fw: SimFirewall, t: float, *, version: str, reason: str) -> 
 
 
 def install_accepted(fw: SimFirewall, t: float, version: Version) -> None:
-    """Called when an install is accepted: an HA member about to be too far from its peer."""
+    """Called when an install is accepted: a firewall about to run a release its Panorama cannot manage
+    (``past-panorama``), an HA member about to be too far from its peer (``ha-version-gap``)."""
+    from reconciler.sim.panorama import can_manage  # panorama imports firewall, which imports this module
+
+    too_old = [p for p in fw.world.panoramas if not can_manage(p.version, version)]
+    if too_old:
+        _violation(
+            fw,
+            t,
+            PAST_PANORAMA,
+            version=str(version),
+            panorama=too_old[0].serial,
+            panorama_version=str(too_old[0].version),
+        )
     peer = ha_rules.peer_of(fw)
     if fw.ha is None or peer is None:
         return

@@ -251,3 +251,30 @@ def test_panorama_answers_502_under_concurrent_load_only_with_the_fault(sim: Sta
     assert len(errors) == statuses.count(502)
     s.clear_faults(s.panorama_serial, "overload_502")
     assert burst() == [200] * 8
+
+
+def test_installing_past_panorama_is_a_violation_and_disconnects_the_firewall(sim: StartSim) -> None:
+    """PAN-OS installs it; the safety monitor flags it at the request, and after the reboot Panorama lists
+    the firewall unsupported and disconnected."""
+    images = tuple(Version.parse(v) for v in ("11.2.0", "12.1.2", "12.1.3"))
+    fleet = FleetSpec(
+        devices=(device("X1", "11.1.4", downloaded=images),),
+        panorama=PanoramaSpec(version=Version.parse("11.1.4")),
+        durations=FAST,
+    )
+    s = sim(fleet, time_scale=0.004)
+    ep = s.endpoint("X1")
+    fw = Firewall(ep.address, s.credentials.user, s.credentials.password, port=ep.port)
+    assert fw.software.install("12.1.3", sync=True)["success"] is True
+    found = [e for e in s.events("violation", serial="X1") if e["kind"] == "past-panorama"]
+    assert [(e["version"], e["panorama_version"]) for e in found] == [("12.1.3", "11.1.4")]
+    assert s.status()["violations"]["past-panorama"] == 1
+    fw.restart()
+    wait(lambda: s.device("X1").version == "12.1.3" and s.device("X1").up)
+    time.sleep(s.real_seconds(40))  # past panorama_reconnect: it still does not connect
+    row = op(panorama(s), "show devices all").find("./result/devices/entry[@name='X1']")
+    assert row is not None and (row.findtext("connected"), row.findtext("unsupported-version")) == (
+        "no",
+        "yes",
+    )
+    assert row.findtext("sw-version") == "12.1.3"
