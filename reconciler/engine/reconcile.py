@@ -22,7 +22,7 @@ from pathlib import Path
 from reconciler.core import plan as P
 from reconciler.core import planner
 from reconciler.core.desired import DesiredState, Group
-from reconciler.core.errors import DeviceError, InputFileError, UserError
+from reconciler.core.errors import DeviceError, InputFileError, StoreError, UserError
 from reconciler.core.inventory import Inventory
 from reconciler.core.observed import Observed
 from reconciler.core.progress import DeviceProgress
@@ -37,7 +37,7 @@ from reconciler.engine.webhooks import Notifier
 from reconciler.machine import DEFAULT_READINESS_CHECKS, MachineSettings
 from reconciler.machine import observations as o
 from reconciler.machine.pair import PairStage, new_pair
-from reconciler.machine.plan_view import observed_of, progress_of
+from reconciler.machine.plan_view import observed_of, progress_of, unusable
 from reconciler.machine.records import TERMINAL_PHASES, DeviceRecord, Mode, Phase, new_record
 from reconciler.workdir import logs, record_store, suspensions
 from reconciler.workdir.config import Config
@@ -99,6 +99,9 @@ class Reconciler:
         self.desired_loaded_at: float | None = None
         self.inventory = Inventory()
         self.last_plan: P.Plan | None = None
+        # Devices whose status file could not be used when it was loaded (serial -> why): left alone (the
+        # plan blocks them as held) until the file is repaired or removed.
+        self.unusable: dict[str, str] = {}
         self.max_in_flight = int(config.get("workers.max"))
         self.events = Publisher(
             executor,
@@ -185,6 +188,7 @@ class Reconciler:
             # settings instead of their group's (margins, disk, readiness checks) for the rest of the hop.
             self.reload_desired()
         loaded = record_store.load_all(self.paths)
+        self.unusable = dict(loaded.broken)
         for record in loaded.records.values():
             self.executor.put(record, self.settings_of(record), resume=True)
         for pair in record_store.load_pairs(self.paths).values():
@@ -274,7 +278,23 @@ class Reconciler:
             self.inventory = self._load_inventory()
         except UserError as exc:
             return PassResult(None, error=str(exc))
+        self.reread_unusable()
         return self.plan_and_start(self.desired, self.inventory)
+
+    def reread_unusable(self) -> None:
+        """A status file the engine could not use, repaired since (its record is adopted, as at start-up)
+        or removed (the device is free again); one still unusable keeps its device alone."""
+        for serial in list(self.unusable):
+            file = self.paths.device_status_file(serial)
+            if not file.exists():
+                del self.unusable[serial]
+                continue
+            try:
+                record = record_store.load(file)
+            except (StoreError, ValueError):
+                continue
+            del self.unusable[serial]
+            self.executor.put(record, self.settings_of(record), resume=True)
 
     def plan_and_start(self, desired: DesiredState, inventory: Inventory) -> PassResult:
         """A pass over inputs already read: plan from them, the engine's records and the image lists fetched
@@ -283,7 +303,8 @@ class Reconciler:
         self.desired, self.inventory = desired, inventory
         self._collect_probes()
         records = self.executor.records
-        progress = {s: self._derive(r)[1] for s, r in records.items()}
+        progress = {s: unusable(s, why) for s, why in self.unusable.items()}
+        progress.update((s, self._derive(r)[1]) for s, r in records.items())
         now = self.clock()
         suspended = suspensions.details(self.paths)  # groups an operator suspended (group suspend)
         plan = planner.plan(desired, inventory, self.observed(), progress, now, suspended=suspended)

@@ -11,8 +11,10 @@ functions, so they give every device the same verdict from the same records:
   inventory's version counts only for a device without a record.
 
 A dry-run record changed nothing: it is no progress toward the desired state (idle, no failure, no budget
-used), only the version it saw counts; an operator's hold on it stays a hold. Pure: typed fields in, typed
-values out, no JSON in between.
+used), only the version it saw counts; an operator's hold on it stays a hold. A device whose status file
+cannot be used (torn, invalid) has no record: ``unusable(serial, why)`` blocks it as held, so that neither a
+pass nor ``plan`` treats it as never upgraded; it is left alone until an operator repairs or removes the
+file. Pure: typed fields in, typed values out, no JSON in between.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ CATEGORY_OF_PHASE: dict[Phase, str] = {
 }
 # In progress, but between steps: nothing is being done to the device right now.
 _RESTING = frozenset({Phase.PENDING, Phase.NEXT_HOP})
+_WHY_MAX = 200
 
 
 def progress_of(record: DeviceRecord) -> DeviceProgress:
@@ -68,6 +71,13 @@ def progress_of(record: DeviceRecord) -> DeviceProgress:
 def observed_of(record: DeviceRecord) -> Observed:
     """What the engine last saw on the device: its version and the images downloaded there."""
     return Observed.of(record.current_version or None, downloaded=record.downloaded_versions)
+
+
+def unusable(serial: str, why: str) -> DeviceProgress:
+    """The planner's view of a device whose status file cannot be used: held, with why (one line, capped)."""
+    text = " ".join(why.split())
+    text = text if len(text) <= _WHY_MAX else text[: _WHY_MAX - 3] + "..."
+    return DeviceProgress(serial=serial, category=P.HELD, reason=f"status file unusable: {text}")
 
 
 def _reason(record: DeviceRecord) -> str:

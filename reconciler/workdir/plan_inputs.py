@@ -10,8 +10,9 @@
 - ``inventory.json``;
 - ``status/devices/<serial>.json`` (optional): the engine's records, read and validated as the engine reads
   them (``record_store``), and seen through ``reconciler.machine.plan_view`` as the engine sees them, so
-  ``plan`` and ``group status`` give every device the verdict the engine gives it. A file the engine could
-  not use (torn, invalid) is skipped and reported, never fatal, as the engine skips it.
+  ``plan`` and ``group status`` give every device the verdict the engine gives it. A file the engine cannot
+  use (torn, invalid) is reported, never fatal, and its device is blocked as held, as the engine leaves it
+  alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from reconciler.core.desired import DesiredState
 from reconciler.core.inventory import Inventory
 from reconciler.core.observed import Observed
 from reconciler.core.progress import DeviceProgress
-from reconciler.machine.plan_view import observed_of, progress_of
+from reconciler.machine.plan_view import observed_of, progress_of, unusable
 from reconciler.workdir import desired_load, inventory_store, record_store
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
@@ -66,7 +67,8 @@ def load_status(paths: WorkPaths) -> StatusSnapshot:
     loaded = record_store.load_all(paths)
     records = loaded.records.values()
     return StatusSnapshot(
-        progress={r.serial: progress_of(r) for r in records},
+        progress={s: unusable(s, why) for s, why in loaded.broken.items()}
+        | {r.serial: progress_of(r) for r in records},
         observed={r.serial: observed_of(r) for r in records},
         skipped=tuple(f"{paths.device_status_file(s)}: {why}" for s, why in sorted(loaded.broken.items())),
     )

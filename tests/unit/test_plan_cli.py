@@ -163,7 +163,8 @@ def test_status_files_are_read_as_the_engine_reads_them(fleet: WorkPaths, runner
     )
     record_store.save(fleet, failed)
     (fleet.device_status_dir / "H1.json").write_text('{"serial": "H1", "upgr')  # torn: skipped
-    # Not a record the engine can use (the schema refuses it): the engine ignores it, and so does plan.
+    # Not a record the engine can use (the schema refuses it): the engine leaves the device alone, and plan
+    # shows it blocked (held) with why, even at its target.
     (fleet.device_status_dir / "A2.json").write_text(
         json.dumps({"serial": "A2", "upgrade_status": "failed", "target_version": "11.1.6-h1"})
     )
@@ -171,7 +172,8 @@ def test_status_files_are_read_as_the_engine_reads_them(fleet: WorkPaths, runner
     assert code == 0
     verdicts = {d["serial"]: (d["action"], d["reason"], d["detail"]) for d in json.loads(out)["devices"]}
     assert ("blocked", "failed", "install job failed") == verdicts["A1"]
-    assert ("none", "converged") == verdicts["A2"][:2]
+    assert ("blocked", "held") == verdicts["A2"][:2] and "status file unusable" in verdicts["A2"][2]
+    assert "status file unusable" in verdicts["H1"][2], "the torn one too"
 
 
 @freeze_time(INSIDE)

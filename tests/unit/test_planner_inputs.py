@@ -160,7 +160,7 @@ def test_desired_path_order(tmp_path: Path) -> None:
     assert plan_inputs.desired_path(paths, Config({"desired.path": "x"}), "flag.yaml") == Path("flag.yaml")
 
 
-def test_load_status_reads_records_as_the_engine_does_and_skips_what_it_cannot_use(tmp_path: Path) -> None:
+def test_load_status_reads_records_as_the_engine_does_and_holds_what_it_cannot_use(tmp_path: Path) -> None:
     paths = WorkPaths(tmp_path)
     assert plan_inputs.load_status(paths).progress == {}
     done = record(phase=Phase.DONE, current_version="11.1.6-h1", downloaded_versions=("11.1.6-h1",))
@@ -172,6 +172,8 @@ def test_load_status_reads_records_as_the_engine_does_and_skips_what_it_cannot_u
         json.dumps({"serial": "F", "upgrade_status": "done", "observed": Observed.of("11.1.4").to_json()})
     )
     snap = plan_inputs.load_status(paths)
-    assert {"0111": progress_of(done)} == snap.progress
+    assert progress_of(done) == snap.progress["0111"]
     assert {"0111": observed_of(done)} == snap.observed
+    held = {s: (p.category, p.reason.split(":")[0]) for s, p in snap.progress.items() if s != "0111"}
+    assert dict.fromkeys("DEF", ("held", "status file unusable")) == held, "left alone, as the engine does"
     assert ["D.json", "E.json", "F.json"] == sorted(Path(s.split(":")[0]).name for s in snap.skipped)

@@ -22,6 +22,7 @@ from reconciler.engine.reconcile import Reconciler
 from reconciler.engine.webhooks import Notifier
 from reconciler.machine.plan_view import observed_of, progress_of
 from reconciler.machine.records import ErrorInfo, Hop, Mode, Phase, iso, new_record
+from reconciler.workdir import record_store
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
 
@@ -274,3 +275,35 @@ def test_a_resting_device_continues_to_its_next_hop(world: World) -> None:
     resumed = world.executor.record("A")
     assert resumed is not None and resumed.phase is not Phase.NEXT_HOP and 1 == resumed.current_path_index
     assert [] == world.events.kinds(), "continuing is not starting a group"
+
+
+def test_a_device_whose_status_file_is_unusable_is_left_alone_until_it_is_repaired_or_removed(
+    world: World, tmp_path: Path
+) -> None:
+    state, devices = desired(group("br")), [fw("A"), fw("B")]
+    torn = WorkPaths(tmp_path).device_status_file("A")
+    torn.write_text('{"serial": "A", "upgr')
+    assert ["A"] == world.reconciler.load_records()
+    started, plan = world.pass_over(state, devices)
+    assert ["B"] == started and ("blocked", "held") == (plan.device("A").action, plan.device("A").reason)
+    assert "status file unusable" in plan.device("A").detail
+    assert '{"serial": "A", "upgr' == torn.read_text(), "never overwritten"
+    torn.unlink()
+    world.reconciler.reread_unusable()
+    assert ["A"] == world.pass_over(state, devices)[0], "removed by an operator: the device is free again"
+
+
+def test_a_repaired_status_file_is_adopted(world: World, tmp_path: Path) -> None:
+    state, devices = desired(group("br")), [fw("A")]
+    paths = WorkPaths(tmp_path)
+    paths.device_status_file("A").write_text("{")
+    world.reconciler.load_records()
+    assert [] == world.pass_over(state, devices)[0]
+    failed = new_record(
+        serial="A", starting_version="11.1.4", target_version=TARGET, hops=(), now=NOW, group="br"
+    ).with_changes(phase=Phase.FAILED, last_error=ErrorInfo("install-failed", "install", "boom", iso(NOW)))
+    record_store.save(paths, failed)
+    world.reconciler.reread_unusable()
+    started, plan = world.pass_over(state, devices)
+    assert [] == started and ("blocked", "failed") == (plan.device("A").action, plan.device("A").reason)
+    assert world.executor.record("A") == failed
