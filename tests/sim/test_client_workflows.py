@@ -9,6 +9,9 @@ seconds. panos-upgrade-assurance needs no clock: it runs in the test process. Th
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,3 +124,19 @@ def test_assurance_readiness_snapshots_and_comparison_around_an_upgrade(sim: Sta
     assert failed(check.run_readiness_checks(STANDALONE_READINESS)) == {}
     assert s.device("W1").version == "10.2.13"
     assert_safe(s.events())
+
+
+def test_the_launcher_runs_a_client_clock_at_the_simulator_time_scale() -> None:
+    probe = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import launcher; launcher.scale_clock(0.002);"
+        "t, m, p = time.time(), time.monotonic(), time.perf_counter(); time.sleep(100);"
+        "print(time.time() - t, time.monotonic() - m, time.perf_counter() - p)"
+    )
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(Path(__file__).parent / "clients")],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    real = time.monotonic() - started
+    assert all(100 <= float(x) < 200 for x in out.split()), out  # 100 simulated seconds passed on each clock
+    assert real < 10  # in 0.2 real seconds (plus the interpreter's start)
