@@ -43,7 +43,7 @@ class World:
         api_events: bool = False,
     ) -> None:
         self.fleet = fleet
-        self.clock = clock
+        self.clock: Clock = clock
         self.events = events
         self.catalog = fleet.catalog
         self.durations = fleet.durations
