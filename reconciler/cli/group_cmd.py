@@ -173,6 +173,10 @@ def group_resume_cmd(
 def _tell_daemon(paths: WorkPaths, no_wait: bool, timeout: float) -> None:
     """Wake a running daemon for the pass that applies the change, and wait for it (bounded)."""
     holder = reconcile_request.running_daemon(paths)
+    applying = reconcile_request.foreground_apply(paths) if holder is None else None
+    if applying is not None:
+        print(f"The running 'apply' (pid {applying.get('pid', '?')}) applies it at its next pass.")
+        return
     if holder is None:
         print("No daemon runs: the next 'apply' or daemon start applies it ('plan' shows it now).")
         return

@@ -37,6 +37,13 @@ def now_cmd(
     daemon runs."""
     paths = state(ctx).paths()
     holder = reconcile_request.running_daemon(paths)
+    applying = reconcile_request.foreground_apply(paths) if holder is None else None
+    if applying is not None:
+        err(
+            f"error: no daemon runs in {paths.root}; a foreground 'apply' (pid {applying.get('pid', '?')}) holds it "
+            "and plans again every few seconds by itself"
+        )
+        raise typer.Exit(EXIT_NOT_RUNNING)
     if holder is None:
         err(
             f"error: no daemon runs in {paths.root}: nothing to wake "

@@ -31,6 +31,14 @@ def running_daemon(paths: WorkPaths) -> Mapping[str, Any] | None:
     return holder
 
 
+def foreground_apply(paths: WorkPaths) -> Mapping[str, Any] | None:
+    """The lock holder's note when a foreground ``apply`` (not the daemon) holds the work directory."""
+    holder = lock.holder(paths.lock_file)
+    if holder is None or paths.pid_file.exists():
+        return None
+    return holder
+
+
 def request_pass(paths: WorkPaths, by: str, now: datetime, reason: str = "") -> Path:
     """Drop a reconcile request into ``commands/incoming`` (atomically, schema-checked); returns its path."""
     data: dict[str, Any] = {

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from reconciler.cli import app
 from reconciler.sim.fleet import FleetSpec
 from reconciler.workdir import schemas
+from reconciler.workdir.lock import DaemonLock
 from tests.integration.fleet_env import fleet_env
 from tests.integration.test_daemon import start_daemon, stop
 from tests.integration.test_engine import dev, group
@@ -38,6 +39,11 @@ def test_reconcile_now_wakes_the_daemon_and_waits_for_the_pass(tmp_path: Path, r
         assert 3 == refused.exit_code, refused.output  # type: ignore[attr-defined]
         assert "no daemon runs" in refused.stderr  # type: ignore[attr-defined]
         assert [] == list(incoming.iterdir())  # nothing queued for a daemon that is not there
+        with DaemonLock(env.paths.lock_file):  # held as a foreground 'apply' holds it: no pid file
+            applying = cli("reconcile", "now")
+        assert 3 == applying.exit_code, applying.output  # type: ignore[attr-defined]
+        assert "foreground 'apply'" in applying.stderr  # type: ignore[attr-defined]
+        assert [] == list(incoming.iterdir())
 
         env.write_desired(group("11.1.2"))  # converged: the daemon has nothing else to do
         proc = start_daemon(env, env.desired)
