@@ -17,15 +17,15 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.context import state
+from reconciler.cli.context import err, state
 from reconciler.cli.device_cmd import device_app
 from reconciler.cli.job_cmd import WAIT_SECONDS, NoWait, WaitTimeout, cli_user, now_utc, print_table
 from reconciler.core.display import one_line
-from reconciler.core.errors import UserError
+from reconciler.core.errors import InputFileError, UserError
 from reconciler.core.group_status import group_statuses
 from reconciler.core.planner import plan as make_plan
 from reconciler.jobs import reconcile_request
-from reconciler.workdir import plan_inputs, suspensions
+from reconciler.workdir import plan_inputs, record_store, suspensions
 from reconciler.workdir.history import device_timeline
 from reconciler.workdir.layout import WorkPaths, safe_name
 
@@ -133,8 +133,14 @@ def group_suspend_cmd(
     next safe point and are held (as 'device hold'), until 'group resume'. The desired state is unchanged."""
     st = state(ctx)
     paths = st.paths()
-    desired = plan_inputs.load_desired(paths, st.config(), file)
-    known = [g.name for g in desired.groups]
+    try:
+        known = [g.name for g in plan_inputs.load_desired(paths, st.config(), file).groups]
+    except InputFileError as exc:
+        # An emergency stop must not wait for a fixed YAML (the daemon keeps the last valid one in force):
+        # check the name against the groups the engine has records of instead.
+        known = sorted({r.group for r in record_store.load_all(paths).records.values() if r.group})
+        err(f"warning: the desired state does not load ({exc}); checking {name!r} against the groups of the "
+            "device records")  # fmt: skip
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = (

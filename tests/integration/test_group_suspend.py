@@ -127,10 +127,22 @@ def test_group_suspend_and_resume_next_to_the_daemon(tmp_path: Path, runner: Cli
             )
             twice = cli("group", "resume", "dc")
             assert 1 == twice.exit_code and "is not suspended" in twice.stderr
+
+            # An emergency stop does not wait for a broken YAML to be fixed: the name is checked against the
+            # groups of the device records instead.
+            broken = tmp_path / "broken"
+            broken.mkdir()
+            (broken / "fleet.yaml").write_text("groups: [")
+            emergency = cli("group", "suspend", "dc", "-f", str(broken), "--no-wait")
+            assert 0 == emergency.exit_code, emergency.output + emergency.stderr
+            assert "does not load" in emergency.stderr
+            nope = cli("group", "suspend", "zz", "-f", str(broken))
+            assert 1 == nope.exit_code and "no group 'zz'" in nope.stderr
+            assert 0 == cli("group", "resume", "dc", "--no-wait").exit_code
         finally:
             assert 0 == stop(proc)
         audit = [json.loads(line) for line in env.paths.audit_file.read_text().splitlines()]
-        assert ["group-suspend", "group-resume"] == [
+        assert ["group-suspend", "group-resume"] * 2 == [
             a["action"] for a in audit if a["action"] in ("group-suspend", "group-resume")
         ]
 
