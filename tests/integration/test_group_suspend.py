@@ -104,6 +104,9 @@ def test_group_suspend_and_resume_next_to_the_daemon(tmp_path: Path, runner: Cli
             assert "SUSPENDED (operator)" in table.output, table.output
             status = json.loads(cli("group", "status", "-f", desired, "--json").output)
             assert "suspended" == status["groups"][0]["state"]
+            preview = cli("apply", "-f", desired, "--dry-run", "--auto-approve", "--timeout", "30")
+            assert "SUSPENDED (operator)" in preview.output, preview.output  # apply's plan (read-only here)
+            assert [] == [s for s in installs(env.sim.events()) if s in others]
             daemon = cli("daemon", "status")
             assert 0 == daemon.exit_code and "SUSPENDED:  group 'dc' suspended (operator)" in daemon.output
             url = json.loads(env.paths.daemon_status_file.read_text())["metrics"]
