@@ -150,6 +150,20 @@ def test_install_that_failed_while_down_fails_without_reboot() -> None:
     assert result.record.last_error is not None and result.record.last_error.reason == Reason.INSTALL_FAILED
 
 
+def test_install_that_failed_software_manager_busy_while_down_is_retried() -> None:
+    fw = FakeFirewall("0001", "10.2.9")
+    rec, now = run_until(record(), fw, Install)
+    rec = step(rec, fw.run(rec.outstanding, now), at(now), FAST).record  # type: ignore[arg-type]
+    assert rec.job is not None
+    busy = "Failed to install 11.0.3 with the following errors.; The software manager is currently in use."
+    live = LiveDevice(
+        True, "10.2.9", True, 10**6, (JobInfo(rec.job.id, JobKind.INSTALL, True, False, 0, busy),)
+    )
+    result = resume(restarted(rec), live, at(now + 60), FAST)
+    assert result.record.phase is Phase.INSTALL, result.record.message
+    assert result.commands == (Install("11.0.3"),) and result.requeue_after == FAST.install_retry_delay
+
+
 def test_install_never_submitted_is_submitted() -> None:
     fw = FakeFirewall("0001", "10.2.9")
     rec, now = run_until(record(), fw, Install)
