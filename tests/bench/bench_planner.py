@@ -1,33 +1,48 @@
-"""Benchmarks of the pure core: planning 10,000 devices in 200 groups, validating a 200-group desired file,
-and validating 3,000 groups (the overlap check between groups used to be pairwise: 3,000 groups took ~45 s).
+"""Benchmarks of planning: ``panos-upgrade plan`` for 10,000 devices in 200 groups (the whole process, with
+its inventory and status files), loading those files, the planning itself, validating a 200-group desired
+file, and validating 3,000 groups (the overlap check between groups used to be pairwise: 45 s).
 
-Targets (issue 5): planning < 1 s, validating < 0.5 s; issue 19: 3,000 groups in <= 1 s. Run by hand:
+Targets (issue 18.5): ``plan`` for 10,000 devices <= 1.5 s whole process; the planning itself <= 0.3 s with
+windows open; validating 200 groups < 0.5 s; 3,000 groups <= 1 s. Run by hand:
 
     .venv/bin/python tests/bench/bench_planner.py
 
-Prints the best of several runs of each and exits non-zero if a target is missed. The fleet is realistic:
-a fifth of the devices in HA pairs, every device with its own observed list of offered and downloaded
-images, some devices with engine progress, waves, windows and parallel limits in every group.
+Prints the median of several runs of each (load and wall times on a shared machine vary: the machine's
+load average is printed) and exits non-zero if a target is missed. The fleet is realistic: a tenth of the
+devices in HA pairs, every device with its own observed list of offered and downloaded images, waves,
+windows (open at the planning time) and parallel limits in every group. The work directory written for the
+whole-process figure holds ``inventory.json`` and a status file for every device (a previous rollout: most
+done with their hop history and downloaded images, some in progress, some failed), as ``plan`` reads them.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.observed import Observed
 from reconciler.core.planner import plan
 from reconciler.core.progress import DeviceProgress
 from reconciler.core.version import PanOsVersion
+from reconciler.machine.records import Hop, HopOutcome, HopResult, Phase, new_record
+from reconciler.workdir import inventory_store, plan_inputs, record_store
 from reconciler.workdir.desired_load import load_texts
+from reconciler.workdir.layout import WorkPaths
 
 GROUPS = 200
 DEVICES = 10_000
-PLAN_TARGET_S = 1.0
+PLAN_TARGET_S = 0.3
+PROCESS_TARGET_S = 1.5
 VALIDATE_TARGET_S = 0.5
 LARGE_GROUPS = 3_000
 LARGE_TARGET_S = 1.0
@@ -115,34 +130,97 @@ def fleet(seed: int = 1) -> tuple[Inventory, dict[str, Observed], dict[str, Devi
     return Inventory.of(devices), observed, status
 
 
-def best_of(runs: int, fn: Callable[[], object]) -> float:
-    best = float("inf")
+def median_of(runs: int, fn: Callable[[], object]) -> float:
+    times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def work_dir(root: Path, inventory: Inventory, desired: str) -> WorkPaths:
+    """A work directory as a finished rollout leaves it: inventory.json and one status file per device."""
+    subprocess.run(
+        [sys.executable, "-m", "reconciler", "--work-dir", str(root), "init"], check=True, capture_output=True
+    )
+    paths = WorkPaths(root)
+    (paths.root / "desired").mkdir(exist_ok=True)
+    (paths.root / "desired" / "fleet.yaml").write_text(desired)
+    inventory_store.save(paths, inventory)
+    rng = random.Random(3)
+    when = datetime(2026, 11, 20, tzinfo=UTC)
+    for d in inventory:
+        target = TARGETS[0]
+        start = "10.1.14-h9" if d.sw_version == target else d.sw_version
+        hops = Hop.for_path(start, ["11.0.6", target] if start.startswith("10.") else [target])
+        rec = new_record(
+            serial=d.serial, starting_version=start, target_version=target, hops=hops, now=when,
+            hostname=d.hostname, group=f"group-{d.device_group[3:]}", desired_revision="r1",
+        )  # fmt: skip
+        images = tuple(i for h in hops for i in h.images)
+        roll = rng.random()
+        if roll < 0.05:
+            rec = replace(
+                rec, phase=Phase.DOWNLOAD_TARGET, started_at=rec.updated_at, downloaded_versions=images[:1]
+            )
+        elif roll < 0.07:
+            rec = replace(rec, phase=Phase.FAILED, finished_at=rec.updated_at, current_version=start)
+        else:
+            history = tuple(
+                HopResult(h.version, rec.updated_at, rec.updated_at, HopOutcome.PASSED) for h in hops
+            )
+            rec = replace(
+                rec, phase=Phase.DONE, current_version=d.sw_version, current_path_index=len(hops),
+                started_at=rec.updated_at, finished_at=rec.updated_at, downloaded_versions=images,
+                history=history, progress=100,
+            )  # fmt: skip
+        record_store.save(paths, rec)
+    return paths
 
 
 def main() -> int:
+    print(f"load average {os.getloadavg()}")
     text = desired_yaml()
-    validate_s = best_of(5, lambda: load_texts([("bench.yaml", text)]))
+    validate_s = median_of(5, lambda: load_texts([("bench.yaml", text)]))
     large = desired_yaml(LARGE_GROUPS)
-    large_s = best_of(3, lambda: load_texts([("large.yaml", large)]))
+    large_s = median_of(3, lambda: load_texts([("large.yaml", large)]))
     desired = load_texts([("bench.yaml", text)])
     inventory, observed, status = fleet()
-    now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+    now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # a Saturday 03:00 in Berlin: the weekend window is open
     result = plan(desired, inventory, observed, status, now)
     counts = result.counts()
-    plan_s = best_of(5, lambda: plan(desired, inventory, observed, status, now + timedelta(seconds=1)))
+    plan_s = median_of(5, lambda: plan(desired, inventory, observed, status, now + timedelta(seconds=1)))
     print(f"desired state: {len(desired.groups)} groups, {len(text.splitlines())} lines")
     print(f"fleet: {len(inventory)} devices, {len(result.groups)} groups, actions {counts}")
     print(f"validate 200-group file: {validate_s * 1000:.0f} ms (target < {VALIDATE_TARGET_S * 1000:.0f} ms)")
     print(
         f"validate {LARGE_GROUPS:,} groups:  {large_s * 1000:.0f} ms (target <= {LARGE_TARGET_S * 1000:.0f} ms)"
     )
-    print(f"plan 10,000 devices:     {plan_s * 1000:.0f} ms (target < {PLAN_TARGET_S * 1000:.0f} ms)")
-    met = validate_s < VALIDATE_TARGET_S and plan_s < PLAN_TARGET_S and large_s <= LARGE_TARGET_S
+    print(f"plan 10,000 devices:     {plan_s * 1000:.0f} ms (target <= {PLAN_TARGET_S * 1000:.0f} ms)")
+    with tempfile.TemporaryDirectory(prefix="bench-planner-") as tmp:
+        paths = work_dir(Path(tmp) / "work", inventory, text)
+        inventory_s = median_of(3, lambda: plan_inputs.load_inventory(paths))
+        status_s = median_of(3, lambda: plan_inputs.load_status(paths))
+        cmd = [sys.executable, "-m", "reconciler", "--work-dir", str(paths.root), "plan", "-f",
+               str(paths.root / "desired"), "--json"]  # fmt: skip
+        process = []
+        for _ in range(3):
+            start = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            process.append(time.perf_counter() - start)
+            if done.returncode not in (0, 2):
+                raise SystemExit(f"plan failed: {done.stderr}")
+        process_s = statistics.median(process)
+    print(f"load inventory.json:     {inventory_s * 1000:.0f} ms")
+    print(f"load 10,000 status files: {status_s * 1000:.0f} ms")
+    print(f"'plan' whole process:    {process_s * 1000:.0f} ms (target <= {PROCESS_TARGET_S * 1000:.0f} ms)")
+    met = (
+        validate_s < VALIDATE_TARGET_S
+        and plan_s <= PLAN_TARGET_S
+        and large_s <= LARGE_TARGET_S
+        and process_s <= PROCESS_TARGET_S
+    )
     return 0 if met else 1
 
 
