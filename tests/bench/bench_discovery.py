@@ -3,7 +3,7 @@
 Run by hand (not part of the test suite)::
 
     .venv/bin/python tests/bench/bench_discovery.py                 # 2,000 firewalls, 100 HA pairs
-    .venv/bin/python tests/bench/bench_discovery.py --firewalls 500 --target 10
+    .venv/bin/python tests/bench/bench_discovery.py --firewalls 500 --target 5
 
 The simulator runs as ``panos-upgrade sim serve --latency-ms 50`` in its own process (production never
 shares a GIL with its firewalls). This process then runs the product's discovery exactly as
@@ -12,15 +12,21 @@ from the work directory's config (TLS verified against the simulator's CA), the 
 (``discovery.workers``) and the default Panorama rate limit. The only addition is an ``on_call`` hook that
 timestamps each firewall's calls for the per-device latency figure.
 
-Reported (one JSON line each): wall time of ``discover()``, API calls the simulator counted and calls/s,
-per-device latency (first call to last answer; p50/p95/max), this process's CPU seconds and RSS.
-Exit status 1 when discovery takes longer than ``--target`` seconds (default 30) or a device is unknown.
+Two passes, each timed as ``device discover`` works (issue 18.6): the first from an empty work directory
+(discovery, then writing ``inventory.json``); the second a re-discovery (reading the previous
+``inventory.json``, discovery with it as ``previous``, writing the new one).
+
+Reported (one JSON line each): wall time of each pass, API calls the simulator counted and calls/s,
+per-device latency (first call to last answer; p50/p95/max), this process's CPU seconds and RSS, and the
+machine's load average (wall times on a shared machine vary with it).
+Exit status 1 when a pass takes longer than ``--target`` seconds (default 10) or a device is unknown.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import signal
 import statistics
@@ -113,7 +119,7 @@ def main() -> int:
     parser.add_argument("--firewalls", type=int, default=2000)
     parser.add_argument("--ha-pairs", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--target", type=float, default=30.0, help="seconds discovery may take")
+    parser.add_argument("--target", type=float, default=10.0, help="seconds a discovery pass may take")
     parser.add_argument("--base-address", default="127.31.0.0")
     args = parser.parse_args()
 
@@ -142,6 +148,8 @@ def main() -> int:
                           "latency_ms": args.latency_ms, "workers": workers,
                           "panorama_rate_limit_per_min": cfg.get("panorama.rate_limit"),
                           "verify_tls": cfg.get("firewall.verify_tls")}))  # fmt: skip
+        print(json.dumps({"load_average": os.getloadavg()}))
+        paths = WorkPaths(tmp / "work")
         cpu0, t0 = time.process_time(), time.perf_counter()
         inv = discovery.discover(
             panorama_from_config(cfg),
@@ -150,10 +158,10 @@ def main() -> int:
             retry_attempts=int(cfg.get("discovery.retry_attempts")),
             now="2026-01-01T00:00:00+00:00",
         )
+        inventory_store.save(paths, inv)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
         end_epoch = time.time()
-        inventory_store.save(WorkPaths(tmp / "work"), inv)
 
         first_probe = min(started.values()) - t0 if started else 0.0
         latencies = sorted(finished[s] - started[s] for s in finished if s in started)
@@ -162,9 +170,23 @@ def main() -> int:
         fw_calls = sum(sum(c.values()) for s, c in calls.items() if s != pano_serial)
         pano_calls = sum(calls.get(pano_serial, {}).values())
         by_type = {t: sum(1 for d in inv if d.device_type == t) for t in ("standalone", "ha_pair", "unknown")}
+        # The second pass: a re-discovery over the inventory just written.
+        t1 = time.perf_counter()
+        previous = inventory_store.load(paths, required=False)
+        again = discovery.discover(
+            panorama_from_config(cfg),
+            factory,
+            workers=workers,
+            retry_attempts=int(cfg.get("discovery.retry_attempts")),
+            now="2026-01-01T01:00:00+00:00",
+            previous=previous,
+        )
+        inventory_store.save(paths, again)
+        rediscovery = time.perf_counter() - t1
         usage = resource.getrusage(resource.RUSAGE_SELF)
         result = {
             "discovery_wall_s": round(wall, 2),
+            "rediscovery_wall_s": round(rediscovery, 2),
             "panorama_phase_s": round(first_probe, 2),
             "probe_phase_s": round(wall - first_probe, 2),
             "devices": len(inv),
@@ -188,7 +210,11 @@ def main() -> int:
             "target_s": args.target,
         }
         print(json.dumps(result))
-        ok = wall <= args.target and by_type["unknown"] == 0 and len(inv) == len(info["devices"])
+        ok = (
+            max(wall, rediscovery) <= args.target
+            and by_type["unknown"] == 0
+            and len(inv) == len(again) == len(info["devices"])
+        )
         print("PASS" if ok else "FAIL: target missed or devices unknown")
         return 0 if ok else 1
     finally:
