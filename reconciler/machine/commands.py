@@ -283,38 +283,6 @@ class FailMember(Command):
     message: str
 
 
-COMMAND_TYPES: dict[str, type[Command]] = {
-    cls.__name__: cls
-    for cls in (
-        Preflight,
-        Snapshot,
-        Backup,
-        SoftwareCheck,
-        SoftwareInfo,
-        ContentDownload,
-        ContentInstall,
-        Download,
-        DeleteImage,
-        Install,
-        PollJob,
-        ListJobs,
-        Reboot,
-        PollReady,
-        CheckVersion,
-        CompareSnapshots,
-        ObserveDevice,
-        ReadPairRoles,
-        SuspendSelf,
-        FunctionalSelf,
-        ReadHaState,
-        Suspend,
-        MakeFunctional,
-        StartMember,
-        FailMember,
-    )
-}
-
-
 # The commands a device machine may hold as ``outstanding`` (what device status files can contain).
 DEVICE_COMMAND_TYPES: tuple[type[Command], ...] = (
     Preflight,
@@ -337,6 +305,21 @@ DEVICE_COMMAND_TYPES: tuple[type[Command], ...] = (
     SuspendSelf,
     FunctionalSelf,
 )
+
+# Every command by its type name (how records name their outstanding commands): the device machine's and the
+# HA pair coordinator's.
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.__name__: cls
+    for cls in (
+        *DEVICE_COMMAND_TYPES,
+        ObserveDevice,
+        ReadHaState,
+        Suspend,
+        MakeFunctional,
+        StartMember,
+        FailMember,
+    )
+}
 
 
 def command_to_json(command: Command) -> dict[str, Any]:
