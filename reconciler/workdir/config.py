@@ -52,6 +52,34 @@ class Key:
         return "PANOS_UPGRADE_" + self.name.replace(".", "_").upper()
 
 
+def _credential_keys(section: str, who: str, whose: str) -> tuple[Key, ...]:
+    """How the tool logs in to Panorama or the firewalls: the same five keys under each ``section``."""
+    return (
+        Key(f"{section}.username", "str", "", f"{who} username (preferred over api_key)"),
+        Key(f"{section}.password", "str", "", f"{who} password", secret=True),
+        Key(f"{section}.password_file", "str", "", f"File holding the {whose} password"),
+        Key(
+            f"{section}.api_key", "str", "", f"{who} API key (used if username/password not set)", secret=True
+        ),
+        Key(f"{section}.api_key_file", "str", "", f"File holding the {whose} API key"),
+    )
+
+
+def _connection_keys(section: str, who: str, whose: str, them: str, verify_help: str) -> tuple[Key, ...]:
+    """How each API call to Panorama or a firewall is made: deadline, answer cap and TLS."""
+    return (
+        Key(
+            f"{section}.timeout", "int", 300, f"{who} API call deadline in seconds (the whole call)", 1, 3600
+        ),
+        Key(f"{section}.max_answer_mb", "int", 64, f"Largest {whose} API answer read (MB)", 1, 4096),
+        Key(f"{section}.verify_tls", "bool", True, verify_help),
+        Key(f"{section}.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
+        Key(
+            f"{section}.ca_bundle", "str", "", f"CA bundle (PEM) used to verify {them}; empty = system store"
+        ),
+    )
+
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 KEYS: dict[str, Key] = {
@@ -60,38 +88,16 @@ KEYS: dict[str, Key] = {
         # Panorama: used for discovery only.
         Key("panorama.host", "str", "", "Panorama hostname or IP address (discovery only)"),
         Key("panorama.port", "int", 443, "Panorama HTTPS API port", 1, 65535),
-        Key("panorama.username", "str", "", "Panorama username (preferred over api_key)"),
-        Key("panorama.password", "str", "", "Panorama password", secret=True),
-        Key("panorama.password_file", "str", "", "File holding the Panorama password"),
-        Key(
-            "panorama.api_key", "str", "", "Panorama API key (used if username/password not set)", secret=True
-        ),
-        Key("panorama.api_key_file", "str", "", "File holding the Panorama API key"),
+        *_credential_keys("panorama", "Panorama", "Panorama"),
         Key("panorama.rate_limit", "int", 10, "Panorama API requests per minute", 1, 100000),
-        Key(
-            "panorama.timeout", "int", 300, "Panorama API call deadline in seconds (the whole call)", 1, 3600
+        *_connection_keys(
+            "panorama", "Panorama", "Panorama", "Panorama", "Verify Panorama's TLS certificate"
         ),
-        Key("panorama.max_answer_mb", "int", 64, "Largest Panorama API answer read (MB)", 1, 4096),
-        Key("panorama.verify_tls", "bool", True, "Verify Panorama's TLS certificate"),
-        Key("panorama.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
-        Key("panorama.ca_bundle", "str", "", "CA bundle (PEM) used to verify Panorama; empty = system store"),
         # Firewalls: every operation goes straight to the firewall's management address.
-        Key("firewall.username", "str", "", "Firewall username"),
-        Key("firewall.password", "str", "", "Firewall password", secret=True),
-        Key("firewall.password_file", "str", "", "File holding the firewall password"),
-        Key(
-            "firewall.api_key", "str", "", "Firewall API key (used if username/password not set)", secret=True
-        ),
-        Key("firewall.api_key_file", "str", "", "File holding the firewall API key"),
+        *_credential_keys("firewall", "Firewall", "firewall"),
         Key("firewall.port", "int", 443, "Firewall HTTPS API port", 1, 65535),
-        Key(
-            "firewall.timeout", "int", 300, "Firewall API call deadline in seconds (the whole call)", 1, 3600
-        ),
-        Key("firewall.max_answer_mb", "int", 64, "Largest firewall API answer read (MB)", 1, 4096),
-        Key("firewall.verify_tls", "bool", True, "Verify firewalls' TLS certificates"),
-        Key("firewall.use_http", "bool", False, "Plain HTTP instead of HTTPS (simulator/testing only)"),
-        Key(
-            "firewall.ca_bundle", "str", "", "CA bundle (PEM) used to verify firewalls; empty = system store"
+        *_connection_keys(
+            "firewall", "Firewall", "firewall", "firewalls", "Verify firewalls' TLS certificates"
         ),
         Key(
             "firewall.software_check_timeout",
