@@ -18,6 +18,8 @@ from pathlib import Path
 
 from reconciler.core.version import PanOsVersion
 from reconciler.sim.fleet import DeviceSpec, FleetSpec, HaSpec
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 from tests.integration.fleet_env import fleet_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,19 +179,20 @@ def test_readme_commands_run_against_the_simulator(tmp_path: Path) -> None:
             )
             results.append((command, proc.returncode, proc.stdout[-400:] + proc.stderr[-400:]))
             if argv[1] == "config" and argv[2] == "set" and argv[3] == "panorama.host":
+                # What the README leaves to the reader's site, set directly (the README's own 'config set'
+                # lines run above and below): the simulator's port, and no Panorama rate limit to wait on
+                # (the default 10 requests a minute made each 'device discover' here wait about 6 s).
+                cfg = Config.load(WorkPaths(work).config_file)
                 for key, value in {
                     "desired.path": desired,
                     "panorama.port": sim.port,
                     "firewall.port": sim.port,
                     "panorama.username": sim.panorama_credentials.user,
+                    "panorama.rate_limit": 100000,
                     "daemon.allow_root": "true",
                 }.items():
-                    subprocess.run(
-                        [*base, "config", "set", key, str(value)],
-                        check=True,
-                        capture_output=True,
-                        env=env_vars,
-                    )
+                    cfg.set(key, str(value))
+                cfg.save()
         allowed = {"plan": {0, 2}, "validate": {0}, "apply": {0, 2}}
         failures = []
         for command, code, output in results:
