@@ -23,6 +23,8 @@ The simulator is an independent model of PAN-OS, so this watches device state, n
   device has its own key, as every PAN-OS box derives keys from its own master key); PAN-OS answers
   403 ``Invalid credentials.`` and so does the simulator: a client mixing up its keys.
 
+Restarts of a Panorama HA pair's members are judged by the first two rules (``panorama_reboot_requested``).
+
 Each is ``{"event": "violation", "kind": ..., "serial": ..., ...}`` with the states seen, and is counted in
 ``World.violations`` (shown by ``sim status``).
 """
@@ -36,6 +38,7 @@ from reconciler.sim import rules
 
 if TYPE_CHECKING:
     from reconciler.sim.firewall import SimFirewall
+    from reconciler.sim.panorama import SimPanorama
     from reconciler.sim.version import Version
     from reconciler.sim.world import Device
 
@@ -92,6 +95,19 @@ def _ha_reboot(fw: SimFirewall, t: float) -> None:
         _violation(fw, t, BOTH_DOWN, **details, peer_rebooting=peer.rebooting)
     elif fw.ha.state == "active":
         _violation(fw, t, ACTIVE_REBOOTED, **details)
+
+
+def panorama_reboot_requested(pano: SimPanorama, t: float) -> None:
+    """A member of a Panorama HA pair asked to restart: the two rules of a firewall pair (a Panorama pair is
+    upgraded with the same care: passive first, suspend the active before its restart, never both down)."""
+    peer = pano.peer()
+    if pano.ha_state is None or peer is None:
+        return
+    details = {"peer": peer.serial, "ha_state": pano.ha_state, "peer_state": peer.ha_state}
+    if peer.rebooting or peer.ha_state == "down":
+        _violation(pano, t, BOTH_DOWN, **details, peer_rebooting=peer.rebooting)
+    elif pano.ha_state == "active":
+        _violation(pano, t, ACTIVE_REBOOTED, **details)
 
 
 def install_refused(fw: SimFirewall, t: float, *, version: str, reason: str) -> None:

@@ -28,7 +28,7 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sim import rules
+from reconciler.sim import monitor, rules
 from reconciler.sim.catalog import SoftwareImage
 from reconciler.sim.faults import Fault, FaultSet
 from reconciler.sim.firewall import UPDATE_SERVER_DOWN, OpError, Phase, software_manager_busy_lines
@@ -304,6 +304,7 @@ class SimPanorama:
             pending=str(self.pending) if self.pending else None,
             **({"ha_state": self.ha_state} if self.ha_state else {}),
         )
+        monitor.panorama_reboot_requested(self, t)
         self.rebooting = True
         shutdown = t + self.draw("shutdown")
         self.world.scheduler.at(shutdown, lambda when: self._down(when, boot_id))

@@ -278,3 +278,26 @@ def test_installing_past_panorama_is_a_violation_and_disconnects_the_firewall(si
         "yes",
     )
     assert row.findtext("sw-version") == "12.1.3"
+
+
+def test_panorama_ha_restarts_are_watched_like_a_firewall_pairs(sim: StartSim) -> None:
+    """The safety monitor: the passive member first is fine; the active one restarted with its peer up is
+    ``active-rebooted``; a member restarted while its peer restarts is ``both-down``."""
+    peer = PanoramaSpec(serial="000710000002", hostname="panorama-2", version=Version.parse("11.1.4"))
+    fleet = FleetSpec(
+        devices=(device("F1", "11.1.4"),),
+        panorama=PanoramaSpec(version=Version.parse("11.1.4"), ha_peer=peer),
+        durations=FAST,
+    )
+    s = sim(fleet, time_scale=0.004)
+    primary, secondary = panorama(s), panorama(s, peer=True)
+    assert primary.api_key and secondary.api_key  # keys first: the restarts below take both away
+    op(secondary, "request restart system")  # the passive member: no violation
+    wait(lambda: s.panorama_state("000710000002")["phase"] == "down")
+    wait(lambda: s.panorama_state("000710000002")["ha_state"] == "passive")
+    assert s.events("violation") == []
+    op(primary, "request restart system")  # the active member, its peer up and passive
+    op(secondary, "request restart system")  # while the primary restarts
+    kinds = [(e["serial"], e["kind"]) for e in s.events("violation")]
+    assert kinds == [(s.panorama_serial, "active-rebooted"), ("000710000002", "both-down")]
+    assert s.status()["violations"] == {"active-rebooted": 1, "both-down": 1}
