@@ -79,7 +79,13 @@ def test_one_bad_serial_from_panorama_is_skipped_and_the_fleet_is_still_written(
     entries = _entry("001") + _entry("002", peer="../../etc") + "".join(_entry(s) for s in bad)
 
     def answer(cmd: str) -> bytes:
-        return ok("") if "devicegroups" in cmd else ok(f"<devices>{entries}</devices>")
+        if "devicegroups" in cmd:
+            return ok("")
+        if "<system><info" in cmd:  # discovery records Panorama's own version too
+            return ok("<system><hostname>pano</hostname><serial>PANO1</serial><sw-version>11.1.4</sw-version></system>")
+        if "high-availability" in cmd:
+            return ok("<enabled>no</enabled>")
+        return ok(f"<devices>{entries}</devices>")
 
     figures.add("bad_inputs", len(bad) + 1)
     with FakePanos(answer) as fake:
