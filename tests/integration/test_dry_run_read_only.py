@@ -16,7 +16,15 @@ from tests.integration.fleet_env import HEADER, fleet_env
 from tests.integration.test_daemon import start_daemon, stop
 from tests.integration.test_engine import dev, group
 
-DAEMON_OWN = ("status/daemon.json", "status/workers.json", "logs/")
+# The daemon's own files, with the temporary files of their atomic writes (``.<name>.<random>.tmp``: one
+# caught mid-write was seen as a new file, or gone by the time it was read).
+DAEMON_OWN = (
+    "status/daemon.json",
+    "status/.daemon.json.",
+    "status/workers.json",
+    "status/.workers.json.",
+    "logs/",
+)
 
 
 def tree_hash(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
