@@ -196,6 +196,7 @@ def _ha_observed(serial: str, fw: FirewallClient, retry: RetryPolicy | None = No
         ha.state_sync.lower() == "complete",
         ha.running_sync.lower() == "synchronized",
         ha.local_version or None,
+        ha.peer_state if ha.enabled and ha.peer_connected else "",
     )
 
 

@@ -9,7 +9,9 @@ Before every reboot of an HA member (upgrade mode), in phase ``reboot``:
 4. anything else (peer down, initial, suspended, not answering; sync incomplete): read again with backoff
    until ``ha_health_timeout`` from the start of the phase, then fail ``ha-peer-unhealthy``.
    A member that is suspended while its peer is not functional is made functional again first
-   (``FunctionalSelf``): a suspended member must never leave the pair without an active member.
+   (``FunctionalSelf``): a suspended member must never leave the pair without an active member. A peer
+   whose own API did not answer but which this member sees connected and active over the HA links is
+   not such a loss (a management-plane error, e.g. an HTTP 5xx): the roles are read again.
 
 A suspended member cannot become active, so preemption (the better-priority member taking the active role
 back after it returns) cannot move the active role onto the member about to restart: the suspend pins the
@@ -84,9 +86,19 @@ def _synced(view: HaStateObserved | None) -> bool:
     return view is not None and view.peer_connected and view.state_sync_complete
 
 
+def _peer_seen_active(obs: PairRoles) -> bool:
+    """The peer did not answer its own API, but this member sees it connected and active over the HA links.
+
+    Then the pair has an active member carrying traffic and the unanswered request was the management
+    plane's (an HTTP 5xx, a dropped connection): read again rather than undo the suspend, which would be a
+    needless failover and back. A peer this member sees disconnected or not active is a real loss."""
+    return obs.peer is None and obs.local.peer_connected and obs.local.peer_state == "active"
+
+
 def _describe(ctx: Ctx, obs: PairRoles) -> str:
     rec = ctx.record
-    return f"{rec.serial} is {_state(obs.local)}, peer {rec.ha_peer} is {_state(obs.peer)}"
+    seen = f" (seen {obs.local.peer_state} over HA)" if obs.peer is None and obs.local.peer_state else ""
+    return f"{rec.serial} is {_state(obs.local)}, peer {rec.ha_peer} is {_state(obs.peer)}{seen}"
 
 
 def _again(ctx: Ctx, text: str, *, first: bool = False, settling: bool = False) -> Step:
@@ -115,7 +127,7 @@ def _before_reboot(ctx: Ctx, obs: PairRoles) -> Step:
     local, peer = _state(obs.local), _state(obs.peer)
     text = _describe(ctx, obs)
     peer_usable = obs.peer is not None and peer in _FUNCTIONAL
-    if local == "suspended" and not peer_usable:
+    if local == "suspended" and not peer_usable and not _peer_seen_active(obs):
         # Suspended with nobody to carry traffic: undo it before anything else.
         return move(
             ctx, Phase.REBOOT, FunctionalSelf(), message=f"{text}: making {rec.serial} functional again"

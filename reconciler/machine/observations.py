@@ -278,7 +278,8 @@ class LiveDevice(Observation):
 @dataclass(frozen=True)
 class HaStateObserved(Observation):
     """``show high-availability state`` of ``serial``. ``state``: active, passive, suspended, initial,
-    non-functional, unknown (or standalone when HA is off)."""
+    non-functional, unknown (or standalone when HA is off). ``peer_state``: the peer's state as this member
+    sees it over the HA links ("" when the peer is not connected or not shown)."""
 
     serial: str
     enabled: bool
@@ -287,6 +288,7 @@ class HaStateObserved(Observation):
     state_sync_complete: bool = False
     running_sync_synchronized: bool = False
     version: str | None = None
+    peer_state: str = ""
 
 
 @dataclass(frozen=True)

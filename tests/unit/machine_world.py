@@ -392,6 +392,7 @@ class FakeFirewall:
             state_sync_complete=self.sync_complete,
             running_sync_synchronized=self.sync_complete,
             version=self.version,
+            peer_state=peer.ha_state if connected and peer is not None else "",
         )
 
     def run_ha(self, cmd: Command, now: float, fault: str | None = None) -> Observation:

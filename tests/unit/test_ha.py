@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from machine_world import FAST, T0, PairWorld, at, record
 
@@ -22,6 +24,7 @@ from reconciler.machine.observations import (
     HoldRequest,
     MemberChanged,
     PairBegin,
+    PairRoles,
     ReleaseRequest,
     RetryRequest,
 )
@@ -482,3 +485,28 @@ def test_a_suspended_member_with_an_active_peer_reboots_even_after_the_wait_dead
     assert w.pair.stage is PairStage.DONE, w.pair.message
     assert all(w.fws[s].version == "11.0.3" for s in "AB")
     assert w.fws["B"].ha_state in ("active", "passive")
+
+
+def test_a_suspended_member_whose_active_peer_misses_one_read_stays_suspended_and_reboots() -> None:
+    """Found by the faults suite: one HTTP 500 on the peer's read made the suspended member functional
+    again (a needless failover and back) although it saw its peer active over the HA links."""
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "B", SuspendSelf)
+    w.tick("B")  # B suspends itself; its peer A is active
+    assert w.fws["B"].ha_state == "suspended" and isinstance(w.recs["B"].outstanding, ReadPairRoles)
+    w.now += 10
+    w.member("B", PairRoles(w.fws["B"].ha(w.now), None))  # A's own API did not answer this once
+    assert isinstance(w.recs["B"].outstanding, ReadPairRoles), w.recs["B"].message
+    assert w.fws["B"].ha_state == "suspended"
+    w.run()
+    assert w.pair.stage is PairStage.DONE, w.pair.message
+    assert all(w.fws[s].version == "11.0.3" for s in "AB")
+
+
+def test_a_suspended_member_that_sees_its_peer_gone_is_made_functional_at_once() -> None:
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "B", SuspendSelf)
+    w.tick("B")
+    lost = replace(w.fws["B"].ha(w.now), peer_connected=False, peer_state="")
+    w.member("B", PairRoles(lost, None))
+    assert isinstance(w.recs["B"].outstanding, FunctionalSelf)
