@@ -2,7 +2,8 @@
 
 Temporary errors are retried with backoff up to ``command_max_attempts``; permanent ones fail the device
 with a reason per command (``unreachable`` when the device did not answer). Special cases: errors while a
-device reboots are expected; a failed job poll counts against the stall timeout; "software manager in
+device reboots are expected; only answered job polls show a stall (unanswered ones fail the device after
+``command_max_attempts`` in a row past the stall timeout); "software manager in
 use" retries the install after ``install_retry_delay``; a failed software check falls back to the local
 list; a content download PAN-OS answers "No update available" is nothing to do (the newest content is
 already on the device: install it). A device-changing command whose answer is unclear (anything but PAN-OS's own error, or a refused
@@ -93,8 +94,18 @@ def on_command_failed(ctx: Ctx, obs: CommandFailed) -> Step:
         assert job is not None
         if not retryable(obs):
             return fail(ctx, reason_for(cmd, obs), text)
+        # A poll that got no answer (a 5xx, a dropped connection) says nothing about the job: only answered
+        # polls show a stall (a garbled answer counts as answered). Unanswered polls fail the device once
+        # they are ``command_max_attempts`` in a row and the job has shown no progress for the stall timeout.
         if ctx.since(job.progress_at) >= s.job_stall_timeout:
-            return stalled(ctx, job, f" ({obs.message or obs.kind})")
+            if obs.kind == _GARBLED:
+                return stalled(ctx, job, f" ({obs.message or obs.kind})")
+            if rec.retries + 1 >= s.command_max_attempts:
+                return fail(
+                    ctx,
+                    reason_for(cmd, obs),
+                    f"{text}: {rec.retries + 1} polls of {job.kind.value} job {job.id} in a row got no answer",
+                )
         return move(ctx, rec.phase, cmd, retry_delay(s, rec.retries), retries=rec.retries + 1)
     if isinstance(cmd, Install) and obs.kind == BUSY_KIND:
         if rec.install_attempts >= s.install_max_attempts:

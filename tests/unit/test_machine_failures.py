@@ -396,12 +396,29 @@ def test_progress_resets_the_stall_timer() -> None:
         assert rec.phase is Phase.INSTALL and rec.progress == progress
 
 
-def test_poll_errors_count_against_the_stall_timeout() -> None:
+def test_an_unanswered_poll_past_the_stall_timeout_is_not_a_stall() -> None:
+    """Found by the faults suite: one dropped poll after a long expected wait failed a download "made no
+    progress" although no answered poll had shown it stuck."""
     rec, now, _ = install_job()
     err = CommandFailed("PollJob", True, "unreachable")
-    result = step(rec, err, at(now + 100), FAST)
-    assert result.record.phase is Phase.INSTALL and result.requeue_after == 10.0
-    failed_with(step(result.record, err, at(now + FAST.job_stall_timeout), FAST).record, Reason.JOB_STALLED)
+    result = step(rec, err, at(now + FAST.job_stall_timeout + 1), FAST)
+    assert result.record.phase is Phase.INSTALL and isinstance(result.record.outstanding, PollJob)
+    job = result.record.outstanding.job_id
+    answered = step(
+        result.record, JobStatus(job, False, progress=30), at(now + FAST.job_stall_timeout + 20), FAST
+    )
+    assert answered.record.phase is Phase.INSTALL and answered.record.progress == 30
+
+
+def test_unanswered_polls_fail_the_device_after_a_run_of_them_past_the_stall_timeout() -> None:
+    rec, now, _ = install_job()
+    err = CommandFailed("PollJob", True, "unreachable")
+    t = now + FAST.job_stall_timeout
+    for _ in range(FAST.command_max_attempts - 1):
+        rec = step(rec, err, at(t), FAST).record
+        assert rec.phase is Phase.INSTALL
+        t += 10
+    failed_with(step(rec, err, at(t), FAST).record, Reason.UNREACHABLE)
 
 
 def reboot_wait() -> tuple[DeviceRecord, float]:
