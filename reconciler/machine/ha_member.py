@@ -138,6 +138,10 @@ def _before_reboot(ctx: Ctx, obs: PairRoles) -> Step:
     # Past the deadline nothing new starts (no suspend/functional flapping on a pair that never fails
     # over): a suspended member is made functional, then the member fails.
     if ctx.since(rec.phase_started_at) >= s.ha_health_timeout:
+        if local == "suspended" and _peer_seen_active(obs) and rec.retries < s.command_max_attempts:
+            # The failover happened; only the peer's own answer is missing (the engine may have come back
+            # after the deadline, as above): a few more reads before giving up on this reboot.
+            return _again(ctx, f"waiting for the peer's own answer before the reboot: {text}")
         if local == "suspended":
             return move(
                 ctx, Phase.REBOOT, FunctionalSelf(), message=f"{text}: no failover; making it functional"

@@ -510,3 +510,30 @@ def test_a_suspended_member_that_sees_its_peer_gone_is_made_functional_at_once()
     lost = replace(w.fws["B"].ha(w.now), peer_connected=False, peer_state="")
     w.member("B", PairRoles(lost, None))
     assert isinstance(w.recs["B"].outstanding, FunctionalSelf)
+
+
+def test_past_the_deadline_a_suspended_member_whose_peer_misses_a_read_reads_again_then_reboots() -> None:
+    """Found by the faults suite: the engine came back after ``ha_health_timeout`` (busy elsewhere), the
+    first read missed the peer's answer, and the member was made functional instead of rebooted."""
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "B", SuspendSelf)
+    w.tick("B")
+    w.now += FAST.ha_health_timeout * 2  # the engine was away
+    w.member("B", PairRoles(w.fws["B"].ha(w.now), None))
+    assert isinstance(w.recs["B"].outstanding, ReadPairRoles), w.recs["B"].message
+    w.run()
+    assert w.pair.stage is PairStage.DONE, w.pair.message
+    assert all(w.fws[s].version == "11.0.3" for s in "AB")
+
+
+def test_past_the_deadline_a_peer_that_never_answers_its_api_ends_the_wait_unsuspended() -> None:
+    w = started(PairWorld.of())
+    run_until_outstanding(w, "B", SuspendSelf)
+    w.tick("B")
+    w.now += FAST.ha_health_timeout * 2
+    for _ in range(FAST.command_max_attempts + 1):
+        if not isinstance(w.recs["B"].outstanding, ReadPairRoles):
+            break
+        w.now += FAST.ha_poll_max_interval
+        w.member("B", PairRoles(w.fws["B"].ha(w.now), None))
+    assert isinstance(w.recs["B"].outstanding, FunctionalSelf), w.recs["B"].message
