@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler.cli import plan_render, progress_view
+from reconciler.cli.demo_cmd import DEMO_BASE_ADDRESS, DEMO_METRICS
 from reconciler.cli.init_cmd import initialise
 from reconciler.core.errors import UserError
 from reconciler.daemon.service import Daemon
@@ -42,9 +43,6 @@ from reconciler.workdir.lock import DaemonLock
 
 # The logger keeps the name it had before the package move: operators filter logs on it.
 log = logs.get("reconciler.demo")
-
-DEMO_BASE_ADDRESS = "127.30.0.0"
-DEMO_METRICS = "127.0.0.1:9753"
 
 
 def check_sim_address(text: str) -> str:

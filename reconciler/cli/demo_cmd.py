@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli import demo
+# The demo's defaults (``reconciler.cli.demo`` uses them too). The demo module itself, with the simulator and
+# the engine, is imported only when the command runs, so other commands start without them.
+DEMO_BASE_ADDRESS = "127.30.0.0"
+DEMO_METRICS = "127.0.0.1:9753"
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +40,7 @@ def demo_cmd(
             metavar="HOST:PORT",
             help="Where /metrics is served: a loopback address (127.0.0.0/8); port 0 picks a free one",
         ),
-    ] = demo.DEMO_METRICS,
+    ] = DEMO_METRICS,
     sim_address: Annotated[
         str,
         typer.Option(
@@ -45,11 +48,13 @@ def demo_cmd(
             metavar="127.A.0.0",
             help="Base address of the simulated fleet (loopback only): Panorama on 127.A.0.1, firewalls after it",
         ),
-    ] = demo.DEMO_BASE_ADDRESS,
+    ] = DEMO_BASE_ADDRESS,
 ) -> None:
     """Run a simulated fleet on loopback and converge it on desired/ (no firewalls needed)."""
     if ha_pairs * 2 > firewalls:
         raise typer.BadParameter("--ha-pairs needs two firewalls per pair", param_hint="--ha-pairs")
+    from reconciler.cli import demo
+
     opts = demo.DemoOptions(
         work_dir=work_dir,
         firewalls=firewalls,

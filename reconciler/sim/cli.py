@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -24,9 +24,12 @@ from typer.core import TyperGroup
 from reconciler.sim.addresses import Addressing, parse_base
 from reconciler.sim.errors import FleetFileError, SimUserError
 from reconciler.sim.faults import KINDS
-from reconciler.sim.fleet import load_fleet
-from reconciler.sim.generate import generate_fleet
-from reconciler.sim.simulator import SimOptions, Simulator, control_request, read_sim_json
+
+if TYPE_CHECKING:
+    from reconciler.sim.simulator import Simulator
+
+# The fleet model and the simulator load when a ``sim`` command runs: the product's CLI registers these
+# commands, and its other commands should not pay for importing the whole simulator.
 
 
 class _SimGroup(TyperGroup):
@@ -111,6 +114,10 @@ def serve(
     ] = None,
 ) -> None:
     """Run one Panorama and the firewalls in this process until SIGINT/SIGTERM."""
+    from reconciler.sim.fleet import load_fleet
+    from reconciler.sim.generate import generate_fleet
+    from reconciler.sim.simulator import SimOptions, Simulator
+
     base = parse_base(base_address)
     if fleet_file is not None:
         fleet = load_fleet(fleet_file)
@@ -190,6 +197,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full status as JSON")] = False,
 ) -> None:
     """Versions, HA states, jobs and downloaded images of every simulated device."""
+    from reconciler.sim.simulator import read_sim_json
+
     read_sim_json(state_dir)
     path = state_dir / "status.json"
     try:
@@ -262,6 +271,8 @@ def fault(
                 raise SimUserError(f"sim fault: parameter {item!r} is not NAME=VALUE")
             parsed[name] = value
         request = {"action": "fault", "serial": serial, "kind": kind, "params": parsed}
+    from reconciler.sim.simulator import control_request
+
     reply = control_request(state_dir, request)
     if not reply.get("ok"):
         raise SimUserError(f"sim fault: {reply.get('message')}")
