@@ -93,6 +93,9 @@ class SimFirewall:
         self.known: set[Version] = set(self.downloaded)
         self.last_check_wall: float | None = None
         self.content_version = spec.content_version
+        # The content release installed before the current one (None until a content install changes it):
+        # ``previous`` in the content list, ``prev-app-version`` on Panorama.
+        self.previous_content: str | None = None
         self.content_downloaded: set[str] = {spec.content_version}
         self.content_known = False
         self.disk_total_mb = int(self.hw.panrepo_gb * 1024)
@@ -502,6 +505,8 @@ class SimFirewall:
         def done(when: float) -> None:
             if job.finished or boot_id != self.boot_id:
                 return
+            if version != self.content_version:
+                self.previous_content = self.content_version
             self.content_version = version
             job.finish(self.world.clock.wall(), True, ["Content installed successfully"])
             self._emit("content_install_end", when, version=version, job=job.id, result="OK")

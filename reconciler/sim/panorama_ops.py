@@ -30,13 +30,37 @@ class PanoramaContext:
 Handler = Callable[[PanoramaContext], str]
 
 
+# [DEVICES-ALL] Layout of a ``show devices all`` entry: Panorama answers kept as test fixtures by the
+# pan-os-upgrade tool (github.com/cdot65/pan-os-upgrade, tests/test_flatten_xml_to_dict.py: PA-VMs on
+# 10.1.x) and in a public Panorama client's docstrings (a PA-5260 on 10.0.8, an HA member). After
+# ``global-protect-client-package-version`` come ``prev-app-version``, ``prev-av-version``,
+# ``prev-threat-version``, ``prev-wildfire-version``, ``prev-device-dictionary-version`` ("0" when
+# nothing was installed before), then ``domain``, ``slot-count``, ``type``, ``tag``, then
+# ``plugin_versions`` with one ``<entry name="vm_series" version="2.1.9"><pkginfo>vm_series-2.1.9</pkginfo>
+# </entry>`` per plugin (present on the VMs; the hardware capture has no ``plugin_versions`` element),
+# then ``ha``.
+VM_SERIES_PLUGIN = {9: "2.0.7", 10: "2.1.9"}  # 9.1 and 10.1 captures; later releases inferred below
+VM_SERIES_PLUGIN_LATER = "5.1.1"  # *(inferred)*: no capture of 11.x or later
+
+
+def _plugins(fw: SimFirewall, version: Version) -> list[tuple[str, str]]:
+    """The plugins a firewall reports to Panorama: the VM-Series plugin on a PA-VM, none on hardware."""
+    if not fw.hw.virtual:
+        return []
+    return [("vm_series", VM_SERIES_PLUGIN.get(version.major, VM_SERIES_PLUGIN_LATER))]
+
+
 def _device_entry(pano: SimPanorama, fw: SimFirewall, now: float) -> str:
     unsupported = not can_manage(pano.version, fw.version)
     connected = fw.panorama_connected(now) and not unsupported
     if connected:
-        fw.world.extras.setdefault("panorama_seen", {})[fw.serial] = (str(fw.version), fw.content_version)
-    version, content = fw.world.extras.get("panorama_seen", {}).get(
-        fw.serial, (str(fw.spec.version), fw.spec.content_version)
+        fw.world.extras.setdefault("panorama_seen", {})[fw.serial] = (
+            str(fw.version),
+            fw.content_version,
+            fw.previous_content,
+        )
+    version, content, prev_content = fw.world.extras.get("panorama_seen", {}).get(
+        fw.serial, (str(fw.spec.version), fw.spec.content_version, None)
     )
     if unsupported and fw.api_up:
         # [PANCOMPAT] the firewall still reaches Panorama and reports the version Panorama cannot manage
@@ -66,12 +90,26 @@ def _device_entry(pano: SimPanorama, fw: SimFirewall, now: float) -> str:
         "logdb-version": f"{version.rsplit('.', 1)[0]}.0",
         "vpnclient-package-version": "",
         "global-protect-client-package-version": "0.0.0",
+        # [DEVICES-ALL] the content releases installed before the current ones, "0" when there was none;
+        # apps and threats are one package here, antivirus and WildFire are not modelled.
+        "prev-app-version": prev_content or "0",
+        "prev-av-version": "0",
+        "prev-threat-version": prev_content or "0",
+        "prev-wildfire-version": "0",
+        "prev-device-dictionary-version": "158-500",
         "domain": "",
         "slot-count": "0",
         "type": "",
         "tag": "",
-        "plugin_versions": "",
     }
+    plugins = _plugins(fw, Version.parse(version))
+    if plugins:
+        values["plugin_versions"] = Raw(
+            "".join(
+                node("entry", leaf("pkginfo", f"{name}-{ver}"), attrs={"name": name, "version": ver})
+                for name, ver in plugins
+            )
+        )
     if fw.ha is not None:
         values["ha"] = Raw(leaf("state", fw.ha.reported_state) + node("peer", leaf("serial", fw.ha.peer)))
     values.update(

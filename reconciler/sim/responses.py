@@ -298,7 +298,7 @@ def content_list(fw: SimFirewall) -> str:
                 "release-notes": f"https://proditpdownloads.paloaltonetworks.com/content/{release.version}",
                 "downloaded": "yes" if release.version in fw.content_downloaded else "no",
                 "current": "yes" if release.version == fw.content_version else "no",
-                "previous": "no",
+                "previous": "yes" if release.version == fw.previous_content else "no",
                 "installing": "no",
                 # A firewall's Applications and Threats package; ``sha256`` last (both as in a firewall's
                 # ``request content upgrade check`` answer kept as a fixture by pan-ztp-patcher's tests).

@@ -26,7 +26,7 @@ from reconciler.sim import FleetSpec, Simulator
 from reconciler.sim.fleet import Durations, PanoramaSpec
 from reconciler.sim.panorama import can_manage
 from reconciler.sim.version import Version
-from tests.sim.conftest import device
+from tests.sim.conftest import device, ha_pair
 
 StartSim = Callable[..., Simulator]
 
@@ -301,3 +301,55 @@ def test_panorama_ha_restarts_are_watched_like_a_firewall_pairs(sim: StartSim) -
     kinds = [(e["serial"], e["kind"]) for e in s.events("violation")]
     assert kinds == [(s.panorama_serial, "active-rebooted"), ("000710000002", "both-down")]
     assert s.status()["violations"] == {"active-rebooted": 1, "both-down": 1}
+
+
+def test_show_devices_all_reports_ha_state_previous_content_and_plugins(sim: StartSim) -> None:
+    """Layout of a ``show devices all`` entry as Panorama answers it (sources in docs/simulator.md)."""
+    vm_a, vm_b = ha_pair("VA", "VB", "10.2.9", model="PA-VM")
+    hw = device("HW", "11.1.6", model="PA-3220", content_version="8750-8340")
+    s = sim(FleetSpec(devices=(vm_a, vm_b, hw), panorama=PanoramaSpec(version=Version.parse("12.1.3"))))
+    ep = s.endpoint("HW")
+    fw = Firewall(ep.address, s.credentials.user, s.credentials.password, port=ep.port)
+    fw.content.check()
+    assert fw.content.download(sync=True)["success"]
+    assert fw.content.install(sync=True)["success"]
+    latest = s.fleet.catalog.latest_content().version
+    assert s.device("HW").content_version == latest
+    pano = panorama(s)
+
+    def rows() -> dict[str | None, ET.Element]:
+        return {e.get("name"): e for e in op(pano, "show devices all").findall("./result/devices/entry")}
+
+    wait(lambda: all(r.findtext("connected") == "yes" for r in rows().values()))
+    seen = rows()
+    # HA members: ha/state and the peer's serial; a standalone firewall has no ha block.
+    assert [(seen[k].findtext("ha/state"), seen[k].findtext("ha/peer/serial")) for k in ("VA", "VB")] == [
+        ("active", "VB"),
+        ("passive", "VA"),
+    ]
+    assert seen["HW"].find("ha") is None
+    # prev-*-version: the content installed before the current one, "0" when there was none.
+    prev = ["prev-app-version", "prev-av-version", "prev-threat-version", "prev-wildfire-version"]
+    assert [seen["HW"].findtext(t) for t in ["app-version", *prev]] == [
+        latest,
+        "8750-8340",
+        "0",
+        "8750-8340",
+        "0",
+    ]
+    assert [seen["VA"].findtext(t) for t in prev] == ["0", "0", "0", "0"]
+    # ... placed after global-protect-client-package-version and before domain, as Panorama lists them.
+    tags = [child.tag for child in seen["HW"]]
+    start = tags.index("global-protect-client-package-version")
+    assert tags[start + 1 : start + 7] == [*prev, "prev-device-dictionary-version", "domain"]
+    # plugin_versions: the VM-Series plugin on a PA-VM (name/version attributes, pkginfo), none on hardware.
+    plugins = seen["VA"].findall("plugin_versions/entry")
+    assert [(p.get("name"), p.get("version"), p.findtext("pkginfo")) for p in plugins] == [
+        ("vm_series", "2.1.9", "vm_series-2.1.9")
+    ]
+    vm_tags = [child.tag for child in seen["VA"]]
+    assert vm_tags.index("tag") < vm_tags.index("plugin_versions") < vm_tags.index("ha")
+    assert seen["HW"].find("plugin_versions") is None
+    # The firewall's own content list marks the replaced release as previous.
+    listed = op(fw, "request content upgrade info").findall("./result/content-updates/entry")
+    assert {e.findtext("version") for e in listed if e.findtext("previous") == "yes"} == {"8750-8340"}

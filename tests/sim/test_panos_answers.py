@@ -267,6 +267,24 @@ def test_an_ha_member_two_releases_ahead_is_not_refused_and_its_older_peer_suspe
     assert [e["reason"] for e in too_old] == ["Peer version too old"]
 
 
+def test_a_downgrade_from_10_2_below_10_1_3_is_refused_over_the_api(sim: StartSim) -> None:
+    """PAN-OS 10.2 Upgrade Guide, "Upgrade/Downgrade Considerations": from 10.2 only to 10.1.3 or later."""
+    s = start(sim, device("D", "10.2.9", downloaded=(V("10.1.0"), V("10.1.3"))))
+    x = xapi(s, "D")
+    install = (
+        "<request><system><software><install><version>{}</version></install></software></system></request>"
+    )
+    root = op(x, install.format("10.1.0"))
+    assert root.get("status") == "error"
+    assert any("10.1.3 or later" in line for line in lines(root)), lines(root)
+    assert not s.events("install_start") and s.device("D").pending_version is None
+    assert [(e["kind"], e["version"]) for e in s.events("violation")] == [("install-refused", "10.1.0")]
+    root = op(x, install.format("10.1.3"))  # the documented floor itself is accepted
+    assert (root.get("status"), root.get("code")) == ("success", "19")
+    assert wait_job(s, x, root.findtext("result/job") or "").findtext("result/job/result") == "OK"
+    assert s.device("D").pending_version == "10.1.3"
+
+
 # -- authentication and HTTP 400 ---------------------------------------------------------------------------
 
 
