@@ -104,3 +104,32 @@ def test_snapshot_comparison_catches_routes_lost_in_an_upgrade(sim: StartSim) ->
     assert report["routes"]["passed"] is False
     assert report["routes"]["missing"]["missing_keys"]
     assert report["arp_table"]["passed"] is True
+
+
+ADDRESS = "/config/devices/entry[@name='localhost.localdomain']/vsys/entry[@name='vsys1']/address"
+
+
+def test_pending_changes_and_locks_fail_the_readiness_checks(sim: StartSim) -> None:
+    """Issue 15.2: another admin's uncommitted change and locks are what "no pending changes / no locks"
+    readiness checks must notice (candidate_config, config_locks), over the API as a client reads them."""
+    s = sim(FleetSpec(devices=(device("P"), device("L"), device("C"))))
+    entry = "<entry name='db'><ip-netmask>10.1.0.1/32</ip-netmask></entry>"
+    s.config_write("P", "set", ADDRESS, entry, admin="jdoe")
+    s.config_lock("L", "config", admin="jdoe", comment="maintenance")
+    s.config_lock("C", "commit", admin="jdoe")
+    checks = ["candidate_config", "config_locks"]
+    assert statuses(checker(s, "P").run_readiness_checks(checks)) == {
+        "candidate_config": "FAIL",
+        "config_locks": "SUCCESS",
+    }
+    for serial in ("L", "C"):
+        results = checker(s, serial).run_readiness_checks(checks)
+        assert statuses(results) == {"candidate_config": "SUCCESS", "config_locks": "FAIL"}, serial
+    # The pending change is a real one: reverting it makes the check pass again.
+    ep = s.endpoint("P")
+    Firewall(
+        ep.address, s.credentials.user, s.credentials.password, port=ep.port
+    ).revert_to_running_configuration()
+    assert statuses(checker(s, "P").run_readiness_checks(["candidate_config"])) == {
+        "candidate_config": "SUCCESS"
+    }

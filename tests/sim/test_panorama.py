@@ -353,3 +353,22 @@ def test_show_devices_all_reports_ha_state_previous_content_and_plugins(sim: Sta
     # The firewall's own content list marks the replaced release as previous.
     listed = op(fw, "request content upgrade info").findall("./result/content-updates/entry")
     assert {e.findtext("version") for e in listed if e.findtext("previous") == "yes"} == {"8750-8340"}
+
+
+def test_before_10_2_7_panorama_cannot_manage_a_later_maintenance_release(sim: StartSim) -> None:
+    """Panorama Management Compatibility: a later firewall maintenance release of Panorama's own feature
+    release is managed only from Panorama 10.2.7 on (the 11.1.4/11.1.6 case above is managed)."""
+    fleet = FleetSpec(
+        devices=(device("EQ", "10.2.4"), device("LATER", "10.2.9")),
+        panorama=PanoramaSpec(version=Version.parse("10.2.4")),
+    )
+    s = sim(fleet)
+    pano = panorama(s)
+    wait(lambda: len(op(pano, "show devices connected").findall("./result/devices/entry")) == 1)
+    rows = {e.get("name"): e for e in op(pano, "show devices all").findall("./result/devices/entry")}
+    assert {k: (v.findtext("connected"), v.findtext("unsupported-version")) for k, v in rows.items()} == {
+        "EQ": ("yes", "no"),
+        "LATER": ("no", "yes"),
+    }
+    assert rows["LATER"].findtext("sw-version") == "10.2.9"
+    assert s.device("LATER").panorama_connected is False
