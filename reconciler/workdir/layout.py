@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from reconciler.core.errors import UserError
 
@@ -28,6 +29,26 @@ def safe_name(value: str, what: str = "name") -> str:
     return value
 
 
+class _Under:
+    """A path of the layout: another path of it (``parent``, an attribute name) joined with ``name``."""
+
+    def __init__(self, parent: str, name: str) -> None:
+        self.parent = parent
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Under: ...
+
+    @overload
+    def __get__(self, obj: WorkPaths, owner: type | None = None) -> Path: ...
+
+    def __get__(self, obj: WorkPaths | None, owner: type | None = None) -> Path | _Under:
+        if obj is None:
+            return self
+        parent: Path = getattr(obj, self.parent)
+        return parent / self.name
+
+
 @dataclass(frozen=True)
 class WorkPaths:
     """The layout of one work directory."""
@@ -35,35 +56,20 @@ class WorkPaths:
     root: Path
 
     # config
-    @property
-    def config_dir(self) -> Path:
-        return self.root / "config"
-
-    @property
-    def config_file(self) -> Path:
-        return self.config_dir / "config.json"
-
-    @property
-    def upgrade_paths_file(self) -> Path:
-        return self.config_dir / "upgrade_paths.json"
-
-    @property
-    def inventory_file(self) -> Path:
-        return self.root / "inventory.json"
+    config_dir = _Under("root", "config")
+    config_file = _Under("config_dir", "config.json")
+    upgrade_paths_file = _Under("config_dir", "upgrade_paths.json")
+    inventory_file = _Under("root", "inventory.json")
 
     # queues
-    @property
-    def queue_dir(self) -> Path:
-        return self.root / "queue"
+    queue_dir = _Under("root", "queue")
 
     def queue(self, state: str) -> Path:
         if state not in QUEUE_STATES:
             raise ValueError(f"unknown queue state {state!r}")
         return self.queue_dir / state
 
-    @property
-    def commands_dir(self) -> Path:
-        return self.root / "commands"
+    commands_dir = _Under("root", "commands")
 
     def commands(self, state: str) -> Path:
         if state not in COMMAND_STATES:
@@ -71,97 +77,53 @@ class WorkPaths:
         return self.commands_dir / state
 
     # status
-    @property
-    def status_dir(self) -> Path:
-        return self.root / "status"
-
-    @property
-    def daemon_status_file(self) -> Path:
-        return self.status_dir / "daemon.json"
-
-    @property
-    def workers_status_file(self) -> Path:
-        return self.status_dir / "workers.json"
-
-    @property
-    def job_status_dir(self) -> Path:
-        return self.status_dir / "jobs"
+    status_dir = _Under("root", "status")
+    daemon_status_file = _Under("status_dir", "daemon.json")
+    workers_status_file = _Under("status_dir", "workers.json")
+    job_status_dir = _Under("status_dir", "jobs")
 
     def job_status_file(self, job_id: str) -> Path:
         return self.job_status_dir / f"{safe_name(job_id, 'job id')}.json"
 
-    @property
-    def device_status_dir(self) -> Path:
-        return self.status_dir / "devices"
+    device_status_dir = _Under("status_dir", "devices")
 
     def device_status_file(self, serial: str) -> Path:
         return self.device_status_dir / f"{safe_name(serial, 'serial')}.json"
 
-    @property
-    def pair_status_dir(self) -> Path:
-        return self.status_dir / "pairs"
+    pair_status_dir = _Under("status_dir", "pairs")
 
     def pair_status_file(self, pair_id: str) -> Path:
         """``S1+S2`` is stored as ``S1__S2.json`` ('+' is not in the safe file-name alphabet)."""
         return self.pair_status_dir / f"{safe_name(pair_id.replace('+', '__'), 'pair id')}.json"
 
-    @property
-    def suspended_dir(self) -> Path:
-        """``status/suspended/``: one file per group an operator suspended (``group suspend``); created on
-        demand."""
-        return self.status_dir / "suspended"
+    # ``status/suspended/``: one file per group an operator suspended (``group suspend``); created on demand.
+    suspended_dir = _Under("status_dir", "suspended")
 
     def suspension_file(self, group: str) -> Path:
         return self.suspended_dir / f"{safe_name(group, 'group name')}.json"
 
     # evidence
-    @property
-    def validation_dir(self) -> Path:
-        return self.root / "validation"
+    validation_dir = _Under("root", "validation")
 
     def validation_for(self, serial: str) -> Path:
         return self.validation_dir / safe_name(serial, "serial")
 
-    @property
-    def backups_dir(self) -> Path:
-        return self.root / "backups"
+    backups_dir = _Under("root", "backups")
 
     def backups_for(self, serial: str) -> Path:
         return self.backups_dir / safe_name(serial, "serial")
 
     # logs and audit
-    @property
-    def logs_dir(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def json_logs_dir(self) -> Path:
-        return self.logs_dir / "json"
-
-    @property
-    def text_logs_dir(self) -> Path:
-        return self.logs_dir / "text"
-
-    @property
-    def audit_dir(self) -> Path:
-        return self.root / "audit"
-
-    @property
-    def audit_file(self) -> Path:
-        return self.audit_dir / "audit.jsonl"
+    logs_dir = _Under("root", "logs")
+    json_logs_dir = _Under("logs_dir", "json")
+    text_logs_dir = _Under("logs_dir", "text")
+    audit_dir = _Under("root", "audit")
+    audit_file = _Under("audit_dir", "audit.jsonl")
 
     # daemon
-    @property
-    def run_dir(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def lock_file(self) -> Path:
-        return self.run_dir / "daemon.lock"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.run_dir / "daemon.pid"
+    run_dir = _Under("root", "run")
+    lock_file = _Under("run_dir", "daemon.lock")
+    pid_file = _Under("run_dir", "daemon.pid")
 
     def directories(self) -> list[Path]:
         """Every directory of the layout, parents first (what ``init`` creates)."""
