@@ -114,6 +114,16 @@ def _content_check(ctx: OpContext) -> str:
     return success(responses.content_list(ctx.fw))
 
 
+def _antivirus_check(ctx: OpContext) -> str:
+    if ctx.fw.faults.get("update_server_unreachable") is not None:  # the same update server, the same line
+        raise OpError(
+            "Failed to check content upgrade info due to generic communication error. "
+            "Please check network connectivity and try again."
+        )
+    ctx.world.extras.setdefault("antivirus_checked", set()).add(ctx.fw.serial)
+    return success(responses.antivirus_list(ctx.fw))
+
+
 def _content_download(ctx: OpContext) -> str:
     sync = ctx.cmd.get("sync-to-peer", "no").lower() == "yes"
     job = ctx.fw.request_content_download(user=ctx.user, sync_to_peer=sync, t=ctx.now)
@@ -202,6 +212,8 @@ FIREWALL_OPS: dict[str, Handler] = {
     "request content upgrade check": _content_check,
     "request content upgrade info": _ok(lambda c: responses.content_list(c.fw)),
     "request content upgrade download latest": _content_download,
+    "request anti-virus upgrade check": _antivirus_check,
+    "request anti-virus upgrade info": _ok(lambda c: responses.antivirus_list(c.fw)),
     "request content upgrade install": _content_install,
     "show running tunnel flow all": _ok(lambda c: responses.tunnels()),
     "show": _show_interface,

@@ -278,6 +278,42 @@ def software_list(fw: SimFirewall) -> str:
     )
 
 
+# Antivirus: the installed release is the one ``show system info`` reports; a check finds one newer release
+# (downloading or installing antivirus is not modelled). Entry layout and ``features`` ``Virus`` (against
+# ``Apps, Threats`` for the applications and threats package) as in an antivirus check answer kept as a
+# test fixture by the Perl client Device::PaloAlto::Firewall (its check tests).
+ANTIVIRUS_INSTALLED = ("4981-5500", "2024/11/26 07:41:53 PST")
+ANTIVIRUS_NEWER = ("4982-5501", "2024/11/27 07:40:12 PST")  # *(inferred)* release
+
+
+def antivirus_list(fw: SimFirewall) -> str:
+    checked = fw.serial in fw.world.extras.get("antivirus_checked", set())
+    releases = [ANTIVIRUS_NEWER, ANTIVIRUS_INSTALLED] if checked else [ANTIVIRUS_INSTALLED]
+    rows = [
+        {
+            "version": version,
+            "app-version": version,
+            "filename": f"panup-all-antivirus-{version}",
+            "size": 77,
+            "size-kb": 79446,
+            "released-on": released,
+            "release-notes": f"https://proditpdownloads.paloaltonetworks.com/virus/{version}",
+            "downloaded": "yes" if version == ANTIVIRUS_INSTALLED[0] else "no",
+            "current": "yes" if version == ANTIVIRUS_INSTALLED[0] else "no",
+            "previous": "no",
+            "installing": "no",
+            "features": "Virus",
+            "update-type": "Full",
+            "feature-desc": "Unknown",
+            "sha256": hashlib.sha256(f"panup-all-antivirus-{version}".encode()).hexdigest(),
+        }
+        for version, released in releases
+    ]
+    return node(
+        "content-updates", entries(rows), attrs={"last-updated-at": panos_time(fw.world.clock.wall())}
+    )
+
+
 def content_list(fw: SimFirewall) -> str:
     rows = []
     releases = fw.world.catalog.content if fw.content_known else ()

@@ -18,7 +18,7 @@ import pan.xapi
 import pytest
 from panos.firewall import Firewall
 
-from reconciler.sim import FleetSpec, Simulator
+from reconciler.sim import Fault, FleetSpec, Simulator
 from reconciler.sim.fleet import Durations
 from reconciler.sim.version import Version
 from tests.sim.conftest import device, ha_pair
@@ -419,3 +419,28 @@ def test_fault_licenses(sim: StartSim, state: str) -> None:
         assert entries == []
     else:
         assert entries and all(e.findtext("expired") == "yes" for e in entries)
+
+
+def test_antivirus_check_lists_virus_packages(sim: StartSim) -> None:
+    """Per-kind features: antivirus entries say ``Virus``, application and threat content ``Apps, Threats``."""
+    s = start(
+        sim,
+        device("AV", "10.2.9"),
+        device("NO", "10.2.9", faults=(Fault.create("update_server_unreachable"),)),
+    )
+    x = xapi(s, "AV")
+    info = op(x, "<request><anti-virus><upgrade><info/></upgrade></anti-virus></request>")
+    assert [e.findtext("current") for e in info.findall("result/content-updates/entry")] == ["yes"]
+    root = op(x, "<request><anti-virus><upgrade><check/></upgrade></anti-virus></request>")
+    rows = root.findall("result/content-updates/entry")
+    assert [(e.findtext("features"), e.findtext("current"), e.findtext("downloaded")) for e in rows] == [
+        ("Virus", "no", "no"),
+        ("Virus", "yes", "yes"),
+    ]
+    assert all((e.findtext("filename") or "").startswith("panup-all-antivirus-") for e in rows)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", e.findtext("sha256") or "") for e in rows)
+    installed = op(x, "<show><system><info/></system></show>").findtext("result/system/av-version")
+    assert rows[1].findtext("version") == installed
+    failed = op(xapi(s, "NO"), "<request><anti-virus><upgrade><check/></upgrade></anti-virus></request>")
+    assert failed.get("status") == "error"
+    assert any("generic communication error" in line for line in lines(failed))
