@@ -219,6 +219,9 @@ class Daemon:
         pending = sum(1 for d in result.plan.devices if d.action in CHANGE_ACTIONS) if result.plan else 0
         self.state.last_reconcile = {
             "at": _now_iso(),
+            # When the pass began: a request taken by the intake at the end of this pass is applied by the
+            # next one, which ``reconcile now`` and ``group suspend`` wait for (``jobs.reconcile_request``).
+            "started_at": _iso_from_epoch(time.time() - report.seconds),
             "duration_s": round(report.seconds, 4),
             "result": "ok" if ok else "error",
             "error": result.error,

@@ -2,9 +2,10 @@
 
 The request is a command file (``{"command": "reconcile"}``, ``schemas/command-file.schema.json``) in
 ``commands/incoming``: the daemon watches that folder, so the file wakes its loop; the daemon reads it after
-its next pass and writes its outcome (no devices) with the moment it took it (``applied_at``). The daemon's
-loop is one thread, so the first pass it finishes after that moment (``status/daemon.json``,
-``last_reconcile.at``) started after the request was taken: that is the pass the caller waits for.
+its next pass and writes its outcome (no devices) with the moment it took it (``applied_at``), and asks its
+loop for another pass. The pass the caller waits for is the first one that *began* after that moment
+(``status/daemon.json``, ``last_reconcile.started_at``): the pass whose intake took the request had planned
+before it (a suspension written just before, say, was not yet seen), so it does not count.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def wait_for_pass(
     sleep: Callable[[float], None] = time.sleep,
 ) -> PassWait:
     """Wait (up to ``timeout`` seconds in all) for the daemon to take the request ``name`` and then for a
-    pass that finished after it took it (timestamps are ISO 8601 UTC with milliseconds, so they compare
+    pass that began after it took it (timestamps are ISO 8601 UTC with milliseconds, so they compare
     as text)."""
     deadline = clock() + timeout
     taken = operator_requests.wait_reported(paths, name, timeout, poll=poll, clock=clock, sleep=sleep)
@@ -93,7 +94,7 @@ def wait_for_pass(
     applied_at = _applied_at(paths, name)
     while True:
         seen = last_reconcile(paths)
-        if seen is not None and applied_at is not None and str(seen.get("at") or "") > applied_at:
+        if seen is not None and applied_at is not None and str(seen.get("started_at") or "") > applied_at:
             return PassWait(applied_at, seen)
         if clock() >= deadline:
             return PassWait(applied_at)
