@@ -19,6 +19,10 @@ from reconciler.core.version import PanOsVersion
 from reconciler.core.windows import CHANGE_FREEZE, OUTSIDE_WINDOW
 
 FORMAT_VERSION = 1
+# Nominal cost of the device's own work, to start the units with the longest remaining path first: an
+# install with its reboot takes about three times as long as an image download.
+HOP_WORK = 3
+IMAGE_WORK = 1
 
 NONE = "none"
 DOWNLOAD = "download"
@@ -76,7 +80,10 @@ class DevicePlan:
     """The plan for one device. ``current`` is the version the plan was computed from (text as seen);
     ``target`` None for devices outside every group. ``missing_images``: images of ``hops`` not known to be
     downloaded (all of them when the device's downloads are unknown). ``wave``/``order`` number the
-    device's unit in its group; ``ha_pair`` is ``"SERIAL1+SERIAL2"`` (sorted) and ``ha_member`` 1 for the
+    device's unit in its group (``order`` is the start order); ``work`` is the unit's remaining work in
+    nominal units (per hop an install with its reboot ``HOP_WORK``, per image still to download
+    ``IMAGE_WORK``; an HA pair: both members' work, done one after the other), by which units start, the
+    longest first within a wave; ``ha_pair`` is ``"SERIAL1+SERIAL2"`` (sorted) and ``ha_member`` 1 for the
     member upgraded first (passive), 2 for the other."""
 
     serial: str
@@ -96,6 +103,7 @@ class DevicePlan:
     in_progress: bool = False
     queued: bool = False
     path_source: str = ""
+    work: int = 0
 
     @property
     def changes(self) -> bool:
@@ -120,6 +128,7 @@ class DevicePlan:
             "in_progress": self.in_progress,
             "queued": self.queued,
             "path_source": self.path_source,
+            "work": self.work,
         }
 
     @classmethod
@@ -142,6 +151,7 @@ class DevicePlan:
             in_progress=bool(data.get("in_progress", False)),
             queued=bool(data.get("queued", False)),
             path_source=data.get("path_source", ""),
+            work=int(data.get("work", 0)),
         )
 
 

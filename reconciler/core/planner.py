@@ -38,8 +38,10 @@ How the decision is made, in order (the first rule that applies gives the reason
 Waves: a group's units (HA pair = one unit) are ranked: units the engine worked on toward the target
 (in progress, done or failed) first, then units with work to do, then units converged all along; within a
 rank by hostname then serial. The first ``canary`` units are wave 1, the rest wave 2 (without ``waves``
-everything is wave 1), so a canary stays a canary once started. ``order`` numbers units within the group by
-wave, then hostname and serial.
+everything is wave 1), so a canary stays a canary once started. ``order`` numbers units within the group in
+the order they start: by wave, then the longest remaining path first (``work``: per hop an install with its
+reboot, per image still to download; an HA pair adds up both members' work), then hostname and serial. The
+``max_parallel`` slots go in that order too.
 
 The data it returns (``Plan``, ``DevicePlan``, ``GroupSummary``, the action and reason names) lives in
 ``reconciler.core.plan`` and is re-exported here.
@@ -75,6 +77,8 @@ from reconciler.core.plan import (
     FORMAT_VERSION,
     HA_PEER_UNHEALTHY,
     HELD_REASON,
+    HOP_WORK,
+    IMAGE_WORK,
     IMAGES_UNKNOWN,
     NO_PATH,
     NONE,
@@ -161,6 +165,7 @@ class _Work:
     ha_pair: str | None = None
     ha_member: int | None = None
     queued: bool = False
+    work: int = 0
 
     def block(self, reason: str, detail: str) -> None:
         self.action, self.reason, self.detail = BLOCKED, reason, detail
@@ -192,6 +197,7 @@ class _Work:
             in_progress=self.in_progress,
             queued=self.queued,
             path_source=self.path_source,
+            work=self.work,
         )
 
 
@@ -211,6 +217,12 @@ class _Unit:
     @property
     def in_progress(self) -> bool:
         return any(m.in_progress for m in self.members)
+
+    @property
+    def work(self) -> int:
+        """The unit's remaining work (``DevicePlan.work``): its members' hops and missing images; an HA
+        pair's members work one after the other, so their work adds up."""
+        return sum(_member_work(m) for m in self.members)
 
     @property
     def ready(self) -> bool:
@@ -583,7 +595,10 @@ def _gate_group(
     # with work to do, and units that were converged all along last (they prove nothing about the rollout).
     for i, unit in enumerate(sorted(units, key=lambda u: (_wave_rank(u, group), u.key))):
         unit.wave = 1 if i < canary or group.waves is None else 2
-    units.sort(key=lambda u: (u.wave, u.key))
+    # Within a wave the longest remaining path starts first (a short unit started last ends early, a long
+    # one started last makes the rollout wait for it); equal work keeps the hostname/serial order.
+    work = {id(u): u.work for u in units}
+    units.sort(key=lambda u: (u.wave, -work[id(u)], u.key))
     waves = _wave_summaries(group, units, now)
     gate_of_wave = {w.number: w for w in waves}
 
@@ -603,7 +618,7 @@ def _gate_group(
     slots: float = (group.max_parallel - active) if group.max_parallel is not None else math.inf
     for order, unit in enumerate(units, 1):
         for m in unit.members:
-            m.wave, m.order = unit.wave, order
+            m.wave, m.order, m.work = unit.wave, order, work[id(unit)]
         gate = group_gate()
         if unit.in_progress:
             if gate is not None:
@@ -658,6 +673,15 @@ def _gate_group(
         actions=actions,
         blocked=dict(sorted(blocked.items())),
     )
+
+
+def _member_work(work: _Work) -> int:
+    """One device's remaining work: each hop's install and reboot (none for a download-only group), and
+    each image of its path not known to be on it yet."""
+    if not work.hops:
+        return 0
+    installs = 0 if work.group is not None and work.group.download_only else len(work.hops)
+    return installs * HOP_WORK + len(work.missing) * IMAGE_WORK
 
 
 def _wave_rank(unit: _Unit, group: Group) -> int:
