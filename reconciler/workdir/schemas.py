@@ -9,6 +9,8 @@ from typing import Any
 
 import jsonschema
 
+from reconciler.workdir import fast_schema
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the reconciler package
 MAX_MESSAGE = 300  # characters of one validation message
 
@@ -36,8 +38,20 @@ def validator(name: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(load(name), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 
 
+@cache
+def _fast_check(name: str) -> fast_schema.Check | None:
+    return fast_schema.compile_check(load(name))
+
+
 def errors(name: str, instance: Any) -> list[str]:
-    """Every validation error as ``path: message`` (path in dotted/bracket form, ``(root)`` for the top)."""
+    """Every validation error as ``path: message`` (path in dotted/bracket form, ``(root)`` for the top).
+
+    A valid instance of the common shape is recognised by ``fast_schema``'s sound check (about fifty times
+    faster: reading 10,000 status files was mostly jsonschema, issue 18.5); anything it does not accept at
+    once is validated by jsonschema, which writes the messages."""
+    fast = _fast_check(name)
+    if fast is not None and fast(instance):
+        return []
     out = []
     for err in sorted(validator(name).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
         # jsonschema's message quotes the whole offending value; a 100 kB string must not make a 100 kB line.
