@@ -153,3 +153,13 @@ def test_not_equal_to_its_text() -> None:
 
 def test_usable_as_dict_key_and_in_sets() -> None:
     assert len({V("10.2.9"), V(" 10.2.9"), V("10.2.9-h1")}) == 2
+
+
+def test_parse_remembers_strings_but_not_errors() -> None:
+    assert PanOsVersion.parse("10.2.9-h1") is PanOsVersion.parse("10.2.9-h1")
+    assert PanOsVersion.parse(" 10.2.9 ") == PanOsVersion.parse("10.2.9")
+    for _ in range(2):  # an error is raised every time, never remembered as a value
+        with pytest.raises(ValueError, match="not a PAN-OS version"):
+            PanOsVersion.parse("10.2.9-h0")
+    with pytest.raises(ValueError, match="must be a string"):
+        PanOsVersion.parse(["10.2.9"])  # unhashable: not looked up in the cache
