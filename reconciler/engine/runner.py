@@ -16,7 +16,7 @@ from pathlib import Path
 from reconciler.core.errors import DeviceError, PermanentDeviceError
 from reconciler.core.snapshots import Margins, Snapshot, compare
 from reconciler.device.client import FirewallClient, RetryPolicy
-from reconciler.device.observe import SNAPSHOT_AREAS, job_info
+from reconciler.device.observe import JOBS_CHECK, SNAPSHOT_AREAS, job_info, jobs_check
 from reconciler.device.parsers import uptime_seconds
 from reconciler.machine import commands as c
 from reconciler.machine import observations as o
@@ -107,6 +107,8 @@ class Runner:
             return _ha_observed(cmd.serial, fw)
         if isinstance(cmd, c.ReadPairRoles):
             local = _ha_observed(serial, fw)
+            if not cmd.with_peer:
+                return o.PairRoles(local, None)
             try:
                 peer: o.HaStateObserved | None = _ha_observed(cmd.peer, self.client_for(cmd.peer), PROBE)
             except DeviceError:
@@ -129,15 +131,18 @@ class Runner:
     def _preflight(self, fw: FirewallClient, cmd: c.Preflight) -> o.Observation:
         info = fw.system_info()
         disk = fw.free_disk_gb()
-        jobs = tuple(job_info(j) for j in fw.jobs())
+        listed = fw.jobs()
+        jobs = tuple(job_info(j) for j in listed)
+        # The jobs check is decided from the list just read (the library would read it again).
+        asked = [name for name in cmd.checks if name != JOBS_CHECK]
+        results = fw.readiness(asked) if asked else {}
         outcomes: list[o.CheckOutcome] = []
-        if cmd.checks:
-            results = fw.readiness(list(cmd.checks))
-            for name in cmd.checks:
-                res = results.get(name, {})
-                outcomes.append(
-                    o.CheckOutcome(name, bool(res.get("state")), str(res.get("reason", "not run")))
-                )
+        for name in cmd.checks:
+            if name == JOBS_CHECK:
+                outcomes.append(jobs_check(listed))
+                continue
+            res = results.get(name, {})
+            outcomes.append(o.CheckOutcome(name, bool(res.get("state")), str(res.get("reason", "not run"))))
         return o.PreflightResult(info.sw_version, disk, info.app_version or None, jobs, tuple(outcomes))
 
     def _evidence_name(self, hop_index: int, version: str, what: str, ext: str) -> str:

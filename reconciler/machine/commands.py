@@ -213,9 +213,11 @@ class ObserveDevice(Command):
 class ReadPairRoles(Command):
     """``show high-availability state`` on this device and on its HA ``peer``, read right before each
     reboot and after it: roles are never assumed. Answered by ``PairRoles`` (the peer's part is empty
-    when the peer does not answer)."""
+    when the peer does not answer, or was not asked: ``with_peer`` false after the reboot, where only this
+    member's own state and its view of the peer over the HA links decide)."""
 
     peer: str
+    with_peer: bool = True
     ANSWERED_BY = ("PairRoles",)
 
 

@@ -21,7 +21,8 @@ on the customer's devices.
 
 After the reboot and the version check, in phase ``postflight`` before the post snapshot:
 
-5. ``ReadPairRoles``; ``suspended`` -> ``FunctionalSelf``; ``active``/``passive`` with its peer connected and
+5. ``ReadPairRoles`` of this member only (``with_peer`` false: nothing here depends on the peer's own answer,
+   this member's view of it over the HA links says connected and in sync); ``suspended`` -> ``FunctionalSelf``; ``active``/``passive`` with its peer connected and
    state sync complete -> the post snapshot (taken on a member that carries traffic state again, like the
    pre snapshot); otherwise read again with backoff until ``ha_rejoin_timeout``, then ``ha-rejoin-timeout``.
 
@@ -67,7 +68,11 @@ def restore_ha(ctx: Ctx, **changes: Any) -> Step:
     rec = ctx.record
     assert rec.ha_peer is not None
     return move(
-        ctx, Phase.POSTFLIGHT, ReadPairRoles(rec.ha_peer), message="checking HA after the reboot", **changes
+        ctx,
+        Phase.POSTFLIGHT,
+        ReadPairRoles(rec.ha_peer, with_peer=False),
+        message="checking HA after the reboot",
+        **changes,
     )
 
 
@@ -97,6 +102,9 @@ def _peer_seen_active(obs: PairRoles) -> bool:
 
 def _describe(ctx: Ctx, obs: PairRoles) -> str:
     rec = ctx.record
+    if rec.phase is not Phase.REBOOT and obs.peer is None:  # after the reboot the peer is not asked
+        over_ha = obs.local.peer_state or "not connected"
+        return f"{rec.serial} is {_state(obs.local)}, peer {rec.ha_peer} seen {over_ha} over HA"
     seen = f" (seen {obs.local.peer_state} over HA)" if obs.peer is None and obs.local.peer_state else ""
     return f"{rec.serial} is {_state(obs.local)}, peer {rec.ha_peer} is {_state(obs.peer)}{seen}"
 
@@ -112,7 +120,9 @@ def _again(ctx: Ctx, text: str, *, first: bool = False, settling: bool = False) 
     delay = min(s.ha_poll_interval * 2 ** min(n, 16), s.ha_poll_max_interval)
     if settling and ctx.since(rec.phase_started_at) < s.ha_settle_expected:
         delay = s.ha_settle_poll
-    return move(ctx, rec.phase, ReadPairRoles(rec.ha_peer), delay, retries=n + 1, message=text)
+    # Before the reboot both roles decide; after it only this member's own answer does.
+    read = ReadPairRoles(rec.ha_peer, with_peer=rec.phase is Phase.REBOOT)
+    return move(ctx, rec.phase, read, delay, retries=n + 1, message=text)
 
 
 def on_pair_roles(ctx: Ctx, obs: PairRoles) -> Step:

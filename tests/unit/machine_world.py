@@ -269,7 +269,8 @@ class FakeFirewall:
             if self.down_polls > 0:
                 return CommandFailed(cmd.name, True, "unreachable", "connection refused")
             peer = self.ha_peer
-            peer_view = None if peer is None or peer.down_polls > 0 else peer.ha(now)
+            asked = cmd.with_peer and peer is not None and peer.down_polls == 0
+            peer_view = peer.ha(now) if asked and peer is not None else None
             return PairRoles(self.ha(now), peer_view)
         if isinstance(cmd, SuspendSelf):
             self.suspend()

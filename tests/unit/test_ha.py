@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from machine_world import FAST, T0, PairWorld, at, record
+from machine_world import FAST, T0, PairWorld, at, ha_pair, record, run_until
 
 from reconciler.machine import step
 from reconciler.machine.commands import (
@@ -27,6 +27,7 @@ from reconciler.machine.observations import (
     PairRoles,
     ReleaseRequest,
     RetryRequest,
+    SelfHaDone,
 )
 from reconciler.machine.pair import (
     IllegalPairTransition,
@@ -537,3 +538,26 @@ def test_past_the_deadline_a_peer_that_never_answers_its_api_ends_the_wait_unsus
         w.now += FAST.ha_poll_max_interval
         w.member("B", PairRoles(w.fws["B"].ha(w.now), None))
     assert isinstance(w.recs["B"].outstanding, FunctionalSelf), w.recs["B"].message
+
+
+def test_after_its_reboot_a_member_reads_only_its_own_ha_state_before_it_both_roles() -> None:
+    """Before the reboot the peer's own answer decides (fresh, every read); after it the member's own state
+    and its view of the peer over the HA links do, so the peer is not asked: one call per read, not two."""
+    a, _ = ha_pair()
+    rec, now = run_until(record(serial="A", ha_peer="B"), a, ReadPairRoles)
+    assert rec.phase is Phase.REBOOT and rec.outstanding == ReadPairRoles("B", with_peer=True)
+    rec, now = run_until(rec, a, Phase.POSTFLIGHT)
+    assert rec.outstanding == ReadPairRoles("B", with_peer=False)
+    settling = HaStateObserved("A", True, "initial", False, False, False, None)
+    result = step(rec, PairRoles(settling, None), at(now), FAST)
+    assert result.record.outstanding == ReadPairRoles("B", with_peer=False)
+    assert "peer B seen not connected over HA" in result.record.message
+    suspended = HaStateObserved("A", True, "suspended", True, True, True, None, "active")
+    result = step(result.record, PairRoles(suspended, None), at(now + 30), FAST)
+    assert isinstance(result.record.outstanding, FunctionalSelf)
+    result = step(result.record, SelfHaDone("FunctionalSelf"), at(now + 31), FAST)
+    assert result.record.outstanding == ReadPairRoles("B", with_peer=False)
+    back = HaStateObserved("A", True, "passive", True, True, True, None, "active")
+    result = step(result.record, PairRoles(back, None), at(now + 60), FAST)
+    assert isinstance(result.record.outstanding, Snapshot) and result.record.outstanding.kind == "post"
+    assert "peer B seen active over HA" in result.record.message
