@@ -14,6 +14,13 @@ call for as long as it liked, and it reads the whole answer into memory. Every r
 through ``_urlopen``: the timeout is a deadline for the whole call (connect, headers, body), and the answer
 is read here, up to ``max_answer_mb`` (config ``firewall.max_answer_mb`` / ``panorama.max_answer_mb``);
 a longer one fails that call (``bad-response``) without being read further.
+
+Paths: a firewall is reached at its management address (``direct``) or through Panorama (``panorama``:
+pan-os-python's ``Firewall(serial=...)`` under a ``Panorama``, every request carrying ``target=SERIAL``,
+with Panorama's address, credentials and rate limit), as ``firewall.connection`` says; ``auto`` tries the
+management address and falls back to Panorama when it does not answer (refused, timed out) and never has in
+this session, then keeps to Panorama for that firewall (``PathMemory``). While a firewall restarts Panorama
+answers ``SERIAL not connected``: ``translate`` makes that a temporary ``not-connected`` error, "device down".
 """
 
 from __future__ import annotations
@@ -479,6 +486,95 @@ class _VerifiedPanorama(_Verified, Panorama):  # type: ignore[misc]
     pass
 
 
+class _ProxiedFirewall(Firewall):  # type: ignore[misc]
+    """pan-os-python's firewall reached through its Panorama parent (``Firewall(serial=...)`` added to a
+    ``Panorama``): the library sends each request to Panorama with its key and ``target=SERIAL``. As in
+    ``_Verified``, only the TLS settings (Panorama's endpoint) are added to what the library builds."""
+
+    _endpoint: Endpoint
+
+    def generate_xapi(self) -> Any:
+        pano = self.panorama()
+        return PanDevice.XapiWrapper(
+            pan_device=self,
+            api_key=pano.api_key,
+            hostname=pano.hostname,
+            port=pano.port,
+            timeout=self.timeout,
+            serial=self.serial,
+            ssl_context=self._endpoint.ssl_context(),
+            use_http=self._endpoint.use_http,
+        )
+
+
+CONNECTIONS = ("direct", "panorama", "auto")
+# Seam error kinds of a management address that does not answer at all: ``auto`` falls back on these.
+FALLBACK_KINDS = frozenset({"unreachable", "timeout"})
+
+
+class PanoramaLink:
+    """How firewalls are reached through one Panorama: its endpoint and credentials, one API key for all of
+    them (generated on first use, once) and one rate limiter shared by every call through it."""
+
+    def __init__(self, endpoint: Endpoint, creds: Credentials, limiter: RateLimiter | None) -> None:
+        self.endpoint = endpoint
+        self.credentials = creds
+        self.limiter = limiter
+        self._key = ""
+        self._lock = threading.Lock()
+
+    def api_key(self) -> str:
+        with self._lock:
+            if not self._key:
+                self._key = _build(_VerifiedPanorama, self.endpoint, self.credentials).api_key
+            return self._key
+
+    def firewall(self, serial: str, timeout: float) -> Any:
+        """A fresh pan-os-python firewall under a fresh Panorama object (these are not shared between
+        threads), both on the one API key."""
+        pano = _VerifiedPanorama(
+            self.endpoint.host, api_key=self.api_key(), port=self.endpoint.port, timeout=self.endpoint.timeout
+        )
+        pano._endpoint = self.endpoint
+        fw = _ProxiedFirewall(serial=serial)
+        fw.timeout = timeout
+        fw._endpoint = self.endpoint
+        pano.add(fw)
+        return fw
+
+
+class PathMemory:
+    """Per firewall serial, for one session: ``direct`` once its management address has answered,
+    ``panorama`` once ``auto`` fell back to Panorama for it (it stays there)."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, serial: str) -> str:
+        with self._lock:
+            return self._paths.get(serial, "")
+
+    def remember(self, serial: str, path: str) -> None:
+        with self._lock:
+            if self._paths.get(serial) != "panorama":
+                self._paths[serial] = path
+
+
+class _Routed:
+    """The firewall as panos-upgrade-assurance calls it: ``op`` through the client's path choice, anything
+    else (``xapi``) from the device of the path in use."""
+
+    def __init__(self, client: FirewallClient) -> None:
+        self._client = client
+
+    def op(self, cmd: str | None = None, **kw: Any) -> Any:
+        return self._client._send(cmd or "", **kw)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._client._device(), attr)
+
+
 def _build(cls: type, endpoint: Endpoint, creds: Credentials) -> Any:
     if not creds.usable:
         raise PermanentDeviceError(f"{endpoint.host}: no credentials configured", kind="auth")
@@ -501,10 +597,12 @@ class _Client:
         name: str,
         retry: RetryPolicy,
         limiter: RateLimiter | None = None,
-        on_call: Callable[[str, str | None], None] | None = None,
+        on_call: Callable[[str, str | None, str], None] | None = None,
+        path: str = "direct",
     ) -> None:
         self._dev = dev
         self.name = name
+        self.path = path  # how the last call went: the ``path`` label of the call counter
         self.retry = retry
         self.limiter = limiter
         self.on_call = on_call
@@ -521,7 +619,7 @@ class _Client:
                 self.limiter.acquire()
             try:
                 with _answer_limit(self.max_answer):
-                    result: ET.Element = self._dev.op(cmd, cmd_xml=not xml, extra_qs=extra_qs)
+                    result: ET.Element = self._send(cmd, cmd_xml=not xml, extra_qs=extra_qs)
             except Exception as exc:
                 err = translate(exc, f"{self.name}: {_verb(cmd)}")
                 self._count(cmd, err.kind)
@@ -531,9 +629,13 @@ class _Client:
 
         return (retry or self.retry).run(once)
 
+    def _send(self, cmd: str, **kw: Any) -> Any:
+        """One request to the device, untranslated (``FirewallClient`` chooses the path here)."""
+        return self._dev.op(cmd, **kw)
+
     def _count(self, cmd: str, error_kind: str | None) -> None:
         if self.on_call is not None:
-            self.on_call(_verb(cmd), error_kind)
+            self.on_call(_verb(cmd), error_kind, self.path)
 
 
 def _verb(cmd: str) -> str:
@@ -555,12 +657,17 @@ class PanoramaClient(_Client):
         rate_limit_per_minute: float | None = None,
         retry: RetryPolicy = RetryPolicy(),
         limiter: RateLimiter | None = None,
-        on_call: Callable[[str, str | None], None] | None = None,
+        on_call: Callable[[str, str | None, str], None] | None = None,
     ) -> None:
         if limiter is None and rate_limit_per_minute:
             limiter = RateLimiter(rate_limit_per_minute)
         super().__init__(
-            _build(_VerifiedPanorama, endpoint, creds), f"panorama {endpoint.host}", retry, limiter, on_call
+            _build(_VerifiedPanorama, endpoint, creds),
+            f"panorama {endpoint.host}",
+            retry,
+            limiter,
+            on_call,
+            path="panorama",
         )
 
     def connected_devices(self) -> list[px.PanoramaDevice]:
@@ -585,7 +692,8 @@ class PanoramaClient(_Client):
 
 
 class FirewallClient(_Client):
-    """One firewall, reached directly at its management address."""
+    """One firewall, reached at its management address, through Panorama (``via``), or ``auto``: the
+    management address first, Panorama when it does not answer (see the module's "Paths")."""
 
     def __init__(
         self,
@@ -594,17 +702,88 @@ class FirewallClient(_Client):
         *,
         serial: str = "",
         retry: RetryPolicy = RetryPolicy(),
-        on_call: Callable[[str, str | None], None] | None = None,
+        on_call: Callable[[str, str | None, str], None] | None = None,
+        connection: str = "direct",
+        via: PanoramaLink | None = None,
+        paths: PathMemory | None = None,
     ) -> None:
-        super().__init__(
-            _build(_VerifiedFirewall, endpoint, creds),
-            f"firewall {serial or endpoint.host}",
-            retry,
-            None,
-            on_call,
-        )
+        if connection not in CONNECTIONS:
+            raise ValueError(f"connection must be one of {', '.join(CONNECTIONS)}, not {connection!r}")
+        if connection != "direct" and (via is None or not serial):
+            raise PermanentDeviceError(
+                f"firewall {serial or endpoint.host}: firewall.connection {connection} needs panorama.host "
+                "and the firewall's serial",
+                kind="internal",
+            )
+        direct = _build(_VerifiedFirewall, endpoint, creds) if connection != "panorama" else None
+        super().__init__(direct, f"firewall {serial or endpoint.host}", retry, None, on_call)
         self.endpoint = endpoint
         self.serial = serial
+        self.connection = connection
+        self.via = via
+        self.paths = paths if paths is not None else PathMemory()
+        self._proxied: Any = None
+        self._call_timeout: float | None = None
+        self.path = "panorama" if connection == "panorama" else "direct"
+        if connection == "auto" and self.paths.get(serial) == "panorama":
+            self.path = "panorama"
+
+    def _device(self) -> Any:
+        """The pan-os-python device of the path in use."""
+        if self.path == "direct":
+            return self._dev
+        if self._proxied is None:
+            assert self.via is not None
+            self._proxied = self.via.firewall(self.serial, self.endpoint.timeout)
+        return self._proxied
+
+    def _once(self, cmd: str, kw: dict[str, Any]) -> Any:
+        if self.path == "panorama" and self.via is not None and self.via.limiter is not None:
+            self.via.limiter.acquire()
+        dev = self._device()
+        if self._call_timeout is None:
+            return dev.op(cmd, **kw)
+        xapi = dev.xapi  # the first access generates the API key
+        saved = xapi.timeout
+        xapi.timeout = self._call_timeout
+        try:
+            return dev.op(cmd, **kw)
+        finally:
+            xapi.timeout = saved
+
+    def _send(self, cmd: str, **kw: Any) -> Any:
+        if self.connection == "auto" and self.path == "direct" and self.paths.get(self.serial) == "panorama":
+            self.path = "panorama"  # another client of this session fell back for this firewall
+        if self.path == "panorama":
+            return self._once(cmd, kw)
+        try:
+            result = self._once(cmd, kw)
+        except Exception as exc:
+            err = translate(exc, f"{self.name}: {_verb(cmd)}")
+            if (
+                self.connection != "auto"
+                or err.kind not in FALLBACK_KINDS
+                or self.paths.get(self.serial) == "direct"
+            ):
+                raise
+            self._count(cmd, err.kind)
+            self.path = "panorama"
+            try:
+                result = self._once(cmd, kw)
+            except Exception:
+                self.path = "direct"  # Panorama could not reach it either: try both again next time
+                raise
+            log.warning(
+                "%s: management address %s does not answer (%s); reached through Panorama from now on",
+                self.name,
+                self.endpoint.host,
+                err.kind,
+            )
+            self.paths.remember(self.serial, "panorama")
+            return result
+        if self.connection == "auto":
+            self.paths.remember(self.serial, "direct")
+        return result
 
     def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
         try:
@@ -624,16 +803,11 @@ class FirewallClient(_Client):
         """Run ``fn`` with a different API timeout (software check/info have their own)."""
         if seconds is None:
             return fn()
-        try:
-            xapi = self._dev.xapi  # the first access generates the API key: translate its errors too
-        except Exception as exc:
-            raise translate(exc, f"{self.name}: keygen") from exc
-        saved = xapi.timeout
-        xapi.timeout = seconds
+        saved, self._call_timeout = self._call_timeout, seconds
         try:
             return fn()
         finally:
-            xapi.timeout = saved
+            self._call_timeout = saved
 
     def software_check(self, timeout: float | None = None) -> list[px.SoftwareImage]:
         """Ask the update server for the image list (``request system software check``)."""
@@ -730,7 +904,7 @@ class FirewallClient(_Client):
         from panos_upgrade_assurance.check_firewall import CheckFirewall
         from panos_upgrade_assurance.firewall_proxy import FirewallProxy
 
-        ops = _RetryingOps(self._dev, self.retry, self.name)
+        ops = _RetryingOps(_Routed(self), self.retry, self.name)
         return CheckFirewall(FirewallProxy(ops), skip_force_locale=True)
 
     def readiness(self, checks: list[Any]) -> dict[str, Any]:
@@ -757,13 +931,13 @@ class FirewallClient(_Client):
         return self.retry.run(once)
 
 
-def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
+def panorama_endpoint(cfg: Config, why: str = "") -> Endpoint:
     host = cfg.get("panorama.host")
     if not host:
         raise PermanentDeviceError(
-            "panorama.host is not configured ('panos-upgrade config set panorama.host H')"
+            f"panorama.host is not configured{why} ('panos-upgrade config set panorama.host H')"
         )
-    endpoint = Endpoint(
+    return Endpoint(
         host=host,
         port=cfg.get("panorama.port"),
         timeout=cfg.get("panorama.timeout"),
@@ -772,12 +946,24 @@ def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
         use_http=cfg.get("panorama.use_http"),
         max_answer_mb=cfg.get("panorama.max_answer_mb"),
     )
+
+
+def panorama_credentials(cfg: Config) -> Credentials:
     creds = Credentials(
         cfg.get("panorama.username"), cfg.secret("panorama.password"), cfg.secret("panorama.api_key")
     )
     for secret in (creds.password, creds.api_key):
         logs.register_secret(secret)
-    return PanoramaClient(endpoint, creds, rate_limit_per_minute=cfg.get("panorama.rate_limit"), **kw)
+    return creds
+
+
+def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
+    return PanoramaClient(
+        panorama_endpoint(cfg),
+        panorama_credentials(cfg),
+        rate_limit_per_minute=cfg.get("panorama.rate_limit"),
+        **kw,
+    )
 
 
 def firewall_credentials(cfg: Config) -> Credentials:
@@ -804,22 +990,43 @@ def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
 class FirewallClientFactory:
     """The one way to build a firewall's client from the settings: ``factory(host, serial)`` reaches
     ``host`` with the ``firewall.*`` endpoint settings and the firewall credentials (read once, here; their
-    secrets are registered for scrubbing), with this factory's retry policy and call hook."""
+    secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` says, with this
+    factory's retry policy and call hook. The clients of one factory (one session) share the Panorama link
+    (one API key, one ``panorama.rate_limit`` bucket) and the memory of which firewalls ``auto`` moved to
+    Panorama."""
 
     def __init__(
         self,
         cfg: Config,
         *,
         retry: RetryPolicy | None = None,
-        on_call: Callable[[str, str | None], None] | None = None,
+        on_call: Callable[[str, str | None, str], None] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.config = cfg
+        self.connection: str = cfg.get("firewall.connection")
         self.credentials = firewall_credentials(cfg)
         self.retry = retry or RetryPolicy()
         self.on_call = on_call
+        self.paths = PathMemory()
+        self.via: PanoramaLink | None = None
+        if self.connection != "direct":
+            self.via = PanoramaLink(
+                panorama_endpoint(cfg, f" (firewall.connection is {self.connection})"),
+                panorama_credentials(cfg),
+                limiter or RateLimiter(cfg.get("panorama.rate_limit")),
+            )
 
     def require_credentials(self) -> FirewallClientFactory:
-        """This factory, for commands that cannot work without firewall credentials (else a UserError)."""
+        """This factory, for commands that cannot work without credentials (else a UserError): the
+        firewalls', or Panorama's when every firewall is reached through it."""
+        if self.connection == "panorama" and self.via is not None:
+            if not self.via.credentials.usable:
+                raise UserError(
+                    "no Panorama credentials (firewall.connection is panorama): set panorama.username and "
+                    "panorama.password (or an API key)"
+                )
+            return self
         if not self.credentials.usable:
             raise UserError(
                 "no firewall credentials: set firewall.username and firewall.password (or an API key)"
@@ -833,4 +1040,7 @@ class FirewallClientFactory:
             serial=serial,
             retry=self.retry,
             on_call=self.on_call,
+            connection=self.connection,
+            via=self.via,
+            paths=self.paths,
         )

@@ -18,7 +18,7 @@ class ClientPool:
         config: Config,
         inventory: Callable[[], Inventory],
         *,
-        on_call: Callable[[str, str | None], None] | None = None,
+        on_call: Callable[[str, str | None, str], None] | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.inventory = inventory

@@ -142,7 +142,9 @@ class Metrics:
         self.failures = Counter(
             P + "device_failures", "Device upgrade failures by reason", ["group", "reason"], registry=r
         )
-        self.api_calls = Counter(P + "api_calls", "PAN-OS API calls by command", ["command"], registry=r)
+        self.api_calls = Counter(
+            P + "api_calls", "PAN-OS API calls by command and path", ["command", "path"], registry=r
+        )
         self.api_errors = Counter(P + "api_errors", "PAN-OS API errors by kind", ["kind"], registry=r)
         self.step_duration = Histogram(
             P + "step_duration_seconds",
@@ -245,9 +247,9 @@ class Metrics:
 
     # -- calls ------------------------------------------------------------------------------------------
 
-    def api_call(self, command: str, error_kind: str | None) -> None:
-        """The device seam's ``on_call`` hook."""
-        self.api_calls.labels(command).inc()
+    def api_call(self, command: str, error_kind: str | None, path: str = "direct") -> None:
+        """The device seam's ``on_call`` hook; ``path``: ``direct`` or ``panorama`` (through Panorama)."""
+        self.api_calls.labels(command, path).inc()
         if error_kind is not None:
             self.api_errors.labels(error_kind).inc()
 

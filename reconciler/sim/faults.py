@@ -63,6 +63,9 @@ _KINDS = (
         "panorama_unreachable",
         "on Panorama: its API listener is closed; on a firewall: it loses its Panorama connection",
     ),
+    # A management address the controller cannot reach (another network, a firewall in between) while
+    # Panorama still manages the firewall: only requests proxied by Panorama (``target=SERIAL``) get in.
+    FaultKind("direct_unreachable", "on a firewall: its own API listener is closed; Panorama still reaches it"),
     FaultKind("update_server_unreachable", "software/content checks and support checks fail"),
     # After a boot, HA stays ``initial`` while session synchronisation with the peer does not complete
     # (PAN-OS keeps a member in ``initial`` until it has heard from its peer and synchronised; the

@@ -134,7 +134,8 @@ class SimFirewall:
 
     @property
     def listening(self) -> bool:
-        return self.phase is not Phase.DOWN
+        """Its own API listener is open (``direct_unreachable`` closes it; Panorama still proxies)."""
+        return self.phase is not Phase.DOWN and self.faults.get("direct_unreachable") is None
 
     @property
     def api_up(self) -> bool:
@@ -649,6 +650,8 @@ class SimFirewall:
         self._emit("fault_injected", t, fault=fault.kind, params=dict(fault.params))
         if fault.kind == "panorama_unreachable":
             self._emit("panorama_disconnected", t)
+        if fault.kind == "direct_unreachable":
+            self.world.reachability_changed(self)
 
     def clear_faults(self, kind: str | None, t: float) -> list[str]:
         removed = self.faults.clear(kind)
@@ -659,6 +662,8 @@ class SimFirewall:
             self.world.scheduler.at(t, partial(self._starting, boot_id=self.boot_id))
         if "panorama_unreachable" in removed:
             self.panorama_connected_at = t + self.draw("panorama_reconnect")
+        if "direct_unreachable" in removed:
+            self.world.reachability_changed(self)
         return removed
 
     # -- snapshot --------------------------------------------------------------------------------------

@@ -85,16 +85,36 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 KEYS: dict[str, Key] = {
     k.name: k
     for k in [
-        # Panorama: used for discovery only.
-        Key("panorama.host", "str", "", "Panorama hostname or IP address (discovery only)"),
+        # Panorama: discovery, and the firewalls reached through it (firewall.connection).
+        Key(
+            "panorama.host",
+            "str",
+            "",
+            "Panorama hostname or IP address (discovery; firewall calls through Panorama)",
+        ),
         Key("panorama.port", "int", 443, "Panorama HTTPS API port", 1, 65535),
         *_credential_keys("panorama", "Panorama", "Panorama"),
-        Key("panorama.rate_limit", "int", 10, "Panorama API requests per minute", 1, 100000),
+        Key(
+            "panorama.rate_limit",
+            "int",
+            10,
+            "Panorama API requests per minute (shared by calls through Panorama)",
+            1,
+            100000,
+        ),
         *_connection_keys(
             "panorama", "Panorama", "Panorama", "Panorama", "Verify Panorama's TLS certificate"
         ),
-        # Firewalls: every operation goes straight to the firewall's management address.
+        # Firewalls: every operation goes to the firewall's management address, or through Panorama.
         *_credential_keys("firewall", "Firewall", "firewall"),
+        Key(
+            "firewall.connection",
+            "str",
+            "direct",
+            "How firewalls are reached: direct (management address), panorama (through Panorama, "
+            "target=serial, Panorama's credentials), auto (direct, else through Panorama)",
+            choices=("direct", "panorama", "auto"),
+        ),
         Key("firewall.port", "int", 443, "Firewall HTTPS API port", 1, 65535),
         *_connection_keys(
             "firewall", "Firewall", "firewall", "firewalls", "Verify firewalls' TLS certificates"

@@ -137,7 +137,7 @@ def main() -> int:
         def factory(host: str, serial: str) -> FirewallClient:
             started[serial] = time.perf_counter()
 
-            def on_call(verb: str, error_kind: str | None) -> None:
+            def on_call(verb: str, error_kind: str | None, path: str) -> None:
                 with lock:
                     client_calls[0] += 1
                 finished[serial] = time.perf_counter()

@@ -108,6 +108,28 @@ def test_panorama_proxies_to_a_firewall_by_serial(sim: StartSim) -> None:
     assert s.api_calls("P1").get("op:show system info (via panorama)") == 1
 
 
+def test_direct_unreachable_closes_the_firewalls_own_listener_but_panorama_reaches_it(sim: StartSim) -> None:
+    from panos.errors import PanURLError
+
+    from reconciler.sim.faults import Fault
+
+    s = sim(FleetSpec(devices=(device("D1", "11.0.6", faults=(Fault.create("direct_unreachable"),)),)))
+    with pytest.raises(PanURLError, match="refused"):
+        firewall(s, "D1").refresh_system_info()
+    fw = Firewall(serial="D1")
+    panorama(s).add(fw)
+    assert fw.refresh_system_info().version == "11.0.6"
+    s.clear_faults("D1", "direct_unreachable")
+
+    def answers_directly() -> bool:
+        try:
+            return bool(firewall(s, "D1").refresh_system_info().version == "11.0.6")
+        except PanURLError:
+            return False  # the listener reopens asynchronously
+
+    assert s.wait_until(answers_directly, timeout=5, interval=0.1)
+
+
 def test_content_check_download_and_install(sim: StartSim) -> None:
     s = sim(FleetSpec(devices=(device("C1", content_version="8750-8340"),)))
     fw = firewall(s, "C1")

@@ -1,0 +1,72 @@
+"""Firewalls reached through Panorama (issue 16.3): ``firewall.connection`` ``panorama`` and ``auto``.
+
+The firewalls' own listeners are closed (``direct_unreachable``): only Panorama's ``target=SERIAL`` proxy
+reaches them. ``apply`` upgrades them end to end, reboot included (Panorama answers ``SERIAL not
+connected`` while they restart), with the real pan-os-python client over sockets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from reconciler.cli import app
+from reconciler.sim.faults import Fault
+from reconciler.sim.fleet import FleetSpec
+from tests.integration.fleet_env import fleet_env
+from tests.integration.test_engine import TARGET, dev, group
+from tests.safety import assert_safe
+
+CUT_OFF = (Fault.create("direct_unreachable"),)
+VIA = " (via panorama)"
+
+
+def apply(runner: CliRunner, work: Path, desired: Path) -> object:
+    return runner.invoke(
+        app, ["--work-dir", str(work), "apply", "-f", str(desired), "--auto-approve", "--timeout", "120"]
+    )
+
+
+def direct_calls(calls: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in calls.items() if not k.endswith(VIA)}
+
+
+def proxied_calls(calls: dict[str, int]) -> int:
+    return sum(v for k, v in calls.items() if k.endswith(VIA))
+
+
+def restarts(events: list[dict[str, object]], serial: str) -> int:
+    return sum(
+        1 for e in events if e["event"] == "boot_phase" and e["serial"] == serial and e["phase"] == "down"
+    )
+
+
+def not_connected(events: list[dict[str, object]]) -> set[str]:
+    """Serials Panorama answered ``<serial> not connected`` for."""
+    return {
+        str(e["message"]).split()[0]
+        for e in events
+        if e["event"] == "api_error" and str(e.get("message", "")).endswith(" not connected")
+    }
+
+
+def test_apply_through_panorama_upgrades_firewalls_with_no_direct_route(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    fleet = FleetSpec(devices=(dev("001", "11.1.2", faults=CUT_OFF), dev("002", "11.1.2", faults=CUT_OFF)))
+    with fleet_env(tmp_path, fleet, base_address="127.236.0.0", **{"firewall.connection": "panorama"}) as env:
+        env.write_desired(group())
+        result = apply(runner, env.paths.root, env.desired)
+        assert 0 == result.exit_code, result.output  # type: ignore[attr-defined]
+        events = env.sim.events()
+        for serial in ("001", "002"):
+            assert TARGET == env.sim.device(serial).version
+            assert restarts(events, serial) >= 1, serial
+            calls = env.sim.api_calls(serial)
+            assert {} == direct_calls(calls), serial  # nothing reached its own address
+            assert proxied_calls(calls) > 10
+            assert calls.get("op:request restart system" + VIA) == 1
+        # Reboot polling through Panorama met "<serial> not connected" and waited, as for a closed listener.
+        assert {"001", "002"} <= not_connected(events)
+        assert_safe(events, managed={"001", "002"}, max_in_flight=20)
