@@ -130,6 +130,23 @@ class Executor:
             if (_in_flight(d.record) and not self._parked(s, d.record)) or self._awaiting_turn(s, d.record)
         ]
 
+    def slots_in_use(self) -> int:
+        """The ``workers.max`` slots taken: one per device in flight, except that an HA pair in motion
+        takes one per member doing work and at least one. Its coordinator starts a member only while the
+        other one rests, so a pair holds one slot, kept between its members' turns (no other device takes
+        it while the pair reads roles before the next member's hop)."""
+        slots = 0
+        working: dict[str, int] = {}
+        for record in self.in_flight():
+            pair_id = self.pair_of.get(record.serial, "")
+            p = self.pairs.get(pair_id)
+            if p is None or p.record.stage in (PairStage.DONE, PairStage.BLOCKED):
+                slots += 1
+                continue
+            resting = record.phase in (Phase.PENDING, Phase.NEXT_HOP)
+            working[pair_id] = working.get(pair_id, 0) + (0 if resting else 1)
+        return slots + sum(max(1, n) for n in working.values())
+
     def _parked(self, serial: str, record: DeviceRecord) -> bool:
         if record.phase not in (Phase.NEXT_HOP, Phase.PENDING):
             return False

@@ -148,9 +148,10 @@ class Imperative:
         rec = self.reconciler
         if rec.desired is None and not inventory:
             return
-        in_flight = len(rec.executor.in_flight())
+        in_flight = rec.executor.slots_in_use()
         for spec in queue.read_pending(self.paths, inventory):
-            if in_flight + len(spec.devices) > rec.max_in_flight:
+            need = 1 if spec.is_ha_pair else len(spec.devices)  # a pair's members take turns in one slot
+            if in_flight + need > rec.max_in_flight:
                 break  # stays pending; started when capacity frees up
             planned = self._plan_job(spec, inventory)
             if planned is None:
@@ -163,7 +164,7 @@ class Imperative:
             self.started[spec.job_id] = iso(now)
             store.audit(self.paths.audit_file, "job-started", job_id=spec.job_id, devices=list(spec.devices))
             self._start_job(spec, planned, inventory, now)
-            in_flight += len(spec.devices)
+            in_flight += need
 
     def _plan_job(self, spec: queue.JobSpec, inventory: Inventory) -> JobPlan | None:
         """The job's plan (``plan_job`` decides; this fetches the image lists it asks for), or None while a

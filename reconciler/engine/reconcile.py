@@ -7,6 +7,10 @@ next hop when nothing blocks them. What it did goes to the ``Publisher`` (``even
 webhook events) in one call at the end of the pass, and every transition the executor persists reaches it
 through ``on_transition``. Everything that waits is a requeue in the executor; the loop only wakes up,
 passes, and pumps.
+
+Start order: the plan's (``_start_order``): wave, then the longest remaining path first. ``workers.max``
+bounds the devices doing work (``Executor.slots_in_use``): an HA pair takes one slot, as its members work one
+after the other.
 """
 
 from __future__ import annotations
@@ -326,7 +330,7 @@ class Reconciler:
         ignoring the pace of the rollout (``maxParallel`` batches, waves, soak: a rehearsal changes nothing)
         but within ``workers.max`` devices at a time. Devices the plan blocks for any other reason (window,
         pause, budget, hold, no path, ...) are not touched, as a real run would not touch them."""
-        in_flight = len(self.executor.in_flight())
+        in_flight = self.executor.slots_in_use()
         devices, pairs = _start_order(plan)
 
         def wanted(d: P.DevicePlan) -> bool:
@@ -347,8 +351,8 @@ class Reconciler:
                 members = pairs.get(dp.ha_pair, [])
                 if len(members) != 2 or dp is not members[0] or not all(wanted(m) for m in members):
                     continue
-                if in_flight + 2 <= self.max_in_flight and self._start_pair(members, result, rehearsal=True):
-                    in_flight += 2
+                if in_flight < self.max_in_flight and self._start_pair(members, result, rehearsal=True):
+                    in_flight += 1  # one slot: the members take turns
                     self.rehearsed.update(m.serial for m in members)
                 continue
             rec = self.executor.record(dp.serial)
@@ -367,7 +371,7 @@ class Reconciler:
         if self.dry_run:
             self._rehearse(plan, result)
             return
-        in_flight = len(self.executor.in_flight())
+        in_flight = self.executor.slots_in_use()
         devices, pairs = _start_order(plan)
         for dp in devices:
             if not self._selected(dp.serial):
@@ -375,8 +379,8 @@ class Reconciler:
             if dp.ha_pair:
                 members = pairs.get(dp.ha_pair, [])
                 first = len(members) == 2 and dp is members[0]
-                if first and in_flight + 2 <= self.max_in_flight and self._start_pair(members, result):
-                    in_flight += 2
+                if first and in_flight < self.max_in_flight and self._start_pair(members, result):
+                    in_flight += 1  # one slot: the members take turns
                 continue
             rec = self.executor.record(dp.serial)
             if dp.action not in P.CHANGE_ACTIONS or dp.reason or dp.queued:
@@ -607,9 +611,12 @@ def group_lines(
 
 
 def _start_order(plan: P.Plan) -> tuple[list[P.DevicePlan], dict[str, list[P.DevicePlan]]]:
-    """The plan's devices in the order they start (wave, order in the wave, passive member first), and each
-    HA pair's members in that order."""
-    devices = sorted(plan.devices, key=lambda d: (d.wave or 0, d.order or 0, d.ha_member or 0, d.serial))
+    """The plan's devices in the order they start, and each HA pair's members in that order: by wave, then
+    the unit's remaining work as the planner weighed it (the longest first, across groups too), then the
+    unit's order in its group (the planner's start order), passive member first."""
+    devices = sorted(
+        plan.devices, key=lambda d: (d.wave or 0, -d.work, d.order or 0, d.ha_member or 0, d.serial)
+    )
     pairs: dict[str, list[P.DevicePlan]] = {}
     for dp in devices:
         if dp.ha_pair:
