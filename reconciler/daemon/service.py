@@ -4,7 +4,8 @@ the systemd watchdog, the lock, and ``status/daemon.json`` / ``status/workers.js
 
 File events (desired-state directory, ``queue/pending``, ``commands/incoming``, ``inventory.json``), timers
 (resync with jitter, re-discovery) and requeues only *wake* the loop; each pass re-reads everything and
-recomputes the plan.
+recomputes the plan. Re-discovery runs on a worker thread (``daemon.rediscovery``), never in the loop: devices
+in flight keep moving while it asks Panorama and the firewalls, and the loop writes what it found.
 An invalid desired state is refused and the last valid one stays in force (status, metrics and logs say
 so). SIGTERM/SIGINT: stop starting new work, let running commands finish (bounded), persist, exit 0.
 SIGHUP: reload the desired state now. The daemon never dies of bad input: every file it reads is
@@ -27,9 +28,10 @@ from types import FrameType
 from typing import Any
 
 from reconciler import __version__
-from reconciler.core.errors import DeviceError, UserError
+from reconciler.core.errors import DeviceError, StoreError, UserError
 from reconciler.core.plan import CHANGE_ACTIONS
 from reconciler.daemon import sdnotify
+from reconciler.daemon.rediscovery import BackgroundDiscovery, DiscoverFn, Found, Outcome
 from reconciler.device import discovery
 from reconciler.device.client import (
     FirewallClientFactory,
@@ -49,6 +51,7 @@ from reconciler.workdir.lock import DaemonLock
 log = logs.get("reconciler.daemon")
 
 STOP_GRACE = 60.0  # seconds SIGTERM waits for running commands before exiting anyway
+DISCOVERY_STOP_GRACE = 10.0  # seconds a stop waits for a cancelled re-discovery before abandoning it
 RESYNC_JITTER = 0.1  # the periodic full resyncs of many daemons (and of retries) spread over +-10 %
 WAKEUP_DEBOUNCE = 0.3  # a burst of file events (a git checkout, an editor's save) is one pass
 
@@ -71,7 +74,10 @@ class Daemon:
         desired_path: Path,
         session_factory: Callable[..., Session] = open_session,
         install_signals: bool = True,
+        discover: DiscoverFn | None = None,
     ) -> None:
+        """``discover`` runs one re-discovery (on the worker thread); by default Panorama's and the
+        firewalls' answers as ``device discover`` gets them."""
         self.paths = paths
         self.config = config
         self.desired_path = desired_path
@@ -84,6 +90,7 @@ class Daemon:
         self._ready_sent = False
         self._lock: DaemonLock | None = None
         self._next_discovery = 0.0
+        self._discovery = BackgroundDiscovery(discover or self._discover)
         self._watchdog: float | None = None
         self._next_ping = 0.0
         self._last_status = 0.0
@@ -137,9 +144,11 @@ class Daemon:
             self._loop(session)
         finally:
             watcher.stop()
+            self._discovery.cancel()
             self.state.state = "stopping"
             self._write_status(force=True)
             self._drain(session)
+            self._finish_discovery()
             session.close()
             self.state.state = "stopped"
             self._write_status(force=True)
@@ -189,11 +198,16 @@ class Daemon:
         )
 
     def _tick(self, session: Session, discovery_every: float) -> bool:
-        """Every turn of the loop: re-discovery when due (then a pass), the watchdog, the status files."""
-        due = time.monotonic() >= self._next_discovery
-        if due:
-            self._rediscover(session)
-            self._next_discovery = time.monotonic() + discovery_every
+        """Every turn of the loop: start a re-discovery when due (on its worker thread); once one ended, its
+        result written (then a pass); the watchdog, the status files. The next re-discovery falls due
+        ``discovery.interval`` seconds after the last one ended."""
+        if time.monotonic() >= self._next_discovery and self._discovery.start():
+            self._next_discovery = float("inf")  # until this one ends
+        outcome = self._discovery.poll()
+        due = outcome is not None
+        if outcome is not None:
+            self._apply_discovery(outcome)
+            self._next_discovery = time.monotonic() + discovery_every if discovery_every > 0 else float("inf")
         if self._watchdog is not None and time.monotonic() >= self._next_ping:
             sdnotify.notify("WATCHDOG=1")
             self._next_ping = time.monotonic() + self._watchdog
@@ -240,21 +254,36 @@ class Daemon:
         )
         self._write_status(force=True)
 
-    def _rediscover(self, session: Session) -> None:
+    def _discover(self, cancel: threading.Event) -> Found:
+        """One re-discovery, on the worker thread: reads the inventory, asks Panorama and the firewalls, and
+        writes nothing (the loop's thread does, in ``_apply_discovery``)."""
         cfg = self.config
         old = inventory_store.load(self.paths, required=False)
-        try:
-            found = discovery.run(
-                panorama_from_config(cfg),
-                FirewallClientFactory(cfg),
-                workers=int(cfg.get("discovery.workers")),
-                retry_attempts=int(cfg.get("discovery.retry_attempts")),
-                now=_now_iso(),
-                previous=old,
-            )
-        except (DeviceError, UserError) as exc:
+        found = discovery.run(
+            panorama_from_config(cfg),
+            FirewallClientFactory(cfg),
+            workers=int(cfg.get("discovery.workers")),
+            retry_attempts=int(cfg.get("discovery.retry_attempts")),
+            now=_now_iso(),
+            previous=old,
+            cancel=cancel,
+        )
+        return Found(old, found)
+
+    def _apply_discovery(self, outcome: Outcome) -> None:
+        """On the loop's thread: a re-discovery's result written to ``inventory.json`` (atomically; the file
+        watcher then wakes a pass too), or its failure logged with the inventory kept."""
+        exc = outcome.error
+        if isinstance(exc, discovery.Cancelled):
+            log.info("periodic discovery cancelled (daemon stopping); inventory unchanged")
+            return
+        if isinstance(exc, DeviceError | UserError | StoreError):
             log.warning("periodic discovery failed; keeping the current inventory: %s", exc)
             return
+        if exc is not None or outcome.result is None:
+            log.error("periodic discovery crashed; keeping the current inventory", exc_info=exc)
+            return
+        old, found = outcome.result.previous, outcome.result.found
         inv = found.inventory
         if found.auth_failed:
             log.warning(
@@ -268,6 +297,19 @@ class Daemon:
         self.state.last_discovery = _now_iso()
         if not changes.empty:
             log.info("re-discovery: %s", "; ".join(changes.lines()[:20]))
+        log.debug("re-discovery took %.1f s", outcome.seconds)
+
+    def _finish_discovery(self) -> None:
+        """At a stop (the discovery already cancelled): wait a bounded time for it; a result it completed
+        is written, one still running is abandoned (it writes nothing; its thread dies with the process)."""
+        outcome = self._discovery.close(DISCOVERY_STOP_GRACE)
+        if outcome is not None:
+            self._apply_discovery(outcome)
+        elif self._discovery.busy:
+            log.warning(
+                "periodic discovery still running after %.0f s; abandoned, inventory unchanged",
+                DISCOVERY_STOP_GRACE,
+            )
 
     def _drain(self, session: Session) -> None:
         """After a stop: let commands already running finish (their results are persisted), start nothing."""

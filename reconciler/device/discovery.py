@@ -12,8 +12,9 @@ that a later plan would treat as standalone units.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.errors import DeviceError
@@ -27,6 +28,12 @@ log = logs.get("reconciler.discovery")
 
 FirewallFactory = Callable[[str, str], FirewallClient]
 """(mgmt_ip, serial) -> a client for that firewall."""
+
+CANCEL_CHECK = 0.2  # seconds between looks at ``cancel`` while probes run
+
+
+class Cancelled(Exception):
+    """A discovery given up on request (``run``'s ``cancel``): nothing was returned, nothing written."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,11 @@ def run(
     now: str,
     progress: Callable[[int, int], None] | None = None,
     previous: Inventory | None = None,
+    cancel: threading.Event | None = None,
 ) -> Discovery:
     """``discover`` with the failed probes. A firewall whose probe fails keeps what ``previous`` knew of it
-    (marked stale). Panorama errors propagate."""
+    (marked stale). Panorama errors propagate. Once ``cancel`` is set, probes not yet started are dropped and
+    ``Cancelled`` is raised (after the probes already asking a firewall end, each within its timeouts)."""
     listed = _usable(panorama.connected_devices())
     groups = panorama.device_groups()
     total = len(listed)
@@ -104,12 +113,18 @@ def run(
             if not dev.mgmt_ip:
                 probes[dev.serial] = Probe(dev.serial, error="Panorama reports no management IP")
         done = len(probes)
-        for fut in as_completed(futures):
-            probe = fut.result()
-            probes[probe.serial] = probe
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        pending = set(futures)
+        while pending:  # each probe ends within its calls' timeouts and retries
+            if cancel is not None and cancel.is_set():
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise Cancelled(f"discovery cancelled with {len(pending)} of {total} firewalls not yet answered")
+            finished, pending = wait(pending, timeout=CANCEL_CHECK, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                probe = fut.result()
+                probes[probe.serial] = probe
+                done += 1
+                if progress is not None:
+                    progress(done, total)
     known = previous.devices if previous is not None else {}
     devices = [
         _record(dev, groups.get(dev.serial, ""), probes[dev.serial], now, known.get(dev.serial))

@@ -238,3 +238,38 @@ def test_discovery_records_panorama_and_its_ha_peer_versions(
     assert inv.devices["011100000002"].connected is False  # unsupported by Panorama 11.1.4
     data = json.loads(work.inventory_file.read_text())
     assert data["panorama_version"] == "11.1.4"
+
+
+def test_a_cancelled_discovery_stops_asking_firewalls(
+    start_sim: Callable[..., Simulator], work: WorkPaths
+) -> None:
+    """The daemon cancels its background re-discovery at a stop: the probes not yet started are dropped."""
+    import threading
+
+    import pytest
+
+    from reconciler.device import discovery
+    from reconciler.device.client import FirewallClientFactory, panorama_from_config
+    from reconciler.workdir.config import Config
+
+    sim = start_sim(firewalls=9)
+    configure_for(work, sim)
+    cfg = Config.load(work.config_file, env={})
+    cancel = threading.Event()
+    serials = [d.serial for d in sim.devices]
+    before = {s: sum(sim.api_calls(s).values()) for s in serials}
+    with pytest.raises(discovery.Cancelled, match="of 9 firewalls not yet answered"):
+        discovery.run(
+            panorama_from_config(cfg),
+            FirewallClientFactory(cfg),
+            workers=1,
+            retry_attempts=1,
+            now="2026-12-02T21:00:00Z",
+            progress=lambda done, total: cancel.set(),  # after the first firewall answered
+            cancel=cancel,
+        )
+    asked = [s for s in serials if sum(sim.api_calls(s).values()) > before[s]]
+    assert 1 <= len(asked) <= 3, (
+        f"one worker: the first answer, and at most the probes already under way: {asked}"
+    )
+    assert not work.inventory_file.exists()
