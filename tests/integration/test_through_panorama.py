@@ -8,18 +8,23 @@ connected`` while they restart), with the real pan-os-python client over sockets
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from reconciler.cli import app
 from reconciler.sim.faults import Fault
-from reconciler.sim.fleet import FleetSpec
+from reconciler.sim.fleet import FleetSpec, HaSpec
 from tests.integration.fleet_env import fleet_env
 from tests.integration.test_engine import TARGET, dev, group
 from tests.safety import assert_safe
 
 CUT_OFF = (Fault.create("direct_unreachable"),)
 VIA = " (via panorama)"
+
+
+def connection(mode: str) -> dict[str, Any]:
+    return {"firewall.connection": mode}
 
 
 def apply(runner: CliRunner, work: Path, desired: Path) -> object:
@@ -55,7 +60,7 @@ def test_apply_through_panorama_upgrades_firewalls_with_no_direct_route(
     tmp_path: Path, runner: CliRunner
 ) -> None:
     fleet = FleetSpec(devices=(dev("001", "11.1.2", faults=CUT_OFF), dev("002", "11.1.2", faults=CUT_OFF)))
-    with fleet_env(tmp_path, fleet, base_address="127.236.0.0", **{"firewall.connection": "panorama"}) as env:
+    with fleet_env(tmp_path, fleet, base_address="127.236.0.0", **connection("panorama")) as env:
         env.write_desired(group())
         result = apply(runner, env.paths.root, env.desired)
         assert 0 == result.exit_code, result.output  # type: ignore[attr-defined]
@@ -70,3 +75,33 @@ def test_apply_through_panorama_upgrades_firewalls_with_no_direct_route(
         # Reboot polling through Panorama met "<serial> not connected" and waited, as for a closed listener.
         assert {"001", "002"} <= not_connected(events)
         assert_safe(events, managed={"001", "002"}, max_in_flight=20)
+
+
+def test_apply_auto_reaches_a_cut_off_ha_pair_through_panorama_and_the_rest_directly(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """``auto``: an HA pair whose management addresses are cut off is upgraded through Panorama (suspend,
+    reboot, functional, passive first), a standalone firewall that answers at its address stays direct."""
+    fleet = FleetSpec(
+        devices=(
+            dev("101", "11.1.2", ha=HaSpec("102", priority=10), faults=CUT_OFF),
+            dev("102", "11.1.2", ha=HaSpec("101", priority=20), faults=CUT_OFF),
+            dev("003", "11.1.2"),
+        )
+    )
+    with fleet_env(tmp_path, fleet, base_address="127.237.0.0", **connection("auto")) as env:
+        env.write_desired(group())
+        result = apply(runner, env.paths.root, env.desired)
+        assert 0 == result.exit_code, result.output  # type: ignore[attr-defined]
+        events = env.sim.events()
+        assert {TARGET} == {env.sim.device(s).version for s in ("101", "102", "003")}
+        for serial in ("101", "102"):
+            calls = env.sim.api_calls(serial)
+            assert {} == direct_calls(calls), serial
+            assert calls.get("op:request restart system" + VIA) == 1
+            asked = [e["event"] for e in events if e["serial"] == serial and e["event"].startswith("ha_")]
+            assert ["ha_suspend_request", "ha_functional_request"] == [e for e in asked if "request" in e]
+        assert 0 == proxied_calls(env.sim.api_calls("003"))
+        assert env.sim.api_calls("003").get("op:request restart system") == 1
+        assert {"101", "102"} <= not_connected(events)
+        assert_safe(events, managed={"101", "102", "003"}, max_in_flight=20)
