@@ -209,6 +209,7 @@ class Group:
     paused: bool = False
     allow_downgrade: bool = False
     description: str = ""
+    connection: str | None = None  # direct|panorama|auto; None: the firewall.connection setting
 
     @property
     def download_only(self) -> bool:
@@ -239,6 +240,10 @@ class Group:
             out["imageCleanup"] = self.image_cleanup.to_json()
         out["paused"] = self.paused
         out["allowDowngrade"] = self.allow_downgrade
+        if self.connection is not None:
+            # Only when set: existing desired states keep their digest. Not part of group_digest: how a
+            # firewall is reached does not change the work done on it.
+            out["connection"] = self.connection
         return out
 
 
@@ -501,6 +506,7 @@ def _group(
         paused=bool(raw.get("paused", False)),
         allow_downgrade=bool(get("allowDowngrade", allow_downgrade)),
         description=raw.get("description", ""),
+        connection=get("connection"),
     )
 
 

@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -340,9 +341,17 @@ def _worth_retrying(exc: BaseException) -> bool:
     return isinstance(exc, TemporaryDeviceError) or getattr(exc, "kind", None) == "bad-response"
 
 
-class RateLimiter:
-    """A token bucket: at most ``per_minute`` acquisitions in any minute, bursts up to ``burst``.
+DEFAULT_BURST = 4  # discovery's Panorama calls (device list, groups, system info, HA) without waiting
 
+
+class RateLimiter:
+    """At most ``per_minute`` acquisitions in any 60 seconds, and bursts up to ``burst``.
+
+    Two rules, both kept: a token bucket (``burst`` tokens, refilled at ``per_minute`` / 60 a second) spaces
+    the calls, and a sliding window (the last ``per_minute`` acquisition times) keeps any 60 seconds at the
+    configured rate even right after a burst: at 10 a minute with a burst of 4, the first four calls go at
+    once, then one every 6 s, never an eleventh within a minute of the first. ``burst`` defaults to
+    ``DEFAULT_BURST`` (or a tenth of a minute's calls if that is more, never more than ``per_minute``).
     ``clock`` and ``sleep`` are injectable so tests run without real waiting.
     """
 
@@ -356,12 +365,17 @@ class RateLimiter:
     ) -> None:
         if per_minute <= 0:
             raise ValueError("rate must be positive")
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be at least 1")
         self.rate = per_minute / 60.0
-        self.capacity = float(burst if burst is not None else max(1, int(per_minute // 6) or 1))
+        self.per_window = max(1, int(per_minute))
+        default = max(min(DEFAULT_BURST, self.per_window), int(per_minute // 6))
+        self.capacity = float(burst if burst is not None else default)
         self.tokens = self.capacity
         self.clock = clock
         self.sleep = sleep
         self.stamp = clock()
+        self.granted: deque[float] = deque(maxlen=self.per_window)  # times given out, the latest last
         self.lock = threading.Lock()
 
     def acquire(self) -> float:
@@ -371,7 +385,13 @@ class RateLimiter:
             self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
             self.tokens -= 1.0
-            wait = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+            at = now if self.tokens >= 0 else now - self.tokens / self.rate
+            if len(self.granted) == self.per_window:
+                at = max(at, self.granted[0] + 60.0)
+            if self.granted:
+                at = max(at, self.granted[-1])  # in the order asked
+            self.granted.append(at)
+            wait = at - now
         if wait > 0:
             self.sleep(wait)
         return wait
@@ -990,10 +1010,10 @@ def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
 class FirewallClientFactory:
     """The one way to build a firewall's client from the settings: ``factory(host, serial)`` reaches
     ``host`` with the ``firewall.*`` endpoint settings and the firewall credentials (read once, here; their
-    secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` says, with this
-    factory's retry policy and call hook. The clients of one factory (one session) share the Panorama link
-    (one API key, one ``panorama.rate_limit`` bucket) and the memory of which firewalls ``auto`` moved to
-    Panorama."""
+    secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` (or the
+    ``connection`` given, a group's override) says, with this factory's retry policy and call hook. The
+    clients of one factory (one session) share the Panorama link (one API key, one ``panorama.rate_limit``
+    bucket) and the memory of which firewalls ``auto`` moved to Panorama."""
 
     def __init__(
         self,
@@ -1009,13 +1029,27 @@ class FirewallClientFactory:
         self.retry = retry or RetryPolicy()
         self.on_call = on_call
         self.paths = PathMemory()
-        self.via: PanoramaLink | None = None
+        self._limiter = limiter
+        self._via: PanoramaLink | None = None
+        self._via_lock = threading.Lock()
         if self.connection != "direct":
-            self.via = PanoramaLink(
-                panorama_endpoint(cfg, f" (firewall.connection is {self.connection})"),
-                panorama_credentials(cfg),
-                limiter or RateLimiter(cfg.get("panorama.rate_limit")),
-            )
+            self.link(self.connection)
+
+    @property
+    def via(self) -> PanoramaLink | None:
+        return self._via
+
+    def link(self, connection: str) -> PanoramaLink:
+        """The session's link to Panorama, built on first need (a setting, or a group asking for it)."""
+        with self._via_lock:
+            if self._via is None:
+                cfg = self.config
+                self._via = PanoramaLink(
+                    panorama_endpoint(cfg, f" (firewall.connection {connection})"),
+                    panorama_credentials(cfg),
+                    self._limiter or RateLimiter(cfg.get("panorama.rate_limit")),
+                )
+            return self._via
 
     def require_credentials(self) -> FirewallClientFactory:
         """This factory, for commands that cannot work without credentials (else a UserError): the
@@ -1033,14 +1067,16 @@ class FirewallClientFactory:
             )
         return self
 
-    def __call__(self, host: str, serial: str = "") -> FirewallClient:
+    def __call__(self, host: str, serial: str = "", connection: str | None = None) -> FirewallClient:
+        """A client of ``serial`` at ``host``; ``connection`` overrides ``firewall.connection``."""
+        mode = connection or self.connection
         return FirewallClient(
             firewall_endpoint(self.config, host),
             self.credentials,
             serial=serial,
             retry=self.retry,
             on_call=self.on_call,
-            connection=self.connection,
-            via=self.via,
+            connection=mode,
+            via=self.link(mode) if mode != "direct" else self.via,
             paths=self.paths,
         )

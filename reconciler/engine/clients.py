@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from reconciler.core.desired import DesiredState
 from reconciler.core.errors import PermanentDeviceError
 from reconciler.core.inventory import Inventory
+from reconciler.core.selectors import assign
 from reconciler.device.client import FirewallClient, FirewallClientFactory, RetryPolicy
 from reconciler.workdir.config import Config
 
@@ -20,8 +22,10 @@ class ClientPool:
         *,
         on_call: Callable[[str, str | None, str], None] | None = None,
         retry: RetryPolicy | None = None,
+        connection_for: Callable[[str], str | None] | None = None,
     ) -> None:
         self.inventory = inventory
+        self.connection_for = connection_for or (lambda serial: None)
         # Retry waits are durations like any other: against a time-scaled simulator they shrink with it
         # (unscaled, one retried call took hundreds of simulated seconds and timed out healthy reboots).
         scale = float(config.get("engine.time_scale"))
@@ -30,7 +34,7 @@ class ClientPool:
             retry=retry or RetryPolicy(attempts=2, initial_wait=1.0 * scale, max_wait=5.0 * scale),
             on_call=on_call,
         )
-        self._clients: dict[str, tuple[str, FirewallClient]] = {}
+        self._clients: dict[str, tuple[tuple[str, str | None], FirewallClient]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -44,10 +48,37 @@ class ClientPool:
             raise PermanentDeviceError(
                 f"{serial}: not in the inventory (run 'device discover')", kind="inventory"
             )
+        key = (dev.mgmt_ip, self.connection_for(serial))
         with self._guard:
             cached = self._clients.get(serial)
-            if cached is not None and cached[0] == dev.mgmt_ip:
+            if cached is not None and cached[0] == key:
                 return cached[1]
-            client = self.make(dev.mgmt_ip, serial)
-            self._clients[serial] = (dev.mgmt_ip, client)
+            client = self.make(dev.mgmt_ip, serial, key[1])
+            self._clients[serial] = (key, client)
             return client
+
+
+class GroupConnections:
+    """serial -> its group's ``connection`` override (None: the setting), from the desired state in force
+    and the inventory; recomputed only when either changes."""
+
+    def __init__(
+        self, desired: Callable[[], DesiredState | None], inventory: Callable[[], Inventory]
+    ) -> None:
+        self.desired = desired
+        self.inventory = inventory
+        self._key: tuple[str, Inventory] | None = None  # the inventory itself: compared by identity
+        self._of: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, serial: str) -> str | None:
+        desired, inventory = self.desired(), self.inventory()
+        if desired is None or not any(g.connection for g in desired.groups):
+            return None
+        with self._lock:
+            if self._key is None or self._key[0] != desired.digest or self._key[1] is not inventory:
+                by_group = {g.name: g.connection for g in desired.groups if g.connection}
+                found = assign([(g.name, g.selection) for g in desired.groups], inventory)
+                self._of = {s: by_group[g] for s, g in found.group_of.items() if g in by_group}
+                self._key = (desired.digest, inventory)
+            return self._of.get(serial)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.engine import metrics as metrics_mod
-from reconciler.engine.clients import ClientPool
+from reconciler.engine.clients import ClientPool, GroupConnections
 from reconciler.engine.executor import Executor
 from reconciler.engine.imperative import Imperative
 from reconciler.engine.metrics import Metrics
@@ -87,7 +87,12 @@ def open_session(
         config.get("notifications.webhook_url"), config.get("notifications.timeout")
     )
     holder: dict[str, Reconciler] = {}
-    pool = ClientPool(config, lambda: holder["r"].inventory, on_call=metrics.api_call)
+    pool = ClientPool(
+        config,
+        lambda: holder["r"].inventory,
+        on_call=metrics.api_call,
+        connection_for=GroupConnections(lambda: holder["r"].desired, lambda: holder["r"].inventory),
+    )
     runner = Runner(paths, pool.get, lambda: iso(utc_now()), lock_for=pool.lock)
     workers = int(config.get("workers.max"))
     executor = Executor(paths, runner, threads=threads or min(64, max(4, workers)), clock=utc_now)

@@ -105,3 +105,28 @@ def test_apply_auto_reaches_a_cut_off_ha_pair_through_panorama_and_the_rest_dire
         assert env.sim.api_calls("003").get("op:request restart system") == 1
         assert {"101", "102"} <= not_connected(events)
         assert_safe(events, managed={"101", "102", "003"}, max_in_flight=20)
+
+
+def test_a_groups_connection_overrides_the_setting(tmp_path: Path, runner: CliRunner) -> None:
+    """``firewall.connection`` is ``panorama`` (discovery probes through Panorama too); the desired state
+    keeps one group on the management addresses."""
+    fleet = FleetSpec(
+        devices=(
+            dev("001", "11.1.2", faults=CUT_OFF, device_group="remote"),
+            dev("002", "11.1.2", device_group="dc"),
+        )
+    )
+    with fleet_env(tmp_path, fleet, base_address="127.238.0.0", **connection("panorama")) as env:
+        env.write_desired(
+            f'groups:\n  - name: remote\n    select: {{deviceGroups: [remote]}}\n    target: "{TARGET}"\n'
+            f'  - name: dc\n    select: {{deviceGroups: [dc]}}\n    target: "{TARGET}"\n'
+            "    connection: direct\n"
+        )
+        result = apply(runner, env.paths.root, env.desired)
+        assert 0 == result.exit_code, result.output  # type: ignore[attr-defined]
+        assert {TARGET} == {env.sim.device(s).version for s in ("001", "002")}
+        assert {} == direct_calls(env.sim.api_calls("001"))
+        assert env.sim.api_calls("001").get("op:request restart system" + VIA) == 1
+        dc = env.sim.api_calls("002")
+        assert dc.get("op:request restart system") == 1 and "op:request restart system" + VIA not in dc
+        assert_safe(env.sim.events(), managed={"001", "002"}, max_in_flight=20)

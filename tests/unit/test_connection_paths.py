@@ -180,3 +180,10 @@ def test_panorama_modes_need_panorama_host_and_a_serial(net: Network) -> None:
         FirewallClientFactory(Config({"firewall.connection": "panorama"}, None, {}))
     with pytest.raises(PermanentDeviceError, match="serial"):
         factory("auto")(FW, "")
+
+
+def test_a_groups_override_reaches_through_panorama_while_the_setting_is_direct(net: Network) -> None:
+    make = factory("direct")
+    assert "panorama" == answered_by(make(FW, SERIAL, "panorama").op("show clock"))
+    assert FW == answered_by(make(FW, SERIAL).op("show clock"))
+    assert ["keygen", "op"] == [q.get("type") for q in net.to(FW)]
