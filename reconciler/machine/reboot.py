@@ -12,6 +12,10 @@ past the window the polls back off up to ``max_reboot_poll_interval``. A device 
 chassis is not ready yet is asked again after ``reboot_poll_ready``. The first answer after the boot gives the
 uptime, so ``RebootWatch.booted_after`` (the time the reboot took, without the polling lag) is recorded for
 the fleet's next expectation.
+
+A ready answer carries ``show system info`` (version and uptime): that is the version check, so the hop goes
+on to post-flight (or fails) in the same step; ``verify_version`` with its own ``CheckVersion`` read is only
+taken when the answer came without a version.
 """
 
 from __future__ import annotations
@@ -104,12 +108,13 @@ def on_device_answered(ctx: Ctx, obs: DeviceAnswered) -> Step:
     if not obs.chassis_ready:
         return reboot_wait(ctx, down=True, answering=True)
     if rebooted(ctx, obs.uptime_seconds) or same(obs.version, hop.version):
+        watch = with_boot_time(ctx, obs.uptime_seconds)
+        if obs.version is not None:
+            # The probe read ``show system info`` just now: its version is the check (no second read).
+            ctx = ctx.at(replace(rec, reboot=watch))
+            return on_version(ctx, VersionObserved(obs.version, obs.uptime_seconds), keep_watch=True)
         return move(
-            ctx,
-            Phase.VERIFY_VERSION,
-            CheckVersion(hop.version),
-            reboot=with_boot_time(ctx, obs.uptime_seconds),
-            message="verifying version",
+            ctx, Phase.VERIFY_VERSION, CheckVersion(hop.version), reboot=watch, message="verifying version"
         )
     return not_yet_down(ctx, obs.uptime_seconds)
 
@@ -137,20 +142,25 @@ def not_yet_down(ctx: Ctx, uptime: int | None) -> Step:
     return reboot_wait(ctx, down=False)
 
 
-def on_version(ctx: Ctx, obs: VersionObserved) -> Step:
-    """The hop took effect (post-flight next), or the device restarted on another version (failed)."""
+def on_version(ctx: Ctx, obs: VersionObserved, *, keep_watch: bool = False) -> Step:
+    """The hop took effect (post-flight next), or the device restarted on another version (failed).
+
+    ``keep_watch``: the version came with the readiness probe's answer (``on_device_answered``), in the same
+    transition that measured the boot time: the watch stays on the record so the engine learns that sample
+    (the next pre-flight or the end of the run clears it)."""
     rec = ctx.record
     hop = rec.hop
     assert hop is not None
     if same(obs.version, hop.version):
+        watch = rec.reboot if keep_watch else None
         if guarded(ctx):
-            return restore_ha(ctx, current_version=str(version_of(obs.version)), reboot=None)
+            return restore_ha(ctx, current_version=str(version_of(obs.version)), reboot=watch)
         return move(
             ctx,
             Phase.POSTFLIGHT,
             Snapshot("post", rec.current_path_index, hop.version),
             current_version=str(version_of(obs.version)),
-            reboot=None,
+            reboot=watch,
             message="post-flight snapshot",
         )
     rec = replace(rec, current_version=obs.version)

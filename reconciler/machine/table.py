@@ -152,7 +152,8 @@ def _build_table() -> dict[tuple[Phase, type[Observation]], Transition]:
         _t(
             P.WAIT_READY,
             DeviceAnswered,
-            (P.WAIT_READY, P.VERIFY_VERSION, P.REBOOT, P.FAILED),
+            # A ready answer carries the version: verified in the same step (post-flight, or failed).
+            (P.WAIT_READY, P.VERIFY_VERSION, P.POSTFLIGHT, P.REBOOT, P.FAILED, P.HELD),
             on_device_answered,
         ),
         _t(

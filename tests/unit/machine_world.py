@@ -189,6 +189,7 @@ class FakeFirewall:
     preemptive: bool = False  # takes the active role back from an active peer once it is passive
     preempt_in: int = 0  # commands run on this firewall before a pending preemption happens
     active_reboots: list[str] = field(default_factory=list)  # ground truth: rebooted while active, peer up
+    probe_reads_version: bool = True  # a ready PollReady answer carries version and uptime (as the runner's)
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -294,6 +295,8 @@ class FakeFirewall:
             if self.down_polls > 0:
                 self.down_polls -= 1
                 return CommandFailed(cmd.name, True, "unreachable", "connection refused")
+            if not self.probe_reads_version:
+                return DeviceAnswered(True)
             return DeviceAnswered(True, self.version, self.uptime(now))
         if isinstance(cmd, CheckVersion):
             if self.down_polls > 0:

@@ -368,7 +368,10 @@ def test_a_cancel_after_the_install_holds_only_once_the_new_version_is_verified(
     rig.settle(on_pump=cancel_once_installing)
     assert [True] == asked
     after = rig.phases("0001")[rig.phases("0001").index(Phase.INSTALL) :]
-    assert [Phase.INSTALL, Phase.REBOOT, Phase.WAIT_READY, Phase.VERIFY_VERSION, Phase.HELD] == after
+    # The ready answer carried the new version: verified in that step, then held (never before).
+    assert [Phase.INSTALL, Phase.REBOOT, Phase.WAIT_READY, Phase.HELD] == after
+    held = rig.ex.record("0001")
+    assert held is not None and held.current_version == TARGET
     assert TARGET == rig.fws["0001"].version and 1 == rig.fws["0001"].reboots
     assert [] == rig.problems
     # Released, it starts over from a fresh pre-flight and finds the work done.

@@ -20,6 +20,7 @@ from reconciler.machine import (
 from reconciler.machine.__main__ import main
 from reconciler.machine.commands import (
     Backup,
+    CheckVersion,
     CompareSnapshots,
     ContentDownload,
     ContentInstall,
@@ -83,11 +84,11 @@ def test_standalone_single_hop_goes_through_every_phase_in_order() -> None:
         Phase.DOWNLOAD_TARGET,
         Phase.INSTALL,
         Phase.REBOOT,
-        Phase.WAIT_READY,
-        Phase.VERIFY_VERSION,
+        Phase.WAIT_READY,  # the ready answer carries the version: verified in the same step
         Phase.POSTFLIGHT,
         Phase.DONE,
     ]
+    assert not any(isinstance(c, CheckVersion) for c in commands_of(steps))
     assert fw.version == "11.0.3"
     assert fw.executed == [
         ("Download", "11.0.0"),
@@ -326,13 +327,21 @@ def test_cancel_during_install_waits_until_the_version_is_verified() -> None:
     rec, _, steps = answer_all(result.record, fw, now=now)
     assert rec.phase is Phase.HELD and rec.hold is not None and rec.hold.from_phase == "postflight"
     assert fw.version == "11.0.3" and ("Reboot", "") in fw.executed
-    assert Phase.VERIFY_VERSION in phases_of(steps)
+    assert Phase.WAIT_READY in phases_of(steps) and rec.current_version == "11.0.3"
     assert not any(isinstance(c, Snapshot) and c.kind == "post" for c in commands_of(steps))
+
+
+def test_a_readiness_answer_without_a_version_is_verified_by_its_own_read() -> None:
+    fw = FakeFirewall("0001", "10.2.9", probe_reads_version=False)
+    rec, _, steps = answer_all(record(path=("11.0.3",)), fw)
+    assert rec.phase is Phase.DONE and rec.current_version == "11.0.3"
+    assert Phase.VERIFY_VERSION in phases_of(steps)
+    assert sum(isinstance(c, CheckVersion) for c in commands_of(steps)) == 1
 
 
 @pytest.mark.parametrize("phase", [Phase.REBOOT, Phase.WAIT_READY, Phase.VERIFY_VERSION])
 def test_hold_is_deferred_in_every_unsafe_phase(phase: Phase) -> None:
-    fw = FakeFirewall("0001", "10.2.9")
+    fw = FakeFirewall("0001", "10.2.9", probe_reads_version=False)  # to pass through verify_version
     rec, now = run_until(record(), fw, phase)
     result = step(rec, HoldRequest("bob", "look first"), at(now), FAST)
     assert result.record.phase is phase and result.commands == (rec.outstanding,)
@@ -425,7 +434,7 @@ def samples() -> list[Observation]:
 
 
 def records_in_every_phase() -> dict[Phase, DeviceRecord]:
-    fw = FakeFirewall("0001", "10.2.9")
+    fw = FakeFirewall("0001", "10.2.9", probe_reads_version=False)  # to pass through verify_version
     hops = (Hop("11.0.3", ("11.0.0", "11.0.3"), "9999-1"),)
     out: dict[Phase, DeviceRecord] = {}
     rec = record(hops=hops, path=("11.0.3",))

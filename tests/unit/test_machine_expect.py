@@ -11,7 +11,7 @@ from pathlib import Path
 from machine_world import FAST, FakeFirewall, at, ha_pair, reboot_issued, record, run_until
 
 from reconciler.machine import step
-from reconciler.machine.commands import CheckVersion, FunctionalSelf, PollReady, ReadPairRoles
+from reconciler.machine.commands import FunctionalSelf, PollReady, ReadPairRoles
 from reconciler.machine.expect import (
     KEEP,
     REBOOT,
@@ -68,7 +68,8 @@ def test_the_first_answer_after_the_boot_records_how_long_the_reboot_took() -> N
     issued = reboot_issued(rec)
     # Booted 40 s before this answer: the reboot took (now - issued) - 40 s, whatever the polling lag.
     result = step(rec, DeviceAnswered(True, "11.0.3", 40), at(now), FAST)
-    assert isinstance(result.record.outstanding, CheckVersion)
+    # Its version is the check too: on to post-flight, the watch kept for the sample.
+    assert result.record.phase is Phase.POSTFLIGHT
     assert result.record.reboot is not None
     assert result.record.reboot.booted_after == now - issued - 40
     assert samples_from(rec, result.record) == [(REBOOT, now - issued - 40)]
@@ -109,7 +110,7 @@ def test_reboots_inside_the_learned_window_are_seen_within_the_dense_interval_in
             obs = DeviceAnswered(True, "11.0.3", int(t - issued - took)) if up else DOWN
             result = step(rec, obs, at(t), s)
             rec, t = result.record, t + (result.requeue_after or 0)
-        assert rec.phase is Phase.VERIFY_VERSION and rec.reboot is not None
+        assert rec.phase is Phase.POSTFLIGHT and rec.reboot is not None
         assert rec.reboot.booted_after is not None and abs(rec.reboot.booted_after - took) <= 1.0
         lags.append(last - issued - took)
         polls.append(n)

@@ -484,13 +484,43 @@ def test_reboot_back_on_the_old_version_fails() -> None:
     rec, now = run_until(record(), fw, Reboot)
     rec = step(rec, fw.run(Reboot(), now, "oldversion"), at(now), FAST).record
     rec, _, _ = answer_all(rec, fw, now=now)
+    # The readiness answer carried the version: failed right there, without a second read.
+    failed_with(rec, Reason.CAME_BACK_ON_OLD_VERSION, Phase.WAIT_READY)
+    assert rec.current_version == "10.2.9"
+
+
+def test_reboot_back_on_the_old_version_fails_when_verified_by_its_own_read() -> None:
+    fw = FakeFirewall("0001", "10.2.9", probe_reads_version=False)
+    rec, now = run_until(record(), fw, Reboot)
+    rec = step(rec, fw.run(Reboot(), now, "oldversion"), at(now), FAST).record
+    rec, _, _ = answer_all(rec, fw, now=now)
     failed_with(rec, Reason.CAME_BACK_ON_OLD_VERSION, Phase.VERIFY_VERSION)
     assert rec.current_version == "10.2.9"
 
 
 def test_reboot_onto_a_third_version_fails() -> None:
-    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), CheckVersion)
+    fw = FakeFirewall("0001", "10.2.9", probe_reads_version=False)
+    rec, now = run_until(record(), fw, CheckVersion)
     failed_with(step(rec, VersionObserved("10.2.10", 60), at(now), FAST).record, Reason.UNEXPECTED_VERSION)
+
+
+def test_a_readiness_answer_on_a_third_version_after_the_restart_fails_at_once() -> None:
+    rec, now = reboot_wait()
+    rec = step(rec, CommandFailed("PollReady", True, "unreachable"), at(now), FAST).record
+    result = step(rec, DeviceAnswered(True, "10.2.10", 5), at(now + 400), FAST)
+    failed_with(result.record, Reason.UNEXPECTED_VERSION, Phase.WAIT_READY)
+    assert result.commands == ()
+
+
+def test_a_readiness_answer_on_the_hop_version_goes_to_postflight_with_the_boot_time_kept() -> None:
+    rec, now = reboot_wait()
+    issued = reboot_issued(rec)
+    result = step(rec, DeviceAnswered(True, "11.0.3", 40), at(now + 400), FAST)
+    assert result.record.phase is Phase.POSTFLIGHT and result.record.current_version == "11.0.3"
+    assert isinstance(result.record.outstanding, Snapshot) and result.record.outstanding.kind == "post"
+    # The same transition measured the boot: the watch stays so the engine learns the sample.
+    assert result.record.reboot is not None
+    assert result.record.reboot.booted_after == now + 400 - issued - 40
 
 
 def test_a_reboot_request_refused_fails() -> None:
@@ -610,7 +640,7 @@ def _scenario_reboot_timeout() -> DeviceRecord:
 
 
 def _scenario_old_version() -> DeviceRecord:
-    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), CheckVersion)
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9", probe_reads_version=False), CheckVersion)
     return step(rec, VersionObserved("10.2.9", 30), at(now), FAST).record
 
 

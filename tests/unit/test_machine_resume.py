@@ -225,7 +225,7 @@ def test_device_already_on_target_while_recorded_in_install_is_verified() -> Non
 
 
 def test_device_on_target_but_not_ready_waits() -> None:
-    fw = FakeFirewall("0001", "10.2.9")
+    fw = FakeFirewall("0001", "10.2.9", probe_reads_version=False)  # to stop in verify_version
     rec, now = run_until(record(), fw, CheckVersion)
     result = resume(restarted(rec), LiveDevice(True, "11.0.3", False, 30, ()), at(now), FAST)
     assert result.record.phase is Phase.WAIT_READY and result.commands == (PollReady("11.0.3"),)
