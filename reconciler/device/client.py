@@ -1010,10 +1010,10 @@ def firewall_endpoint(cfg: Config, host: str) -> Endpoint:
 class FirewallClientFactory:
     """The one way to build a firewall's client from the settings: ``factory(host, serial)`` reaches
     ``host`` with the ``firewall.*`` endpoint settings and the firewall credentials (read once, here; their
-    secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` says, with this
-    factory's retry policy and call hook. The clients of one factory (one session) share the Panorama link
-    (one API key, one ``panorama.rate_limit`` bucket) and the memory of which firewalls ``auto`` moved to
-    Panorama."""
+    secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` (or the
+    ``connection`` given, a group's override) says, with this factory's retry policy and call hook. The
+    clients of one factory (one session) share the Panorama link (one API key, one ``panorama.rate_limit``
+    bucket) and the memory of which firewalls ``auto`` moved to Panorama."""
 
     def __init__(
         self,
@@ -1029,13 +1029,27 @@ class FirewallClientFactory:
         self.retry = retry or RetryPolicy()
         self.on_call = on_call
         self.paths = PathMemory()
-        self.via: PanoramaLink | None = None
+        self._limiter = limiter
+        self._via: PanoramaLink | None = None
+        self._via_lock = threading.Lock()
         if self.connection != "direct":
-            self.via = PanoramaLink(
-                panorama_endpoint(cfg, f" (firewall.connection is {self.connection})"),
-                panorama_credentials(cfg),
-                limiter or RateLimiter(cfg.get("panorama.rate_limit")),
-            )
+            self.link(self.connection)
+
+    @property
+    def via(self) -> PanoramaLink | None:
+        return self._via
+
+    def link(self, connection: str) -> PanoramaLink:
+        """The session's link to Panorama, built on first need (a setting, or a group asking for it)."""
+        with self._via_lock:
+            if self._via is None:
+                cfg = self.config
+                self._via = PanoramaLink(
+                    panorama_endpoint(cfg, f" (firewall.connection {connection})"),
+                    panorama_credentials(cfg),
+                    self._limiter or RateLimiter(cfg.get("panorama.rate_limit")),
+                )
+            return self._via
 
     def require_credentials(self) -> FirewallClientFactory:
         """This factory, for commands that cannot work without credentials (else a UserError): the
@@ -1053,14 +1067,16 @@ class FirewallClientFactory:
             )
         return self
 
-    def __call__(self, host: str, serial: str = "") -> FirewallClient:
+    def __call__(self, host: str, serial: str = "", connection: str | None = None) -> FirewallClient:
+        """A client of ``serial`` at ``host``; ``connection`` overrides ``firewall.connection``."""
+        mode = connection or self.connection
         return FirewallClient(
             firewall_endpoint(self.config, host),
             self.credentials,
             serial=serial,
             retry=self.retry,
             on_call=self.on_call,
-            connection=self.connection,
-            via=self.via,
+            connection=mode,
+            via=self.link(mode) if mode != "direct" else self.via,
             paths=self.paths,
         )
