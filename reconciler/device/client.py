@@ -17,7 +17,7 @@ a longer one fails that call (``bad-response``) without being read further.
 
 Paths: a firewall is reached at its management address (``direct``) or through Panorama (``panorama``:
 pan-os-python's ``Firewall(serial=...)`` under a ``Panorama``, every request carrying ``target=SERIAL``,
-with Panorama's address, credentials and rate limit), as ``firewall.connection`` says; ``auto`` tries the
+with Panorama's address, credentials and rate limit, the bucket discovery's own calls use), as ``firewall.connection`` says; ``auto`` tries the
 management address and falls back to Panorama when it does not answer (refused, timed out) and never has in
 this session, then keeps to Panorama for that firewall (``PathMemory``). While a firewall restarts Panorama
 answers ``SERIAL not connected``: ``translate`` makes that a temporary ``not-connected`` error, "device down".
@@ -977,13 +977,23 @@ def panorama_credentials(cfg: Config) -> Credentials:
     return creds
 
 
+_panorama_limiters: dict[tuple[str, int, int], RateLimiter] = {}
+
+
+def panorama_limiter(cfg: Config) -> RateLimiter:
+    """The process's one ``panorama.rate_limit`` bucket for the configured Panorama: discovery's own calls
+    and every firewall call through Panorama draw from it."""
+    key = (str(cfg.get("panorama.host")), int(cfg.get("panorama.port")), int(cfg.get("panorama.rate_limit")))
+    with _contexts_lock:
+        limiter = _panorama_limiters.get(key)
+        if limiter is None:
+            limiter = _panorama_limiters[key] = RateLimiter(key[2])
+        return limiter
+
+
 def panorama_from_config(cfg: Config, **kw: Any) -> PanoramaClient:
-    return PanoramaClient(
-        panorama_endpoint(cfg),
-        panorama_credentials(cfg),
-        rate_limit_per_minute=cfg.get("panorama.rate_limit"),
-        **kw,
-    )
+    kw.setdefault("limiter", panorama_limiter(cfg))
+    return PanoramaClient(panorama_endpoint(cfg), panorama_credentials(cfg), **kw)
 
 
 def firewall_credentials(cfg: Config) -> Credentials:
@@ -1012,8 +1022,9 @@ class FirewallClientFactory:
     ``host`` with the ``firewall.*`` endpoint settings and the firewall credentials (read once, here; their
     secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` (or the
     ``connection`` given, a group's override) says, with this factory's retry policy and call hook. The
-    clients of one factory (one session) share the Panorama link (one API key, one ``panorama.rate_limit``
-    bucket) and the memory of which firewalls ``auto`` moved to Panorama."""
+    clients of one factory (one session) share the Panorama link (one API key; the process's
+    ``panorama.rate_limit`` bucket, ``panorama_limiter``) and the memory of which firewalls ``auto`` moved
+    to Panorama."""
 
     def __init__(
         self,
@@ -1047,7 +1058,7 @@ class FirewallClientFactory:
                 self._via = PanoramaLink(
                     panorama_endpoint(cfg, f" (firewall.connection {connection})"),
                     panorama_credentials(cfg),
-                    self._limiter or RateLimiter(cfg.get("panorama.rate_limit")),
+                    self._limiter or panorama_limiter(cfg),
                 )
             return self._via
 

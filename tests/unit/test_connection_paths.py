@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pan.xapi
 import pytest
 
-from reconciler.core.errors import PermanentDeviceError, TemporaryDeviceError
+from reconciler.core.errors import PermanentDeviceError, TemporaryDeviceError, UserError
 from reconciler.device.client import FirewallClientFactory, RateLimiter, RetryPolicy
 from reconciler.workdir.config import Config
 
@@ -187,3 +187,12 @@ def test_a_groups_override_reaches_through_panorama_while_the_setting_is_direct(
     assert "panorama" == answered_by(make(FW, SERIAL, "panorama").op("show clock"))
     assert FW == answered_by(make(FW, SERIAL).op("show clock"))
     assert ["keygen", "op"] == [q.get("type") for q in net.to(FW)]
+
+
+def test_panorama_mode_needs_panoramas_credentials_only() -> None:
+    values = {"firewall.connection": "panorama", "panorama.host": PANO, "panorama.use_http": True}
+    with pytest.raises(UserError, match=r"no Panorama credentials \(firewall\.connection is panorama\)"):
+        FirewallClientFactory(Config(values, None, {})).require_credentials()
+    values.update({"panorama.username": "panoadmin", "panorama.password": "pano-pw"})
+    make = FirewallClientFactory(Config(values, None, {})).require_credentials()
+    assert "panorama" == make(FW, SERIAL).path  # built without any firewall credentials
