@@ -103,12 +103,18 @@ def run(
     (marked stale). Panorama errors propagate. Once ``cancel`` is set, probes not yet started are dropped and
     ``Cancelled`` is raised (after the probes already asking a firewall end, each within its timeouts)."""
     listed = _usable(panorama.connected_devices())
-    groups = panorama.device_groups()
     total = len(listed)
     probes: dict[str, Probe] = {}
     retry = RetryPolicy(attempts=retry_attempts, initial_wait=0.5, max_wait=5.0)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="discover") as pool:
+        # The firewalls are probed as soon as the list is known; Panorama is asked for the device groups
+        # meanwhile (issue 18.6). Its error still ends the discovery, dropping the probes not yet started.
         futures = {pool.submit(_probe, firewall, dev, retry): dev.serial for dev in listed if dev.mgmt_ip}
+        try:
+            groups = panorama.device_groups()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         for dev in listed:
             if not dev.mgmt_ip:
                 probes[dev.serial] = Probe(dev.serial, error="Panorama reports no management IP")

@@ -3,8 +3,16 @@ against the simulator in tests/integration)."""
 
 from __future__ import annotations
 
+import threading
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from reconciler.core.errors import TemporaryDeviceError
 from reconciler.core.inventory import Device, Inventory
 from reconciler.device import discovery
+from reconciler.device.parsers import PanoramaDevice
 from reconciler.jobs import export
 
 
@@ -79,3 +87,67 @@ def test_csv_exports_have_the_original_columns_and_active_first() -> None:
         "serial_1,serial_2,hostname_1,hostname_2,mgmt_ip_1,mgmt_ip_2,current_version_1,current_version_2,model\n"
         "P1,P2,fw-p1,fw-p2,127.0.0.3,127.0.0.4,10.1.14,10.1.14,PA-3220\n"
     ) == export.ha_pairs_csv(inv)
+
+
+class _Panorama:
+    """Discovery's view of Panorama (our seam, not pan-os-python): one firewall listed; the device groups
+    are answered only once a firewall probe has started, or after 10 s (bounded)."""
+
+    name = "panorama 127.0.0.1"
+
+    def __init__(self, probe_started: threading.Event, groups_error: Exception | None = None) -> None:
+        self.probe_started = probe_started
+        self.groups_error = groups_error
+        self.probing_before_groups = False
+
+    def connected_devices(self) -> list[PanoramaDevice]:
+        return [PanoramaDevice("S1", "fw-s1", "127.0.0.2", "PA-440", "10.2.9", True)]
+
+    def device_groups(self) -> dict[str, str]:
+        self.probing_before_groups = self.probe_started.wait(timeout=10)
+        if self.groups_error is not None:
+            raise self.groups_error
+        return {"S1": "dg-1"}
+
+    def system_info(self) -> SimpleNamespace:
+        return SimpleNamespace(sw_version="11.1.4")
+
+    def ha(self) -> SimpleNamespace:
+        return SimpleNamespace(enabled=False, peer_version="")
+
+
+def _unreachable_firewall(started: threading.Event) -> Any:
+    def factory(host: str, serial: str) -> Any:
+        started.set()
+        raise TemporaryDeviceError(f"{host}: timed out", kind="timeout")
+
+    return factory
+
+
+def test_firewalls_are_probed_as_soon_as_panorama_lists_them() -> None:
+    started = threading.Event()
+    panorama = _Panorama(started)
+    inventory = discovery.discover(
+        cast(Any, panorama),
+        _unreachable_firewall(started),
+        workers=2,
+        retry_attempts=1,
+        now="2026-12-02T00:00:00Z",
+    )
+    assert panorama.probing_before_groups, "the probes waited for Panorama's device groups"
+    (dev,) = inventory
+    assert ("S1", "dg-1", "unknown") == (dev.serial, dev.device_group, dev.device_type)
+    assert "timed out" in dev.error
+
+
+def test_a_panorama_error_after_the_list_still_ends_the_discovery() -> None:
+    started = threading.Event()
+    panorama = _Panorama(started, groups_error=TemporaryDeviceError("panorama: 503", kind="http"))
+    with pytest.raises(TemporaryDeviceError, match="503"):
+        discovery.discover(
+            cast(Any, panorama),
+            _unreachable_firewall(started),
+            workers=1,
+            retry_attempts=1,
+            now="2026-12-02T00:00:00Z",
+        )
