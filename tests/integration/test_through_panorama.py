@@ -7,12 +7,15 @@ connected`` while they restart), with the real pan-os-python client over sockets
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from reconciler.engine.loop import drive
 from reconciler.sim.faults import Fault
 from reconciler.sim.fleet import FleetSpec, HaSpec
 from tests.integration.fleet_env import fleet_env
@@ -129,4 +132,42 @@ def test_a_groups_connection_overrides_the_setting(tmp_path: Path, runner: CliRu
         assert env.sim.api_calls("001").get("op:request restart system" + VIA) == 1
         dc = env.sim.api_calls("002")
         assert dc.get("op:request restart system") == 1 and "op:request restart system" + VIA not in dc
+        assert_safe(env.sim.events(), managed={"001", "002"}, max_in_flight=20)
+
+
+def test_metrics_count_calls_by_path(tmp_path: Path) -> None:
+    """The engine's ``panos_upgrade_api_calls_total`` tells calls through Panorama from direct ones."""
+    fleet = FleetSpec(
+        devices=(
+            dev("001", "11.1.2", faults=CUT_OFF, device_group="remote"),
+            dev("002", "11.1.2", device_group="dc"),
+        )
+    )
+    with fleet_env(tmp_path, fleet, base_address="127.239.0.0", **connection("auto")) as env:
+        env.write_desired(
+            f'groups:\n  - name: all\n    select: {{deviceGroups: [remote, dc]}}\n    target: "{TARGET}"\n'
+        )
+        session = env.session()
+        try:
+            session.reconciler.load_records()
+            drive(
+                session,
+                stop=threading.Event(),
+                until_settled=True,
+                resync=1.0,
+                deadline=time.monotonic() + 120,
+            )
+            value = session.metrics.registry.get_sample_value
+            restarts = {
+                path: value(
+                    "panos_upgrade_api_calls_total", {"command": "request restart system", "path": path}
+                )
+                for path in ("direct", "panorama")
+            }
+            first_contact = value("panos_upgrade_api_errors_total", {"kind": "unreachable"})
+        finally:
+            session.close()
+        assert {TARGET} == {env.sim.device(s).version for s in ("001", "002")}
+        assert {"direct": 1.0, "panorama": 1.0} == restarts
+        assert first_contact is not None and first_contact >= 1  # 001's address tried before the fallback
         assert_safe(env.sim.events(), managed={"001", "002"}, max_in_flight=20)
