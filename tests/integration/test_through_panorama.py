@@ -171,3 +171,34 @@ def test_metrics_count_calls_by_path(tmp_path: Path) -> None:
         assert {"direct": 1.0, "panorama": 1.0} == restarts
         assert first_contact is not None and first_contact >= 1  # 001's address tried before the fallback
         assert_safe(env.sim.events(), managed={"001", "002"}, max_in_flight=20)
+
+
+def test_daemon_upgrades_firewalls_reached_only_through_panorama(tmp_path: Path) -> None:
+    from tests.integration.test_daemon import DAEMON_CONFIG, start_daemon, status, stop
+
+    fleet = FleetSpec(devices=(dev("001", "11.1.2", faults=CUT_OFF), dev("002", "10.2.9", faults=CUT_OFF)))
+    with fleet_env(
+        tmp_path,
+        fleet,
+        time_scale=0.004,
+        base_address="127.235.0.0",
+        **DAEMON_CONFIG,
+        **connection("panorama"),
+    ) as env:
+        env.write_desired(group())
+        proc = start_daemon(env, env.desired)
+        try:
+            converged = env.sim.wait_until(
+                lambda: all(env.sim.device(s).version == TARGET for s in ("001", "002")), timeout=120
+            )
+        finally:
+            assert 0 == stop(proc)
+        assert converged, (proc.stderr.read() if proc.stderr else b"").decode()[-2000:]
+        assert "stopped" == status(env)["state"]
+        events = env.sim.events()
+        for serial in ("001", "002"):
+            calls = env.sim.api_calls(serial)
+            assert {} == direct_calls(calls), serial
+            assert calls.get("op:request restart system" + VIA, 0) >= 1
+        assert {"001", "002"} <= not_connected(events)
+        assert_safe(events, managed={"001", "002"}, max_in_flight=20)
