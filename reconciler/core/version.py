@@ -33,6 +33,7 @@ class PanOsVersion:
     kind: str = ""  # "" | "h" hotfix | "b" beta | "c" pre-release build
     num: int = 0
     _key: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False, hash=False)
+    _text: str = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         for name, limit in _LIMITS.items():
@@ -44,6 +45,8 @@ class PanOsVersion:
         if (self.kind == "") != (self.num == 0):
             raise ValueError("a suffix kind needs a positive number and vice versa")
         object.__setattr__(self, "_key", (self.major, self.minor, self.patch, _RANK[self.kind], self.num))
+        base = f"{self.major}.{self.minor}.{self.patch}"
+        object.__setattr__(self, "_text", f"{base}-{self.kind}{self.num}" if self.kind else base)
 
     @classmethod
     def parse(cls, text: Any) -> PanOsVersion:
@@ -75,8 +78,7 @@ class PanOsVersion:
             return None
 
     def __str__(self) -> str:
-        base = f"{self.major}.{self.minor}.{self.patch}"
-        return f"{base}-{self.kind}{self.num}" if self.kind else base
+        return self._text
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, PanOsVersion):
