@@ -45,8 +45,8 @@ def discover_cmd(
     paths = st.paths()
     cfg = st.config()
     old = inventory_store.load(paths, required=False)
-    factory = FirewallClientFactory(cfg)
     try:
+        factory = FirewallClientFactory(cfg)
         panorama = panorama_from_config(cfg)
     except DeviceError as exc:
         raise UserError(str(exc)) from exc
@@ -82,7 +82,7 @@ def discover_cmd(
         print(json.dumps(_summary_json(found, changes, paths.inventory_file), indent=2))
     else:
         _summary(inv, changes)
-    _refuse_on_auth_failures(found)
+    _refuse_on_auth_failures(found, factory.connection)
 
 
 def _summary_json(found: discovery.Discovery, changes: discovery.InventoryDiff, file: Path) -> dict[str, Any]:
@@ -100,12 +100,16 @@ def _summary_json(found: discovery.Discovery, changes: discovery.InventoryDiff, 
     }
 
 
-def _refuse_on_auth_failures(found: discovery.Discovery) -> None:
+def _refuse_on_auth_failures(found: discovery.Discovery, connection: str = "direct") -> None:
     """Firewalls that refused the configured credentials make discovery fail (exit 1): their facts are only
     the last known ones, and a wrong ``firewall.password`` must not pass for a clean run."""
     refused = found.auth_failed
     if not refused:
         return
+    # Through Panorama (firewall.connection panorama) every probe logs in with Panorama's credentials.
+    who, keys = ("firewall", "firewall.username and firewall.password")
+    if connection == "panorama":
+        who, keys = ("Panorama", "panorama.username and panorama.password")
     listed = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
     stale = set(found.stale)
     kept = sum(1 for s in refused if s in stale)
@@ -116,9 +120,8 @@ def _refuse_on_auth_failures(found: discovery.Discovery) -> None:
     else:
         fate = "they are recorded as unknown"
     raise UserError(
-        f"discovery incomplete: {len(refused)} of {len(found.inventory)} firewalls refused the firewall "
-        f"credentials ({listed}); {fate}. Check firewall.username and firewall.password "
-        "('panos-upgrade config show')"
+        f"discovery incomplete: {len(refused)} of {len(found.inventory)} firewalls refused the "
+        f"{who} credentials ({listed}); {fate}. Check {keys} ('panos-upgrade config show')"
     )
 
 
