@@ -44,6 +44,7 @@ _TYPES = {
 # Failing comparisons for numbers; written so that NaN fails the exclusive ones (left to jsonschema).
 _BOUNDS = {"minimum": "{v} < {c}", "maximum": "{v} > {c}", "exclusiveMinimum": "not {v} > {c}",
            "exclusiveMaximum": "not {v} < {c}"}  # fmt: skip
+_KIND_TYPES = {"str": "string", "list": "array"}
 _LENGTHS = {"minLength": ("str", "<"), "maxLength": ("str", ">"), "minItems": ("list", "<"),
             "maxItems": ("list", ">")}  # fmt: skip
 
@@ -109,7 +110,11 @@ class _Source:
             return
         if not isinstance(schema, dict):
             raise _Unsupported("schema is not an object")
-        for key, value in schema.items():
+        # After a single type's check (emitted first, returning False on a mismatch) the later checks need
+        # not test the type again.
+        single = schema.get("type")
+        known = single if isinstance(single, str) else None
+        for key, value in sorted(schema.items(), key=lambda kv: kv[0] != "type"):
             if key in _ANNOTATIONS or key in _OBJECT_KEYWORDS:
                 continue
             if key == "type":
@@ -127,7 +132,8 @@ class _Source:
                 if not isinstance(value, str):
                     raise _Unsupported("pattern")
                 search = self.constant(re.compile(value).search)
-                out.append(f"{pad}if isinstance({v}, str) and {search}({v}) is None: return False")
+                guard = "" if known == "string" else f"isinstance({v}, str) and "
+                out.append(f"{pad}if {guard}{search}({v}) is None: return False")
             elif key in _BOUNDS:
                 if type(value) not in (int, float):
                     raise _Unsupported(f"{key} {value!r}")
@@ -139,15 +145,21 @@ class _Source:
                 if type(value) is not int:
                     raise _Unsupported(f"{key} {value!r}")
                 kind, op = _LENGTHS[key]
-                out.append(f"{pad}if isinstance({v}, {kind}) and len({v}) {op} {value}: return False")
+                guard = "" if known == _KIND_TYPES[kind] else f"isinstance({v}, {kind}) and "
+                out.append(f"{pad}if {guard}len({v}) {op} {value}: return False")
             elif key == "items":
                 if not isinstance(value, (dict, bool)):
                     raise _Unsupported("items as a list of schemas")
                 item = self.variable()
                 body: list[str] = []
-                self.emit(value, item, body, depth + 2)
-                if body:
-                    out += [f"{pad}if isinstance({v}, list):", f"{pad}    for {item} in {v}:", *body]
+                if known == "array":
+                    self.emit(value, item, body, depth + 1)
+                    if body:
+                        out += [f"{pad}for {item} in {v}:", *body]
+                else:
+                    self.emit(value, item, body, depth + 2)
+                    if body:
+                        out += [f"{pad}if isinstance({v}, list):", f"{pad}    for {item} in {v}:", *body]
             elif key in ("anyOf", "allOf"):
                 if not isinstance(value, list) or not value:
                     raise _Unsupported(key)
@@ -160,9 +172,14 @@ class _Source:
             else:
                 raise _Unsupported(key)
         if any(k in schema for k in _OBJECT_KEYWORDS):
-            self.emit_object(schema, v, out, depth)
+            self.emit_object(schema, v, out, depth, checked=known == "object")
 
-    def emit_object(self, schema: dict[str, Any], v: str, out: list[str], depth: int) -> None:
+    def emit_object(
+        self, schema: dict[str, Any], v: str, out: list[str], depth: int, *, checked: bool
+    ) -> None:
+        """The object keywords; ``checked``: ``v`` is known to be an object here."""
+        if checked:
+            depth -= 1
         pad = "    " * (depth + 1)
         props = schema.get("properties", {})
         required = schema.get("required", [])
@@ -203,4 +220,4 @@ class _Source:
                         *checks,
                     ]
         if body:
-            out += [f"{'    ' * depth}if isinstance({v}, dict):", *body]
+            out += body if checked else [f"{'    ' * depth}if isinstance({v}, dict):", *body]
