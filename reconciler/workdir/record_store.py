@@ -7,6 +7,7 @@ silently replaced: that device is not touched until an operator looks at it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def load_all(paths: WorkPaths) -> Loaded:
     directory = paths.device_status_dir
     if not directory.is_dir():
         return Loaded()
-    for file in sorted(directory.glob("*.json")):
+    # The names as ``glob("*.json")`` finds them (hidden ones too), sorted as text: sorting 10,000 Path
+    # objects cost more than a tenth of a second.
+    for name in sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".json")):
+        file = directory / name
         try:
             records[file.stem] = load(file)
         except (StoreError, ValueError) as exc:
