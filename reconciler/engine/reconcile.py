@@ -398,7 +398,9 @@ class Reconciler:
             if self.dry_run and rec is not None and rec.phase is Phase.DRY_RUN_COMPLETE:
                 continue  # rehearsed once in this run; a dry run never loops
             if in_flight >= self.max_in_flight:
-                break
+                # No room for a new start, but a device further on may rest between hops (less work left
+                # sorts it after units not started yet): it still continues.
+                continue
             record = self._new_record(dp, rec)
             if self.start_device(record):
                 in_flight += 1

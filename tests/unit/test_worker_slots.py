@@ -19,6 +19,7 @@ from machine_world import T0, FakeFirewall, ha_pair
 
 from reconciler.core.desired import DesiredState, build
 from reconciler.core.inventory import Device, Inventory
+from reconciler.core.upgrade_path import parse_upgrade_paths
 from reconciler.engine.executor import Executor
 from reconciler.engine.reconcile import Reconciler
 from reconciler.machine.commands import Command, MakeFunctional, ObserveDevice, ReadHaState, Suspend
@@ -154,6 +155,9 @@ def roll_out(fleet: Fleet, state: DesiredState, inventory: Inventory, max_rounds
             fleet.executor.records
         ) == len(inventory):
             return
+        if not fleet.executor.busy() and not result.started and not result.continued:
+            phases = {s: r.phase.value for s, r in fleet.executor.records.items()}
+            raise AssertionError(f"nothing in motion and nothing started at {fleet.clock.t:.0f} s: {phases}")
         running = fleet.executor.running_count() > 0 or any(
             p.running is not None for p in fleet.executor.pairs.values()
         )
@@ -202,3 +206,33 @@ def test_a_pass_gives_one_slot_to_a_pair_and_starts_the_longest_unit_first(tmp_p
         assert sorted(result.started) == ["H1", "H2"]
         assert fleet.executor.slots_in_use() == 1
         assert fleet.reconciler.plan_and_start(desired(group("br"), group("dc")), inventory).started == []
+
+
+def test_on_a_two_hop_path_devices_resting_between_hops_go_on_while_the_slots_are_full(
+    tmp_path: Path,
+) -> None:
+    """A device resting between hops has less work left than a unit not started yet, so it comes later in
+    the start order; with every slot taken it still continues (a pass that stopped at the first unit it
+    could not start would leave it resting, holding its slot, for ever)."""
+    fws: dict[str, FakeFirewall] = {s: FakeFirewall(s, START) for s in ("S1", "S2", "S3", "S4", "S5")}
+    fws.update(dict(zip(("H1", "H2"), pair_of("H1", "H2"), strict=True)))
+    table = parse_upgrade_paths({START: ["11.0.3", "11.1.6"]})
+    state = build(
+        [
+            {
+                "apiVersion": "panos-upgrade/v1",
+                "groups": [
+                    {"name": g, "select": {"deviceGroups": [g]}, "target": "11.1.6"} for g in ("br", "dc")
+                ],
+            }
+        ]
+    ).with_upgrade_paths(table)
+    inventory = Inventory.of(
+        [standalone(s) for s in ("S1", "S2", "S3", "S4", "S5")] + [member(fws[s]) for s in ("H1", "H2")]
+    )
+    for fleet in _fleet(tmp_path, fws, workers=2):
+        roll_out(fleet, state, inventory)
+        assert [] == fleet.violations
+        assert fleet.working_peak == 2
+        assert {"11.1.6"} == {fw.version for fw in fws.values()}
+        assert all(len(r.hops) == 2 for r in fleet.executor.records.values())
