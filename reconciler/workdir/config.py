@@ -98,7 +98,7 @@ KEYS: dict[str, Key] = {
             "panorama.rate_limit",
             "int",
             10,
-            "Panorama API requests per minute (shared by calls through Panorama)",
+            "Panorama API requests per minute (shared by calls through Panorama; up to 4 at once, never more in any 60 s)",
             1,
             100000,
         ),
