@@ -87,12 +87,17 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def _fresh(value: Any) -> Any:
+    """A copy: EDGE's lists and dicts are shared objects, and a later mutation must not change them."""
+    return copy.deepcopy(value)
+
+
 def _mutate(doc: Any, data: st.DataObject) -> Any:
     doc = copy.deepcopy(doc)
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(_paths(doc)))
         if not path:
-            return data.draw(JSON)
+            return _fresh(data.draw(JSON))
         parent = doc
         for part in path[:-1]:
             parent = parent[part]
@@ -100,11 +105,11 @@ def _mutate(doc: Any, data: st.DataObject) -> Any:
         if action == "delete":
             del parent[path[-1]]
         elif action == "add" and isinstance(parent, dict):
-            parent[data.draw(st.text(max_size=5))] = data.draw(JSON)
+            parent[data.draw(st.text(max_size=5))] = _fresh(data.draw(JSON))
         elif action == "add":
-            parent.append(data.draw(JSON))
+            parent.append(_fresh(data.draw(JSON)))
         else:
-            parent[path[-1]] = data.draw(JSON)
+            parent[path[-1]] = _fresh(data.draw(JSON))
     return doc
 
 
