@@ -163,7 +163,7 @@ KEYS: dict[str, Key] = {
             3600,
         ),
         # Workers.
-        Key("workers.max", "int", 5, "Devices upgraded concurrently (in flight)", 1, 500),
+        Key("workers.max", "int", 5, "Devices doing upgrade work at once (an HA pair takes one slot)", 1, 500),
         Key("workers.queue_size", "int", 1000, "Maximum queued jobs", 1, 1000000),
         # Discovery.
         Key("discovery.retry_attempts", "int", 3, "Retry attempts for HA state queries", 1, 20),
