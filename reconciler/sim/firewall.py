@@ -23,7 +23,7 @@ from reconciler.sim import monitor, rules
 from reconciler.sim.catalog import SoftwareImage, content_number, image_filename, model
 from reconciler.sim.faults import Fault, FaultSet
 from reconciler.sim.fleet import DeviceSpec
-from reconciler.sim.jobs import AUTO_COMMIT, CONTENT_INSTALL, DOWNLOAD, SOFTWARE_INSTALL, Job
+from reconciler.sim.jobs import AUTO_COMMIT, CONTENT_INSTALL, DOWNLOAD, SOFTWARE_INSTALL, Job, add_job
 from reconciler.sim.network import NetworkState
 from reconciler.sim.version import Version
 
@@ -53,7 +53,6 @@ UPDATE_SERVER_DOWN = (
     "Failed to check upgrade info due to generic communication error. "
     "Please check network connectivity and try again."
 )
-_MAX_JOBS_KEPT = 60
 
 
 class OpError(Exception):
@@ -213,13 +212,8 @@ class SimFirewall:
             subject=subject,
             description=description,
         )
-        self.jobs[job.id] = job
         self.next_job_id += 1
-        if len(self.jobs) > _MAX_JOBS_KEPT:
-            for old in sorted(self.jobs)[: len(self.jobs) - _MAX_JOBS_KEPT]:
-                if self.jobs[old].finished:
-                    del self.jobs[old]
-        return job
+        return add_job(self.jobs, job)
 
     # -- software list ---------------------------------------------------------------------------------
 

@@ -104,3 +104,17 @@ class Job:
             node("details", details),
             node("warnings", warnings),
         )
+
+
+MAX_JOBS_KEPT = 60  # a device's job list keeps this many; the oldest finished ones are dropped first
+
+
+def add_job(jobs: dict[int, Job], job: Job) -> Job:
+    """File ``job`` in a device's job list (firewall or Panorama), dropping the oldest finished jobs beyond
+    ``MAX_JOBS_KEPT``."""
+    jobs[job.id] = job
+    if len(jobs) > MAX_JOBS_KEPT:
+        for old in sorted(jobs)[: len(jobs) - MAX_JOBS_KEPT]:
+            if jobs[old].finished:
+                del jobs[old]
+    return job

@@ -33,7 +33,7 @@ from reconciler.sim.catalog import SoftwareImage
 from reconciler.sim.faults import Fault, FaultSet
 from reconciler.sim.firewall import UPDATE_SERVER_DOWN, OpError, Phase, software_manager_busy_lines
 from reconciler.sim.fleet import PanoramaSpec
-from reconciler.sim.jobs import AUTO_COMMIT, DOWNLOAD, SOFTWARE_INSTALL, Job
+from reconciler.sim.jobs import AUTO_COMMIT, DOWNLOAD, SOFTWARE_INSTALL, Job, add_job
 from reconciler.sim.version import Version
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 # [PANCOMPAT] from this Panorama release on, a firewall on a later maintenance release of the same feature
 # release stays manageable.
 SAME_RELEASE_NEWER_FIREWALL_FROM = Version.parse("10.2.7")
-_MAX_JOBS_KEPT = 60
 
 
 def can_manage(panorama: Version, firewall: Version) -> bool:
@@ -138,13 +137,8 @@ class SimPanorama:
             subject=subject,
             description=description,
         )
-        self.jobs[job.id] = job
         self.next_job_id += 1
-        if len(self.jobs) > _MAX_JOBS_KEPT:
-            for old in sorted(self.jobs)[: len(self.jobs) - _MAX_JOBS_KEPT]:
-                if self.jobs[old].finished:
-                    del self.jobs[old]
-        return job
+        return add_job(self.jobs, job)
 
     def image(self, version: Version) -> SoftwareImage:
         found = self.world.catalog.image(version)
