@@ -40,9 +40,17 @@ def git(repo: Path, *args: str) -> None:
     )
 
 
+_stderr_files: dict[int, Path] = {}
+
+
 def start_daemon(env: FleetEnv, desired: Path) -> subprocess.Popen[bytes]:
+    """The daemon as its own process. Its stderr goes to a file, never to a pipe nobody reads: a daemon that
+    logs more than a pipe holds (64 KiB) would block on its next log line and never stop. ``-X faulthandler``
+    lets ``stop`` dump every thread's stack when it does not stop in time."""
     cmd = [
         sys.executable,
+        "-X",
+        "faulthandler",
         "-m",
         "reconciler",
         "--work-dir",
@@ -52,7 +60,11 @@ def start_daemon(env: FleetEnv, desired: Path) -> subprocess.Popen[bytes]:
         "-f",
         str(desired),
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = env.paths.root.parent / f"daemon-{len(_stderr_files)}-{time.monotonic_ns()}.stderr"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=sink)
+    _stderr_files[proc.pid] = log
+    return proc
 
 
 def status(env: FleetEnv) -> dict[str, object]:
@@ -61,9 +73,20 @@ def status(env: FleetEnv) -> dict[str, object]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then the exit code. A daemon still running after 90 s is a hang: its threads' stacks (dumped
+    by faulthandler on SIGABRT) and the end of its stderr go into the failure."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=90)
+    try:
+        return proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        log = _stderr_files.get(proc.pid)
+        tail = log.read_text(errors="replace")[-12000:] if log else "(no stderr file)"
+        raise AssertionError(
+            f"the daemon did not stop within 90 s of SIGTERM; its stderr ends:\n{tail}"
+        ) from None
 
 
 @pytest.fixture
