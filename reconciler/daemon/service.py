@@ -94,17 +94,23 @@ class Daemon:
         self._watchdog: float | None = None
         self._next_ping = 0.0
         self._last_status = 0.0
+        self._signalled: int | None = None
+        self._hup = False
 
     # -- signals ----------------------------------------------------------------------------------------------
 
+    # A signal handler runs in the main thread between two bytecodes, possibly while that thread holds a lock
+    # (``Wakeup.due`` holds the bell's, a log handler its own): a handler that takes such a lock waits for
+    # itself forever. So the handlers only set flags: ``stop`` is an Event the main thread only ever reads
+    # (``is_set`` takes no lock) and the loop looks at it every turn (``IDLE_WAIT``); ``_hup`` is read by
+    # ``_tick``. Logging happens there, not here.
+
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping (no new work; running commands finish)", signum)
+        self._signalled = signum
         self.stop.set()
-        self.wakeup.ring()
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
-        log.info("SIGHUP: reloading the desired state")
-        self.wakeup.ring()  # every pass reloads it
+        self._hup = True
 
     # -- main -------------------------------------------------------------------------------------------------
 
@@ -143,6 +149,8 @@ class Daemon:
             self.state.state = "running"
             self._loop(session)
         finally:
+            if self._signalled is not None:
+                log.info("signal %d: stopping (no new work; running commands finish)", self._signalled)
             watcher.stop()
             self._discovery.cancel()
             self.state.state = "stopping"
@@ -205,6 +213,10 @@ class Daemon:
             self._next_discovery = float("inf")  # until this one ends
         outcome = self._discovery.poll()
         due = outcome is not None
+        if self._hup:
+            self._hup = False
+            log.info("SIGHUP: reloading the desired state")
+            due = True  # every pass reloads it
         if outcome is not None:
             self._apply_discovery(outcome)
             self._next_discovery = time.monotonic() + discovery_every if discovery_every > 0 else float("inf")
