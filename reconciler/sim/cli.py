@@ -11,7 +11,6 @@ import errno
 import json
 import signal
 import socket
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -148,19 +147,22 @@ def serve(
         control=True,
     )
     sim = Simulator(fleet, options)
-    stop = threading.Event()
+    # The handler only records the signal: it runs in the main thread, maybe while that thread holds a lock
+    # (an Event's, inside ``wait``), and taking that lock again would wait forever.
+    signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        signalled.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         sim.start()
         _summary(sim)
         deadline = None if duration is None else time.monotonic() + duration
-        while not stop.wait(0.5):
+        while not signalled:
             if deadline is not None and time.monotonic() >= deadline:
                 break
+            time.sleep(0.2)
     finally:
         sim.stop()
         for s, handler in previous.items():
