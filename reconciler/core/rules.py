@@ -18,6 +18,18 @@ FEATURE_RELEASES: tuple[str, ...] = (
 # The base image of a feature release is X.Y.0 unless overridden here.
 BASE_OVERRIDES: dict[str, str] = {"12.1": "12.1.2"}
 
+# Downgrades (rollback), from Palo Alto Networks TechDocs:
+# - "Downgrade PAN-OS" (PAN-OS Upgrade Guide, /pan-os/11-1/pan-os-upgrade/downgrade-pan-os): a firewall goes
+#   back to a previous maintenance release of its feature release, or to the previous feature release; the
+#   guide describes no downgrade across several feature releases in one install, so we allow one at a time.
+# - "Upgrade/Downgrade Considerations" (PAN-OS 10.2 Upgrade Guide,
+#   /pan-os/10-2/pan-os-upgrade/upgrade-pan-os/upgradedowngrade-considerations): from 10.2 to an earlier
+#   feature release only to 10.1.3 or later.
+# Other releases' considerations depend on the configuration (e.g. 12.1 to 11.2 with more than 30 shared
+# objects) and are not decided here.
+MAX_DOWNGRADE_DISTANCE = 1
+DOWNGRADE_FLOORS: dict[str, str] = {"10.2": "10.1.3"}
+
 # Lowest content (App-ID) release, the number before the dash, on which PAN-OS installs a feature release.
 # Below it the software install is refused, so the content is updated first (a step of its own). The
 # figures are representative of the release notes' minimums; keep them current with the notes you upgrade to.
@@ -70,6 +82,20 @@ class UpgradeRules:
         """True if PAN-OS installs ``to_train`` directly on a device running ``from_train``."""
         d = self.distance(from_train, to_train)
         return d <= 0 or d <= self.max_jump(from_train, ha=ha)
+
+    def downgrade_refusal(self, current: PanOsVersion, target: PanOsVersion) -> str | None:
+        """Why PAN-OS does not support installing ``target`` over ``current`` as a downgrade (None: not a
+        downgrade, or a supported one): more than ``MAX_DOWNGRADE_DISTANCE`` feature releases back, or below
+        the documented floor of the current feature release (``DOWNGRADE_FLOORS``)."""
+        if not target < current:
+            return None
+        back = self.distance(target.feature_release, current.feature_release)
+        if back > MAX_DOWNGRADE_DISTANCE:
+            return f"PAN-OS downgrades one feature release at a time; {current} to {target} goes back {back}"
+        floor = DOWNGRADE_FLOORS.get(current.feature_release)
+        if back > 0 and floor is not None and target < PanOsVersion.parse(floor):
+            return f"PAN-OS {current.feature_release} downgrades to an earlier feature release only to {floor} or later"
+        return None
 
     def trains_between(self, from_train: str, to_train: str) -> list[str]:
         """Feature releases after ``from_train`` up to and including ``to_train``."""

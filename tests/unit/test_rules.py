@@ -113,3 +113,42 @@ def test_required_bases_are_one_per_train_crossed(a: str, b: str) -> None:
 )
 def test_a_version_written_short_is_spelled_out_as_a_real_one(short: str, full: str) -> None:
     assert spelled_out(short) == full
+
+
+# -- downgrades (rollback) ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cur, tgt",
+    [
+        ("11.1.6", "11.1.4"),  # a previous maintenance release
+        ("11.1.6-h1", "11.1.6"),  # a hotfix back to its release
+        ("11.1.4", "11.0.3"),  # the previous feature release
+        ("10.2.9", "10.1.3"),  # from 10.2: 10.1.3 is the documented floor
+        ("10.2.9", "10.1.14-h2"),
+        ("10.2.9", "10.2.1"),  # within 10.2 the floor does not apply
+        ("12.1.3", "11.2.5"),  # 11.2 is the release before 12.1 (there is no 12.0)
+    ],
+)
+def test_supported_downgrades_are_not_refused(cur: str, tgt: str) -> None:
+    assert None is R.downgrade_refusal(V(cur), V(tgt))
+
+
+@pytest.mark.parametrize(
+    "cur, tgt, words",
+    [
+        ("10.2.9", "10.1.2", "only to 10.1.3 or later"),
+        ("10.2.0", "10.1.0", "only to 10.1.3 or later"),
+        ("11.1.4", "10.2.9", "one feature release at a time"),
+        ("10.2.9", "10.0.5", "one feature release at a time"),
+        ("12.1.3", "11.1.6", "one feature release at a time"),
+    ],
+)
+def test_unsupported_downgrades_are_refused_with_the_rule(cur: str, tgt: str, words: str) -> None:
+    refusal = R.downgrade_refusal(V(cur), V(tgt))
+    assert refusal is not None and words in refusal
+
+
+@pytest.mark.parametrize("cur, tgt", [("11.1.4", "11.1.6"), ("10.1.2", "10.2.0"), ("11.1.4", "11.1.4")])
+def test_an_upgrade_or_the_same_version_is_no_downgrade(cur: str, tgt: str) -> None:
+    assert None is R.downgrade_refusal(V(cur), V(tgt))
