@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,19 @@ def test_catalog_has_the_trains_and_the_12_1_base() -> None:
         assert catalog.train(train), train
     assert catalog.train("12.1")[0] == Version.parse("12.1.2") == rules.base_image("12.1")
     assert any(v.is_hotfix for v in catalog.versions())
+
+
+def test_the_fleet_schema_admits_every_fault_kind_and_parameter_the_simulator_has(tmp_path: Path) -> None:
+    """The schema and the fault table are two lists of one thing: a kind or parameter missing from the schema
+    cannot be written in a fleet file (``bad_xml`` was missing). Each kind is loaded from a real file."""
+    from reconciler.sim.faults import KINDS
+
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "fleet.schema.json").read_text())
+    fault = schema["definitions"]["fault"]
+    assert set(KINDS) == set(fault["properties"]["kind"]["enum"])
+    assert {p for k in KINDS.values() for p in k.params} | {"kind"} == set(fault["properties"])
+    fleet = tmp_path / "fleet.yaml"
+    for kind in KINDS:
+        doc = {"devices": [{"serial": "001", "version": "11.1.2", "faults": [{"kind": kind}]}]}
+        fleet.write_text(yaml.safe_dump(doc))
+        assert kind == load_fleet(fleet).devices[0].faults[0].kind
