@@ -83,8 +83,10 @@ def open_session(
             )
         except OSError as exc:
             log.warning("metrics not served on %s: %s", config.get("metrics.listen"), exc)
+    # A dry run starts nothing, so it tells no one: a "device failed" from a rehearsed pre-flight would be
+    # an untrue message in the team's channel.
     notifier = Notifier.from_setting(
-        config.get("notifications.webhook_url"), config.get("notifications.timeout")
+        "" if dry_run else config.get("notifications.webhook_url"), config.get("notifications.timeout")
     )
     holder: dict[str, Reconciler] = {}
     pool = ClientPool(

@@ -3,9 +3,11 @@ simulator's devices, the status files and the simulator's event log."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -300,7 +302,9 @@ def test_content_below_the_releases_minimum_is_updated_first(tmp_path: Path) -> 
         assert not [e for e in events if e["event"] == "install_refused"]
 
 
-def test_engine_events_reach_a_webhook_on_loopback(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """A webhook endpoint on loopback: its URL and the payloads it received."""
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -317,22 +321,52 @@ def test_engine_events_reach_a_webhook_on_loopback(tmp_path: Path) -> None:
 
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    fleet = FleetSpec(
-        devices=(dev("001", "11.1.2"), dev("002", "11.1.2", faults=(Fault.create("install_fail"),)))
-    )
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        with fleet_env(tmp_path, fleet, base_address=block(), **{"notifications.webhook_url": url}) as env:
-            env.write_desired(group(extra="failureBudget: 5\n"))
-            env.converge()
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_engine_events_reach_a_webhook_on_loopback(tmp_path: Path) -> None:
+    fleet = FleetSpec(
+        devices=(dev("001", "11.1.2"), dev("002", "11.1.2", faults=(Fault.create("install_fail"),)))
+    )
+    with (
+        webhook_receiver() as (url, received),
+        fleet_env(tmp_path, fleet, base_address=block(), **{"notifications.webhook_url": url}) as env,
+    ):
+        env.write_desired(group(extra="failureBudget: 5\n"))
+        env.converge()
     kinds = [e["event"] for e in received]
     assert "group_started" == kinds[0]
     assert {"serial": "002", "reason": "install-failed"}.items() <= next(
         e for e in received if e["event"] == "device_failed"
     ).items()
+
+
+def test_a_dry_run_tells_no_webhook(tmp_path: Path) -> None:
+    """``apply --dry-run`` rehearses (pre-flight on the devices) but starts nothing: a "group started" or a
+    pre-flight failure sent to the team's channel would be untrue."""
+    from typer.testing import CliRunner
+
+    from reconciler.cli import app
+
+    fleet = FleetSpec(
+        devices=(dev("001", "11.1.2"), dev("002", "11.1.2", faults=(Fault.create("disk_small"),)))
+    )
+    with (
+        webhook_receiver() as (url, received),
+        fleet_env(tmp_path, fleet, base_address=block(), **{"notifications.webhook_url": url}) as env,
+    ):
+        env.write_desired(group(extra="failureBudget: 5\n"))
+        args = ["--work-dir", str(env.paths.root), "apply", "-f", str(env.desired), "--dry-run"]
+        result = CliRunner().invoke(app, [*args, "--auto-approve", "--timeout", "60"])
+        assert 0 == result.exit_code, result.output
+        assert "dry run: 2 device(s) previewed" in result.output, result.output
+        assert 2 == len({e["serial"] for e in env.sim.events() if e["event"] == "software_check"})
+        assert all(env.sim.device(s).version == "11.1.2" for s in ("001", "002"))
+    assert [] == received
 
 
 @pytest.mark.parametrize("nth", [1, 2])
