@@ -73,7 +73,10 @@ READINESS_CHECKS = (
     "planes_clock_sync",
     "session_exist",
 )
-GLOBAL_KEYS = ("paused", "allowDowngrade", "defaults", "denyWindows")
+GLOBAL_KEYS = ("paused", "allowDowngrade", "defaults", "denyWindows", "panorama")
+PANORAMA_GROUP = "panorama"
+"""The name Panorama's own unit goes by in plans, status files and metrics (the top-level ``panorama:``
+block); a group of that name is refused while the block is declared."""
 
 _PERCENT = re.compile(r"^([0-9]{1,3})%$")
 
@@ -258,6 +261,9 @@ class DesiredState:
     upgrade_paths: UpgradePathTable = field(default_factory=dict, hash=False)
     revision: str | None = field(default=None, compare=False)
     sources: tuple[str, ...] = field(default=(), compare=False)
+    panorama: Group | None = None
+    """Panorama's own target (the ``panorama:`` block) as a group named ``PANORAMA_GROUP`` selecting no
+    firewall: the planner applies it to the discovered Panorama and its HA peer."""
     digest: str = field(init=False, compare=False)
     _group_digests: dict[str, tuple[Group, str]] = field(
         init=False, compare=False, repr=False, default_factory=dict
@@ -299,6 +305,9 @@ class DesiredState:
         return digest
 
     def group(self, name: str) -> Group | None:
+        """The group called ``name``; ``PANORAMA_GROUP`` is Panorama's own when the block is declared."""
+        if name == PANORAMA_GROUP and self.panorama is not None:
+            return self.panorama
         return next((g for g in self.groups if g.name == name), None)
 
     def __iter__(self) -> Iterator[Group]:
@@ -316,11 +325,25 @@ class DesiredState:
         return replace(self, upgrade_paths=dict(table))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "paused": self.paused,
             "groups": [g.to_json() for g in self.groups],
         }
+        if self.panorama is not None:  # only when declared: existing desired states keep their digest
+            out["panorama"] = panorama_to_json(self.panorama)
+        return out
+
+
+def panorama_to_json(group: Group) -> dict[str, Any]:
+    """The ``panorama:`` block of Panorama's group, every field explicit (a valid input of ``build``)."""
+    return {
+        "target": str(group.target),
+        "path": group.path if isinstance(group.path, str) else [str(v) for v in group.path],
+        "maintenanceWindows": [window_to_json(w) for w in group.schedule.maintenance],
+        "denyWindows": [window_to_json(w) for w in group.schedule.deny],
+        "paused": group.paused,
+    }
 
 
 def window_to_json(window: Window) -> dict[str, Any]:
@@ -421,15 +444,76 @@ def build(
             )
             if g is not None:
                 groups.append(g)
-    if not where and not out.problems:
+    panorama = None
+    if "panorama" in globals_at:
+        p_doc = globals_at["panorama"]
+        panorama = _panorama(
+            glob("panorama", {}), p_doc, windows, (*global_deny, *default_deny), default_maint, out
+        )
+        if PANORAMA_GROUP in where:
+            i, path = where[PANORAMA_GROUP]
+            out.add(
+                i,
+                (*path, "name"),
+                f"the group name {PANORAMA_GROUP!r} is Panorama's own while a 'panorama' block is declared "
+                f"(in {label[p_doc]}); rename the group",
+            )
+    if not where and "panorama" not in globals_at and not out.problems:
         out.add(0, (), "the desired state defines no groups")
     _overlaps(groups, where, out)
     if out.problems:
         raise DesiredStateInvalid(out.problems)
     state = DesiredState(
-        tuple(groups), bool(glob("paused", False)), dict(upgrade_paths or {}), revision, tuple(label)
+        tuple(groups),
+        bool(glob("paused", False)),
+        dict(upgrade_paths or {}),
+        revision,
+        tuple(label),
+        panorama=panorama,
     )
     return state
+
+
+def _panorama(
+    raw: Mapping[str, Any],
+    doc: int,
+    windows: Mapping[str, Window],
+    deny_inherited: tuple[Window, ...],
+    maint_default: tuple[Window, ...],
+    out: _Collector,
+) -> Group | None:
+    """The ``panorama:`` block as Panorama's group. It inherits only windows from ``defaults`` (never a
+    firewall group's target, path or pacing): one unit, no waves, no readiness checks of a firewall."""
+    before = len(out.problems)
+    path: Path = ("panorama",)
+    target = _version(raw.get("target"), doc, (*path, "target"), out)
+    spec: PathSpec = "auto"
+    raw_path = raw.get("path", "auto")
+    if isinstance(raw_path, list):
+        hops = [_version(v, doc, (*path, "path", k), out) for k, v in enumerate(raw_path)]
+        if all(h is not None for h in hops):
+            spec = tuple(h for h in hops if h is not None)
+            _check_hops(spec, target, doc, (*path, "path"), out)
+    else:
+        spec = raw_path
+    if "maintenanceWindows" in raw:
+        maint = _windows(raw["maintenanceWindows"], doc, (*path, "maintenanceWindows"), windows, out)
+    else:
+        maint = maint_default
+    deny = _windows(raw.get("denyWindows", []), doc, (*path, "denyWindows"), windows, out)
+    if len(out.problems) > before or target is None:
+        return None
+    return Group(
+        name=PANORAMA_GROUP,
+        selection=Selection(()),
+        target=target,
+        path=spec,
+        max_parallel=1,
+        schedule=Schedule(maint, tuple(dict.fromkeys((*deny_inherited, *deny)))),
+        readiness_checks=(),
+        paused=bool(raw.get("paused", False)),
+        description="Panorama",
+    )
 
 
 def _group(

@@ -64,6 +64,9 @@ class Inventory:
     """The version Panorama reported at discovery ("" when unknown)."""
     panorama_peer_version: str = ""
     """The version of Panorama's HA peer, for a Panorama HA pair ("" when none or unknown)."""
+    panoramas: tuple[Device, ...] = ()
+    """Panorama itself and its HA peer as devices (``mgmt_ip`` the address the API answers on; HA fields as
+    for a firewall pair), for the desired state's ``panorama`` block; never among ``devices``."""
 
     @classmethod
     def of(cls, devices: Iterable[Device], **kw: Any) -> Inventory:
@@ -80,6 +83,10 @@ class Inventory:
 
     def get(self, serial: str) -> Device | None:
         return self.devices.get(serial)
+
+    def panorama_device(self, serial: str) -> Device | None:
+        """Panorama (or its HA peer) by serial, None for any other serial."""
+        return next((p for p in self.panoramas if p.serial == serial), None)
 
     def peer_of(self, device: Device) -> Device | None:
         return self.devices.get(device.peer_serial) if device.peer_serial else None
@@ -106,6 +113,7 @@ class Inventory:
             "panorama": self.panorama,
             "panorama_version": self.panorama_version,
             "panorama_peer_version": self.panorama_peer_version,
+            **({"panorama_devices": [p.to_json() for p in self.panoramas]} if self.panoramas else {}),
             "devices": [d.to_json() for d in self],
         }
 
@@ -117,6 +125,7 @@ class Inventory:
             panorama=data.get("panorama", ""),
             panorama_version=data.get("panorama_version", ""),
             panorama_peer_version=data.get("panorama_peer_version", ""),
+            panoramas=tuple(Device.from_json(d) for d in data.get("panorama_devices", [])),
         )
 
     def digest(self) -> str:
@@ -124,6 +133,8 @@ class Inventory:
         digested: list[Any] = [_digested(d) for d in self]
         if self.panorama_version or self.panorama_peer_version:  # kept out when unknown: old digests stay
             digested.append({"panorama": [self.panorama_version, self.panorama_peer_version]})
+        if self.panoramas:  # likewise: kept out when discovery recorded none
+            digested.append({"panorama_devices": [_digested(p) for p in self.panoramas]})
         body = json.dumps(digested, sort_keys=True)
         return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 

@@ -35,7 +35,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import pan.xapi
@@ -689,6 +689,19 @@ class PanoramaClient(_Client):
             on_call,
             path="panorama",
         )
+        self.endpoint = endpoint
+        self.credentials = creds
+
+    def peer(self, address: str) -> PanoramaClient:
+        """A client of Panorama's HA peer at its own management ``address`` (the same settings,
+        credentials, retry policy and rate limit)."""
+        return PanoramaClient(
+            replace(self.endpoint, host=address),
+            self.credentials,
+            retry=self.retry,
+            limiter=self.limiter,
+            on_call=self.on_call,
+        )
 
     def connected_devices(self) -> list[px.PanoramaDevice]:
         return self._parse(px.panorama_devices, self.op("show devices all"))
@@ -951,6 +964,68 @@ class FirewallClient(_Client):
         return self.retry.run(once)
 
 
+class PanoramaDeviceClient(FirewallClient):
+    """Panorama (or its HA peer) as a device being upgraded: pan-os-python's ``Panorama`` at that member's
+    own management address, with Panorama's credentials and rate limit. It answers the firewall's software,
+    job, restart, disk, configuration and HA commands (PAN-OS XML API guide, "Use the API for Upgrade
+    Tasks", lists them for Panorama too), so the same state machine drives it. Two differences are
+    translated here: its HA answer has Panorama's shape (``PanoramaHa``, read as a firewall's), and it has
+    no data plane, so there are no sessions, routes or ARP entries to compare across its reboot."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Credentials,
+        *,
+        serial: str = "",
+        retry: RetryPolicy = RetryPolicy(),
+        on_call: Callable[[str, str | None, str], None] | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        _Client.__init__(
+            self,
+            _build(_VerifiedPanorama, endpoint, creds),
+            f"panorama {serial or endpoint.host}",
+            retry,
+            limiter,
+            on_call,
+            path="panorama",
+        )
+        self.endpoint = endpoint
+        self.serial = serial
+        self.connection = "direct"
+        self.via = None
+        self.paths = PathMemory()
+        self._proxied = None
+        self._call_timeout = None
+
+    def _device(self) -> Any:
+        return self._dev
+
+    def _send(self, cmd: str, **kw: Any) -> Any:
+        return self._once(cmd, kw)
+
+    def ha_state(self, retry: RetryPolicy | None = None) -> px.HaState:
+        root = self.op("show high-availability state", retry=retry)
+        return self._parse(px.panorama_ha, root).as_ha_state()
+
+    def readiness(self, checks: list[Any]) -> dict[str, Any]:
+        """panos-upgrade-assurance's readiness checks are a firewall's (``CheckFirewall``): none is run on
+        Panorama (the desired state's ``panorama`` block has no ``readinessChecks``)."""
+        if checks:
+            raise PermanentDeviceError(
+                f"{self.name}: readiness checks {', '.join(map(str, checks))} are firewall checks",
+                kind="internal",
+            )
+        return {}
+
+    def snapshot(self, areas: list[str]) -> dict[str, Any]:
+        """Panorama forwards no traffic: each area is answered empty, so the comparison records the
+        sessions as "not compared" and no route or ARP entry can go missing. What verifies Panorama's hop
+        is its version after the reboot, its chassis readiness and (HA) the pair rejoining."""
+        return {area: {"status": "success", "snapshot": {}} for area in areas}
+
+
 def panorama_endpoint(cfg: Config, why: str = "") -> Endpoint:
     host = cfg.get("panorama.host")
     if not host:
@@ -1077,6 +1152,19 @@ class FirewallClientFactory:
                 "no firewall credentials: set firewall.username and firewall.password (or an API key)"
             )
         return self
+
+    def panorama_device(self, host: str, serial: str) -> PanoramaDeviceClient:
+        """A client of Panorama (or its HA peer) at ``host`` for upgrading it: the ``panorama.*`` endpoint
+        settings and credentials, the process's ``panorama.rate_limit`` bucket."""
+        cfg = self.config
+        return PanoramaDeviceClient(
+            replace(panorama_endpoint(cfg), host=host),
+            panorama_credentials(cfg),
+            serial=serial,
+            retry=self.retry,
+            on_call=self.on_call,
+            limiter=self._limiter or panorama_limiter(cfg),
+        )
 
     def __call__(self, host: str, serial: str = "", connection: str | None = None) -> FirewallClient:
         """A client of ``serial`` at ``host``; ``connection`` overrides ``firewall.connection``."""

@@ -18,9 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.errors import DeviceError
-from reconciler.core.inventory import Device, Inventory
+from reconciler.core.inventory import HA_STATES, Device, Inventory
 from reconciler.device.client import FirewallClient, PanoramaClient, RetryPolicy
-from reconciler.device.parsers import HaState, PanoramaDevice, SystemInfo, valid_serial
+from reconciler.device.parsers import HaState, PanoramaDevice, SystemInfo, panorama_role, valid_serial
 from reconciler.workdir import logs
 
 # The logger keeps the name it had before the package move: operators filter logs on it.
@@ -123,7 +123,9 @@ def run(
         while pending:  # each probe ends within its calls' timeouts and retries
             if cancel is not None and cancel.is_set():
                 pool.shutdown(wait=False, cancel_futures=True)
-                raise Cancelled(f"discovery cancelled with {len(pending)} of {total} firewalls not yet answered")
+                raise Cancelled(
+                    f"discovery cancelled with {len(pending)} of {total} firewalls not yet answered"
+                )
             finished, pending = wait(pending, timeout=CANCEL_CHECK, return_when=FIRST_COMPLETED)
             for fut in finished:
                 probe = fut.result()
@@ -136,29 +138,77 @@ def run(
         _record(dev, groups.get(dev.serial, ""), probes[dev.serial], now, known.get(dev.serial))
         for dev in listed
     ]
-    version, peer_version = _panorama_versions(panorama)
+    version, peer_version, panoramas = _panorama_facts(panorama, now)
     inventory = Inventory.of(
         _pair_up(devices),
         discovered_at=now,
         panorama=panorama.name.removeprefix("panorama "),
         panorama_version=version,
         panorama_peer_version=peer_version,
+        panoramas=panoramas,
     )
     failed = {s: p for s, p in probes.items() if p.info is None or p.ha is None}
     return Discovery(inventory, failed)
 
 
-def _panorama_versions(panorama: PanoramaClient) -> tuple[str, str]:
-    """Panorama's version and its HA peer's ("" for one not known). Panorama answered the device list a
-    moment ago, so an error here propagates like any Panorama error; an HA answer it cannot read only
-    leaves the peer's version unknown (logged)."""
-    version = panorama.system_info().sw_version
+def _panorama_facts(panorama: PanoramaClient, now: str) -> tuple[str, str, tuple[Device, ...]]:
+    """Panorama's version, its HA peer's ("" for one not known), and both as devices for the desired
+    state's ``panorama`` block. Panorama answered the device list a moment ago, so an error of its own
+    ``show system info`` propagates like any Panorama error; an HA answer it cannot read leaves the peer
+    unknown (logged), and so does a peer that does not answer at its own address: Panorama is then recorded
+    ``unknown`` with the error, and the planner starts no upgrade of it."""
+    info = panorama.system_info()
+    host = panorama.endpoint.host
+    local = Device(
+        serial=info.serial,
+        hostname=info.hostname,
+        mgmt_ip=host,
+        model=info.model,
+        sw_version=info.sw_version,
+        device_type="standalone",
+        ha_state="standalone",
+        discovered_at=now,
+    )
     try:
         ha = panorama.ha()
     except DeviceError as exc:
         log.warning("discovery: Panorama's HA state unreadable: %s", exc)
-        return version, ""
-    return version, ha.peer_version if ha.enabled else ""
+        return info.sw_version, "", (_unknown_ha(local, f"HA state unreadable: {exc}"),)
+    if not ha.enabled:
+        return info.sw_version, "", (local,)
+    local = local.with_changes(device_type="ha_pair", ha_state=_ha_role(ha.local_state))
+    peer_info = None
+    if ha.peer_address:
+        try:
+            client = panorama.peer(ha.peer_address)
+            peer_info, peer_ha = client.system_info(), client.ha()
+        except DeviceError as exc:
+            log.warning("discovery: Panorama's HA peer at %s did not answer: %s", ha.peer_address, exc)
+    if peer_info is None or not valid_serial(peer_info.serial):
+        why = f"HA peer at {ha.peer_address or 'an unknown address'} could not be asked"
+        return info.sw_version, ha.peer_version, (_unknown_ha(local, why),)
+    peer = Device(
+        serial=peer_info.serial,
+        hostname=peer_info.hostname,
+        mgmt_ip=ha.peer_address,
+        model=peer_info.model,
+        sw_version=peer_info.sw_version,
+        device_type="ha_pair",
+        ha_state=_ha_role(peer_ha.local_state) if peer_ha.enabled else "unknown",
+        peer_serial=local.serial,
+        discovered_at=now,
+    )
+    local = local.with_changes(peer_serial=peer.serial)
+    return info.sw_version, ha.peer_version or peer_info.sw_version, (local, peer)
+
+
+def _ha_role(state: str) -> str:
+    role = panorama_role(state)
+    return role if role in HA_STATES else "unknown"
+
+
+def _unknown_ha(device: Device, why: str) -> Device:
+    return device.with_changes(device_type="unknown", ha_state="unknown", error=why)
 
 
 def _usable(listed: list[PanoramaDevice]) -> list[PanoramaDevice]:

@@ -85,16 +85,58 @@ class PanoramaHa:
     enabled: bool
     local_state: str = ""
     peer_version: str = ""
+    peer_state: str = ""
+    peer_connected: bool = False
+    peer_address: str = ""
+    local_version: str = ""
+    running_sync: str = ""
+
+    def as_ha_state(self) -> HaState:
+        """The firewall-shaped view the upgrade machine reads: states without the priority prefix
+        (``primary-active`` -> ``active``). Panorama HA carries no sessions, so there is no state sync to
+        wait for: it counts as complete while the peer is connected over the HA link. The running
+        configuration cannot synchronise while the two run different releases (half-way through an
+        upgrade); the pair coordinator asks for it only before a hop and after both members finished."""
+        if not self.enabled:
+            return HaState(enabled=False)
+        sync = self.running_sync
+        return HaState(
+            enabled=True,
+            local_state=panorama_role(self.local_state),
+            peer_state=panorama_role(self.peer_state) if self.peer_connected else "",
+            peer_connected=self.peer_connected,
+            peer_address=self.peer_address,
+            local_version=self.local_version,
+            peer_version=self.peer_version,
+            state_sync="complete" if self.peer_connected else "",
+            running_sync=sync,
+            mode="active-passive",
+        )
+
+
+def panorama_role(state: str) -> str:
+    """A Panorama HA state without its priority prefix: ``secondary-passive`` -> ``passive``."""
+    state = state.strip().lower()
+    for prefix in ("primary-", "secondary-"):
+        if state.startswith(prefix):
+            return state[len(prefix) :]
+    return state
 
 
 def panorama_ha(root: ET.Element) -> PanoramaHa:
     res = _result(root)
     if not _yes(_text(res, "enabled", "no")):
         return PanoramaHa(enabled=False)
+    local, peer = res.find("local-info"), res.find("peer-info")
     return PanoramaHa(
         enabled=True,
-        local_state=_text(res.find("local-info"), "state").lower(),
-        peer_version=_text(res.find("peer-info"), "build-rel"),
+        local_state=_text(local, "state").lower(),
+        peer_version=_text(peer, "build-rel"),
+        peer_state=_text(peer, "state").lower(),
+        peer_connected=_text(peer, "conn-status").lower() == "up",
+        peer_address=_text(peer, "mgmt-ip").split("/")[0],
+        local_version=_text(local, "build-rel"),
+        running_sync=_text(res, "running-sync"),
     )
 
 

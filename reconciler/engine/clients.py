@@ -43,7 +43,17 @@ class ClientPool:
             return self._locks.setdefault(serial, threading.Lock())
 
     def get(self, serial: str) -> FirewallClient:
-        dev = self.inventory().get(serial)
+        inventory = self.inventory()
+        dev = inventory.get(serial)
+        pano = inventory.panorama_device(serial) if dev is None else None
+        if pano is not None and pano.mgmt_ip:
+            with self._guard:
+                cached = self._clients.get(serial)
+                if cached is not None and cached[0] == (pano.mgmt_ip, "panorama-device"):
+                    return cached[1]
+                client: FirewallClient = self.make.panorama_device(pano.mgmt_ip, serial)
+                self._clients[serial] = ((pano.mgmt_ip, "panorama-device"), client)
+                return client
         if dev is None or not dev.mgmt_ip:
             raise PermanentDeviceError(
                 f"{serial}: not in the inventory (run 'device discover')", kind="inventory"

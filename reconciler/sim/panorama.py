@@ -140,6 +140,20 @@ class SimPanorama:
         self.next_job_id += 1
         return add_job(self.jobs, job)
 
+    # [PANSW] Panorama keeps software images on its own disk like a firewall; the size of that disk is ours
+    # *(inferred)*: enough for a handful of images, never the limit the tests probe.
+    DISK_TOTAL_MB = 32 * 1024
+    DISK_OTHER_MB = 8 * 1024
+
+    @property
+    def disk_total_mb(self) -> int:
+        return self.DISK_TOTAL_MB
+
+    def free_disk_mb(self) -> int:
+        """``show system disk-space``'s /opt/panrepo: what the downloaded images leave free."""
+        images = sum(self.image(v).size_mb for v in self.downloaded)
+        return max(self.DISK_TOTAL_MB - self.DISK_OTHER_MB - images, 0)
+
     def image(self, version: Version) -> SoftwareImage:
         found = self.world.catalog.image(version)
         return found if found is not None else SoftwareImage(version, 900, "2024/01/01 00:00:00")

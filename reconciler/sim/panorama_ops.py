@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reconciler.sim import responses
+from reconciler.sim import config_xml, responses
 from reconciler.sim.commands import Command
 from reconciler.sim.firewall import OpError, SimFirewall
 from reconciler.sim.jobs import panos_time
@@ -358,6 +358,9 @@ PANORAMA_OPS: dict[str, Handler] = {
     "request system software install": _install,
     "request restart system": _restart,
     "show chassis-ready": lambda c: success(cdata("yes")),
+    # [PANSW] the same disk and configuration commands as a firewall (pre-flight and the backup).
+    "show system disk-space": lambda c: success(responses.disk_space(c.pano)),
+    "show config running": lambda c: success(config_xml.panorama_config(c.pano)),
     "show jobs all": _show_jobs_all,
     "show jobs": _show_job,
     "show clock": lambda c: success(responses.clock_text(c.world.clock.wall()) + " "),

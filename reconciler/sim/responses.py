@@ -14,6 +14,7 @@ from reconciler.sim.xmltext import Raw, cdata, entries, fields, leaf, node
 
 if TYPE_CHECKING:
     from reconciler.sim.firewall import SimFirewall
+    from reconciler.sim.panorama import SimPanorama
 
 
 def uptime_text(seconds: float) -> str:
@@ -349,7 +350,7 @@ def content_list(fw: SimFirewall) -> str:
     )
 
 
-def disk_space(fw: SimFirewall) -> str:
+def disk_space(fw: SimFirewall | SimPanorama) -> str:
     """``df -h`` text; /opt/panrepo shows the simulated free space (no trailing newline: parsers split)."""
     total = fw.disk_total_mb
     free = fw.free_disk_mb()

@@ -372,3 +372,25 @@ def test_before_10_2_7_panorama_cannot_manage_a_later_maintenance_release(sim: S
     }
     assert rows["LATER"].findtext("sw-version") == "10.2.9"
     assert s.device("LATER").panorama_connected is False
+
+
+def test_panorama_answers_disk_space_and_its_running_config(sim: StartSim) -> None:
+    """Pre-flight and the backup before an install ask Panorama what they ask a firewall: the free space
+    on /opt/panrepo (less once an image is downloaded) and the running configuration."""
+    fleet = FleetSpec(
+        devices=(device("F1", "11.1.4"),), panorama=PanoramaSpec(version="11.1.4"), durations=FAST
+    )
+    s = sim(fleet, time_scale=0.004)
+    pano = panorama(s)
+
+    def panrepo() -> str:
+        df = op(pano, "show system disk-space").findtext("result") or ""
+        return next(line for line in df.splitlines() if line.endswith("/opt/panrepo")).split()[3]
+
+    before = panrepo()
+    pano.software.check()
+    pano.software.download("11.1.6-h1", sync=True)
+    assert panrepo() != before
+    config = op(pano, "show config running").find("result/config")
+    assert config is not None and config.get("detail-version") == "11.1.4"
+    assert config.findtext("devices/entry/deviceconfig/system/hostname") == "panorama"
