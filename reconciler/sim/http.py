@@ -1,9 +1,20 @@
 """A small HTTP/1.1 server for every simulated device, all on one asyncio event loop.
 
 One listening socket per device address (same port for all), HTTPS with the device's certificate or plain
-HTTP. Each request: request line, headers, a body by Content-Length; answer with ``Connection: close``
-(as urllib-based clients expect). A device that is down has no listener at all, so clients get
-"connection refused", which is what pan-os-python's ``syncreboot()`` waits to see.
+HTTP. Each request: request line, headers, a body by Content-Length.
+
+Persistent connections (HTTP/1.1, RFC 9112 section 9.3): PAN-OS's management web server is an ordinary web
+server front end that keeps a connection open after an answer unless the client asked ``Connection: close``
+(urllib always does) or spoke HTTP/1.0 without ``Connection: keep-alive``. Its limits are not documented, so
+the simulator takes Apache httpd's defaults, the stricter of the common front ends (nginx keeps 75 s and
+1,000 requests): an idle connection is closed after ``KEEPALIVE_TIMEOUT`` (``KeepAliveTimeout 5``) and one
+connection serves at most ``KEEPALIVE_MAX`` requests (``MaxKeepAliveRequests 100``), the last answered with
+``Connection: close``. Accepted connections (TLS handshakes, over HTTPS) are counted per device
+(``connections`` in the status).
+
+A device that is down has no listener at all, so clients get "connection refused", which is what
+pan-os-python's ``syncreboot()`` waits to see; the connections it kept open are cut when it goes down, as a
+restart ends every TCP connection of the management plane.
 
 Transport-level faults (``http_500``, ``drop_connection``, ``slow``, ``overload_502``) and the optional per-call latency
 are applied here; everything else is ``XmlApi``'s business.
@@ -17,6 +28,7 @@ import socket
 import ssl
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from reconciler.sim.firewall import Phase
@@ -26,6 +38,8 @@ from reconciler.sim.xmlapi import ApiRequest, ApiResponse, XmlApi, html_error
 MAX_HEADER = 64 * 1024
 MAX_BODY = 8 * 1024 * 1024
 READ_TIMEOUT = 30.0
+KEEPALIVE_TIMEOUT = 5.0  # Apache httpd KeepAliveTimeout default: idle wait for the next request
+KEEPALIVE_MAX = 100  # Apache httpd MaxKeepAliveRequests default: requests per connection
 
 
 class BadRequest(Exception):
@@ -34,7 +48,9 @@ class BadRequest(Exception):
         self.status = status
 
 
-async def read_request(reader: asyncio.StreamReader) -> ApiRequest:
+async def read_request(reader: asyncio.StreamReader) -> tuple[ApiRequest, bool]:
+    """One request, and whether its client keeps the connection for another (HTTP/1.1 unless
+    ``Connection: close``; HTTP/1.0 only with ``Connection: keep-alive``)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
@@ -59,17 +75,24 @@ async def read_request(reader: asyncio.StreamReader) -> ApiRequest:
     params = dict(parse_qsl(url.query, keep_blank_values=True))
     if body and "multipart" not in headers.get("content-type", ""):
         params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    return ApiRequest(method, url.path or "/", params, headers)
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    keep = "keep-alive" in tokens if parts[2] == "HTTP/1.0" else "close" not in tokens
+    return ApiRequest(method, url.path or "/", params, headers), keep
 
 
-def encode(response: ApiResponse) -> bytes:
+def encode(response: ApiResponse, keep_alive: int = 0) -> bytes:
+    """The answer; ``keep_alive``: how many more requests the connection will take (0: it closes)."""
     body = response.body.encode("utf-8")
     reason = HTTPStatus(response.status).phrase
     head = [
         f"HTTP/1.1 {response.status} {reason}",
         f"Content-Type: {response.content_type}",
         f"Content-Length: {len(body)}",
-        "Connection: close",
+        *(
+            (f"Keep-Alive: timeout={KEEPALIVE_TIMEOUT:g}, max={keep_alive}", "Connection: Keep-Alive")
+            if keep_alive
+            else ("Connection: close",)
+        ),
         "Server: PanWeb Server/ - ",
     ]
     head.extend(f"{k}: {v}" for k, v in response.headers)
@@ -98,6 +121,8 @@ class HttpFrontEnd:
         self._dirty: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, int] = {}  # requests being answered per address (``overload_502``)
+        self._open: dict[str, set[asyncio.StreamWriter]] = {}  # connections open per address
+        self._handlers: set[asyncio.Task[Any]] = set()  # one per open connection
         world.on_reachability(self.request_sync)
 
     @property
@@ -139,8 +164,17 @@ class HttpFrontEnd:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+        for address in list(self._open):
+            self._cut(address)
+        if self._handlers:  # let the cut connections' handlers end before the loop does
+            await asyncio.wait(list(self._handlers), timeout=5)
         for task in list(self._tasks):
             task.cancel()
+
+    def _cut(self, address: str) -> None:
+        """End every connection open to ``address`` (its management plane went down)."""
+        for writer in list(self._open.pop(address, ())):
+            writer.transport.abort()
 
     # -- listener reconciliation (any thread may ask) ----------------------------------------------------
 
@@ -175,6 +209,7 @@ class HttpFrontEnd:
                 elif not want and server is not None:
                     server.close()
                     del self._servers[address]
+                    self._cut(address)
                 if address not in self._dirty:
                     break
         finally:
@@ -183,17 +218,51 @@ class HttpFrontEnd:
     # -- one connection ----------------------------------------------------------------------------------
 
     async def _handle(self, address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection: up to ``KEEPALIVE_MAX`` requests, each answered in turn (no pipelining)."""
         device = self._by_address[address]
+        with self.world.lock:
+            self.world.connections[device.serial] += 1
+        self._open.setdefault(address, set()).add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            for served in range(KEEPALIVE_MAX):
+                try:
+                    request, keep = await asyncio.wait_for(
+                        read_request(reader), READ_TIMEOUT if served == 0 else KEEPALIVE_TIMEOUT
+                    )
+                except BadRequest as exc:
+                    writer.write(
+                        encode(html_error(exc.status, f"{exc.status} {HTTPStatus(exc.status).phrase}"))
+                    )
+                    await writer.drain()
+                    return
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+                    return  # the client closed its idle connection, or went quiet
+                response = await self._answer(device, address, request)
+                if response is None:
+                    writer.transport.abort()
+                    return
+                left = KEEPALIVE_MAX - served - 1 if keep else 0
+                writer.write(encode(response, left))
+                await writer.drain()
+                if not left:
+                    return
+        except (ConnectionError, ssl.SSLError, OSError, asyncio.CancelledError):
+            writer.transport.abort()
+            return
+        finally:
+            self._open.get(address, set()).discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
+            if not writer.transport.is_closing():
+                writer.close()
+
+    async def _answer(self, device: Device, address: str, request: ApiRequest) -> ApiResponse | None:
+        """The answer to one request, after the latency and transport faults; None: cut the connection."""
         entered = False
         try:
-            try:
-                request = await asyncio.wait_for(read_request(reader), READ_TIMEOUT)
-            except BadRequest as exc:
-                writer.write(encode(html_error(exc.status, f"{exc.status} {HTTPStatus(exc.status).phrase}")))
-                await writer.drain()
-                return
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-                return
             if self.latency:
                 await asyncio.sleep(self.latency)
             with self.world.lock:
@@ -209,9 +278,7 @@ class HttpFrontEnd:
                             http_status=502,
                             message="fault overload_502",
                         )
-                    writer.write(encode(html_error(502, "502 Bad Gateway")))
-                    await writer.drain()
-                    return
+                    return html_error(502, "502 Bad Gateway")
                 self._in_flight[address] = self._in_flight.get(address, 0) + 1
                 entered = True
                 await asyncio.sleep(int(overload.get("delay_ms")) / 1000.0)
@@ -222,8 +289,7 @@ class HttpFrontEnd:
             with self.world.lock:
                 if getattr(device, "phase", None) is Phase.STARTING:
                     self.world.counters.count(device.serial, "dropped")
-                    writer.transport.abort()
-                    return
+                    return None
                 if not device.listening or action == "drop":
                     self.world.counters.count(device.serial, "dropped")
                     if action == "drop":
@@ -234,26 +300,17 @@ class HttpFrontEnd:
                             http_status=0,
                             message="connection dropped",
                         )
-                    writer.transport.abort()
-                    return
+                    return None
                 if action == "http_500":
                     self.world.counters.count(device.serial, "http_500")
                     self.world.emit(
                         "api_error", device.serial, request="*", http_status=500, message="fault http_500"
                     )
-                    response = html_error(500, "500 Internal Server Error")
-                else:
-                    response = self.api.handle(device, request)
-            writer.write(encode(response))
-            await writer.drain()
-        except (ConnectionError, ssl.SSLError, OSError, asyncio.CancelledError):
-            writer.transport.abort()
-            return
+                    return html_error(500, "500 Internal Server Error")
+                return self.api.handle(device, request)
         finally:
             if entered:
                 self._in_flight[address] -= 1
-            if not writer.transport.is_closing():
-                writer.close()
 
     def _transport_fault(self, device: Device) -> tuple[str, float]:
         rng = self.world.extras.setdefault("transport_rng", {}).get(device.serial)

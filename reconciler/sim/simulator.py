@@ -451,6 +451,7 @@ class Simulator:
                 "panorama_peer": peer.snapshot(now) if (peer := self.world.panorama.peer()) else None,
                 "devices": [fw.snapshot(now) for fw in self.world.firewalls.values()],
                 "api_calls": self.world.counters.snapshot(),
+                "connections": dict(sorted(self.world.connections.items())),
                 "violations": dict(sorted(self.world.violations.items())),
             }
 
@@ -519,6 +520,13 @@ class Simulator:
     def api_calls(self, serial: str | None = None) -> dict[str, Any]:
         """Calls per command for one device (or every device)."""
         return self.world.counters.of(serial) if serial is not None else self.world.counters.snapshot()
+
+    def connections(self, serial: str | None = None) -> int:
+        """Connections accepted (over HTTPS, TLS handshakes completed) by one device, or by all of them."""
+        with self.world.lock:
+            if serial is not None:
+                return self.world.connections[serial]
+            return sum(self.world.connections.values())
 
     def sim_time(self) -> float:
         return self.clock.now()

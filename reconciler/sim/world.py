@@ -54,6 +54,7 @@ class World:
         self.lock = threading.RLock()
         self.scheduler = Scheduler()
         self.counters = ApiCounters()
+        self.connections: Counter[str] = Counter()  # connections accepted per serial (HTTPS: TLS handshakes)
         self.extras: dict[str, Any] = {}
         self.violations: Counter[str] = Counter()  # safety monitor findings by kind (reconciler.sim.monitor)
         self._secret = secret
