@@ -15,6 +15,10 @@ through ``_urlopen``: the timeout is a deadline for the whole call (connect, hea
 is read here, up to ``max_answer_mb`` (config ``firewall.max_answer_mb`` / ``panorama.max_answer_mb``);
 a longer one fails that call (``bad-response``) without being read further.
 
+Connections: ``_urlopen`` sends pan-python's requests on connections kept per device (HTTP keep-alive,
+``connections.py``: the same TLS context, the same deadline and answer limit, a changing request never
+sent twice); requests it cannot carry (another SSL context, a proxy) take urllib's path as before.
+
 Paths: a firewall is reached at its management address (``direct``) or through Panorama (``panorama``:
 pan-os-python's ``Firewall(serial=...)`` under a ``Panorama``, every request carrying ``target=SERIAL``,
 with Panorama's address, credentials and rate limit, the bucket discovery's own calls use), as ``firewall.connection`` says; ``auto`` tries the
@@ -26,7 +30,6 @@ answers ``SERIAL not connected``: ``translate`` makes that a temporary ``not-con
 from __future__ import annotations
 
 import http.client
-import io
 import socket
 import ssl
 import threading
@@ -46,7 +49,15 @@ from panos.firewall import Firewall
 from panos.panorama import Panorama
 
 from reconciler.core.errors import DeviceError, PermanentDeviceError, TemporaryDeviceError, UserError
+from reconciler.device import connections
 from reconciler.device import parsers as px
+from reconciler.device.connections import (
+    DEFAULT_MAX_ANSWER,
+    Answer,
+    AnswerTooLarge,
+    DeadlineSocket,
+    read_bounded,
+)
 from reconciler.workdir import logs
 from reconciler.workdir.config import Config
 
@@ -110,12 +121,7 @@ def _verifying_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 _openers: dict[int, urllib.request.OpenerDirector] = {}
 _UNSET: Any = object()
-DEFAULT_MAX_ANSWER = 64 << 20
 _call = threading.local()  # this thread's call in progress: its deadline and answer limit
-
-
-class AnswerTooLarge(Exception):
-    """A device's answer is longer than the configured limit (raised by ``_urlopen``, classified once)."""
 
 
 def _deadline() -> float | None:
@@ -123,52 +129,10 @@ def _deadline() -> float | None:
     return deadline
 
 
-class _DeadlineSocket:
-    """A connected socket whose every read and write waits at most until the call's deadline.
-
-    http.client reads the status line, the headers and the body through ``makefile``; each read here sets
-    the socket's timeout to what is left of the call (never more than the per-read timeout it had)."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock = sock
-        self._deadline = deadline
-        self._per_read = sock.gettimeout()
-
-    def _arm(self) -> None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out: no complete answer within the call's deadline")
-        self._sock.settimeout(left if self._per_read is None else min(self._per_read, left))
-
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        self._arm()
-        return self._sock.recv_into(buffer, nbytes, flags)
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        self._arm()
-        return self._sock.recv(bufsize, flags)
-
-    def sendall(self, data: Any, flags: int = 0) -> None:
-        self._arm()
-        self._sock.sendall(data, flags)
-
-    def makefile(self, mode: str = "rb", buffering: int | None = None, **kw: Any) -> Any:
-        """What ``socket.makefile("rb")`` does (http.client asks for nothing else), reading through us."""
-        if mode != "rb":
-            raise ValueError(f"unsupported makefile mode {mode!r}")
-        # As socket.makefile: the socket stays open while the file is (urllib closes it right away).
-        self._sock._io_refs += 1  # type: ignore[attr-defined]
-        raw = socket.SocketIO(self, "rb")  # type: ignore[arg-type]
-        return io.BufferedReader(raw, buffering or io.DEFAULT_BUFFER_SIZE)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
 def _bounded(conn: http.client.HTTPConnection) -> None:
     deadline = _deadline()
     if deadline is not None and conn.sock is not None:
-        conn.sock = _DeadlineSocket(conn.sock, deadline)
+        conn.sock = DeadlineSocket(conn.sock, deadline)
 
 
 class _HTTPConnection(http.client.HTTPConnection):
@@ -201,42 +165,9 @@ def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler(context))
 
 
-class _Answer:
-    """A response whose body was already read (bounded): what pan-python gets back from ``urlopen``."""
-
-    def __init__(self, response: Any, body: bytes) -> None:
-        self._response = response
-        self._body = body
-
-    def read(self, amt: int | None = None) -> bytes:
-        body, self._body = self._body, b""
-        return body
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._response, name)
-
-
-def _read_bounded(response: Any, limit: int) -> bytes:
-    announced = response.getheader("Content-Length") if hasattr(response, "getheader") else None
-    too_large = AnswerTooLarge(f"answer larger than the {limit >> 20} MB limit (max_answer_mb)")
-    if announced is not None and announced.strip().isdigit() and int(announced) > limit:
-        response.close()
-        raise too_large
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        chunk = response.read(min(1 << 20, limit + 1 - total))
-        if not chunk:
-            return b"".join(chunks)
-        total += len(chunk)
-        chunks.append(chunk)
-        if total > limit:
-            response.close()
-            raise too_large
-
-
 def _urlopen(url: Any, data: Any = None, timeout: Any = _UNSET, *, context: Any = None, **kw: Any) -> Any:
-    """``urllib.request.urlopen`` for pan-python: one opener per SSL context of ours, a deadline for the
+    """``urllib.request.urlopen`` for pan-python: a kept connection of the device (``connections.send``)
+    when the request allows it, else one opener per SSL context of ours; either way a deadline for the
     whole call, and the answer read here up to this thread's limit (``_answer_limit``).
 
     Given a context, the standard ``urlopen`` builds a fresh opener on every request (every default
@@ -249,6 +180,16 @@ def _urlopen(url: Any, data: Any = None, timeout: Any = _UNSET, *, context: Any 
     args = (url, data) if timeout is _UNSET else (url, data, timeout)
     with _contexts_lock:
         ours = context is not None and any(c is context for c in _contexts.values())
+    pooled = isinstance(url, urllib.request.Request) and data is None and not kw
+    if (
+        pooled
+        and timeout not in (_UNSET, None)
+        and (ours or url.type == "http")
+        and connections.poolable(url)
+    ):
+        limit = getattr(_call, "limit", DEFAULT_MAX_ANSWER)
+        return connections.send(url, context=context, timeout=float(timeout), limit=limit)
+    with _contexts_lock:
         opener = _openers.get(id(context)) if ours and not kw else None
         if ours and opener is None and not kw:
             opener = _openers[id(context)] = _opener(context)
@@ -260,7 +201,7 @@ def _urlopen(url: Any, data: Any = None, timeout: Any = _UNSET, *, context: Any 
     try:
         response = opener.open(*args)
         try:
-            return _Answer(response, _read_bounded(response, getattr(_call, "limit", DEFAULT_MAX_ANSWER)))
+            return Answer(response, read_bounded(response, getattr(_call, "limit", DEFAULT_MAX_ANSWER)))
         except TimeoutError:
             response.close()
             raise
