@@ -28,7 +28,7 @@ from reconciler import machine
 from reconciler.engine.runner import Runner
 from reconciler.machine import IllegalTransition, MachineSettings, Step, expect
 from reconciler.machine import observations as o
-from reconciler.machine.commands import Command, FailMember, ObserveDevice, StartMember
+from reconciler.machine.commands import Command, FailMember, ObserveDevice, PollJob, StartMember
 from reconciler.machine.pair import (
     IllegalPairTransition,
     PairRecord,
@@ -463,7 +463,18 @@ class Executor:
             dev.stuck = str(exc)
             log.error("state machine refused %s for %s: %s", obs.name, serial, exc, extra={"serial": serial})
             return
+        job = dev.record.job
         self._apply(dev, result)
+        if (
+            job is not None
+            and isinstance(command, PollJob)
+            and isinstance(obs, o.JobStatus)
+            and obs.finished
+            and obs.succeeded
+            and obs.job_id == job.id
+        ):
+            sample = expect.job_sample(job, now, dev.settings.device_second)
+            self._keep_samples([sample] if sample is not None else [])
         while dev.requests and dev.running is None:
             self._feed(dev, dev.requests.pop(0))
 
@@ -503,7 +514,10 @@ class Executor:
 
     def _learn(self, old: DeviceRecord, new: DeviceRecord, settings: MachineSettings) -> None:
         """Keep the durations a transition measured (a reboot's, from the device's uptime) and persist them."""
-        got = expect.samples_from(old, new, settings.device_second)
+        self._keep_samples(expect.samples_from(old, new, settings.device_second))
+
+    def _keep_samples(self, got: list[tuple[str, float]]) -> None:
+        """Add durations measured (reboots, our jobs that succeeded) to what was learned; persist them."""
         if not got:
             return
         for kind, seconds in got:
@@ -512,7 +526,7 @@ class Executor:
         try:
             durations_store.save(self.paths, self._samples)
         except OSError as exc:  # learning is an optimisation: never a device's failure
-            log.warning("could not save what the reboots took: %s", exc)
+            log.warning("could not save what the reboots and jobs took: %s", exc)
 
     def _apply(self, dev: _Device, result: Step) -> None:
         old = dev.record

@@ -48,6 +48,7 @@ from reconciler.machine.observations import (
     says_software_manager_busy,
 )
 from reconciler.machine.records import JobRef, Mode, Phase, PlannedHop
+from reconciler.machine.settings import MachineSettings
 
 
 def software_check(ctx: Ctx, **changes: Any) -> Step:
@@ -200,8 +201,10 @@ def on_image_deleted(ctx: Ctx, obs: ImageDeleted) -> Step:
     )
 
 
-def next_download(ctx: Ctx, **changes: Any) -> Step:
-    """Download the next planned image; then install (upgrade) or finish (download-only)."""
+def next_download(ctx: Ctx, *, after_download: bool = False, **changes: Any) -> Step:
+    """Download the next planned image; then install (upgrade) or finish (download-only). ``after_download``:
+    a download has just finished, so the install waits ``install_after_download`` for the software manager
+    to load the image (an install submitted meanwhile fails "software manager is currently in use")."""
     rec = ctx.record
     done = set(rec.downloaded_versions)
     for planned in rec.planned:
@@ -223,6 +226,13 @@ def next_download(ctx: Ctx, **changes: Any) -> Step:
             ", ".join(v for p in rec.planned for v in (*p.already_downloaded, *p.to_download)) or "nothing"
         )
         return finish(ctx, Phase.DOWNLOADED, f"images staged: {staged}", progress=100, **changes)
+    if after_download:
+        hop = rec.hop
+        assert hop is not None
+        changes.setdefault(
+            "message", f"installing {hop.version} once the software manager has loaded the image"
+        )
+        return submit_install(ctx, ctx.settings.install_after_download, **changes)
     return submit_install(ctx, **changes)
 
 
@@ -266,7 +276,29 @@ def on_job_started(ctx: Ctx, obs: JobStarted) -> Step:
     image = out.version if isinstance(out, Download | Install) else None
     kind = job_kind(out)
     job = JobRef(obs.job_id, kind, image, ctx.iso, 0, ctx.iso)
-    return move(ctx, rec.phase, PollJob(obs.job_id, kind), ctx.settings.job_first_poll, job=job, progress=0)
+    return move(
+        ctx, rec.phase, PollJob(obs.job_id, kind), first_job_poll(ctx.settings, kind), job=job, progress=0
+    )
+
+
+def learned_start(s: MachineSettings, kind: JobKind) -> float | None:
+    """When this fleet's jobs of ``kind`` start to end (``machine.expect``, our seconds); None: not learned."""
+    w = s.expected.job(kind)
+    return None if w is None else w.low * s.device_second
+
+
+def first_job_poll(s: MachineSettings, kind: JobKind) -> float:
+    """The first poll of a job just submitted: at the start of the window this fleet's finished jobs of the
+    kind taught (they rarely end sooner; the progress read there predicts the end), else after
+    ``job_first_poll``. An install is still read after ``job_first_poll`` at the latest: one PAN-OS accepts
+    but cannot run (software manager in use) fails within seconds, and its retry should not wait for the
+    window of installs that run."""
+    start = learned_start(s, kind)
+    if start is None:
+        return s.job_first_poll
+    if kind is JobKind.INSTALL:
+        return min(s.job_first_poll, max(start, s.job_poll_interval))
+    return max(start, s.job_poll_interval)
 
 
 def job_poll_delay(ctx: Ctx, job: JobRef) -> float:
@@ -277,7 +309,9 @@ def job_poll_delay(ctx: Ctx, job: JobRef) -> float:
     late end (the job is then done: one more poll); when wide, to its early end (a reading near the end
     narrows it). Without progress yet, the time waited doubles. Never sooner than ``job_poll_interval``;
     never later than twice the time already waited (a job whose pace changes, e.g. a download restarting
-    its percentage while loading into the software manager) nor ``job_poll_longest``."""
+    its percentage while loading into the software manager) nor ``job_poll_longest``. Never before the
+    start of the kind's learned window either, unless the progress read puts the end sooner (a job adopted
+    part-way): an install read early (``first_job_poll``) is read again there."""
     s = ctx.settings
     elapsed = max(ctx.since(job.started_at), 0.0)
     p = job.progress
@@ -288,7 +322,13 @@ def job_poll_delay(ctx: Ctx, job: JobRef) -> float:
     else:
         want = elapsed
     cap = min(s.job_poll_longest, max(2 * elapsed, s.job_poll_max_interval))
-    return min(max(want, s.job_poll_interval), cap)
+    delay = min(max(want, s.job_poll_interval), cap)
+    start = learned_start(s, job.kind)
+    if start is not None and 0 < p < 100:
+        start = min(start, elapsed + elapsed * (100 / (p + 1) - 1))  # the reading's own earliest end
+    if start is not None and elapsed + delay < start:
+        return min(start - elapsed, s.job_poll_longest)
+    return delay
 
 
 def stalled(ctx: Ctx, job: JobRef, detail: str) -> Step:
@@ -365,7 +405,7 @@ def job_finished(ctx: Ctx, job: JobRef, succeeded: bool, message: str = "") -> S
         return next_download(ctx, content_updated=True)
     if job.kind is JobKind.DOWNLOAD:
         got = tuple(dict.fromkeys((*rec.downloaded_versions, *([job.image] if job.image else []))))
-        return next_download(ctx.at(replace(ctx.record, downloaded_versions=got)))
+        return next_download(ctx.at(replace(ctx.record, downloaded_versions=got)), after_download=True)
     hop = rec.hop
     assert hop is not None
     return start_reboot(ctx, f"installed {hop.version}; rebooting")

@@ -1,4 +1,4 @@
-"""How long this fleet's devices take to reboot, learned from their own completed reboots. Pure.
+"""How long this fleet's reboots and jobs take, learned from their own completed ones. Pure.
 
 When a device answers again after a reboot its uptime says when it booted, so the time from the restart
 request to the boot (``RebootWatch.booted_after``) is exact whatever the polling lag. Samples and windows are
@@ -7,6 +7,12 @@ The executor keeps the last ``KEEP`` such samples (``status/durations.json``, so
 their ``Window`` to the machine in ``MachineSettings.expected``; the reboot wait (``reboot.py``) polls once
 at the window's start and densely inside it, instead of backing off blindly. Without enough samples the
 settings' prior window applies.
+
+Jobs the same way, per kind (``JobKind`` values: download, install, content download/install): when a poll
+finds our job finished and succeeded, the executor keeps how long it took (``job_sample``: from the
+submission to the end its last progress reading put it at, never more than the time to the poll that saw
+it). The job poll (``downloads``) then puts its first poll at the start of the kind's window and polls by
+progress rate from there, instead of first after ``job_first_poll`` whatever the job.
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.machine.records import DeviceRecord
+from reconciler.machine.commands import JobKind
+from reconciler.machine.records import DeviceRecord, Instant, JobRef, to_instant
 
 KEEP = 200  # samples kept per kind: recent enough to follow a fleet whose mix changes
 MIN_SAMPLES = 3  # fewer than this: the prior window applies
 REBOOT = "reboot"
-KINDS = (REBOOT,)
+# The job kinds learned (``JobKind`` values; jobs of kind ``other`` are not ours to time).
+JOBS = tuple(k.value for k in JobKind if k is not JobKind.OTHER)
+KINDS = (REBOOT, *JOBS)
 
 
 @dataclass(frozen=True)
@@ -33,9 +42,15 @@ class Window:
 
 @dataclass(frozen=True)
 class Expected:
-    """What was learned: the reboot window (``None`` while too few reboots finished)."""
+    """What was learned: the reboot window (``None`` while too few reboots finished) and the window of each
+    job kind (``JobKind`` value; absent while too few jobs of that kind finished)."""
 
     reboot: Window | None = None
+    jobs: tuple[tuple[str, Window], ...] = ()  # (kind, window), in ``JOBS`` order (hashable, like settings)
+
+    def job(self, kind: JobKind) -> Window | None:
+        """The learned window of a job kind, in device seconds (``None``: not enough finished yet)."""
+        return next((w for k, w in self.jobs if k == kind.value), None)
 
 
 def quantile(ordered: Sequence[float], q: float) -> float:
@@ -54,7 +69,8 @@ def window(samples: Iterable[float]) -> Window | None:
 
 def expected(samples: Mapping[str, Sequence[float]]) -> Expected:
     """The ``Expected`` of the samples kept per kind."""
-    return Expected(reboot=window(samples.get(REBOOT, ())))
+    jobs = tuple((kind, w) for kind in JOBS if (w := window(samples.get(kind, ()))) is not None)
+    return Expected(reboot=window(samples.get(REBOOT, ())), jobs=jobs)
 
 
 def add(samples: Sequence[float], value: float) -> tuple[float, ...]:
@@ -74,6 +90,23 @@ def samples_from(
     return []
 
 
+def job_sample(job: JobRef, now: Instant, device_second: float = 1.0) -> tuple[str, float] | None:
+    """How long a job that a poll has just (``now``) seen finished and succeeded took: (kind, device seconds).
+
+    From the submission (``job.started_at``) to that poll, or to the end the last progress reading
+    (``job.progress`` percent at ``job.progress_at``) allows if sooner: PAN-OS shows whole percents, so a
+    reading of ``p`` percent ``t`` seconds in puts the end no later than ``t * 100 / p``. So the polling
+    lag is not learned as job time. ``None`` for jobs not ours to time."""
+    started = to_instant(job.started_at)
+    took = (to_instant(now) - started).total_seconds()
+    if job.kind is JobKind.OTHER or took <= 0:
+        return None
+    read_after = (to_instant(job.progress_at) - started).total_seconds()
+    if 0 < job.progress < 100 and read_after > 0:
+        took = min(took, read_after * 100 / job.progress)
+    return (job.kind.value, took / device_second)
+
+
 def from_json(data: Any) -> dict[str, tuple[float, ...]]:
     """The samples of a ``status/durations.json`` body; what is not a list of positive numbers is dropped."""
     out: dict[str, tuple[float, ...]] = {}
@@ -88,4 +121,4 @@ def from_json(data: Any) -> dict[str, tuple[float, ...]]:
 
 
 def to_json(samples: Mapping[str, Sequence[float]]) -> dict[str, Any]:
-    return {"format_version": 1, **{k: [round(v, 3) for v in samples.get(k, ())] for k in KINDS}}
+    return {"format_version": 1, **{k: [round(v, 3) for v in samples[k]] for k in KINDS if samples.get(k)}}

@@ -32,6 +32,9 @@ class MachineSettings:
     reboot_poll_initial: float = 30.0
     reboot_start_grace: float = 300.0  # a device still up on the old version this long was not rebooted
     install_retry_delay: float = 60.0
+    # After a download the image loads into the software manager for a while (PAN-OS answers an install
+    # meanwhile with "software manager is currently in use"): the install that follows waits this long.
+    install_after_download: float = 30.0
     install_max_attempts: int = 10
     software_check_timeout: float = 90.0
     software_info_timeout: float = 120.0
@@ -42,8 +45,10 @@ class MachineSettings:
     reboot_expected_high: float = 900.0
     reboot_poll_dense: float = 30.0
     reboot_poll_ready: float = 10.0  # the device answers but its chassis is not ready yet
-    # Job polling by progress rate (``downloads.job_poll_delay``): the first poll after ``job_first_poll``,
-    # then at the end the progress so far predicts, never sooner than ``job_poll_interval`` and never later
+    # Job polling by progress rate (``downloads.job_poll_delay``): the first poll at the start of the window
+    # this fleet's finished jobs of the kind taught (``expected``), or after ``job_first_poll`` while
+    # nothing is learned (installs: after ``job_first_poll`` at the latest), then at the end the progress
+    # so far predicts, never sooner than ``job_poll_interval`` and never later
     # than twice the time already waited (a job whose pace changes) or ``job_poll_longest``.
     # ``job_poll_max_interval``: how often pre-flight looks again at other jobs still running.
     job_first_poll: float = 30.0

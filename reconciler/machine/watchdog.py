@@ -25,6 +25,7 @@ def no_progress_limit(settings: MachineSettings) -> float:
         s.ha_poll_max_interval,
         s.postflight_retry_interval,
         s.install_retry_delay,
+        s.install_after_download,
     )
     longest_call = max(s.software_check_timeout, s.software_info_timeout)
     return 2.0 * (longest_wait + longest_call)

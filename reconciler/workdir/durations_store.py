@@ -1,9 +1,9 @@
-"""``status/durations.json``: how long this fleet's reboots took (``reconciler.machine.expect``).
+"""``status/durations.json``: how long this fleet's reboots and jobs took (``reconciler.machine.expect``).
 
-The engine appends a sample whenever a device answers after a reboot (its uptime says when it booted) and
-rewrites the file atomically; a restarted engine starts from what it had learned. A missing, torn or foreign
-file only means nothing is known yet: the machine's prior applies, and the file is rewritten at the next
-sample. Samples are device seconds, so the file is the same whatever ``engine.time_scale`` is.
+The engine appends a sample whenever a device answers after a reboot (its uptime says when it booted) or a
+poll finds one of our jobs finished and succeeded (per job kind), and rewrites the file atomically; a
+restarted engine starts from what it had learned. A missing, torn or foreign file only means nothing is
+known yet: the machine's priors apply, and the file is rewritten at the next sample. Samples are device seconds, so the file is the same whatever ``engine.time_scale`` is.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def load(paths: WorkPaths) -> dict[str, tuple[float, ...]]:
     except FileNotFoundError:
         return {}
     except (StoreError, OSError, ValueError) as exc:
-        log.warning("%s unusable, learning reboot times again: %s", path, exc)
+        log.warning("%s unusable, learning reboot and job times again: %s", path, exc)
         return {}
 
 

@@ -333,7 +333,9 @@ def test_a_cancelled_pair_job_holds_both_members_frees_the_slot_and_a_release_re
             return
         for serial in PAIR_A:
             rec = session.executor.record(serial)
-            if rec is not None and rec.phase.value == "install":
+            # Installing: the install job submitted (before that, e.g. while the image loads into the
+            # software manager after its download, the member is still at a safe point).
+            if rec is not None and rec.phase.value == "install" and rec.job is not None:
                 cancelled.append(serial)
                 # The engine runs in this thread: queue the command, do not wait for its outcome here.
                 queued = ok(cli("job", "cancel", "pair-a", "--reason", "admin takeover", "--no-wait"))

@@ -23,7 +23,8 @@ TARGET = "10.2.13"
 
 def test_an_install_failing_software_manager_busy_is_retried_until_it_runs(tmp_path: Path) -> None:
     # Every image keeps the software manager busy for 150 s after its download: the engine's install
-    # (asked as soon as the download is seen done) fails busy, the retry 60 s later too, then one runs.
+    # (asked 30 s after the download is seen done, MachineSettings.install_after_download) fails busy, the
+    # retry 60 s later too, then one runs.
     durations = Durations.from_json({"swm_settle": [150, 150]})
     fleet = FleetSpec(
         devices=(DeviceSpec("001", "fw-001", version=PanOsVersion.parse("10.2.9"), device_group="dc"),),  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from reconciler.machine.commands import (
     Command,
     Download,
     Install,
+    JobKind,
     MakeFunctional,
     ObserveDevice,
     PollJob,
@@ -35,6 +36,7 @@ from reconciler.machine.commands import (
     ReadHaState,
     Suspend,
 )
+from reconciler.machine.expect import Window
 from reconciler.machine.observations import (
     Begin,
     CancelRequest,
@@ -46,7 +48,7 @@ from reconciler.machine.observations import (
 )
 from reconciler.machine.pair import PairStage, new_pair
 from reconciler.machine.records import DeviceRecord, Phase
-from reconciler.workdir import record_store
+from reconciler.workdir import durations_store, record_store
 from reconciler.workdir.layout import WorkPaths
 
 TARGET = "11.0.3"
@@ -467,3 +469,18 @@ def test_an_ha_pair_is_upgraded_one_member_at_a_time_through_the_executor(rig: R
     done = rig.ex.pair(pair.pair_id)
     assert done is not None and PairStage.DONE is done.stage
     assert done == record_store.load_pairs(rig.paths)[pair.pair_id]
+
+
+def test_jobs_seen_finished_are_learned_per_kind_and_kept_for_the_next_executor(rig: Rig) -> None:
+    start(rig, "0001", "0002")
+    rig.settle()
+    assert [] == rig.problems
+    # The fake's jobs read 50% at the first poll (after job_first_poll, nothing learned yet) and finish at
+    # the next: each took no more than twice the first reading's time, whatever the finishing poll's time.
+    learned = durations_store.load(rig.paths)
+    assert learned["install"] == (2 * FAST.job_first_poll,) * 2
+    assert len(learned["download"]) == 4 and set(learned["download"]) == {2 * FAST.job_first_poll}
+    # Enough downloads finished: a restarted executor polls the next download at the learned window's start.
+    rig.ex.close()
+    rig.ex = rig.start()
+    assert rig.ex._expected.job(JobKind.DOWNLOAD) == Window(57.0, 63.0)

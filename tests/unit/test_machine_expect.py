@@ -1,5 +1,5 @@
-"""Polling by expectation: a reboot in the window learned from the fleet's finished reboots, an HA member
-settling after its reboot (injected clock)."""
+"""Polling by expectation: a reboot in the window learned from the fleet's finished reboots, jobs in the window
+learned per kind from the fleet's finished jobs, an HA member settling after its reboot (injected clock)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from machine_world import FAST, FakeFirewall, at, ha_pair, reboot_issued, record, run_until
 
 from reconciler.machine import step
-from reconciler.machine.commands import FunctionalSelf, PollReady, ReadPairRoles
+from reconciler.machine.commands import FunctionalSelf, Install, JobKind, PollReady, ReadPairRoles
+from reconciler.machine.downloads import first_job_poll, job_poll_delay
 from reconciler.machine.expect import (
     KEEP,
     REBOOT,
@@ -20,13 +22,20 @@ from reconciler.machine.expect import (
     add,
     expected,
     from_json,
+    job_sample,
     samples_from,
     to_json,
     window,
 )
-from reconciler.machine.observations import CommandFailed, DeviceAnswered, HaStateObserved, PairRoles
+from reconciler.machine.moves import Ctx
+from reconciler.machine.observations import (
+    CommandFailed,
+    DeviceAnswered,
+    HaStateObserved,
+    PairRoles,
+)
 from reconciler.machine.reboot import reboot_poll_delay
-from reconciler.machine.records import Phase
+from reconciler.machine.records import JobRef, Phase, iso, to_instant
 from reconciler.workdir import durations_store
 from reconciler.workdir.layout import WorkPaths
 
@@ -137,3 +146,76 @@ def test_a_member_whose_ha_is_still_starting_after_its_reboot_is_read_at_a_stead
     suspended = HaStateObserved("A", True, "suspended", True, True, True, None)
     result = step(rec, PairRoles(suspended, None), at(now), FAST)
     assert isinstance(result.record.outstanding, FunctionalSelf) and result.requeue_after == 0
+
+
+# -- jobs ---------------------------------------------------------------------------------------------------
+
+
+def job(kind: JobKind, started: float, progress: int = 0, read: float | None = None) -> JobRef:
+    """A tracked job submitted at ``started`` whose last reading was ``progress`` percent at ``read``."""
+    return JobRef("7", kind, "11.0.3", iso(at(started)), progress, iso(at(started if read is None else read)))
+
+
+def test_a_finished_job_is_learned_from_its_last_reading_not_from_the_late_poll() -> None:
+    # 40% after 100 s: the job ended by 250 s, whatever the poll that saw it finished at 400 s says.
+    assert job_sample(job(JobKind.DOWNLOAD, 0, 40, 100), at(400)) == ("download", 250.0)
+    # A poll sooner than that bound is the better figure; no reading yet: the poll's time.
+    assert job_sample(job(JobKind.INSTALL, 10, 40, 110), at(200)) == ("install", 190.0)
+    assert job_sample(job(JobKind.INSTALL, 10), at(70)) == ("install", 60.0)
+    # In device seconds (a simulator at 0.02 of our seconds per device second); other jobs are not ours.
+    assert job_sample(job(JobKind.DOWNLOAD, 0), at(6), 0.02) == ("download", 300.0)
+    assert job_sample(job(JobKind.OTHER, 0), at(60)) is None
+    # Per kind, like reboots: a window once a few finished, kept through the file.
+    learned = expected({"download": (200.0, 300.0, 400.0), "install": (1.0, 2.0)})
+    assert learned.job(JobKind.DOWNLOAD) == Window(190.0, 420.0) and learned.job(JobKind.INSTALL) is None
+    assert from_json(to_json({"download": (200.0, 300.0)})) == {"download": (200.0, 300.0)}
+
+
+def test_the_first_job_poll_goes_to_the_learned_window_and_an_install_is_still_read_early() -> None:
+    assert first_job_poll(FAST, JobKind.DOWNLOAD) == FAST.job_first_poll  # nothing learned yet
+    s = replace(
+        FAST, expected=Expected(jobs=(("download", Window(110.0, 440.0)), ("install", Window(230.0, 900.0))))
+    )
+    assert first_job_poll(s, JobKind.DOWNLOAD) == 110.0
+    assert first_job_poll(s, JobKind.CONTENT_DOWNLOAD) == FAST.job_first_poll
+    # An install PAN-OS cannot run fails within seconds: read early, then not again before the window.
+    assert first_job_poll(s, JobKind.INSTALL) == FAST.job_first_poll
+    rec = replace(record(), phase=Phase.INSTALL)
+    ctx = Ctx(rec, at(30), s)
+    assert job_poll_delay(ctx, job(JobKind.INSTALL, 0, 7, 30)) == 200.0
+    # A job adopted part-way (its reading says it ends soon) is polled by its progress, not the window.
+    assert job_poll_delay(ctx, job(JobKind.INSTALL, 0, 90, 30)) == s.job_poll_interval
+    # Windows are device seconds: at time scale 0.02 the first poll is 0.02 of them.
+    scaled = replace(s.scaled(50.0), device_second=0.02)
+    assert first_job_poll(scaled, JobKind.DOWNLOAD) == pytest.approx(2.2)
+
+
+def test_downloads_inside_the_learned_window_take_few_polls_and_are_seen_soon_after_they_end() -> None:
+    """Downloads drawn from 100-420 s (the simulator's spread), polled from submission to finish by the
+    machine's own delays once 30 of them taught the window: a median of 2 polls (4 before: first after 30 s,
+    then by progress), each seen within a few percent of its length after it ended."""
+    rng = random.Random(9)
+    learned = expected({"download": tuple(rng.uniform(100, 420) for _ in range(30))})
+    s = replace(FAST, expected=learned, job_stall_timeout=1800.0)
+    polls, late = [], []
+    for _ in range(300):
+        took = rng.uniform(100, 420)
+        ref, t, n = job(JobKind.DOWNLOAD, 0), first_job_poll(s, JobKind.DOWNLOAD), 1
+        while t < took and n < 50:
+            progress = int(100 * t / took)
+            ref = replace(ref, progress=progress, progress_at=iso(at(t)))
+            t, n = t + job_poll_delay(Ctx(record(), at(t), s), ref), n + 1
+        polls.append(n)
+        late.append((t - took) / took)
+        sample = job_sample(ref, at(t))
+        assert sample is not None and took <= sample[1] <= t + 1e-6
+    assert statistics.median(polls) <= 2 and max(polls) <= 4
+    assert max(late) <= 0.06
+
+
+def test_an_install_right_after_a_download_waits_for_the_software_manager_to_load_the_image() -> None:
+    rec, _ = run_until(record(), FakeFirewall("0001", "10.2.9"), Install)
+    assert rec.updated_at is not None and rec.due_at is not None
+    waited = (to_instant(rec.due_at) - to_instant(rec.updated_at)).total_seconds()
+    assert waited == FAST.install_after_download
+    assert "software manager" in rec.message

@@ -21,6 +21,7 @@ def test_the_limit_exceeds_every_poll_and_retry_interval_and_command_timeout() -
         "command_retry_max_delay",
         "ha_poll_max_interval",
         "install_retry_delay",
+        "install_after_download",
         "software_check_timeout",
         "software_info_timeout",
     ):
