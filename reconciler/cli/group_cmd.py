@@ -134,7 +134,7 @@ def group_suspend_cmd(
     st = state(ctx)
     paths = st.paths()
     try:
-        known = [g.name for g in plan_inputs.load_desired(paths, st.config(), file).groups]
+        known = [g.name for g in plan_inputs.load_desired(paths, st.config(), file).planned_groups]
     except InputFileError as exc:
         # An emergency stop must not wait for a fixed YAML (the daemon keeps the last valid one in force):
         # check the name against the groups the engine has records of instead.

@@ -313,6 +313,11 @@ class DesiredState:
     def __iter__(self) -> Iterator[Group]:
         return iter(self.groups)
 
+    @property
+    def planned_groups(self) -> tuple[Group, ...]:
+        """Every group the planner plans: Panorama's (when declared) first, then ``groups``."""
+        return (self.panorama, *self.groups) if self.panorama is not None else self.groups
+
     def with_revision(self, revision: str | None) -> DesiredState:
         # The digest does not cover the revision: a copy keeps it instead of hashing every group again.
         if revision == self.revision:

@@ -72,10 +72,10 @@ class GroupStatus:
 def group_statuses(
     plan: Plan, desired: DesiredState, progress: Mapping[str, DeviceProgress]
 ) -> list[GroupStatus]:
-    """One ``GroupStatus`` per group of ``desired``, in desired-state order."""
+    """One ``GroupStatus`` per group of ``desired``, in desired-state order (Panorama's first when declared)."""
     out = []
     revision = desired.revision or desired.digest[:19]
-    for group in desired.groups:
+    for group in desired.planned_groups:
         summary = plan.group(group.name)
         devices = [d for d in plan.devices if d.group == group.name]
         digest = desired.group_digest(group)

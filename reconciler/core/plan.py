@@ -49,6 +49,8 @@ WAVE_PENDING = "wave-pending"
 SOAK = "soak"
 PLAN_ERROR = "plan-error"
 PANORAMA_TOO_OLD = "panorama-too-old"  # a hop would put the firewall past what its Panorama manages
+# ... and the desired state's ``panorama`` target would manage it: waiting for Panorama's own upgrade
+PANORAMA_UPGRADE_PENDING = "panorama-upgrade-pending"
 BLOCK_REASONS = (
     CONFLICT,
     UNMANAGED,
@@ -61,6 +63,7 @@ BLOCK_REASONS = (
     UNREACHABLE,
     HA_PEER_UNHEALTHY,
     PANORAMA_TOO_OLD,
+    PANORAMA_UPGRADE_PENDING,
     PAUSED,
     SUSPENDED,
     CHANGE_FREEZE,

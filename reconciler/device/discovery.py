@@ -158,7 +158,7 @@ def _panorama_facts(panorama: PanoramaClient, now: str) -> tuple[str, str, tuple
     unknown (logged), and so does a peer that does not answer at its own address: Panorama is then recorded
     ``unknown`` with the error, and the planner starts no upgrade of it."""
     info = panorama.system_info()
-    host = panorama.endpoint.host
+    host = panorama.name.removeprefix("panorama ")
     local = Device(
         serial=info.serial,
         hostname=info.hostname,

@@ -95,7 +95,7 @@ class Publisher:
                 by_group.setdefault(dp.group, []).append(dp)
         if self.metrics is not None:
             self._device_gauges(plan)
-        groups = {g.name: g for g in desired.groups}
+        groups = {g.name: g for g in desired.planned_groups}
         for summary in plan.groups:
             track = self.groups.setdefault(summary.name, GroupTrack())
             group = groups.get(summary.name)

@@ -110,7 +110,7 @@ class _Panorama:
         return {"S1": "dg-1"}
 
     def system_info(self) -> SimpleNamespace:
-        return SimpleNamespace(sw_version="11.1.4")
+        return SimpleNamespace(serial="P1", hostname="panorama", model="M-200", sw_version="11.1.4")
 
     def ha(self) -> SimpleNamespace:
         return SimpleNamespace(enabled=False, peer_version="")
