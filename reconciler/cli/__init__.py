@@ -54,6 +54,7 @@ _MODULES = [
     "reconciler.cli.apply_cmd",
     "reconciler.cli.daemon_cmd",
     "reconciler.cli.group_cmd",
+    "reconciler.cli.rollback_cmd",
     "reconciler.cli.reconcile_cmd",
     "reconciler.cli.report_cmd",
     "reconciler.sim.cli",

@@ -43,6 +43,10 @@ class DeviceProgress:
     - ``resting``: in progress, but at rest between steps (``pending`` or ``next_hop``): not working on the
       device right now. An HA member resting while its peer is stopped waits for an operator, not for a
       slot (the planner reads it so).
+    - ``rolled_back_from``: set for an operator's rollback (``device rollback``): the version it returns
+      the device from (``target`` is the version it returns to). ``rollback_holds``: once the rollback is
+      done (or failed), the target of the upgrade it undid while its hold is in force: the planner leaves
+      the device alone while its group's target is still that version (None: no hold, or released).
     """
 
     serial: str
@@ -58,6 +62,8 @@ class DeviceProgress:
     resting: bool = False
     group_digest: str = ""
     hops: tuple[PathHop, ...] = ()
+    rolled_back_from: PanOsVersion | None = None
+    rollback_holds: PanOsVersion | None = None
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -80,6 +86,8 @@ class DeviceProgress:
             "download_only": self.download_only,
             "resting": self.resting,
             "hops": [h.to_json() for h in self.hops],
+            "rolled_back_from": str(self.rolled_back_from) if self.rolled_back_from else None,
+            "rollback_holds": str(self.rollback_holds) if self.rollback_holds else None,
         }
 
     @classmethod
@@ -99,4 +107,6 @@ class DeviceProgress:
             resting=bool(data.get("resting", False)),
             group_digest=str(data.get("group_digest") or ""),
             hops=tuple(PathHop.from_json(h) for h in data.get("hops", [])),
+            rolled_back_from=PanOsVersion.try_parse(data.get("rolled_back_from")),
+            rollback_holds=PanOsVersion.try_parse(data.get("rollback_holds")),
         )

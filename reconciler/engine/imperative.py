@@ -24,6 +24,7 @@ from reconciler.jobs import job_status, operator_requests, queue
 from reconciler.machine import observations as o
 from reconciler.machine.job_plan import JobPlan, plan_job
 from reconciler.machine.records import DeviceRecord, Phase, iso, new_record
+from reconciler.machine.rollback import plan_rollback, rollback_holds
 from reconciler.workdir import logs, record_store, store
 from reconciler.workdir.layout import WorkPaths
 
@@ -34,6 +35,7 @@ log = logs.get(__name__)
 class Imperative:
     reconciler: Reconciler
     started: dict[str, str] = field(default_factory=dict)  # job id -> started_at
+    applied_by: str = "daemon"  # the outcome files' ``applied_by``: "cli" for a foreground rollback
     _recovered: bool = False
 
     @property
@@ -51,15 +53,16 @@ class Imperative:
             self._recovered = True
         requests += operator_requests.read_incoming(self.paths, inventory=inventory, now=now)
         for request in requests:
-            self._command(request, inventory, now)
+            self.command(request, inventory, now)
         self._jobs(inventory, now)
         self.refresh(now)
 
     # -- commands -----------------------------------------------------------------------------------------------
 
-    def _command(
+    def command(
         self, request: operator_requests.OperatorRequest, inventory: Inventory, now: datetime
-    ) -> None:
+    ) -> operator_requests.Outcome:
+        """Apply one operator request to the engine's devices; its outcome is written next to its file."""
         ex = self.reconciler.executor
         job_state = None
         if request.target == "job" and request.job_id and request.command == "cancel_upgrade":
@@ -67,7 +70,9 @@ class Imperative:
             job_state = "cancelled" if moved is not None else None
         outcomes = []
         lookup = lambda s: ex.record(s) or _load_quietly(self.paths, s)  # noqa: E731
-        for serial, named in operator_requests.acts_on(request, lookup).items():
+        if request.command == operator_requests.ROLLBACK:
+            outcomes = self._rollback(request, inventory, now)
+        for serial, named in () if outcomes else operator_requests.acts_on(request, lookup).items():
             outcomes.append(
                 operator_requests.with_peer_note(self._one(request, serial, inventory, now), named)
             )
@@ -79,10 +84,10 @@ class Imperative:
             by=request.by,
             reason=request.reason,
         )
-        operator_requests.write_outcome(
-            operator_requests.Outcome(request, tuple(outcomes), iso(now), "daemon", job_state)
-        )
+        outcome = operator_requests.Outcome(request, tuple(outcomes), iso(now), self.applied_by, job_state)
+        operator_requests.write_outcome(outcome)
         self.reconciler.dirty.set()
+        return outcome
 
     def _one(
         self, request: operator_requests.OperatorRequest, serial: str, inventory: Inventory, now: datetime
@@ -92,7 +97,11 @@ class Imperative:
         ex = self.reconciler.executor
         record = ex.record(serial)
         managed = (
-            record is not None and request.applies_to(record) and not operator_requests.is_hold_only(record)
+            record is not None
+            and request.applies_to(record)
+            and not operator_requests.is_hold_only(record)
+            # Lifting the hold after a rollback changes the record, not the machine (the file's decision).
+            and not (isinstance(request.observation, o.ReleaseRequest) and rollback_holds(record))
         )
         if managed and record is not None:
             return self._feed(request, serial, record)
@@ -141,6 +150,49 @@ class Imperative:
         return operator_requests.DeviceOutcome(
             serial, operator_requests.APPLIED, after.message, before.phase.value, after.phase.value
         )
+
+    def _rollback(
+        self, request: operator_requests.OperatorRequest, inventory: Inventory, now: datetime
+    ) -> list[operator_requests.DeviceOutcome]:
+        """Start a rollback (``reconciler.machine.rollback`` decides it): one device, or its HA pair as one
+        unit through the pair coordinator. Refused with the reason when it may not be rolled back."""
+        rec, ex = self.reconciler, self.reconciler.executor
+        serial = request.serials[0]
+        record = ex.record(serial) or _load_quietly(self.paths, serial)
+        dev = inventory.get(serial)
+        peer_serial = (dev.peer_serial if dev is not None and dev.is_ha else None) or (
+            record.ha_peer if record is not None else None
+        )
+        peer = (ex.record(peer_serial) or _load_quietly(self.paths, peer_serial)) if peer_serial else None
+        before = {r.serial: r.phase.value for r in (record, peer) if r is not None}
+        planned = plan_rollback(
+            serial, record, peer_serial=peer_serial, peer=peer, by=request.by, reason=request.reason, now=now
+        )
+        if isinstance(planned, str):
+            phase = before.get(serial)
+            return [operator_requests.DeviceOutcome(serial, operator_requests.REFUSED, planned, phase, phase)]
+        if any(ex.devices[r.serial].running is not None for r in planned.records if r.serial in ex.devices):
+            phase = before.get(serial)
+            text = "a command is still running on it; try again in a moment"
+            return [operator_requests.DeviceOutcome(serial, operator_requests.REFUSED, text, phase, phase)]
+        if planned.is_pair:
+            started = rec.start_pair(planned.records[0], planned.records[1], now)
+        else:
+            started = rec.start_device(planned.records[0])
+        what = f"rollback from {planned.from_version} to {planned.to_version}"
+        out = []
+        for new in planned.records:
+            after = ex.record(new.serial) or new
+            result = operator_requests.APPLIED if started else operator_requests.REFUSED
+            text = f"{what} started" if started else f"{what} did not start"
+            if planned.is_pair:
+                text += " (the HA pair goes back as one unit, passive member first)"
+            out.append(
+                operator_requests.DeviceOutcome(
+                    new.serial, result, text, before.get(new.serial), after.phase.value
+                )
+            )
+        return out
 
     # -- jobs ----------------------------------------------------------------------------------------------------
 
@@ -236,10 +288,18 @@ class Imperative:
             rec.start_device(record)
 
     def continue_job_devices(self) -> None:
-        """Standalone job devices resting between hops continue (jobs ignore windows and waves)."""
+        """Standalone job devices resting between hops continue (jobs ignore windows and waves), and so do
+        standalone rollbacks released or retried after a stop (the plan only holds them: they are an
+        operator's; an HA pair's coordinator restarts its own members)."""
         ex = self.reconciler.executor
         for serial, record in list(ex.records.items()):
             resting = record.job_id and serial not in ex.pair_of and record.phase is Phase.NEXT_HOP
+            resting = resting or (
+                record.rollback is not None
+                and serial not in ex.pair_of
+                and record.started_at is not None
+                and record.phase in (Phase.PENDING, Phase.NEXT_HOP)
+            )
             if resting and ex.accepts(serial, o.Begin):
                 ex.request(serial, o.Begin())
 

@@ -6,7 +6,8 @@ the operator hold: a device of a suspended group that is working (or an HA membe
 pair that has started) gets a hold (``held_by`` ``suspensions.ACTOR``): it stops at its next safe point
 (never between an install and the new version answering) and is held, exactly as ``device hold`` would do; a device held by a suspension whose group is no
 longer suspended is released (back to ``pending``, then a fresh pre-flight toward the desired target). An
-operator's own holds are never released here, and job records (the imperative interface) are left alone.
+operator's own holds are never released here, and job records (the imperative interface) and rollbacks
+(``device rollback``) are left alone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def enforce(executor: Executor, suspended: Mapping[str, str]) -> tuple[list[str]
     # Working devices, and HA members waiting for their turn in a pair that has started (held at once, so
     # the pair coordinator starts no member of a suspended group); a device never started waits for the
     # planner, which starts nothing in a suspended group.
-    working = {r.serial for r in executor.in_flight() if not r.job_id}
+    # Job records and operator rollbacks are an operator's own work, not the desired state's: left alone.
+    working = {r.serial for r in executor.in_flight() if not r.job_id and r.rollback is None}
     for serial, record in sorted(executor.records.items()):
         why = suspended.get(record.group) if record.group else None
         if why is not None:

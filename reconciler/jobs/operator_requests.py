@@ -28,6 +28,10 @@ What a command does to a device (the machine decides; an illegal request changes
   whose other member is held for the same work releases both (``acts_on``): the pair restarts as one unit
   from a fresh read of both roles.
 * ``retry``: a failed or cancelled device goes back to ``pending`` as a new attempt.
+* ``rollback`` (``device rollback``, ``group rollback``): the device (an HA pair: both members) goes back to
+  the version it ran before its last hop, through the state machine (``reconciler.machine.rollback`` decides,
+  the engine starts it: ``reconciler.engine.imperative``). A ``release`` of a device held after its rollback
+  lifts that hold (``machine.rollback.released``), for both members of a pair;
 * ``reconcile`` (``panos-upgrade reconcile now``): no device; the file itself wakes the daemon (it watches
   ``commands/incoming``), and its outcome (no devices) says when the daemon took it: the daemon's next pass
   (``status/daemon.json`` ``last_reconcile``) starts after that moment.
@@ -57,14 +61,18 @@ from reconciler.machine.observations import (
     RetryRequest,
 )
 from reconciler.machine.records import DeviceRecord, Instant, Phase, iso, new_record
+from reconciler.machine.rollback import released, rollback_holds
 from reconciler.workdir import lock, record_store, schemas, store
 from reconciler.workdir.inventory_store import load as load_inventory
 from reconciler.workdir.layout import WorkPaths
 
 SCHEMA = "command-file"
 OUTCOME_SCHEMA = "command-outcome"
-COMMANDS = ("cancel_upgrade", "hold", "release", "retry", "reconcile")
+COMMANDS = ("cancel_upgrade", "hold", "release", "retry", "reconcile", "rollback")
 RECONCILE = "reconcile"
+# Runs on the engine (it changes the device's software): the daemon, or ``device rollback`` in the
+# foreground when no daemon runs (``reconciler.engine.rollback``); ``apply_now`` leaves it in incoming.
+ROLLBACK = "rollback"
 DAEMON_TARGET = "daemon"  # the target of a reconcile request: no device
 DEFAULT_BY = "operator"
 
@@ -84,7 +92,7 @@ class OperatorRequest:
 
     ``observation`` is what to feed ``machine.step`` (``CancelRequest``/``HoldRequest`` with ``by`` and
     ``reason``, ``ReleaseRequest``/``RetryRequest`` with ``by``; ``None`` for a reconcile request, which
-    names no device). ``serials`` are the devices named (for a job: the job file's devices). ``file`` is the command file's path in ``commands/processed/``.
+    names no device, and for a rollback, which the engine decides with ``reconciler.machine.rollback``). ``serials`` are the devices named (for a job: the job file's devices). ``file`` is the command file's path in ``commands/processed/``.
     """
 
     command: str
@@ -170,14 +178,19 @@ class Outcome:
 
 
 def read_incoming(
-    paths: WorkPaths, *, inventory: Inventory | None = None, now: Instant | None = None
+    paths: WorkPaths,
+    *,
+    inventory: Inventory | None = None,
+    now: Instant | None = None,
+    leave: Iterable[str] = (),
 ) -> list[OperatorRequest]:
     """Every valid command in ``commands/incoming`` (oldest first) as a request, its file moved to
     ``commands/processed``; invalid ones moved to ``commands/rejected`` with a ``.reason``.
 
     Invalid: anything ``intake.read`` refuses (symlinks, foreign owner, size, not JSON, off-schema), both
     ``serial`` and ``device_serial`` given and different, a device target with no serial, a serial neither
-    in the inventory nor with a status file, a job id in no queue folder.
+    in the inventory nor with a status file, a job id in no queue folder. Valid commands named in ``leave``
+    stay in ``commands/incoming`` for someone else (``apply_now`` leaves rollbacks to the engine).
     """
     inv = inventory if inventory is not None else load_inventory(paths, required=False)
     stamp = iso(now if now is not None else datetime.now(UTC))
@@ -186,6 +199,8 @@ def read_incoming(
         try:
             data = intake.read(path, SCHEMA).data
             resolved = _resolve(paths, inv, data, path.name)
+            if resolved.command in leave:
+                continue
         except intake.Rejected as exc:
             intake.reject(path, paths.commands("rejected"), str(exc))
             continue
@@ -230,7 +245,7 @@ def _resolve(paths: WorkPaths, inv: Inventory, data: Mapping[str, Any], name: st
         command=command,
         target=target,
         serials=tuple(serials),
-        observation=observation_for(command, by, reason),
+        observation=None if command == ROLLBACK else observation_for(command, by, reason),
         file=Path(name),
         job_id=job_id,
         by=by,
@@ -294,6 +309,11 @@ def acts_on(request: OperatorRequest, lookup: Callable[[str], DeviceRecord | Non
         return out
     for serial in request.serials:
         record = lookup(serial)
+        if rollback_holds(record) and record is not None and record.ha_peer and record.ha_peer not in out:
+            peer = lookup(record.ha_peer)
+            if rollback_holds(peer) and peer is not None and peer.ha_peer == serial:
+                out[peer.serial] = serial  # a pair rolled back together is released together
+            continue
         if record is None or record.phase is not Phase.HELD or not record.ha_peer:
             continue
         if not request.applies_to(record) or is_hold_only(record) or record.ha_peer in out:
@@ -380,6 +400,18 @@ def decide(
                 before,
             )
         )
+    if isinstance(request.observation, ReleaseRequest) and rollback_holds(record):
+        text = f"rollback hold released by {request.by}; the desired state plans it again"
+        return Decision(
+            DeviceOutcome(serial, APPLIED, text, before, before), released(record, request.by, now)
+        )
+    if request.command == ROLLBACK:
+        # Decided and started by the engine (``reconciler.engine.imperative``); never by editing files.
+        return Decision(
+            DeviceOutcome(
+                serial, REFUSED, "a rollback runs on the engine, not on the status file", before, before
+            )
+        )
     if (
         isinstance(request.observation, ReleaseRequest)
         and record.phase is Phase.HELD
@@ -418,6 +450,7 @@ def _decide_without_record(
             DeviceOutcome(serial, NOT_STARTED, "never started; the cancelled job will not start it")
         )
     nothing = {
+        "rollback": "no upgrade recorded for this device: no previous version to return to",
         "cancel_upgrade": "nothing to cancel: no upgrade status for this device",
         "hold": "nothing to hold for this job: the device has not started",
         "release": "not held: no upgrade status for this device",
@@ -700,7 +733,7 @@ def apply_now(
     inventory: Inventory | None = None,
 ) -> Applied:
     """When no daemon or ``apply`` holds the work directory's lock, take it, read every incoming command
-    and ``apply_offline`` them; otherwise leave them for the lock's holder (reported in ``holder``)."""
+    (but rollbacks, which need the engine) and ``apply_offline`` them; otherwise leave them for the lock's holder (reported in ``holder``)."""
     work_lock = lock.DaemonLock(paths.lock_file)
     try:
         work_lock.acquire()
@@ -708,7 +741,7 @@ def apply_now(
         return Applied(holder=lock.holder(paths.lock_file) or {})
     try:
         inv = inventory if inventory is not None else load_inventory(paths, required=False)
-        requests = read_incoming(paths, inventory=inv, now=now)
+        requests = read_incoming(paths, inventory=inv, now=now, leave=(ROLLBACK,))
         return Applied(tuple(apply_offline(paths, requests, now, settings, inventory=inv)))
     finally:
         work_lock.release()

@@ -25,6 +25,7 @@ from reconciler.core.progress import DeviceProgress
 from reconciler.core.upgrade_path import PathHop
 from reconciler.core.version import PanOsVersion
 from reconciler.machine.records import ACTIVE_PHASES, DeviceRecord, Hop, Mode, Phase
+from reconciler.machine.rollback import rollback_holds
 
 # Every phase has a category; the table is checked for completeness by the tests.
 CATEGORY_OF_PHASE: dict[Phase, str] = {
@@ -65,6 +66,8 @@ def progress_of(record: DeviceRecord) -> DeviceProgress:
         resting=record.phase in _RESTING,
         group_digest=record.group_digest or "",
         hops=_remaining_hops(record),
+        rolled_back_from=PanOsVersion.try_parse(record.rollback.from_version) if record.rollback else None,
+        rollback_holds=_rollback_holds(record),
     )
 
 
@@ -85,6 +88,13 @@ def _reason(record: DeviceRecord) -> str:
     if record.last_error is not None:
         return record.last_error.message or record.last_error.reason
     return record.hold.reason if record.hold is not None else ""
+
+
+def _rollback_holds(record: DeviceRecord) -> PanOsVersion | None:
+    """The target a finished (or failed) rollback holds the device away from, while its hold is in force."""
+    if record.rollback is None or not rollback_holds(record):
+        return None
+    return PanOsVersion.try_parse(record.rollback.undone_target)
 
 
 def _remaining_hops(record: DeviceRecord) -> tuple[PathHop, ...]:

@@ -284,6 +284,53 @@ class HoldInfo:
 
 
 @dataclass(frozen=True)
+class RollbackInfo:
+    """An operator's rollback (``device rollback``): the record's one hop returns the device from
+    ``from_version`` to ``to_version``, the version it ran before its last hop. ``undone_target`` is the
+    target of the upgrade undone: once the rollback is done the desired state holds the device while its
+    group's target is still that version, until an operator releases it (``released_by``/``released_at``)."""
+
+    from_version: str
+    to_version: str
+    undone_target: str
+    by: str
+    reason: str
+    at: str
+    released_by: str | None = None
+    released_at: str | None = None
+
+    @property
+    def holds(self) -> bool:
+        """The hold after the rollback is in force (not released)."""
+        return self.released_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "undone_target": self.undone_target,
+            "by": self.by,
+            "reason": self.reason,
+            "at": self.at,
+            "released_by": self.released_by,
+            "released_at": self.released_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RollbackInfo:
+        return cls(
+            from_version=_version(data["from_version"], "rollback.from_version"),
+            to_version=_version(data["to_version"], "rollback.to_version"),
+            undone_target=_version(data["undone_target"], "rollback.undone_target"),
+            by=_str(data["by"], "rollback.by"),
+            reason=_str(data["reason"], "rollback.reason"),
+            at=_str(data["at"], "rollback.at"),
+            released_by=_opt_str(data.get("released_by"), "rollback.released_by"),
+            released_at=_opt_str(data.get("released_at"), "rollback.released_at"),
+        )
+
+
+@dataclass(frozen=True)
 class PendingRequest:
     """A cancel or hold received at an unsafe point; applied at the next safe point."""
 
@@ -465,6 +512,8 @@ class DeviceRecord:
     deleted_versions: tuple[str, ...] = ()  # images this run deleted to make room (image cleanup)
     planned: tuple[PlannedHop, ...] = ()
     skip_reason: str | None = None
+    # An operator's rollback: this record's one hop returns the device to an older version.
+    rollback: RollbackInfo | None = None
 
     @property
     def upgrade_path(self) -> tuple[str, ...]:
@@ -541,6 +590,7 @@ class DeviceRecord:
             "deleted_versions": list(self.deleted_versions),
             "planned": [p.to_json() for p in self.planned],
             "skip_reason": self.skip_reason,
+            "rollback": self.rollback.to_json() if self.rollback else None,
         }
 
     @classmethod
@@ -604,6 +654,7 @@ class DeviceRecord:
                 deleted_versions=tuple(_str(v, "deleted_versions") for v in data.get("deleted_versions", [])),
                 planned=_tuple_of(data.get("planned", []), PlannedHop),
                 skip_reason=_opt_str(data.get("skip_reason"), "skip_reason"),
+                rollback=RollbackInfo.from_json(data["rollback"]) if data.get("rollback") else None,
             )
         except KeyError as exc:
             raise ValueError(f"missing field {exc.args[0]!r}") from None
@@ -673,6 +724,7 @@ __all__ = [
     "Phase",
     "PlannedHop",
     "RebootWatch",
+    "RollbackInfo",
     "iso",
     "new_record",
     "to_instant",

@@ -239,3 +239,28 @@ def test_another_devices_api_key_is_refused_and_flagged(world: MakeWorld) -> Non
     assert [("T", "S"), ("T", h.world.panorama.serial)] == [
         (e["serial"], e["key_of"]) for e in h.events("violation")
     ]
+
+
+def test_the_previous_image_stays_and_goes_back_on_as_a_downgrade(world: MakeWorld) -> None:
+    """PAN-OS keeps the image a firewall ran before an upgrade ("Downgrade PAN-OS", PAN-OS Upgrade Guide):
+    going back installs it without a download, and the reboot reports a downgrade; two feature releases
+    back in one install is refused."""
+    from reconciler.sim.version import Version
+    from tests.sim.conftest import device
+
+    h = world(device("S", "11.0.3", downloaded=(Version.parse("11.1.0"),)))
+    fw = h.fw("S")
+    _install(h, "S", "11.1.4")
+    fw.request_restart(h.clock.now())
+    h.run_until(lambda: fw.version == Version.parse("11.1.4") and not fw.rebooting)
+    assert Version.parse("11.0.3") in fw.downloaded  # the previous image is kept
+    downloads = len(h.events("download_start"))
+    assert fw.install_refusal(Version.parse("11.0.3")) is None
+    _install(h, "S", "11.0.3")
+    assert downloads == len(h.events("download_start"))  # nothing downloaded to go back
+    fw.request_restart(h.clock.now())
+    h.run_until(lambda: fw.version == Version.parse("11.0.3") and not fw.rebooting)
+    assert ["upgraded", "downgraded"] == [e["result"] for e in h.events("reboot_end")]
+    assert [] == h.events("violation")
+    fw.downloaded.add(Version.parse("10.1.14"))
+    assert "more than one feature release" in (fw.install_refusal(Version.parse("10.1.14")) or "")

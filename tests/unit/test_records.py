@@ -32,6 +32,7 @@ from reconciler.machine.records import (
     Phase,
     PlannedHop,
     RebootWatch,
+    RollbackInfo,
     iso,
     new_record,
 )
@@ -127,7 +128,7 @@ def test_the_schema_lists_exactly_the_fields_written() -> None:
     schema = schemas.load("device-status")
     assert sorted(schema["properties"]) == sorted(sample().to_json())
     # Fields added after records were first written are optional, so a status file from before still loads.
-    later = {"group_digest"}
+    later = {"group_digest", "rollback"}
     assert sorted(schema["required"]) == sorted(set(sample().to_json()) - later)
 
 
@@ -289,6 +290,10 @@ def records(draw: st.DrawFn) -> DeviceRecord:
             )
         ),
         skip_reason=draw(OPT_TEXT),
+        rollback=draw(
+            st.none()
+            | st.builds(RollbackInfo, VERSIONS, VERSIONS, VERSIONS, TEXT, TEXT, STAMPS, OPT_TEXT, OPT_STAMP)
+        ),
     )
 
 
