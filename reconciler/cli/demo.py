@@ -5,6 +5,12 @@ directory configured for it, discovers the fleet, shows the plan for ``desired/`
 view and metrics served, and prints a per-group summary. One firewall carries an injected install failure
 so the demo shows what a failed upgrade looks like and how to retry it. ``--keep-running`` then stays up as
 the daemon, watching ``desired/``: edit the YAML and watch the fleet follow.
+
+``--scenario panorama``: the same fleet behind a Panorama HA pair on an older release, with the desired state
+extended by a ``panorama`` block (written into the work directory next to a copy of ``desired/``): Panorama
+is upgraded first, passive member first, while the firewalls whose hops need it wait
+``panorama-upgrade-pending``; two standalone firewalls have no direct route (the simulator's
+``direct_unreachable``) and are reached through Panorama (``firewall.connection auto``).
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from reconciler.engine.session import Session, open_session
 from reconciler.machine.records import Phase
 from reconciler.sim.catalog import model
 from reconciler.sim.faults import Fault
-from reconciler.sim.fleet import FleetSpec
+from reconciler.sim.fleet import FleetSpec, PanoramaSpec
 from reconciler.sim.generate import generate_fleet
 from reconciler.sim.simulator import Simulator
 from reconciler.sim.testing import running_simulator
+from reconciler.sim.version import Version
 from reconciler.workdir import inventory_store, logs, store
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
@@ -90,6 +97,19 @@ class DemoOptions:
     keep_running: bool = False
     metrics_listen: str = DEMO_METRICS
     sim_address: str = DEMO_BASE_ADDRESS
+    scenario: str = "default"
+
+
+SCENARIOS = ("default", "panorama")
+PANORAMA_TARGET = "12.1.3"
+PANORAMA_PEER = "000710000002"
+PANORAMA_BLOCK = f"""\
+# Written by 'panos-upgrade demo --scenario panorama': Panorama is upgraded first (docs/desired-state.md).
+apiVersion: panos-upgrade/v1
+panorama:
+  target: "{PANORAMA_TARGET}"
+  maintenanceWindows: [demo-anytime]
+"""
 
 
 def desired_dir() -> Path:
@@ -125,19 +145,60 @@ def with_failure(fleet: FleetSpec) -> tuple[FleetSpec, str]:
     return replace(fleet, devices=devices), victim.serial
 
 
-def configure(paths: WorkPaths, sim: Simulator, opts: DemoOptions) -> Config:
+def with_panorama_first(fleet: FleetSpec, victim: str) -> tuple[FleetSpec, tuple[str, ...]]:
+    """The panorama scenario's fleet: a Panorama HA pair on the newest release the firewalls run (below
+    the target: the fleet's upgrade needs Panorama's first), and two standalone firewalls of the ``rest``
+    group (not the one with the injected failure) whose own management address does not answer."""
+    newest = max(d.version for d in fleet.devices)
+    version = newest if newest < Version.parse("12.1.2") else fleet.panorama.version
+    primary = fleet.panorama
+    panorama = replace(
+        primary,
+        version=version,
+        ha_peer=PanoramaSpec(
+            serial=PANORAMA_PEER, hostname="panorama-b", model=primary.model, version=version
+        ),
+    )
+    candidates = [
+        d.serial
+        for d in fleet.devices
+        if d.ha is None and d.device_group not in ("branches", "dmz") and d.serial != victim
+    ]
+    cut = tuple(candidates[:2])
+    devices = tuple(
+        replace(d, faults=(*d.faults, Fault.create("direct_unreachable"))) if d.serial in cut else d
+        for d in fleet.devices
+    )
+    return replace(fleet, devices=devices, panorama=panorama), cut
+
+
+def scenario_desired(paths: WorkPaths, scenario: str) -> Path:
+    """The desired state the scenario converges on: the shipped ``desired/``, or for ``panorama`` a copy of
+    it in the work directory with the ``panorama`` block added (``desired-panorama/``)."""
+    if scenario != "panorama":
+        return desired_dir()
+    target = paths.root / "desired-panorama"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(desired_dir(), target)
+    store.atomic_write_text(target / "05-panorama.yaml", PANORAMA_BLOCK)
+    return target
+
+
+def configure(paths: WorkPaths, sim: Simulator, opts: DemoOptions, desired: Path | None = None) -> Config:
     cfg = Config.load(paths.config_file)
     values: dict[str, object] = {
         **sim.client_config(),
         "panorama.rate_limit": 6000,
         "workers.max": 20,
         "metrics.listen": opts.metrics_listen,
-        "desired.path": str(desired_dir()),
+        "desired.path": str(desired or desired_dir()),
         # The demo's daemon runs wherever you run the demo (often root in a container); its targets are simulated.
         "daemon.allow_root": "true",
         "daemon.resync_interval": 5,
         "discovery.interval": 0,
     }
+    if opts.scenario == "panorama":  # two firewalls answer only through Panorama
+        values["firewall.connection"] = "auto"
     for key, value in values.items():
         cfg.set(key, str(value))
     cfg.save()
@@ -153,28 +214,37 @@ def run(opts: DemoOptions) -> int:
         firewalls=opts.firewalls, ha_pairs=opts.ha_pairs, device_groups=opts.device_groups, seed=opts.seed
     )
     fleet, victim = with_failure(with_room_to_prestage(generated))
+    through: tuple[str, ...] = ()
+    if opts.scenario == "panorama":
+        fleet, through = with_panorama_first(fleet, victim)
     sim_dir = paths.root / "simulator"
     shutil.rmtree(sim_dir, ignore_errors=True)
     shutil.rmtree(paths.status_dir, ignore_errors=True)  # a fresh fleet: earlier demo records do not apply
     initialise(paths)
+    desired = scenario_desired(paths, opts.scenario)
     print(
         f"Starting a simulated fleet: {len(fleet.devices)} firewalls ({opts.ha_pairs} HA pairs) + Panorama on "
         f"{opts.sim_address}/16, time scale {opts.time_scale} (1 simulated second = {opts.time_scale} s)"
     )
+    if opts.scenario == "panorama":
+        print(
+            f"Scenario panorama: a Panorama HA pair on {fleet.panorama.version}, upgraded first to "
+            f"{PANORAMA_TARGET}; reachable only through Panorama: {', '.join(through) or 'none'}"
+        )
     with running_simulator(
         fleet, state_dir=sim_dir, time_scale=opts.time_scale, base_address=opts.sim_address
     ) as sim:
-        cfg = configure(paths, sim, opts)
+        cfg = configure(paths, sim, opts, desired)
         print(f"Work directory: {paths.root}  (simulator state, CA and event log: {sim_dir})")
         _discover(paths, cfg)
-        code = _converge(paths, cfg, victim)
+        code = _converge(paths, cfg, victim, desired)
         if opts.keep_running:
             print(
                 "\n--keep-running: the daemon now watches",
-                desired_dir(),
+                desired,
                 "- edit the YAML and watch; Ctrl-C stops.",
             )
-            Daemon(paths, cfg, desired_path=desired_dir()).run()
+            Daemon(paths, cfg, desired_path=desired).run()
         return code
 
 
@@ -193,24 +263,29 @@ def _discover(paths: WorkPaths, cfg: Config) -> None:
         f"Discovered {len(inv)} firewalls from Panorama in {time.monotonic() - started:.1f} s "
         f"({pairs} HA pairs confirmed on the firewalls); inventory: {paths.inventory_file}"
     )
+    if len(inv.panoramas) > 1:
+        print(
+            "Panorama is an HA pair: "
+            + ", ".join(f"{p.serial} ({p.ha_state}, {p.sw_version})" for p in inv.panoramas)
+        )
 
 
-def _converge(paths: WorkPaths, cfg: Config, victim: str) -> int:
+def _converge(paths: WorkPaths, cfg: Config, victim: str, desired: Path) -> int:
     with DaemonLock(paths.lock_file):
-        session = open_session(paths, cfg, desired_path=desired_dir())
+        session = open_session(paths, cfg, desired_path=desired)
         try:
-            return _run_session(session, victim)
+            return _run_session(session, victim, desired)
         finally:
             session.close()
 
 
-def _run_session(session: Session, victim: str) -> int:
+def _run_session(session: Session, victim: str, desired: Path) -> int:
     rec = session.reconciler
     rec.load_records()
     preview = rec.preview()
     if preview.plan is None:
         raise UserError(preview.error)
-    print(f"\nPlan for {desired_dir()}:\n")
+    print(f"\nPlan for {desired}:\n")
     print(plan_render.to_table(preview.plan), end="")
     metrics = session.metrics_url or "not served"
     print(f"\nConverging (metrics: {metrics}) ...\n")

@@ -49,10 +49,20 @@ def demo_cmd(
             help="Base address of the simulated fleet (loopback only): Panorama on 127.A.0.1, firewalls after it",
         ),
     ] = DEMO_BASE_ADDRESS,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            metavar="default|panorama",
+            help="panorama: a Panorama HA pair upgraded first, two firewalls reachable only through Panorama",
+        ),
+    ] = "default",
 ) -> None:
     """Run a simulated fleet on loopback and converge it on desired/ (no firewalls needed)."""
     if ha_pairs * 2 > firewalls:
         raise typer.BadParameter("--ha-pairs needs two firewalls per pair", param_hint="--ha-pairs")
+    if scenario not in ("default", "panorama"):
+        raise typer.BadParameter(f"{scenario!r}: use default or panorama", param_hint="--scenario")
     from reconciler.cli import demo
 
     opts = demo.DemoOptions(
@@ -64,5 +74,6 @@ def demo_cmd(
         keep_running=keep_running,
         metrics_listen=demo.check_metrics_listen(metrics_listen),
         sim_address=demo.check_sim_address(sim_address),
+        scenario=scenario,
     )
     raise typer.Exit(demo.run(opts))

@@ -14,11 +14,14 @@ How the decision is made, in order (the first rule that applies gives the reason
 2. Device: ``held`` (held or cancelled by an operator); ``failed`` (it failed toward this target while
    the group meant what it means now, ``DesiredState.group_digest``: a change of the group's meaning or a
    ``device retry`` clears it, a comment, a pacing setting or a new git revision does not);
+   an operator's rollback (in progress, or done or failed while its hold lasts: the group's target is still
+   the one rolled back from and nobody released it) is ``held``;
    ``unknown-version``; converged devices are ``none``; the path may give ``no-path``,
    ``downgrade-refused`` or ``images-unknown`` (a device in progress shows the hops its record still
    has instead of ``images-unknown``); ``panorama-too-old`` (a hop would put the firewall past what the
    discovered Panorama, the older of a Panorama HA pair, can manage: ``reconciler.core.panorama``; a device
-   already in progress keeps going); ``unreachable``.
+   already in progress keeps going), or ``panorama-upgrade-pending`` when the desired state's ``panorama``
+   target would manage that hop (see "Panorama" below); ``unreachable``.
 3. HA pair: both members share one unit, passive member first (``ha_member`` 1, active 2). If a member is
    blocked, suspended/non-functional/initial, out of sync, or the two run releases more than one feature
    release apart, the other member is ``ha-peer-unhealthy``. A pair stopped half-way (one member held,
@@ -43,6 +46,16 @@ the order they start: by wave, then the longest remaining path first (``work``: 
 reboot, per image still to download; an HA pair adds up both members' work), then hostname and serial. The
 ``max_parallel`` slots go in that order too.
 
+Panorama: with a ``panorama`` block (``DesiredState.panorama``, a group named ``panorama``), Panorama and
+its HA peer (``Inventory.panoramas``) are planned first, as one unit of that group, by the same device, pair
+and group rules (paths, windows, pause, suspension, budget); they come first in the plan. Firewall hops are
+then checked against the Panorama version that manages them: the discovered one (the older of a pair)
+until Panorama's unit has converged on its target (verified by the engine, or found there), then that
+version. A hop past it waits as ``panorama-upgrade-pending`` while the target would manage it (the detail
+says what Panorama is doing: planned, in progress, failed, blocked), and is ``panorama-too-old`` otherwise.
+So firewalls start on their own once Panorama is verified on its new version, and a Panorama that failed
+leaves them waiting.
+
 The data it returns (``Plan``, ``DevicePlan``, ``GroupSummary``, the action and reason names) lives in
 ``reconciler.core.plan`` and is re-exported here.
 
@@ -55,11 +68,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.core.desired import DesiredState, Group
+from reconciler.core.desired import PANORAMA_GROUP, DesiredState, Group
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.observed import UNHEALTHY_HA_STATES, Observed, parse_time
 from reconciler.core.panorama import can_manage, managing_version, too_old_detail
@@ -83,6 +97,7 @@ from reconciler.core.plan import (
     NO_PATH,
     NONE,
     PANORAMA_TOO_OLD,
+    PANORAMA_UPGRADE_PENDING,
     PAUSED,
     PLAN_ERROR,
     SOAK,
@@ -103,7 +118,7 @@ from reconciler.core.rules import DEFAULT_RULES, UpgradeRules
 from reconciler.core.selectors import assign
 from reconciler.core.upgrade_path import ImageOffer, PathHop, UpgradePath, find_path, resolve_path
 from reconciler.core.version import PanOsVersion
-from reconciler.core.windows import CHANGE_FREEZE, OUTSIDE_WINDOW
+from reconciler.core.windows import CHANGE_FREEZE, OUTSIDE_WINDOW, Schedule, WindowState
 
 __all__ = [
     "ACTIONS",
@@ -125,6 +140,7 @@ __all__ = [
     "NO_PATH",
     "OUTSIDE_WINDOW",
     "PANORAMA_TOO_OLD",
+    "PANORAMA_UPGRADE_PENDING",
     "PAUSED",
     "SOAK",
     "SUSPENDED",
@@ -136,6 +152,7 @@ __all__ = [
     "DevicePlan",
     "GroupSummary",
     "Plan",
+    "PlanMemo",
     "WaveSummary",
     "plan",
     "staleness",
@@ -276,59 +293,186 @@ def plan(
     *,
     rules: UpgradeRules = DEFAULT_RULES,
     suspended: Mapping[str, str] | None = None,
+    memo: PlanMemo | None = None,
 ) -> Plan:
     """Plan every device of ``inventory`` against ``desired`` at ``now`` (timezone-aware).
 
     ``observed`` and ``status`` map serials to what was seen live and to the engine's progress; either
     may lack any device. ``suspended`` maps the names of groups an operator suspended to why (the desired
     state stays the source of truth for targets; a suspension only stops new work). Deterministic: the same
-    inputs give the same plan.
+    inputs give the same plan. ``memo`` (a ``PlanMemo`` kept by the caller between calls) re-plans only
+    what changed since the last call with it; the plan is the same as without it.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("plan(): now must be timezone-aware")
-    assignment = assign([(g.name, g.selection) for g in desired.groups], inventory)
-    groups = {g.name: g for g in desired.groups}
-    cache = _PathCache(desired, rules)
-    works: dict[str, _Work] = {}
+    ctx = (memo if memo is not None else PlanMemo())._context(
+        desired, inventory, rules, keep=memo is not None
+    )
+    meant = ctx.desired  # ``desired`` itself, or an equal one the memo's decisions were made with
+    panorama_works, panorama_summary, gate = _plan_panorama(
+        meant, inventory, observed, status, now, ctx.cache, rules, suspended or {}
+    )
+    ctx.use_gate(gate)
+    decided, works, groups = ctx.decided, ctx.works, ctx.groups
+    changed: set[str | None] = set()  # groups (None: devices of no group) with a device decided again
     for device in inventory:
-        group_name = assignment.group_of.get(device.serial)
+        serial = device.serial
+        obs, prog = observed.get(serial), status.get(serial)
+        seen = decided.get(serial)
+        if seen is not None and seen[0] is obs and seen[1] is prog:
+            continue
+        group_name = ctx.group_of.get(serial)
         work = _start(device, groups.get(group_name) if group_name else None, observed, status)
-        works[device.serial] = work
-        if device.serial in assignment.conflicts:
-            names = ", ".join(repr(n) for n in assignment.conflicts[device.serial])
+        if serial in ctx.conflicts:
+            names = ", ".join(repr(n) for n in ctx.conflicts[serial])
             work.block(CONFLICT, f"selected by groups {names}; a device may belong to one group only")
         elif work.group is None:
             _unmanaged(work)
         else:
             try:
-                _decide_device(work, work.group, desired, inventory, cache, rules)
+                _decide_device(work, work.group, meant, inventory, ctx.cache, rules, gate)
             except Exception as exc:  # one device's planning never stops the others' (a value, below)
                 _plan_error(work, exc)
-    units_by_group = _units(works, assignment.group_of)
+        decided[serial] = (obs, prog)
+        works[serial] = work
+        changed.add(work.group.name if work.group is not None else None)
     summaries = []
-    for group in desired.groups:
-        units = units_by_group.get(group.name, [])
+    windows: dict[Schedule, WindowState] = {}
+    for group in meant.groups:
+        why = (suspended or {}).get(group.name, "")
+        window = windows.get(group.schedule)
+        if window is None:
+            window = windows[group.schedule] = group.schedule.state(now)
+        kept = ctx.gated.get(group.name)
+        if kept is not None and group.name not in changed and kept.holds(why, window, now):
+            summaries.append(kept.summary)
+            continue
+        members = [ctx.fresh(works[s]) for s in ctx.members.get(group.name, ())]
+        units = _units({m.device.serial: m for m in members}, ctx.group_of, works).get(group.name, [])
+        soak_edges: list[datetime] = []
         try:
             for unit in units:
                 _check_pair(unit, rules)
-            why = (suspended or {}).get(group.name, "")
-            summaries.append(_gate_group(group, units, desired, now, why))
+            summary = _gate_group(group, units, meant, now, why, window=window, soak_edges=soak_edges)
         except Exception as exc:  # one group's planning never stops the others' (a value, below)
-            summaries.append(_broken_group(group, units, exc))
-    index = {g.name: i for i, g in enumerate(desired.groups)}
-    devices = sorted(
-        (w.frozen() for w in works.values()),
-        key=lambda d: (index.get(d.group or "", len(index)), d.order or 0, d.ha_member or 0, d.serial),
-    )
+            summary = _broken_group(group, units, exc)
+        ordered = tuple(sorted((m.frozen() for m in members), key=_in_group))
+        ctx.gated[group.name] = _Gated(why, window, tuple((t, now < t) for t in soak_edges), summary, ordered)
+        summaries.append(summary)
+    if None in changed or ctx.loose is None:
+        ctx.loose = tuple(sorted((works[s].frozen() for s in ctx.loose_serials), key=_in_group))
+    # Panorama's unit comes first (firewalls may wait for it), then each group's devices in the group's
+    # order, then devices of no group by serial.
+    devices = sorted((w.frozen() for w in panorama_works), key=_in_group)
+    for group in meant.groups:
+        devices.extend(ctx.gated[group.name].devices)
+    devices.extend(ctx.loose)
+    if panorama_summary is not None:
+        summaries.insert(0, panorama_summary)
     return Plan(
         generated_at=now,
         desired_digest=desired.digest,
-        inventory_digest=inventory.digest(),
+        inventory_digest=ctx.inventory_digest,
         devices=tuple(devices),
         groups=tuple(summaries),
         desired_revision=desired.revision,
         paused=desired.paused,
     )
+
+
+def _in_group(d: DevicePlan) -> tuple[int, int, str]:
+    """A device's place within its group in the plan: its unit's order, passive member first."""
+    return (d.order or 0, d.ha_member or 0, d.serial)
+
+
+@dataclass(frozen=True)
+class _Gated:
+    """A group as the last call gated it, and what its gating read of ``now``: the window's state, and
+    for each soak deadline whether ``now`` was before it."""
+
+    why: str
+    window: WindowState
+    soak: tuple[tuple[datetime, bool], ...]
+    summary: GroupSummary
+    devices: tuple[DevicePlan, ...]
+
+    def holds(self, why: str, window: WindowState, now: datetime) -> bool:
+        """The same gating would come out again: same suspension, window state and soak answers."""
+        return why == self.why and window == self.window and all((now < t) == b for t, b in self.soak)
+
+
+class PlanMemo:
+    """What ``plan`` keeps between calls so that a reconcile pass re-plans only what changed (issue 18.5).
+
+    A device keeps its decision while its observation and its progress are the very objects of the last
+    call (both immutable; the engine keeps a device's until its record changes). A group keeps its gating
+    (waves, order, slots, gates) while none of its devices was decided again and its suspension, its
+    window's state and its soak deadlines read the same at ``now``. Another inventory object, a desired
+    state that is not equal, other rules or a change in what Panorama lets firewalls do start afresh.
+    The plan is always the one a call without a memo gives (a property test compares the two).
+    """
+
+    def __init__(self) -> None:
+        self._ctx: _Context | None = None
+
+    def _context(
+        self, desired: DesiredState, inventory: Inventory, rules: UpgradeRules, *, keep: bool
+    ) -> _Context:
+        ctx = self._ctx
+        if (
+            ctx is None
+            or ctx.inventory is not inventory
+            or ctx.rules is not rules
+            or not (
+                ctx.desired is desired or (ctx.desired.digest == desired.digest and ctx.desired == desired)
+            )
+        ):
+            ctx = self._ctx = _Context(desired, inventory, rules, keep=keep)
+        return ctx
+
+
+class _Context:
+    """One memo's decisions for one inventory, desired state and rules table."""
+
+    def __init__(
+        self, desired: DesiredState, inventory: Inventory, rules: UpgradeRules, *, keep: bool
+    ) -> None:
+        self.desired, self.inventory, self.rules, self.keep = desired, inventory, rules, keep
+        assignment = assign([(g.name, g.selection) for g in desired.groups], inventory)
+        self.group_of, self.conflicts = assignment.group_of, assignment.conflicts
+        self.groups = {g.name: g for g in desired.groups}
+        self.cache = _PathCache(desired, rules)
+        self.members: dict[str, list[str]] = {}  # group -> its devices' serials, in inventory order
+        self.loose_serials: list[str] = []  # devices of no group
+        for device in inventory:
+            name = self.group_of.get(device.serial)
+            if name and name in self.groups:
+                self.members.setdefault(name, []).append(device.serial)
+            else:
+                self.loose_serials.append(device.serial)
+        self.decided: dict[str, tuple[Observed | None, DeviceProgress | None]] = {}
+        self.works: dict[str, _Work] = {}  # each device as decided, before its group's gating
+        self.gated: dict[str, _Gated] = {}
+        self.loose: tuple[DevicePlan, ...] | None = None
+        self.gate: _PanoramaGate | None = None
+        self._inventory_digest = ""
+
+    @property
+    def inventory_digest(self) -> str:
+        if not self._inventory_digest:
+            self._inventory_digest = self.inventory.digest()
+        return self._inventory_digest
+
+    def use_gate(self, gate: _PanoramaGate) -> None:
+        """Firewall decisions depend on what Panorama lets them do: a change decides every device again."""
+        if gate != self.gate:
+            self.decided.clear()
+            self.gated.clear()
+            self.gate = gate
+
+    def fresh(self, work: _Work) -> _Work:
+        """A device's decision to gate: a copy when it is kept for the next call (gating changes it)."""
+        return copy(work) if self.keep else work
 
 
 def _start(
@@ -368,6 +512,7 @@ def _decide_device(
     inventory: Inventory,
     cache: _PathCache,
     rules: UpgradeRules,
+    gate: _PanoramaGate | None = None,
 ) -> None:
     device, prog, obs = work.device, work.progress, work.observed
     if device.is_ha:
@@ -385,6 +530,8 @@ def _decide_device(
         work.block(
             HELD_REASON, f"{prog.category} by an operator" + (f": {prog.reason}" if prog.reason else "")
         )
+        return
+    if prog is not None and prog.rolled_back_from is not None and _rollback_blocks(work, prog, group):
         return
     if prog is not None and _failed_here(prog, group, desired):
         work.failed = True
@@ -432,16 +579,102 @@ def _decide_device(
             f" toward {prog.target}" if prog and prog.target and prog.target != group.target else ""
         )
         return
-    panorama = managing_version((inventory.panorama_version, inventory.panorama_peer_version))
-    past = next((h.version for h in path.hops if panorama and not can_manage(panorama, h.version)), None)
-    if panorama is not None and past is not None:
-        work.block(PANORAMA_TOO_OLD, too_old_detail(panorama, past))
-    elif obs is not None and not obs.reachable:
+    if gate is not None and gate.blocks(work, path.hops):
+        return
+    if obs is not None and not obs.reachable:
         work.block(UNREACHABLE, "the device did not answer when last observed")
     elif not device.connected:
         work.block(UNREACHABLE, "Panorama reports it disconnected")
     elif device.error and obs is None:
         work.block(UNREACHABLE, f"discovery could not reach it: {device.error}")
+
+
+@dataclass(frozen=True)
+class _PanoramaGate:
+    """What firewall hops are checked against: the Panorama version that manages them now (None: unknown,
+    no guard), the ``panorama`` block's target (None: not declared) and, while Panorama is not there yet,
+    what it is doing (for the detail)."""
+
+    running: PanOsVersion | None
+    target: PanOsVersion | None = None
+    state: str = ""
+
+    def blocks(self, work: _Work, hops: Sequence[PathHop]) -> bool:
+        """Block ``work`` when a hop goes past the running Panorama; True when it did."""
+        running = self.running
+        if running is None:
+            return False
+        past = next((h.version for h in hops if not can_manage(running, h.version)), None)
+        if past is None:
+            return False
+        detail = too_old_detail(running, past)
+        if self.target is not None and can_manage(self.target, past):
+            work.block(
+                PANORAMA_UPGRADE_PENDING,
+                f"{detail}; waiting for Panorama's upgrade to {self.target} ({self.state})",
+            )
+        elif self.target is not None:
+            work.block(
+                PANORAMA_TOO_OLD, f"{detail}; the panorama target {self.target} does not manage it either"
+            )
+        else:
+            work.block(PANORAMA_TOO_OLD, detail)
+        return True
+
+
+def _plan_panorama(
+    desired: DesiredState,
+    inventory: Inventory,
+    observed: Mapping[str, Observed],
+    status: Mapping[str, DeviceProgress],
+    now: datetime,
+    cache: _PathCache,
+    rules: UpgradeRules,
+    suspended: Mapping[str, str],
+) -> tuple[list[_Work], GroupSummary | None, _PanoramaGate]:
+    """Panorama's own unit (the ``panorama`` block), and the gate firewall hops go through."""
+    discovered = managing_version((inventory.panorama_version, inventory.panorama_peer_version))
+    group = desired.panorama
+    if group is None:
+        return [], None, _PanoramaGate(discovered)
+    own = Inventory.of(inventory.panoramas)  # Panorama's peer is looked up among Panorama's devices only
+    works: dict[str, _Work] = {}
+    for device in own:
+        work = works[device.serial] = _start(device, group, observed, status)
+        try:
+            if device.device_type == "unknown":
+                why = device.error or "Panorama's HA state is unknown"
+                work.block(HA_PEER_UNHEALTHY, f"{why} (re-run 'panos-upgrade device discover')")
+            else:
+                _decide_device(work, group, desired, own, cache, rules)
+        except Exception as exc:  # a value, as for a firewall
+            _plan_error(work, exc)
+    units = _units(works, dict.fromkeys(works, PANORAMA_GROUP)).get(PANORAMA_GROUP, [])
+    try:
+        for unit in units:
+            _check_pair(unit, rules)
+        summary = _gate_group(group, units, desired, now, suspended.get(PANORAMA_GROUP, ""))
+    except Exception as exc:
+        summary = _broken_group(group, units, exc)
+    return list(works.values()), summary, _panorama_gate(group, list(works.values()), discovered)
+
+
+def _panorama_gate(group: Group, works: Sequence[_Work], discovered: PanOsVersion | None) -> _PanoramaGate:
+    if not works:
+        return _PanoramaGate(
+            discovered, group.target, "Panorama is not in the inventory: run 'panos-upgrade device discover'"
+        )
+    versions = [w.current for w in works if w.current is not None]
+    if all(w.action == NONE for w in works) and len(versions) == len(works):
+        return _PanoramaGate(min(versions), group.target)  # converged: verified on its version
+    for w in works:
+        if w.in_progress:
+            return _PanoramaGate(discovered, group.target, f"Panorama {w.device.serial} in progress")
+    for w in works:
+        if w.action == BLOCKED:
+            what = "failed" if w.reason == FAILED_REASON else f"blocked {w.reason}"
+            return _PanoramaGate(discovered, group.target, f"Panorama {w.device.serial} {what}: {w.detail}")
+    return _PanoramaGate(discovered, group.target, "Panorama's upgrade is planned")
 
 
 def _plan_error(work: _Work, exc: Exception) -> None:
@@ -472,6 +705,27 @@ def _broken_group(group: Group, units: Sequence[_Unit], exc: Exception) -> Group
     )
 
 
+def _rollback_blocks(work: _Work, prog: DeviceProgress, group: Group) -> bool:
+    """An operator's rollback (``device rollback``) is not the desired state's to steer: in progress, the
+    engine finishes it (nothing is planned toward the target meanwhile); done or failed, the device is held
+    while its group's target is still the one rolled back from, until an operator releases it."""
+    what = f"from {prog.rolled_back_from} to {prog.target}"
+    if prog.category == IN_PROGRESS:
+        work.in_progress = True
+        work.block(HELD_REASON, f"rolling back {what} (an operator's rollback)")
+        return True
+    if prog.rollback_holds is None or prog.rollback_holds != group.target:
+        return False
+    release = f"until 'panos-upgrade device release {work.device.serial}' or the group's target changes"
+    if prog.category == FAILED:
+        work.block(
+            HELD_REASON, f"rollback {what} failed: {prog.reason or 'no reason recorded'}; held {release}"
+        )
+    else:
+        work.block(HELD_REASON, f"rolled back {what}; held {release}")
+    return True
+
+
 def _failed_here(prog: DeviceProgress, group: Group, desired: DesiredState) -> bool:
     """A failure counts (blocks the device, uses budget) while the group means what it meant when the
     device failed (same target, same ``group_digest``); a change of meaning retries it. The git revision
@@ -495,7 +749,10 @@ def _converged(work: _Work, group: Group, current: PanOsVersion, path: UpgradePa
     return False
 
 
-def _units(works: Mapping[str, _Work], group_of: Mapping[str, str]) -> dict[str, list[_Unit]]:
+def _units(
+    works: Mapping[str, _Work], group_of: Mapping[str, str], peers: Mapping[str, _Work] | None = None
+) -> dict[str, list[_Unit]]:
+    """``works`` as units per group; an HA peer not among ``works`` is looked up in ``peers`` (read only)."""
     out: dict[str, list[_Unit]] = {}
     done: set[str] = set()
     paired: set[str] = set()
@@ -505,6 +762,8 @@ def _units(works: Mapping[str, _Work], group_of: Mapping[str, str]) -> dict[str,
         device = work.device
         members = [work]
         peer_work = works.get(device.peer_serial) if device.is_ha else None
+        if peer_work is None and device.is_ha and peers is not None:
+            peer_work = peers.get(device.peer_serial)
         if peer_work is not None and (
             peer_work.device.peer_serial != serial or peer_work.device.serial in paired
         ):
@@ -553,6 +812,8 @@ def _check_pair(unit: _Unit, rules: UpgradeRules) -> None:
         return
     for member, peer in (unit.members, unit.members[::-1]):
         resting = member.progress is not None and member.progress.resting
+        if member.progress is not None and member.progress.rolled_back_from is not None:
+            continue  # a pair rolling back says so itself (its coordinator waits for no plan)
         if member.in_progress and resting and peer.reason in (HELD_REASON, FAILED_REASON):
             member.in_progress = False
             member.block(HA_PEER_UNHEALTHY, f"waiting for HA peer {peer.device.serial} ({peer.reason})")
@@ -582,10 +843,20 @@ def _pair_problem(a: _Work, b: _Work, rules: UpgradeRules) -> str:
 
 
 def _gate_group(
-    group: Group, units: list[_Unit], desired: DesiredState, now: datetime, suspended: str = ""
+    group: Group,
+    units: list[_Unit],
+    desired: DesiredState,
+    now: datetime,
+    suspended: str = "",
+    *,
+    window: WindowState | None = None,
+    soak_edges: list[datetime] | None = None,
 ) -> GroupSummary:
+    """Gate, order and queue ``group``'s units at ``now`` (``window``: its schedule's state then, when
+    already known); the soak deadlines compared with ``now`` are added to ``soak_edges``."""
     members = [m for u in units for m in u.members]
-    window = group.schedule.state(now)
+    if window is None:
+        window = group.schedule.state(now)
     paused = desired.paused or group.paused
     failures = sum(1 for m in members if m.failed)
     budget = group.failure_budget.of(len(members))
@@ -599,7 +870,7 @@ def _gate_group(
     # one started last makes the rollout wait for it); equal work keeps the hostname/serial order.
     work = {id(u): u.work for u in units}
     units.sort(key=lambda u: (u.wave, -work[id(u)], u.key))
-    waves = _wave_summaries(group, units, now)
+    waves = _wave_summaries(group, units, now, soak_edges)
     gate_of_wave = {w.number: w for w in waves}
 
     def group_gate() -> tuple[str, str] | None:
@@ -698,7 +969,9 @@ def _window_detail(detail: str, next_change: datetime | None) -> str:
     return f"{detail}; next change {next_change.isoformat()}" if next_change else detail
 
 
-def _wave_summaries(group: Group, units: Sequence[_Unit], now: datetime) -> list[WaveSummary]:
+def _wave_summaries(
+    group: Group, units: Sequence[_Unit], now: datetime, soak_edges: list[datetime] | None = None
+) -> list[WaveSummary]:
     numbers = sorted({u.wave for u in units}) or [1]
     soak = group.waves.soak if group.waves else timedelta(0)
     out: list[WaveSummary] = []
@@ -708,6 +981,8 @@ def _wave_summaries(group: Group, units: Sequence[_Unit], now: datetime) -> list
         in_wave = [u for u in units if u.wave == n]
         converged = sum(1 for u in in_wave if u.converged)
         soak_until = max(finished) + soak if finished and soak else None
+        if soak_until is not None and soak_edges is not None:
+            soak_edges.append(soak_until)
         if converged == len(in_wave):
             state = "done"
         elif not earlier_done:

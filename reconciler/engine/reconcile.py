@@ -124,6 +124,8 @@ class Reconciler:
         # 1,000 devices otherwise costs more than the executor's whole work between passes.
         self._inventory_key: tuple[int, int, int] | None = None
         self._derived: dict[str, tuple[DeviceRecord, Observed | None, Observed, DeviceProgress]] = {}
+        # The planner's memo: a pass re-plans the devices whose record changed and their groups only.
+        self._plan_memo = planner.PlanMemo()
         self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
         self._base_settings = MachineSettings.from_config(config)
         if time_scale != 1.0:
@@ -235,7 +237,7 @@ class Reconciler:
     def _group(self, name: str) -> Group | None:
         if self.desired is None:
             return None
-        return next((g for g in self.desired.groups if g.name == name), None)
+        return self.desired.group(name)
 
     def observed(self) -> dict[str, Observed]:
         out: dict[str, Observed] = dict(self._probed)
@@ -311,7 +313,9 @@ class Reconciler:
         progress.update((s, self._derive(r)[1]) for s, r in records.items())
         now = self.clock()
         suspended = suspensions.details(self.paths)  # groups an operator suspended (group suspend)
-        plan = planner.plan(desired, inventory, self.observed(), progress, now, suspended=suspended)
+        plan = planner.plan(
+            desired, inventory, self.observed(), progress, now, suspended=suspended, memo=self._plan_memo
+        )
         self.last_plan = plan
         result = PassResult(plan)
         self._probe_unknown(plan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from tests.safety import check_log, read_events
 
 
 def test_demo_converges_with_only_the_injected_failure(tmp_path: Path) -> None:
@@ -57,6 +59,71 @@ def test_demo_converges_with_only_the_injected_failure(tmp_path: Path) -> None:
     assert all(r["upgrade_status"] in ("done", "downloaded", "failed") for r in records)
     events = [json.loads(line) for line in (work / "simulator" / "events.jsonl").read_text().splitlines()]
     assert any(e["event"] == "failover" for e in events), "the HA pair was upgraded with a failover"
+
+
+def test_demo_panorama_scenario_upgrades_panorama_first_and_reaches_two_firewalls_through_it(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "demo-work"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "demo",
+            "--scenario",
+            "panorama",
+            "--firewalls",
+            "10",
+            "--ha-pairs",
+            "1",
+            "--time-scale",
+            "0.002",
+            "--work-dir",
+            str(work),
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--sim-address",
+            "127.32.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert 0 == proc.returncode, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    through = re.search(r"reachable only through Panorama: (\S+), (\S+)", out)
+    assert through is not None, out[:2000]
+    cut_off = set(through.groups())
+    assert "blocked (panorama-upgrade-pending)" in out and "Panorama is an HA pair" in out
+    panoramas = {"000710000001", "000710000002"}
+    records = {p.stem: json.loads(p.read_text()) for p in (work / "status" / "devices").glob("*.json")}
+    for serial in panoramas:
+        assert (records[serial]["group"], records[serial]["upgrade_status"]) == ("panorama", "done")
+    for serial in cut_off:
+        assert records[serial]["upgrade_status"] == "done" and records[serial]["current_version"] == "12.1.3"
+    events_file = work / "simulator" / "events.jsonl"
+    assert [] == check_log(events_file)
+    events = read_events(events_file)
+    # Panorama, passive member first, came back on 12.1.3 before any firewall installed a release it needs.
+    pano_up = [e["seq"] for e in events if e["event"] == "reboot_end" and e["serial"] in panoramas]
+    assert len(pano_up) == 2 and all(
+        e["version"] == "12.1.3" for e in events if e["event"] == "reboot_end" and e["serial"] in panoramas
+    )
+    later = [
+        e["seq"]
+        for e in events
+        if e["event"] == "install_start" and e["serial"] not in panoramas and e["version"].startswith("12.")
+    ]
+    assert later and max(pano_up) < min(later)
+    # The cut-off firewalls were restarted while reached through Panorama ("<serial> not connected").
+    not_connected = {
+        str(e["message"]).split()[0]
+        for e in events
+        if e["event"] == "api_error" and str(e.get("message", "")).endswith(" not connected")
+    }
+    assert cut_off <= not_connected
 
 
 @pytest.mark.parametrize(
