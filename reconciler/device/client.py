@@ -405,6 +405,16 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _xapi(endpoint: Endpoint, **kw: Any) -> Any:
+    """pan-os-python's ``XapiWrapper`` with our TLS settings. Given a context, pan-python's constructor
+    builds a throwaway ``SSLContext`` only to check that the ssl module has one (half a millisecond of CPU
+    each; discovery builds one or two per firewall). It reads ``ssl_context`` only when it sends a request,
+    so the context is set right after construction, before any request."""
+    xapi = PanDevice.XapiWrapper(use_http=endpoint.use_http, **kw)
+    xapi.ssl_context = endpoint.ssl_context()
+    return xapi
+
+
 class _Verified:
     """Mixin for pan-os-python devices: pass our ``ssl_context`` (and plain HTTP if asked) to pan-python."""
 
@@ -412,30 +422,35 @@ class _Verified:
 
     def generate_xapi(self) -> Any:
         dev: Any = self
-        return PanDevice.XapiWrapper(
-            api_key=dev.api_key,
+        key = dev.api_key  # the first access asks the device for one (``_retrieve_api_key``)
+        asked: Any = self.__dict__.pop("_keygen_xapi", None)
+        if asked is not None and asked.api_key == key:
+            return asked  # the wrapper that asked for the key serves the calls: one fewer to build
+        return _xapi(
+            self._endpoint,
+            api_key=key,
             hostname=dev.hostname,
             port=dev.port,
             timeout=dev.timeout,
             pan_device=dev,
-            ssl_context=self._endpoint.ssl_context(),
-            use_http=self._endpoint.use_http,
         )
 
     def _retrieve_api_key(self) -> str:
         dev: Any = self
-        xapi = PanDevice.XapiWrapper(
+        xapi = _xapi(
+            self._endpoint,
             pan_device=dev,
             api_username=dev._api_username,
             api_password=dev._api_password,
             hostname=dev.hostname,
             port=dev.port,
             timeout=dev.timeout,
-            ssl_context=self._endpoint.ssl_context(),
-            use_http=self._endpoint.use_http,
         )
         xapi.keygen(retry_on_peer=False)
         key: str = xapi.api_key
+        # From now on it is what ``generate_xapi`` would build: the key, no password.
+        xapi.api_username = xapi.api_password = None
+        self.__dict__["_keygen_xapi"] = xapi
         return key
 
 
@@ -456,15 +471,14 @@ class _ProxiedFirewall(Firewall):  # type: ignore[misc]
 
     def generate_xapi(self) -> Any:
         pano = self.panorama()
-        return PanDevice.XapiWrapper(
+        return _xapi(
+            self._endpoint,
             pan_device=self,
             api_key=pano.api_key,
             hostname=pano.hostname,
             port=pano.port,
             timeout=self.timeout,
             serial=self.serial,
-            ssl_context=self._endpoint.ssl_context(),
-            use_http=self._endpoint.use_http,
         )
 
 
