@@ -224,7 +224,7 @@ def status_cmd(
     """Show one firewall: its inventory record and, if any, its upgrade status file."""
     paths = state(ctx).paths()
     inv = inventory_store.load(paths)
-    dev = inv.get(serial)
+    dev = inv.get(serial) or inv.panorama_device(serial)  # Panorama too (the desired state's panorama block)
     if dev is None:
         raise UserError(f"device {serial} is not in the inventory; run 'panos-upgrade device discover'")
     status_path = paths.device_status_file(serial)
@@ -241,6 +241,17 @@ def status_cmd(
                     "current_path_index", "updated_at", "last_error"):  # fmt: skip
             if key in upgrade:
                 print(f"{key:<18} {upgrade[key]}")
+        rollback = upgrade.get("rollback")
+        if rollback:
+            hold = (
+                f"hold released by {rollback['released_by']}"
+                if rollback.get("released_at")
+                else f"held while the target is {rollback['undone_target']}, until 'device release'"
+            )
+            print(
+                f"{'rollback':<18} {rollback['from_version']} -> {rollback['to_version']} by {rollback['by']}"
+                f" at {rollback['at']}; {hold}"
+            )
 
 
 @device_app.command("export")

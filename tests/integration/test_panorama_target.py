@@ -150,7 +150,19 @@ def test_a_failed_panorama_leaves_its_firewalls_blocked(tmp_path: Path, runner: 
             session.close()
         assert (waiting, failed) == (1.0, 1.0)
         assert env.sim.device("211").version == "11.1.4"
-        assert_safe(env.sim.events(), managed={PANO, "211", "212"}, max_in_flight=20)
+
+        # The cause fixed and Panorama retried: it is upgraded, then the firewall that waited goes.
+        shown = cli(runner, env, "device", "status", PANO)
+        assert 0 == shown.exit_code and "came-back-on-old-version" in shown.output, shown.output
+        env.sim.clear_faults(PANO)
+        retried = cli(runner, env, "device", "retry", PANO, "--no-wait")
+        assert 0 == retried.exit_code, retried.output
+        applied = apply(runner, env)
+        assert 0 == applied.exit_code, applied.output
+        assert env.sim.panorama_state()["version"] == "12.1.3" and env.sim.device("211").version == "12.1.3"
+        events = env.sim.events()
+        assert max(seq_of(events, "reboot_end", PANO)) < min(seq_of(events, "install_start", "211"))
+        assert_safe(events, managed={PANO, "211", "212"}, max_in_flight=20)
 
 
 def ha_fleet(version: str) -> FleetSpec:
