@@ -70,6 +70,7 @@ def validate_cmd(
         warnings = selection_warnings(desired, inv) + panorama_target_warnings(
             [(g.name, g.target) for g in desired.groups],
             (inv.panorama_version, inv.panorama_peer_version),
+            desired.panorama.target if desired.panorama is not None else None,
         )
     if not as_json:
         for line in warnings:

@@ -57,16 +57,27 @@ def too_old_detail(panorama: PanOsVersion, firewall: PanOsVersion) -> str:
     return f"Panorama runs {panorama}; {firewall} needs Panorama {min_panorama_for(firewall)} or later"
 
 
-def target_warnings(targets: Iterable[tuple[str, PanOsVersion]], versions: Iterable[str]) -> list[str]:
+def target_warnings(
+    targets: Iterable[tuple[str, PanOsVersion]],
+    versions: Iterable[str],
+    declared: PanOsVersion | None = None,
+) -> list[str]:
     """For ``validate --inventory``: each group (name, target) whose target the discovered Panorama cannot
-    manage, so its firewalls would be blocked ``panorama-too-old`` (nothing when Panorama's version is
+    manage, so its firewalls would be blocked ``panorama-too-old``, or ``panorama-upgrade-pending`` when the
+    desired state's ``panorama`` target (``declared``) manages it (nothing when Panorama's version is
     unknown)."""
     panorama = managing_version(versions)
     if panorama is None:
         return []
-    return [
-        f"group {name!r}: target {target} is past what Panorama manages ({too_old_detail(panorama, target)}); "
-        "its firewalls will be blocked panorama-too-old until Panorama is upgraded"
-        for name, target in targets
-        if not can_manage(panorama, target)
-    ]
+    out = []
+    for name, target in targets:
+        if can_manage(panorama, target):
+            continue
+        head = f"group {name!r}: target {target} is past what Panorama manages ({too_old_detail(panorama, target)})"
+        if declared is not None and can_manage(declared, target):
+            out.append(
+                f"{head}; its firewalls will wait panorama-upgrade-pending until Panorama runs {declared}"
+            )
+        else:
+            out.append(f"{head}; its firewalls will be blocked panorama-too-old until Panorama is upgraded")
+    return out

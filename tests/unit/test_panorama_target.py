@@ -231,3 +231,18 @@ def test_a_stale_plan_notices_panoramas_devices() -> None:
     assert back.panoramas == inv.panoramas and back.digest() == inv.digest()
     assert Inventory.of([fw("A")]).digest() != inv.digest()
     assert back.panorama_device(PANO) is not None and back.get(PANO) is None
+
+
+def test_validate_warns_that_firewalls_will_wait_for_the_declared_panorama() -> None:
+    from reconciler.core.panorama import target_warnings
+
+    targets = [("br", V("12.1.3")), ("dc", V("11.1.6-h1"))]
+    waiting = target_warnings(targets, ("11.1.4", ""), V("12.1.3"))
+    assert len(waiting) == 1 and waiting[0].startswith(
+        "group 'br': target 12.1.3 is past what Panorama manages"
+    )
+    assert waiting[0].endswith("its firewalls will wait panorama-upgrade-pending until Panorama runs 12.1.3")
+    # A declared target that does not manage it either, or none: panorama-too-old.
+    for declared in (V("11.2.7"), None):
+        (line,) = target_warnings(targets, ("11.1.4", ""), declared)
+        assert line.endswith("will be blocked panorama-too-old until Panorama is upgraded")
