@@ -10,8 +10,9 @@ context that verified it), with what ``client._urlopen`` guarantees on every cal
 - the answer is read here, up to the call's limit (``read_bounded``); a longer one fails the call and its
   connection is closed, never kept with an answer half read;
 - errors look as they did through urllib: a refused or failed connection or request is ``URLError``, a
-  status other than 2xx is ``HTTPError`` (redirects are not followed), a broken answer raises what
-  http.client raised.
+  status other than 2xx is ``HTTPError`` (redirects are not followed; its page is read up to
+  ``ERROR_PAGE_LIMIT`` so the connection can serve the next call), a broken answer raises what http.client
+  raised.
 
 A connection goes back to the pool only after a complete answer whose server keeps it open (no
 ``Connection: close``, not HTTP/1.0). Before reuse it is checked without blocking: a connection the device
@@ -55,6 +56,7 @@ IDLE_SECONDS = 45.0
 MAX_IDLE_PER_DEVICE = 4  # PAN-OS advises at most five concurrent API calls to one device
 MAX_IDLE = 256
 DEFAULT_MAX_ANSWER = 64 << 20
+ERROR_PAGE_LIMIT = 64 << 10  # an error status's page is read (so its connection can be kept) up to this
 USER_AGENT = f"Python-urllib/{sys.version_info[0]}.{sys.version_info[1]}"  # what urllib sent
 
 Key = tuple[str, str, int]  # scheme, host[:port] (lower case), id of the SSL context (0 for plain HTTP)
@@ -438,16 +440,18 @@ def send(
             raise
         break
     assert response is not None and conn is not None
-    if not 200 <= response.status < 300:
-        conn.close()
-        raise urllib.error.HTTPError(request.full_url, response.status, response.reason, response.msg, None)
+    answered = 200 <= response.status < 300
     try:
-        body = read_bounded(response, limit)
+        body = read_bounded(response, limit if answered else ERROR_PAGE_LIMIT)
     except BaseException:
         conn.close()
-        raise
-    if conn.sock is not None and not response.will_close:
+        if answered:
+            raise
+        body = b""  # an error page that could not be read: the status is the answer
+    if conn.sock is not None and not response.will_close and response.isclosed():
         pool.give(key, conn)
     else:
         conn.close()
+    if not answered:  # as urllib: the status only (a device restarting answers 503, then 403)
+        raise urllib.error.HTTPError(request.full_url, response.status, response.reason, response.msg, None)
     return Answer(response, body)

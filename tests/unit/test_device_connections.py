@@ -157,6 +157,7 @@ class Device:
         self.drop: list[str] = []
         self.slow: set[str] = set()
         self.big: set[str] = set()
+        self.status: dict[str, int] = {}
         device = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -182,7 +183,7 @@ class Device:
                 body = b'<response status="success"><result>' + cmd.encode() + b"</result></response>"
                 if cmd in device.big:
                     body = b"<response>" + b"x" * (3 << 20) + b"</response>"
-                self.send_response(200)
+                self.send_response(device.status.get(cmd, 200))
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -288,3 +289,15 @@ def test_an_answer_over_the_limit_fails_and_its_connection_is_not_kept(
     assert 0 == pool.idle()
     call(device, pool, READ)
     assert 2 == device.connections
+
+
+def test_an_error_status_is_raised_as_urllib_did_and_its_connection_kept(
+    device: Device, pool: ConnectionPool
+) -> None:
+    device.status[READ] = 503  # a device finishing its restart
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        call(device, pool, READ)
+    assert 503 == failed.value.code
+    del device.status[READ]
+    call(device, pool, READ)
+    assert (1, 1) == (device.connections, pool.stats["reused"])
