@@ -514,14 +514,15 @@ class Executor:
 
     def _learn(self, old: DeviceRecord, new: DeviceRecord, settings: MachineSettings) -> None:
         """Keep the durations a transition measured (a reboot's, from the device's uptime) and persist them."""
-        self._keep_samples(expect.samples_from(old, new, settings.device_second))
+        self._keep_samples(expect.samples_from(old, new, settings.device_second, settings.model))
 
     def _keep_samples(self, got: list[tuple[str, float]]) -> None:
         """Add durations measured (reboots, our jobs that succeeded) to what was learned; persist them."""
         if not got:
             return
         for kind, seconds in got:
-            self._samples[kind] = expect.add(self._samples.get(kind, ()), seconds)
+            if expect.known(self._samples, kind):
+                self._samples[kind] = expect.add(self._samples.get(kind, ()), seconds)
         self._expected = expect.expected(self._samples)
         try:
             durations_store.save(self.paths, self._samples)

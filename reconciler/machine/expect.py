@@ -5,8 +5,9 @@ request to the boot (``RebootWatch.booted_after``) is exact whatever the polling
 in the devices' seconds (a time-scaled simulator's too), so they stay true if ``engine.time_scale`` changes.
 The executor keeps the last ``KEEP`` such samples (``status/durations.json``, so a restarted engine keeps what it learned) and hands
 their ``Window`` to the machine in ``MachineSettings.expected``; the reboot wait (``reboot.py``) polls once
-at the window's start and densely inside it, instead of backing off blindly. Without enough samples the
-settings' prior window applies.
+at the window's start and densely inside it, instead of backing off blindly. Reboots are also kept per
+hardware model (``MachineSettings.model``, from the inventory): a model's own window, once it has enough
+samples, is narrower than the fleet's. Without enough samples the settings' prior window applies.
 
 Jobs the same way, per kind (``JobKind`` values: download, install, content download/install): when a poll
 finds our job finished and succeeded, the executor keeps how long it took (``job_sample``: from the
@@ -30,6 +31,11 @@ REBOOT = "reboot"
 # The job kinds learned (``JobKind`` values; jobs of kind ``other`` are not ours to time).
 JOBS = tuple(k.value for k in JobKind if k is not JobKind.OTHER)
 KINDS = (REBOOT, *JOBS)
+# Reboots are kept per hardware model too (``reboot@PA-3220``): a model's window is narrower than the
+# fleet's mix of models, so fewer polls find the device still down. Bounded: the fleet's models.
+MODEL_REBOOT = REBOOT + "@"
+MAX_MODELS = 64
+MAX_MODEL_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,11 @@ class Expected:
 
     reboot: Window | None = None
     jobs: tuple[tuple[str, Window], ...] = ()  # (kind, window), in ``JOBS`` order (hashable, like settings)
+    models: tuple[tuple[str, Window], ...] = ()  # (hardware model, its reboot window)
+
+    def reboot_of(self, model: str) -> Window | None:
+        """The reboot window of ``model`` once enough of its reboots finished, else the fleet's."""
+        return next((w for m, w in self.models if m == model), None) if model else None
 
     def job(self, kind: JobKind) -> Window | None:
         """The learned window of a job kind, in device seconds (``None``: not enough finished yet)."""
@@ -70,7 +81,12 @@ def window(samples: Iterable[float]) -> Window | None:
 def expected(samples: Mapping[str, Sequence[float]]) -> Expected:
     """The ``Expected`` of the samples kept per kind."""
     jobs = tuple((kind, w) for kind in JOBS if (w := window(samples.get(kind, ()))) is not None)
-    return Expected(reboot=window(samples.get(REBOOT, ())), jobs=jobs)
+    models = tuple(
+        (key[len(MODEL_REBOOT) :], w)
+        for key in sorted(samples)
+        if key.startswith(MODEL_REBOOT) and (w := window(samples[key])) is not None
+    )
+    return Expected(reboot=window(samples.get(REBOOT, ())), jobs=jobs, models=models)
 
 
 def add(samples: Sequence[float], value: float) -> tuple[float, ...]:
@@ -79,15 +95,22 @@ def add(samples: Sequence[float], value: float) -> tuple[float, ...]:
 
 
 def samples_from(
-    old: DeviceRecord | None, new: DeviceRecord, device_second: float = 1.0
+    old: DeviceRecord | None, new: DeviceRecord, device_second: float = 1.0, model: str = ""
 ) -> list[tuple[str, float]]:
     """The durations a transition has just measured: (kind, device seconds); ``device_second`` is our
-    seconds per device second (``MachineSettings.device_second``)."""
+    seconds per device second (``MachineSettings.device_second``). A reboot counts for the fleet and, when
+    the device's ``model`` is known, for that model."""
     got = new.reboot.booted_after if new.reboot is not None else None
     before = old.reboot.booted_after if old is not None and old.reboot is not None else None
     if got is not None and before is None and got > 0:
-        return [(REBOOT, got / device_second)]
+        seconds = got / device_second
+        return [(REBOOT, seconds), *([(MODEL_REBOOT + model, seconds)] if model_key_ok(model) else [])]
     return []
+
+
+def model_key_ok(model: str) -> bool:
+    """A model name usable as a key of ``durations.json`` (printable, bounded)."""
+    return 0 < len(model) <= MAX_MODEL_CHARS and model.isprintable()
 
 
 def job_sample(job: JobRef, now: Instant, device_second: float = 1.0) -> tuple[str, float] | None:
@@ -112,7 +135,9 @@ def from_json(data: Any) -> dict[str, tuple[float, ...]]:
     out: dict[str, tuple[float, ...]] = {}
     if not isinstance(data, Mapping):
         return out
-    for kind in KINDS:
+    models = [k for k in data if isinstance(k, str) and k.startswith(MODEL_REBOOT)]
+    models = [k for k in models if model_key_ok(k[len(MODEL_REBOOT) :])][:MAX_MODELS]
+    for kind in (*KINDS, *models):
         values = data.get(kind)
         if isinstance(values, list):
             good = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -120,5 +145,14 @@ def from_json(data: Any) -> dict[str, tuple[float, ...]]:
     return out
 
 
+def known(samples: Mapping[str, Sequence[float]], kind: str) -> bool:
+    """Is ``kind`` one to keep? The fixed kinds, and a model's reboots while fewer than ``MAX_MODELS``."""
+    if kind in KINDS or kind in samples:
+        return True
+    models = sum(1 for k in samples if k.startswith(MODEL_REBOOT))
+    return kind.startswith(MODEL_REBOOT) and models < MAX_MODELS
+
+
 def to_json(samples: Mapping[str, Sequence[float]]) -> dict[str, Any]:
-    return {"format_version": 1, **{k: [round(v, 3) for v in samples[k]] for k in KINDS if samples.get(k)}}
+    keys = [*KINDS, *sorted(k for k in samples if k.startswith(MODEL_REBOOT))]
+    return {"format_version": 1, **{k: [round(v, 3) for v in samples[k]] for k in keys if samples.get(k)}}

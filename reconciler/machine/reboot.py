@@ -40,8 +40,9 @@ def reboot_watch(ctx: Ctx) -> RebootWatch:
 
 
 def expected_window(s: MachineSettings) -> Window:
-    """When a reboot should end, in our seconds: learned (device seconds, scaled) or the prior."""
-    learned = s.expected.reboot
+    """When a reboot should end, in our seconds: learned (device seconds, scaled) for the device's model,
+    else for the fleet, else the prior."""
+    learned = s.expected.reboot_of(s.model) or s.expected.reboot
     if learned is None:
         low, high = s.reboot_expected_low, s.reboot_expected_high
     else:

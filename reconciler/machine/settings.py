@@ -86,8 +86,10 @@ class MachineSettings:
     # Our seconds per second a device reports (its uptime); scaled like every duration, so that a time-scaled
     # simulator's uptimes compare with our clock.
     device_second: float = 1.0
-    # What this fleet's finished reboots showed (``machine.expect``); set by the executor, not by config.
+    # What this fleet's finished reboots and jobs showed (``machine.expect``); set by the executor, not by
+    # config. ``model``: the device's hardware model (inventory), whose own reboot window applies once known.
     expected: Expected = NOTHING_LEARNED
+    model: str = ""
 
     @classmethod
     def from_config(cls, config: _Source, **overrides: Any) -> MachineSettings:

@@ -16,6 +16,8 @@ from reconciler.machine.commands import FunctionalSelf, Install, JobKind, PollRe
 from reconciler.machine.downloads import first_job_poll, job_poll_delay
 from reconciler.machine.expect import (
     KEEP,
+    MAX_MODELS,
+    MODEL_REBOOT,
     REBOOT,
     Expected,
     Window,
@@ -23,6 +25,7 @@ from reconciler.machine.expect import (
     expected,
     from_json,
     job_sample,
+    known,
     samples_from,
     to_json,
     window,
@@ -219,3 +222,26 @@ def test_an_install_right_after_a_download_waits_for_the_software_manager_to_loa
     waited = (to_instant(rec.due_at) - to_instant(rec.updated_at)).total_seconds()
     assert waited == FAST.install_after_download
     assert "software manager" in rec.message
+
+
+def test_reboots_are_learned_per_model_too_and_a_models_window_wins_once_it_has_enough() -> None:
+    rec, now = run_until(record(), FakeFirewall("0001", "10.2.9"), PollReady)
+    result = step(rec, DeviceAnswered(True, "11.0.3", 40), at(now), FAST)
+    took = now - reboot_issued(rec) - 40
+    assert samples_from(rec, result.record, model="PA-3220") == [(REBOOT, took), ("reboot@PA-3220", took)]
+    fleet = (340.0, 500.0, 700.0)
+    learned = expected({REBOOT: fleet, "reboot@PA-3220": (400.0, 420.0, 440.0), "reboot@PA-440": (500.0,)})
+    assert learned.reboot_of("PA-3220") == Window(380.0, 462.0)
+    assert learned.reboot_of("PA-440") is None and learned.reboot_of("") is None  # too few, or no model
+    s = replace(FAST, expected=learned, max_reboot_poll_interval=600.0)
+    assert reboot_poll_delay(replace(s, model="PA-3220"), 0.0) == 380.0
+    assert reboot_poll_delay(replace(s, model="PA-440"), 0.0) == 323.0  # the fleet's window
+    # Through the file: model keys are kept, names that are not printable or too long are not.
+    body = to_json({REBOOT: fleet, "reboot@PA-3220": (400.0,)})
+    assert from_json({**body, "reboot@bad\n": [1.0], "reboot@" + "x" * 65: [1.0]}) == {
+        REBOOT: fleet,
+        "reboot@PA-3220": (400.0,),
+    }
+    # A bounded number of models: past MAX_MODELS a new model's reboots count for the fleet only.
+    many = {f"{MODEL_REBOOT}M{i}": (1.0,) for i in range(MAX_MODELS)}
+    assert known(many, REBOOT) and known(many, "reboot@M1") and not known(many, "reboot@new")
