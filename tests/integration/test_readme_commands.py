@@ -27,6 +27,8 @@ README = (ROOT / "README.md").read_text()
 
 NOT_RUN = {
     "panos-upgrade demo": "the first newcomer command; tests/integration/test_demo.py runs it on a smaller fleet",
+    "panos-upgrade device rollback 001234567890": "needs a device that finished an upgrade; tests/integration/test_rollback.py runs it",
+    "panos-upgrade group rollback branches": "needs a group whose devices finished an upgrade; tests/integration/test_rollback.py runs it",
     "panos-upgrade upgrades fleets of Palo Alto Networks firewalls (PAN-OS) the way operators manage everything": "prose, not a command",
     "panos-upgrade-assurance readiness checks, sessions/routes/ARP snapshot, running-config backup) → software check →": "prose, not a command",
 }
