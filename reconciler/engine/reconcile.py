@@ -25,7 +25,7 @@ from pathlib import Path
 
 from reconciler.core import plan as P
 from reconciler.core import planner
-from reconciler.core.desired import DesiredState, Group
+from reconciler.core.desired import PANORAMA_GROUP, DesiredState, Group
 from reconciler.core.errors import DeviceError, InputFileError, StoreError, UserError
 from reconciler.core.inventory import Inventory
 from reconciler.core.observed import Observed
@@ -204,9 +204,13 @@ class Reconciler:
         return sorted(loaded.broken)
 
     def settings_of(self, record: DeviceRecord) -> MachineSettings:
-        """A device's settings: its group's, and for HA members without the ``ha`` readiness check (the
-        pair coordinator checks the pair's health itself, and suspends a member on purpose)."""
+        """A device's settings: its group's with its hardware model (from the inventory), and for HA members
+        without the ``ha`` readiness check (the pair coordinator checks the pair's health itself, and
+        suspends a member on purpose)."""
         settings = self.settings_for(record.group, record.mode)
+        device = self.inventory.get(record.serial)
+        if device is not None and device.model:
+            settings = replace(settings, model=device.model)  # its model's reboot window (machine.expect)
         if record.ha_peer:
             settings = replace(
                 settings, readiness_checks=tuple(c for c in settings.readiness_checks if c != "ha")
@@ -376,7 +380,12 @@ class Reconciler:
             self._rehearse(plan, result)
             return
         in_flight = self.executor.slots_in_use()
-        devices, pairs = _start_order(plan)
+        # Only devices the plan lets go can start or continue (a pair starts when both members may): the
+        # others are left out before sorting, a pass over 10,000 devices sorts the few that may move.
+        movable = tuple(
+            d for d in plan.devices if d.action in P.CHANGE_ACTIONS and not d.reason and not d.queued
+        )
+        devices, pairs = _start_order(replace(plan, devices=movable))
         for dp in devices:
             if not self._selected(dp.serial):
                 continue
@@ -617,11 +626,20 @@ def group_lines(
 
 
 def _start_order(plan: P.Plan) -> tuple[list[P.DevicePlan], dict[str, list[P.DevicePlan]]]:
-    """The plan's devices in the order they start, and each HA pair's members in that order: by wave, then
-    the unit's remaining work as the planner weighed it (the longest first, across groups too), then the
+    """The plan's devices in the order they start, and each HA pair's members in that order: Panorama's
+    unit first (firewalls may wait for it; it must not wait for a ``workers.max`` slot behind them), then by
+    wave, the unit's remaining work as the planner weighed it (the longest first, across groups too), the
     unit's order in its group (the planner's start order), passive member first."""
     devices = sorted(
-        plan.devices, key=lambda d: (d.wave or 0, -d.work, d.order or 0, d.ha_member or 0, d.serial)
+        plan.devices,
+        key=lambda d: (
+            d.group != PANORAMA_GROUP,
+            d.wave or 0,
+            -d.work,
+            d.order or 0,
+            d.ha_member or 0,
+            d.serial,
+        ),
     )
     pairs: dict[str, list[P.DevicePlan]] = {}
     for dp in devices:

@@ -246,3 +246,15 @@ def test_validate_warns_that_firewalls_will_wait_for_the_declared_panorama() -> 
     for declared in (V("11.2.7"), None):
         (line,) = target_warnings(targets, ("11.1.4", ""), declared)
         assert line.endswith("will be blocked panorama-too-old until Panorama is upgraded")
+
+
+def test_the_engine_starts_panoramas_unit_before_any_firewall() -> None:
+    from reconciler.engine.reconcile import _start_order
+
+    # The firewall has more work left (two hops) than Panorama: the work-first order alone would start it
+    # first and could fill workers.max before Panorama, which the waiting firewalls need.
+    d = desired({"target": "11.1.6-h1"}, group("br", target="11.1.6-h1"))
+    p = run(d, [fw("A", version="10.2.9")], panoramas("11.1.4"))
+    assert p.device("A").work > p.device(PANO).work  # type: ignore[union-attr]
+    devices, _ = _start_order(p)
+    assert [dp.serial for dp in devices] == [PANO, "A"]
