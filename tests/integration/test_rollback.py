@@ -44,7 +44,9 @@ def reboots(events: list[dict[str, Any]], serial: str) -> list[str]:
 def test_device_rollback_without_a_daemon_runs_now_then_holds_until_released(tmp_path: Path) -> None:
     # 001 upgrades within 11.1; 003 skips from 10.2 to 11.1 in one hop (standalone): going back two feature
     # releases in one install is not supported, so its rollback is refused. 002 is never upgraded.
-    fleet = FleetSpec(devices=(dev("001", "11.1.2"), dev("003", "10.2.9")))
+    fleet = FleetSpec(
+        devices=(dev("001", "11.1.2"), dev("002", "11.1.2", device_group="lab"), dev("003", "10.2.9"))
+    )
     with fleet_env(tmp_path, fleet, base_address=block()) as env:
         env.write_desired(group())
         env.converge()
@@ -97,6 +99,8 @@ def test_device_rollback_without_a_daemon_runs_now_then_holds_until_released(tmp
         assert 1 == skipped.exit_code, skipped.output
         assert "not allowed" in skipped.stdout and "one feature release at a time" in skipped.stdout
         assert TARGET == env.sim.device("003").version
+        never = run(env, "device", "rollback", "002", "-f", str(env.desired))
+        assert 1 == never.exit_code and "no upgrade recorded" in never.stdout, never.output
         unknown = run(env, "device", "rollback", "999")
         assert 1 == unknown.exit_code and "not in the inventory" in unknown.output
 
@@ -144,6 +148,11 @@ def test_group_rollback_of_an_ha_pair_passive_first_through_the_daemon(tmp_path:
             result = run(env, "group", "rollback", "dc", "-f", str(env.desired), "--timeout", "60")
             assert 0 == result.exit_code, result.output
             assert "rollback from 11.1.4 to 11.0.3 started" in result.stdout
+            # Asked again while the pair is on its way back: refused by the daemon, with the reason.
+            busy = run(env, "device", "rollback", "102", "-f", str(env.desired), "--timeout", "60")
+            assert 1 == busy.exit_code and "mid-upgrade: a rollback is in progress" in busy.stdout, (
+                busy.output
+            )
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline and not all(
                 status_file(env, s)["upgrade_status"] == "done" and status_file(env, s)["rollback"]
