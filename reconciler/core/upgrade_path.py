@@ -27,7 +27,8 @@ image of every feature release entered, then the hop's own image.
 
 Downgrades are refused (``downgrade-refused``) unless allowed; an allowed downgrade steps down one feature
 release at a time and needs only the image it installs *(inferred: PAN-OS documents no base-image rule for
-downgrades)*.
+downgrades)*; a last hop below a documented floor (``UpgradeRules.downgrade_refusal``: from 10.2 only to
+10.1.3 or later) is ``no-path``.
 
 Crash resume (the original tool's semantics): ``resolve_path`` recomputes the path from the version the
 upgrade *started* at and continues at the device's position on it.
@@ -446,7 +447,7 @@ def _downgrade(
 ) -> UpgradePath:
     a, b = current.feature_release, target.feature_release
     if a == b or not (rules.knows(a) and rules.knows(b)) or rules.index(a) - rules.index(b) == 1:
-        return _check_offered(UpgradePath(current, target, (PathHop(target, (target,)),), "auto"), offer)
+        return _down_floor(UpgradePath(current, target, (PathHop(target, (target,)),), "auto"), offer, rules)
     hops: list[PathHop] = []
     for i in range(rules.index(a) - 1, rules.index(b), -1):
         train = rules.feature_releases[i]
@@ -458,4 +459,17 @@ def _downgrade(
             )
         hops.append(PathHop(version, (version,)))
     hops.append(PathHop(target, (target,)))
-    return _check_offered(UpgradePath(current, target, tuple(hops), "auto"), offer)
+    return _down_floor(UpgradePath(current, target, tuple(hops), "auto"), offer, rules)
+
+
+def _down_floor(path: UpgradePath, offer: ImageOffer, rules: UpgradeRules) -> UpgradePath:
+    """``no-path`` when a hop of a downgrade goes below a documented floor (from 10.2 only to 10.1.3 or
+    later: PAN-OS refuses that install), else the path with its images checked against the offer."""
+    prev = path.current
+    for hop in path.hops:
+        known = rules.knows(prev.feature_release) and rules.knows(hop.version.feature_release)
+        refusal = rules.downgrade_refusal(prev, hop.version) if known else None
+        if refusal is not None:
+            return _fail(path.current, path.target, NO_PATH, f"downgrade {prev} -> {hop.version}: {refusal}")
+        prev = hop.version
+    return _check_offered(path, offer)

@@ -352,3 +352,11 @@ def test_path_properties(catalog: list[PanOsVersion], data: st.DataObject, ha: b
             assert hop.version != DEFAULT_RULES.base_image(hop.version.feature_release)
             same_train = [v for v in catalog if v.same_train(hop.version)]
             assert hop.version == max(same_train)
+
+
+@pytest.mark.parametrize("cur", ["10.2.9", "11.0.6"])
+def test_an_allowed_downgrade_below_the_10_1_3_floor_has_no_path(cur: str) -> None:
+    """PAN-OS 10.2 Upgrade Guide, "Upgrade/Downgrade Considerations": from 10.2 only to 10.1.3 or later."""
+    path = find_path(V(cur), V("10.1.0"), available=[*CATALOG, V("10.1.0")], allow_downgrade=True)
+    assert NO_PATH == path.reason and "10.1.3 or later" in path.detail
+    assert not path.hops
