@@ -6,7 +6,7 @@ only the executor's pump runs commands)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -307,3 +307,11 @@ def test_a_repaired_status_file_is_adopted(world: World, tmp_path: Path) -> None
     started, plan = world.pass_over(state, devices)
     assert [] == started and ("blocked", "failed") == (plan.device("A").action, plan.device("A").reason)
     assert world.executor.record("A") == failed
+
+
+def test_a_started_device_runs_with_its_model_so_its_models_reboot_window_applies(world: World) -> None:
+    device = replace(fw("0001", version="11.0.3"), model="PA-3220")
+    started, _ = world.pass_over(desired(group("br")), [device, fw("0002", version="11.0.3")])
+    assert ["0001", "0002"] == started
+    assert "PA-3220" == world.executor.devices["0001"].settings.model
+    assert "" == world.executor.devices["0002"].settings.model  # no model known: the fleet's window
