@@ -138,8 +138,9 @@ def test_group_rollback_of_an_ha_pair_passive_first_through_the_daemon(tmp_path:
     serials = ("101", "102")
     with fleet_env(tmp_path, fleet, time_scale=0.004, base_address=block(), **DAEMON_CONFIG) as env:
         env.write_desired(group("11.1.4"))
-        env.converge(timeout=300)
-        assert {"11.1.4"} == {env.sim.device(s).version for s in serials}
+        _, records = env.converge(timeout=300)
+        why = {s: (r.phase.value, r.last_error) for s, r in records.items()}
+        assert {"11.1.4"} == {env.sim.device(s).version for s in serials}, why
         proc = start_daemon(env, env.desired)
         try:
             deadline = time.monotonic() + 60
@@ -206,8 +207,9 @@ def test_device_rollback_of_an_ha_member_without_a_daemon_takes_its_pair_back(tm
     serials = ("201", "202")
     with fleet_env(tmp_path, fleet, base_address=block()) as env:
         env.write_desired(group())
-        env.converge(timeout=300)
-        assert {TARGET} == {env.sim.device(s).version for s in serials}
+        _, records = env.converge(timeout=300)
+        why = {s: (r.phase.value, r.last_error) for s, r in records.items()}
+        assert {TARGET} == {env.sim.device(s).version for s in serials}, why
         result = run(env, "device", "rollback", "202", "-f", str(env.desired))
         assert 0 == result.exit_code, result.output
         for serial in serials:
