@@ -84,7 +84,7 @@ def test_demo_panorama_scenario_upgrades_panorama_first_and_reaches_two_firewall
             "--metrics-address",
             "127.0.0.1:0",
             "--sim-address",
-            "127.32.0.0",
+            "127.35.0.0",
         ],
         capture_output=True,
         text=True,

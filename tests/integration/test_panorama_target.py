@@ -67,7 +67,7 @@ def test_apply_upgrades_panorama_first_then_the_firewalls_that_waited(
         devices=(dev("201", "11.1.4"), dev("202", "11.1.4", device_group="edge")),
         panorama=PanoramaSpec(version="11.1.4"),
     )
-    with fleet_env(tmp_path, fleet, base_address="127.221.0.0") as env:
+    with fleet_env(tmp_path, fleet, base_address="127.201.0.0") as env:
         assert [p.serial for p in inventory_store.load(env.paths).panoramas] == [PANO]
         env.write_desired(DESIRED.format(target="12.1.3", edge="11.1.6-h1"))
 
@@ -116,7 +116,7 @@ def test_a_failed_panorama_leaves_its_firewalls_blocked(tmp_path: Path, runner: 
         devices=(dev("211", "11.1.4"), dev("212", "11.1.4", device_group="edge")),
         panorama=PanoramaSpec(version="11.1.4", faults=(Fault.create("reboot_old_version"),)),
     )
-    with fleet_env(tmp_path, fleet, base_address="127.222.0.0") as env:
+    with fleet_env(tmp_path, fleet, base_address="127.202.0.0") as env:
         env.write_desired(DESIRED.format(target="12.1.3", edge="11.1.6-h1"))
         applied = apply(runner, env)
         assert 0 != applied.exit_code, applied.output  # never "done": Panorama failed, a firewall waits
@@ -189,7 +189,7 @@ def assert_ha_panorama_upgraded_passive_first(env: FleetEnv, target: str) -> Non
 
 
 def test_apply_upgrades_a_panorama_ha_pair_passive_first(tmp_path: Path, runner: CliRunner) -> None:
-    with fleet_env(tmp_path, ha_fleet("11.2.7"), base_address="127.223.0.0") as env:
+    with fleet_env(tmp_path, ha_fleet("11.2.7"), base_address="127.203.0.0") as env:
         inventory = inventory_store.load(env.paths)
         states = {p.serial: (p.ha_state, p.peer_serial) for p in inventory.panoramas}
         assert states == {PANO: ("active", PEER), PEER: ("passive", PANO)}
@@ -205,7 +205,7 @@ def test_daemon_upgrades_a_panorama_ha_pair_then_the_firewalls(tmp_path: Path) -
     from tests.integration.test_daemon import DAEMON_CONFIG, start_daemon, status, stop
 
     with fleet_env(
-        tmp_path, ha_fleet("11.2.7"), time_scale=0.004, base_address="127.224.0.0", **DAEMON_CONFIG
+        tmp_path, ha_fleet("11.2.7"), time_scale=0.004, base_address="127.204.0.0", **DAEMON_CONFIG
     ) as env:
         env.write_desired(DESIRED.format(target="12.1.3", edge="11.2.7"))
         proc = start_daemon(env, env.desired)
@@ -231,7 +231,7 @@ def test_panorama_outside_its_window_is_left_alone_and_its_firewalls_wait(
         devices=(dev("231", "11.1.4"), dev("232", "11.1.4", device_group="edge")),
         panorama=PanoramaSpec(version="11.1.4"),
     )
-    with fleet_env(tmp_path, fleet, base_address="127.226.0.0") as env:
+    with fleet_env(tmp_path, fleet, base_address="127.206.0.0") as env:
         closed = '  maintenanceWindows: [{from: "2020-01-04T01:00", until: "2020-01-04T05:00"}]\n'
         body = DESIRED.format(target="12.1.3", edge="11.1.6-h1")
         env.write_desired(
@@ -253,3 +253,32 @@ def test_panorama_outside_its_window_is_left_alone_and_its_firewalls_wait(
             max_in_flight=20,
             change_allowed=lambda serial, wall_time: serial != PANO,
         )
+
+
+def test_daemon_upgrades_a_standalone_panorama_then_the_firewalls_that_waited(tmp_path: Path) -> None:
+    from tests.integration.test_daemon import DAEMON_CONFIG, start_daemon, status, stop
+
+    fleet = FleetSpec(
+        devices=(dev("241", "11.1.4"), dev("242", "11.1.4", device_group="edge")),
+        panorama=PanoramaSpec(version="11.1.4"),
+    )
+    with fleet_env(tmp_path, fleet, time_scale=0.004, base_address="127.209.0.0", **DAEMON_CONFIG) as env:
+        env.write_desired(DESIRED.format(target="12.1.3", edge="11.1.6-h1"))
+        proc = start_daemon(env, env.desired)
+        try:
+            converged = env.sim.wait_until(
+                lambda: (
+                    env.sim.device("241").version == "12.1.3" and env.sim.device("242").version == "11.1.6-h1"
+                ),
+                timeout=150,
+            )
+        finally:
+            assert 0 == stop(proc)
+        assert converged
+        assert "stopped" == status(env)["state"]
+        assert env.sim.panorama_state()["version"] == "12.1.3"
+        assert device_status(env, PANO)["upgrade_status"] == "done"
+        events = env.sim.events()
+        pano_up = seq_of(events, "reboot_end", PANO, version="12.1.3")
+        assert pano_up and pano_up[0] < min(seq_of(events, "install_start", "241"))
+        assert_safe(events, managed={PANO, "241", "242"}, max_in_flight=20)
