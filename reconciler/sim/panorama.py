@@ -154,6 +154,25 @@ class SimPanorama:
         images = sum(self.image(v).size_mb for v in self.downloaded)
         return max(self.DISK_TOTAL_MB - self.DISK_OTHER_MB - images, 0)
 
+    def delete_image(self, version: Version, t: float) -> None:
+        """[PANSW] ``delete software version <version>`` as on a firewall (``SimFirewall.delete_image``): the
+        image leaves the disk at once, no job; refused for an image not downloaded, the running image and
+        one installed pending the reboot (wording ours *(inferred)*)."""
+        if version not in self.downloaded:
+            raise OpError(f"Failed to delete software version {version}: the image is not downloaded.")
+        if version == self.version:
+            raise OpError(f"Failed to delete software version {version}: it is the running version.")
+        if version == self.pending:
+            raise OpError(f"Failed to delete software version {version}: it is installed, pending a reboot.")
+        self.downloaded.discard(version)
+        self._emit(
+            "image_deleted",
+            t,
+            version=str(version),
+            size_mb=self.image(version).size_mb,
+            free_mb=self.free_disk_mb(),
+        )
+
     def image(self, version: Version) -> SoftwareImage:
         found = self.world.catalog.image(version)
         return found if found is not None else SoftwareImage(version, 900, "2024/01/01 00:00:00")

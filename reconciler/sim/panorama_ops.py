@@ -274,6 +274,12 @@ def _install(ctx: PanoramaContext) -> str:
     )
 
 
+def _delete_software(ctx: PanoramaContext) -> str:
+    version = _version_param(ctx)
+    ctx.pano.delete_image(version, ctx.now)
+    return success(f"Successfully deleted software version {version}.")
+
+
 def _restart(ctx: PanoramaContext) -> str:
     # PAN-OS answers success before it goes down (issue 15; the connection may drop first).
     ctx.pano.request_restart(ctx.now)
@@ -356,6 +362,7 @@ PANORAMA_OPS: dict[str, Handler] = {
     "request system software info": lambda c: success(_software_list(c.pano)),
     "request system software download": _download,
     "request system software install": _install,
+    "delete software": _delete_software,
     "request restart system": _restart,
     "show chassis-ready": lambda c: success(cdata("yes")),
     # [PANSW] the same disk and configuration commands as a firewall (pre-flight and the backup).

@@ -375,8 +375,9 @@ def test_before_10_2_7_panorama_cannot_manage_a_later_maintenance_release(sim: S
 
 
 def test_panorama_answers_disk_space_and_its_running_config(sim: StartSim) -> None:
-    """Pre-flight and the backup before an install ask Panorama what they ask a firewall: the free space
-    on /opt/panrepo (less once an image is downloaded) and the running configuration."""
+    """Pre-flight, image cleanup and the backup before an install ask Panorama what they ask a firewall: the
+    free space on /opt/panrepo (less once an image is downloaded, more once it is deleted) and the running
+    configuration."""
     fleet = FleetSpec(
         devices=(device("F1", "11.1.4"),), panorama=PanoramaSpec(version="11.1.4"), durations=FAST
     )
@@ -391,6 +392,11 @@ def test_panorama_answers_disk_space_and_its_running_config(sim: StartSim) -> No
     pano.software.check()
     pano.software.download("11.1.6-h1", sync=True)
     assert panrepo() != before
+    # Image cleanup on Panorama: the downloaded image goes, the running one is refused.
+    assert op(pano, 'delete software version "11.1.6-h1"').get("status") == "success"
+    assert panrepo() == before
+    with pytest.raises(PanDeviceXapiError, match="running version"):
+        op(pano, 'delete software version "11.1.4"')
     config = op(pano, "show config running").find("result/config")
     assert config is not None and config.get("detail-version") == "11.1.4"
     assert config.findtext("devices/entry/deviceconfig/system/hostname") == "panorama"
