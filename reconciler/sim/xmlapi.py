@@ -88,7 +88,12 @@ class XmlApi:
                 message=_message(response),
             )
         elif world.api_events:
-            world.emit("api", device.serial, request=label)
+            target = req.param("target")
+            if isinstance(device, SimPanorama) and target and target != device.serial:
+                # Forwarded to a managed firewall: which one answered (e.g. its version after a reboot).
+                world.emit("api", device.serial, request=label, target=target)
+            else:
+                world.emit("api", device.serial, request=label)
         return response
 
     def _bad_xml(self, device: Device, label: str, response: ApiResponse) -> ApiResponse:

@@ -185,6 +185,18 @@ class TestPanorama:
         _, root = call(h, pano, type="op", cmd="<show><system><info/></system></show>", target="A", key=k)
         assert root is not None and root.findtext("msg/line") == "A not connected"
 
+    def test_api_event_of_a_forwarded_request_names_the_firewall(self, world: MakeWorld) -> None:
+        h = world(device("A"))
+        h.world.api_events = True
+        pano = h.world.panorama.serial
+        k = key(h, pano)
+        call(h, pano, type="op", cmd="<show><system><info/></system></show>", target="A", key=k)
+        call(h, pano, type="op", cmd="<show><system><info/></system></show>", key=k)
+        api = [
+            (e["serial"], e.get("target")) for e in h.events("api") if e["request"] == "op:show system info"
+        ]
+        assert api == [(pano, "A"), (pano, None)]
+
     def test_firewall_cut_off_from_panorama_shows_disconnected(self, world: MakeWorld) -> None:
         h = world(device("A"))
         h.fw("A").inject(Fault.create("panorama_unreachable"), 0.0)
