@@ -13,8 +13,11 @@ from typing import Any
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from reconciler.jobs import operator_requests
+from reconciler.machine.observations import HoldRequest, ReleaseRequest
+from reconciler.machine.records import Phase
 from reconciler.sim.fleet import FleetSpec, HaSpec
-from reconciler.workdir import schemas
+from reconciler.workdir import inventory_store, schemas
 from tests.integration.fleet_env import FleetEnv, fleet_env
 from tests.integration.test_daemon import DAEMON_CONFIG, start_daemon, stop
 from tests.integration.test_engine import TARGET, block, dev, group, installs
@@ -227,3 +230,45 @@ def test_device_rollback_of_an_ha_member_without_a_daemon_takes_its_pair_back(tm
         assert 0 == released.exit_code, released.output
         assert "together with its HA peer 201" in released.stdout
         assert {s: "upgrade" for s in serials} == {s: plan_of(env)[s]["action"] for s in serials}
+
+
+def test_a_rollback_held_on_its_way_then_released_goes_on(tmp_path: Path) -> None:
+    """An operator's hold stops a rollback at its next safe point like any work; the release continues it
+    (the plan only holds a rollback, so the engine's intake begins it again), and it ends rolled back."""
+    fleet = FleetSpec(devices=(dev("001", "11.1.2"),))
+    with fleet_env(tmp_path, fleet, base_address=block()) as env:
+        env.write_desired(group())
+        env.converge()
+        session = env.session()
+        try:
+            rec, ex, imperative = session.reconciler, session.executor, session.imperative
+            assert imperative is not None
+            rec.reload_desired()
+            rec.inventory = inventory_store.load(env.paths)
+            now = rec.clock()
+
+            def request(command: str) -> operator_requests.Outcome:
+                data = {"command": command, "serial": "001", "submitted_by": "test"}
+                operator_requests.write_command(env.paths, data, now)
+                (req,) = operator_requests.read_incoming(env.paths, inventory=rec.inventory, now=now)
+                return imperative.command(req, rec.inventory, now)
+
+            assert operator_requests.APPLIED == request("rollback").devices[0].result
+            assert ex.request("001", HoldRequest(by="test", reason="wait"))
+            deadline = time.monotonic() + 60
+            while ex.busy() and time.monotonic() < deadline:
+                ex.pump(max_wait=0.2)
+            held = ex.record("001")
+            assert held is not None and Phase.HELD is held.phase and held.rollback is not None
+            assert "11.1.6-h1" == env.sim.device("001").version  # stopped before its install
+            assert ex.request("001", ReleaseRequest(by="test"))
+            imperative.continue_job_devices()
+            deadline = time.monotonic() + 120
+            while ex.busy() and time.monotonic() < deadline:
+                ex.pump(max_wait=0.2)
+            done = ex.record("001")
+            assert done is not None and (Phase.DONE, "11.1.2") == (done.phase, done.current_version)
+        finally:
+            session.close()
+        assert "11.1.2" == env.sim.device("001").version
+        assert_safe(env.sim.events(), managed={"001"}, max_in_flight=20)
