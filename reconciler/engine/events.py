@@ -48,6 +48,7 @@ class GroupTrack:
     converged: bool = False
     first_start: float | None = None
     last_finish: float | None = None
+    source: object = None  # the group whose ``definition`` this is (a reloaded equal group is hashed again)
 
 
 class Publisher:
@@ -74,6 +75,10 @@ class Publisher:
         self.time_scale = time_scale
         self.groups: dict[str, GroupTrack] = {}
         self._published: dict[str, tuple[str, str, str, bool | None]] = {}
+        # What the last pass published from: per device its plan and record, per group its summary. The
+        # planner's memo hands back the very objects of an unchanged device or group, which need nothing.
+        self._gauged: dict[str, tuple[P.DevicePlan, DeviceRecord | None]] = {}
+        self._summaries: dict[str, P.GroupSummary] = {}
 
     # -- the desired state ---------------------------------------------------------------------------------
 
@@ -89,25 +94,34 @@ class Publisher:
 
     def after_pass(self, plan: P.Plan, desired: DesiredState, started: Iterable[str]) -> None:
         """Publish what a pass planned and the units it ``started`` (serials)."""
-        by_group: dict[str, list[P.DevicePlan]] = {}
-        for dp in plan.devices:
-            if dp.group:
-                by_group.setdefault(dp.group, []).append(dp)
         if self.metrics is not None:
             self._device_gauges(plan)
         groups = {g.name: g for g in desired.planned_groups}
+        changed: set[str] = set()  # groups published again: a new summary or a new definition
         for summary in plan.groups:
             track = self.groups.setdefault(summary.name, GroupTrack())
             group = groups.get(summary.name)
-            definition = hashlib.sha256(repr(group).encode()).hexdigest() if group else ""
-            if definition != track.definition:
-                track.definition = definition
-                track.generation += 1
-                track.started = False
-                track.converged = False
+            if group is None or group is not track.source:
+                track.source = group
+                definition = hashlib.sha256(repr(group).encode()).hexdigest() if group else ""
+                if definition != track.definition:
+                    track.definition = definition
+                    track.generation += 1
+                    track.started = False
+                    track.converged = False
+                    changed.add(summary.name)
+            if self._summaries.get(summary.name) is not summary:
+                changed.add(summary.name)
         self._started(plan, started)
+        by_group: dict[str, list[P.DevicePlan]] = {}
+        if changed:
+            for dp in plan.devices:
+                if dp.group in changed:
+                    by_group.setdefault(dp.group, []).append(dp)
         for summary in plan.groups:
-            self._group(summary, self.groups[summary.name], by_group.get(summary.name, []))
+            if summary.name in changed:
+                self._group(summary, self.groups[summary.name], by_group.get(summary.name, []))
+        self._summaries = {g.name: g for g in plan.groups}
 
     def _started(self, plan: P.Plan, started: Iterable[str]) -> None:
         """``group_started`` once per generation of a group, when its first unit starts."""
@@ -151,19 +165,29 @@ class Publisher:
 
     def _device_gauges(self, plan: P.Plan) -> None:
         assert self.metrics is not None
-        records = self.executor.records
+        devices = self.executor.devices
         self.metrics.in_flight.set(len(self.executor.in_flight()))
         self.metrics.max_in_flight.set(self.max_in_flight)
         self.metrics.devices_stalled.set(len(self.executor.stalled()))
+        gauged = self._gauged
         for dp in plan.devices:
-            rec = records.get(dp.serial)
+            dev = devices.get(dp.serial)
+            rec = dev.record if dev is not None else None
+            seen = gauged.get(dp.serial)
+            if seen is not None and seen[0] is dp and seen[1] is rec:
+                continue  # published from these very objects (a transition since changed the record)
+            gauged[dp.serial] = (dp, rec)
             sync = sync_of(dp)
             phase = rec.phase.value if rec else ("done" if sync == "Synced" else "pending")
             self._set_device(dp.serial, dp.group or "unmanaged", phase, sync, dp.reason != P.UNREACHABLE)
+        if len(self._published) == len(plan.devices):
+            return  # every device of the plan is published and nothing else: none to drop
         serials = {d.serial for d in plan.devices}
         self.metrics.retain_devices(serials)
         for serial in [s for s in self._published if s not in serials]:
             del self._published[serial]
+        for serial in [s for s in gauged if s not in serials]:
+            del gauged[serial]
 
     # -- a transition ------------------------------------------------------------------------------------------
 

@@ -95,6 +95,9 @@ class Executor:
         self.monotonic = monotonic
         self.on_transition = on_transition
         self.devices: dict[str, _Device] = {}
+        # Devices whose record is not in a terminal phase (working, resting between hops, held): the only
+        # ones in flight, stalled or held, so that those questions cost what is moving, not the fleet.
+        self._open: dict[str, None] = {}
         self.pairs: dict[str, _Pair] = {}
         self.pair_of: dict[str, str] = {}
         self._pair_events: deque[tuple[str, o.Observation]] = deque()
@@ -124,11 +127,23 @@ class Executor:
         running HA pair still waiting for their turn: the pair took their slot when it started, and
         counting them only once they begin would let other devices take it (more than ``workers.max``).
         A member resting while its pair is blocked waits for an operator, not for a worker: no slot."""
+        devices = self.devices
         return [
             d.record
-            for s, d in self.devices.items()
-            if (_in_flight(d.record) and not self._parked(s, d.record)) or self._awaiting_turn(s, d.record)
+            for s in self._open
+            if (_in_flight((d := devices[s]).record) and not self._parked(s, d.record))
+            or self._awaiting_turn(s, d.record)
         ]
+
+    def unfinished(self) -> list[DeviceRecord]:
+        """Records not in a terminal phase (working, resting, held), in the order they were put."""
+        return [self.devices[s].record for s in self._open]
+
+    def _track(self, record: DeviceRecord) -> None:
+        if record.phase in TERMINAL_PHASES:
+            self._open.pop(record.serial, None)
+        else:
+            self._open[record.serial] = None
 
     def slots_in_use(self) -> int:
         """The ``workers.max`` slots taken: one per device in flight, except that an HA pair in motion
@@ -164,7 +179,8 @@ class Executor:
         the seconds since their last change."""
         now = self.clock()
         out = []
-        for d in self.devices.values():
+        for s in self._open:  # only a working device stalls
+            d = self.devices[s]
             over = stalled_for(d.record, d.settings, now)
             if over is not None:
                 out.append((d.record, over + no_progress_limit(d.settings)))
@@ -187,6 +203,7 @@ class Executor:
             raise RuntimeError(f"{record.serial}: replaced while a command runs")
         dev = _Device(record, settings)
         self.devices[record.serial] = dev
+        self._track(record)
         if resume and record.phase in ACTIVE_PHASES:
             self._schedule(dev, (ObserveDevice(),), 0.0)
         elif old is None or old.record is not record:
@@ -198,6 +215,7 @@ class Executor:
         if record.serial in self.devices:
             raise RuntimeError(f"{record.serial}: already under management")
         self.devices[record.serial] = _Device(record, settings)
+        self._track(record)
 
     def request(self, serial: str, observation: o.Observation) -> bool:
         """Feed an operator/scheduler request. Queued while a command of that device runs.
@@ -532,6 +550,7 @@ class Executor:
     def _apply(self, dev: _Device, result: Step) -> None:
         old = dev.record
         dev.record = result.record
+        self._track(result.record)
         dev.stuck = ""
         self._persist(old, result.record)
         self._learn(old, result.record, dev.settings)

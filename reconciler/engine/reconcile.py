@@ -249,6 +249,22 @@ class Reconciler:
             out[serial] = self._derive(rec)[0]
         return out
 
+    def _views(self) -> tuple[dict[str, Observed], dict[str, DeviceProgress]]:
+        """The planner's inputs from the engine: every device's observation (the records', else the image
+        lists fetched) and progress (the records', and held for an unusable status file). One loop over the
+        records, each recomputed only when it changed (``_derive``)."""
+        observed: dict[str, Observed] = dict(self._probed)
+        progress = {s: unusable(s, why) for s, why in self.unusable.items()}
+        derived, probed = self._derived, self._probed
+        for serial, dev in self.executor.devices.items():
+            rec = dev.record
+            cached = derived.get(serial)
+            if cached is None or cached[0] is not rec or cached[1] is not probed.get(serial):
+                observed[serial], progress[serial] = self._derive(rec)
+            else:
+                observed[serial], progress[serial] = cached[2], cached[3]
+        return observed, progress
+
     def _derive(self, rec: DeviceRecord) -> tuple[Observed, DeviceProgress]:
         """The planner's view of one record (its observation and its progress), recomputed only when the
         record or the device's probed image list changed."""
@@ -312,13 +328,11 @@ class Reconciler:
         work directory; the unit tests hand them over in memory.)"""
         self.desired, self.inventory = desired, inventory
         self._collect_probes()
-        records = self.executor.records
-        progress = {s: unusable(s, why) for s, why in self.unusable.items()}
-        progress.update((s, self._derive(r)[1]) for s, r in records.items())
+        observed, progress = self._views()
         now = self.clock()
         suspended = suspensions.details(self.paths)  # groups an operator suspended (group suspend)
         plan = planner.plan(
-            desired, inventory, self.observed(), progress, now, suspended=suspended, memo=self._plan_memo
+            desired, inventory, observed, progress, now, suspended=suspended, memo=self._plan_memo
         )
         self.last_plan = plan
         result = PassResult(plan)

@@ -32,7 +32,10 @@ def enforce(executor: Executor, suspended: Mapping[str, str]) -> tuple[list[str]
     # planner, which starts nothing in a suspended group.
     # Job records and operator rollbacks are an operator's own work, not the desired state's: left alone.
     working = {r.serial for r in executor.in_flight() if not r.job_id and r.rollback is None}
-    for serial, record in sorted(executor.records.items()):
+    # Only unfinished records can be working or held by a suspension (a pass over 10,000 devices must not
+    # look at every record).
+    for record in sorted(executor.unfinished(), key=lambda r: r.serial):
+        serial = record.serial
         why = suspended.get(record.group) if record.group else None
         if why is not None:
             if serial not in working or record.pending_request is not None or _asked(executor, serial):
