@@ -23,6 +23,7 @@ are applied here; everything else is ``XmlApi``'s business.
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import errno
 import socket
 import ssl
@@ -40,6 +41,12 @@ MAX_BODY = 8 * 1024 * 1024
 READ_TIMEOUT = 30.0
 KEEPALIVE_TIMEOUT = 5.0  # Apache httpd KeepAliveTimeout default: idle wait for the next request
 KEEPALIVE_MAX = 100  # Apache httpd MaxKeepAliveRequests default: requests per connection
+
+# asyncio gives every TLS connection a 256 KB receive buffer (``sslproto.SSLProtocol.max_size``): with clients
+# keeping connections open, a few hundred idle connections held ~100 MB of the simulator's memory. A TLS
+# record carries at most 16 KB, and the protocol reads again until the socket is drained, so a 16 KB buffer
+# receives the same bytes (a web server keeps a few KB per idle connection).
+asyncio.sslproto.SSLProtocol.max_size = 16 * 1024
 
 
 class BadRequest(Exception):
