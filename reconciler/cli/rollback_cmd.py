@@ -37,6 +37,8 @@ RunTimeout = Annotated[
     float,
     typer.Option(
         "--run-timeout",
+        metavar="SECONDS",
+        min=1.0,
         help="With no daemon running: stop waiting after this many seconds (the rollback is resumed by "
         "the next daemon or apply)",
     ),
