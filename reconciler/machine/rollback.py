@@ -27,7 +27,8 @@ What may be rolled back (anything else is refused, with the reason, and nothing 
   (its record keeps no version before that);
 - only downgrades PAN-OS supports (``UpgradeRules.downgrade_refusal``);
 - an HA member only together with its peer, and only when the peer ran the same hop from the same version:
-  the pair goes back as one unit.
+  the pair goes back as one unit;
+- never Panorama (the group ``panorama``): its downgrade follows its own documented steps.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from reconciler.core.desired import PANORAMA_GROUP
 from reconciler.core.rules import DEFAULT_RULES, UpgradeRules
 from reconciler.core.version import PanOsVersion
 from reconciler.machine.records import (
@@ -154,6 +156,10 @@ def plan_rollback(
     rules: UpgradeRules = DEFAULT_RULES,
 ) -> RollbackPlan | str:
     """The records that roll ``serial`` back (with its HA peer ``peer_serial`` when it has one), or why not."""
+    if record is not None and record.group == PANORAMA_GROUP:
+        # Panorama's own downgrade has its own documentation and rules ("Downgrade from Panorama X" in the
+        # Panorama Upgrade Guide, plugins and log formats included); not modelled here.
+        return "Panorama is not rolled back by panos-upgrade: follow the Panorama Upgrade Guide's downgrade steps"
     mine = versions_of(record, rules)
     if isinstance(mine, str):
         return mine

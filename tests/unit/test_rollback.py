@@ -200,3 +200,16 @@ def test_release_lifts_the_rollback_hold_on_the_status_file() -> None:
     assert ("bob", Phase.DONE) == (decision.record.rollback.released_by, decision.record.phase)
     again = operator_requests.decide(request, "001", decision.record, Inventory(), NOW)
     assert operator_requests.REFUSED == again.outcome.result
+
+
+def test_panorama_is_not_rolled_back() -> None:
+    refused = plan_rollback(
+        "P",
+        finished("P").with_changes(group="panorama"),
+        peer_serial=None,
+        peer=None,
+        by="a",
+        reason="",
+        now=NOW,
+    )
+    assert isinstance(refused, str) and "Panorama is not rolled back" in refused
