@@ -329,6 +329,16 @@ def resendable(params: dict[str, str]) -> bool:
     return tags in _READ_REQUESTS and not _TEXT.search(cmd)
 
 
+def read_only_op(cmd: str, *, xml: bool) -> bool:
+    """``resendable`` for an operational command as the seam holds it: XML, or CLI words (pan-python turns
+    ``show system info`` into ``<show><system><info/></system></show>``, a quoted word into text)."""
+    if not xml:
+        words = cmd.split()
+        quoted = next((i for i, w in enumerate(words) if w.startswith('"')), len(words))
+        cmd = "".join(f"<{w}>" for w in words[:quoted]) + ("<_>text" if quoted < len(words) else "")
+    return resendable({"type": "op", "cmd": cmd})
+
+
 def _fields(request: urllib.request.Request) -> dict[str, str]:
     data = request.data if isinstance(request.data, bytes) else b""
     text = data.decode("utf-8", "replace") or urllib.parse.urlsplit(request.full_url).query
@@ -443,11 +453,14 @@ def send(
     answered = 200 <= response.status < 300
     try:
         body = read_bounded(response, limit if answered else ERROR_PAGE_LIMIT)
-    except BaseException:
+    except Exception:
         conn.close()
         if answered:
             raise
         body = b""  # an error page that could not be read: the status is the answer
+    except BaseException:
+        conn.close()
+        raise
     if conn.sock is not None and not response.will_close and response.isclosed():
         pool.give(key, conn)
     else:
