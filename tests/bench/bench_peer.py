@@ -18,9 +18,11 @@ too, so later durations may differ a little: each run reports its own devices' b
 - **peer**: pan-os-upgrade 1.3.11 unmodified, from its own virtual environment made on demand (its pins
   conflict with ours; the same environment and settings the integration test ``tests/sim/test_pan_os_upgrade``
   uses: click held below 8.2 for its typer, the en_US.UTF-8 locale, a ``settings.yaml`` that sets only the
-  snapshot comparison's thresholds). The peer upgrades one firewall per ``pan-os-upgrade firewall`` command
-  (its other modes go through Panorama), so it runs as 10 such commands started together, each
-  ``--non-interactive`` in its own directory, each through ``tests/sim/clients/launcher.py``: the process's
+  snapshot comparison's thresholds). ``--peer-mode firewall`` (default): its ``pan-os-upgrade firewall``
+  command, which upgrades one firewall over a direct connection as the engine's does, 10 of them started
+  together; ``--peer-mode batch``: its fleet command, ``pan-os-upgrade batch --inventory=<10 hostnames>``,
+  one process whose threads (10 by default) reach the firewalls through Panorama. Each runs
+  ``--non-interactive`` in its own directory through ``tests/sim/clients/launcher.py``: the process's
   ``time.sleep``/``time``/``monotonic`` run on the simulator's clock, so every shipped wait and poll interval
   (0.5 s job polls, 30 s download polls, 60 s waits around installs and reboots, 120 s before its post
   snapshot) lasts the same *simulated* time as it would on a real device. If the environment cannot be made
@@ -32,17 +34,20 @@ start-up time is scaled, so those weigh 1 / time scale = 50x more in simulated t
 
 - **verified**: from launching the tool (``device discover`` for the engine, the 10 processes for the peer)
   until the last firewall is verified on the target, i.e. the first ``show system info`` the firewall answered
-  after its upgrade reboot ended (from the simulator's event log; that answer is how both tools read the
-  version). Wall seconds, and simulated seconds (wall / time scale). The headline ratio is peer / engine.
+  after its upgrade reboot ended (from the simulator's event log, through Panorama too; that answer is how
+  both tools read the version). Wall seconds, and simulated seconds (wall / time scale). The headline ratio is peer / engine.
 - **from first call**: the same, from the tool's first API request (leaves out process start-up).
 - **exit**: launch until every process of the tool exited (each tool's post-upgrade checks included).
-- **API calls per firewall-hop**: the simulator's own counters (``status.json``: every request a firewall
-  answered or refused, and connections it dropped while restarting; a request through Panorama counts on
-  the firewall), after the run minus before, over all 10 firewalls / 10 hops; Panorama's calls apart. The
-  engine's discovery and preview are included. Under a scaled clock each call's own latency lasts 50x longer
+- **API calls per firewall-hop**: the simulator's own counters (``status.json``: every request a device
+  answered or refused, and connections it dropped while restarting), after the run minus before: the
+  firewalls' and Panorama's requests, each once (one Panorama forwarded counts on Panorama only) / 10 hops.
+  The engine's discovery and preview are included. Under a scaled clock each call's own latency lasts 50x longer
   in simulated time, so a tool that polls back to back (the peer's 0.5 s job polls) makes fewer calls than
   its real-time schedule; the figure ``install_s_over_half_second`` is what the peer's 0.5 s interval gives
   over the install jobs it polled (job duration / 0.5 s, from the event log).
+- **hop idle**: per firewall, from its first download to its verification (simulated seconds), less its own
+  busy time: what the tool adds during the hop proper (its waits, checks, late polls), start-up left out;
+  ``hop_idle_per_firewall_sim_s`` is the mean over the firewalls.
 - **busy**: per firewall, the time its own jobs and reboots took (as ``bench_engine.py``), to show both tools
   had the same device work. ``longest_busy_s`` bounds every tool: with all firewalls at once, none can verify
   the last one before its own downloads, install and reboot are over; ``verified_over_longest_busy`` is how
@@ -93,6 +98,7 @@ HEADLINE = (
     "calls_per_firewall_hop",
     "longest_busy_s",
     "verified_over_longest_busy",
+    "hop_idle_per_firewall_sim_s",
 )
 
 DESIRED = f"""\
@@ -136,6 +142,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tool", choices=("both", "engine", "peer"), default="both")
+    parser.add_argument(
+        "--peer-mode",
+        choices=("firewall", "batch"),
+        default="firewall",
+        help="the peer's 'firewall' command once per firewall (direct), or one 'batch' through Panorama",
+    )
     parser.add_argument("--firewalls", type=int, default=10)
     parser.add_argument("--time-scale", type=float, default=0.02)
     parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
@@ -161,7 +173,12 @@ def main() -> int:
     except Skip as why:
         print(f"SKIP: {why}")
         return 0
-    summary: dict[str, Any] = {"time_scale": args.time_scale, "firewalls": args.firewalls, "runs": args.runs}
+    summary: dict[str, Any] = {
+        "time_scale": args.time_scale,
+        "firewalls": args.firewalls,
+        "runs": args.runs,
+        "peer_mode": args.peer_mode,
+    }
     ok = True
     for tool, runs in results.items():
         ok = ok and all(r["on_target"] == args.firewalls for r in runs)
@@ -180,6 +197,9 @@ def main() -> int:
             ),
             "exit_wall": round(peer_m["exit_wall_s"] / eng["exit_wall_s"], 2),
             "calls_per_firewall_hop": round(fewer, 1),
+            "hop_idle": round(
+                peer_m["hop_idle_per_firewall_sim_s"] / max(1, eng["hop_idle_per_firewall_sim_s"]), 2
+            ),
         }
         ok = ok and faster >= GOAL_FASTER and fewer >= GOAL_FEWER
     print(json.dumps(summary, indent=2))
@@ -320,26 +340,38 @@ def run_engine(
 def run_peer(
     args: argparse.Namespace, info: dict[str, Any], tmp: Path, python: Path, extra_env: dict[str, str]
 ) -> tuple[float, float, dict[str, Any]]:
-    creds = info["credentials"]["firewalls"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(extra_env)
+    launch = [str(python), str(LAUNCHER), repr(args.time_scale), "pan_os_upgrade.main:app"]
+    if args.peer_mode == "batch":  # one process, its threads (10 by default) through Panorama
+        creds = info["credentials"]["panorama"]
+        inventory = ",".join(d["hostname"] for d in info["devices"])
+        commands = [
+            (
+                "batch",
+                [*launch, "batch", f"--hostname={info['panorama']['address']}", f"--inventory={inventory}"],
+            )
+        ]
+    else:  # one process per firewall, straight to it
+        creds = info["credentials"]["firewalls"]
+        commands = [
+            (d["hostname"], [*launch, "firewall", f"--hostname={d['address']}"]) for d in info["devices"]
+        ]
+    # NAME=VALUE: a generated password may begin with "-".
+    common = [f"--username={creds['user']}", f"--password={creds['password']}", f"--version={TARGET}"]
     procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     t0 = time.time()
-    for dev in info["devices"]:
-        cwd = tmp / "peer" / dev["hostname"]
+    for name, cmd in commands:
+        cwd = tmp / "peer" / name
         cwd.mkdir(parents=True)
         (cwd / "settings.yaml").write_text(SETTINGS)
-        cmd = [
-            str(python), str(LAUNCHER), repr(args.time_scale), "pan_os_upgrade.main:app", "firewall",
-            f"--hostname={dev['address']}", f"--username={creds['user']}", f"--password={creds['password']}",
-            f"--version={TARGET}", "--non-interactive",
-        ]  # fmt: skip
+        cmd = [*cmd, *common, "--non-interactive"]
         with (cwd / "out.txt").open("w") as out:
             proc = subprocess.Popen(
                 cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-        procs.append((dev["serial"], proc, cwd))
+        procs.append((name, proc, cwd))
     deadline = t0 + args.timeout
     codes: dict[str, int] = {}
     exited: dict[str, float] = {}
@@ -357,7 +389,7 @@ def run_peer(
     for _, _, cwd in procs:
         log = cwd / "logs" / "upgrade.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        said_done += "Device rebooted to the target version successfully" in text
+        said_done += text.count("Device rebooted to the target version successfully")
     print(f"peer: exits {sorted(Counter(codes.values()).items())} after {t_exit - t0:.1f} s", flush=True)
     return t0, t_exit, {"exit_codes": sorted(codes.values()), "peer_said_done": said_done}
 
@@ -380,31 +412,41 @@ def analyse(
     rebooted: dict[str, float] = {}
     verified: dict[str, float] = {}
     first_call = None
+    first_download: dict[str, float] = {}
     install_jobs: dict[tuple[str, str], float] = {}
     install_sim_s = 0.0
     for ev in events:
         serial, kind = ev.get("serial", ""), ev["event"]
-        if kind == "api" and first_call is None:
-            first_call = ev["wall_time"]
+        if kind == "api":
+            first_call = first_call or ev["wall_time"]
+            serial = ev.get("target") or serial  # a request Panorama forwarded: the firewall answered
         if kind == "reboot_end" and ev.get("result") == "upgraded" and ev.get("version") == TARGET:
             rebooted[serial] = ev["wall_time"]
             verified.pop(serial, None)
         elif kind == "api" and ev.get("request") == "op:show system info" and serial in rebooted:
             verified.setdefault(serial, ev["wall_time"])
+        elif kind == "download_start":
+            first_download.setdefault(serial, ev["wall_time"])
         elif kind == "install_start":
             install_jobs[(serial, str(ev.get("job")))] = ev["sim_time"]
         elif kind == "install_end" and (serial, str(ev.get("job"))) in install_jobs:
             install_sim_s += ev["sim_time"] - install_jobs.pop((serial, str(ev.get("job"))))
     versions = {d["serial"]: d["version"] for d in after["devices"]}
     longest_busy = max(busy.values(), default=0.0)
+    # The hop proper, per firewall: from its first download to its verification, and the part of it that
+    # the firewall was not busy (the tool's own waits, checks and late polls; start-up left out).
+    spans = {s: verified[s] - first_download[s] for s in verified if s in first_download}
+    idle = [spans[s] - busy.get(s, 0.0) for s in spans]
     on_target = sum(1 for s in firewalls if versions.get(s) == TARGET and s in verified)
     last_verified = max(verified.values()) if verified else float("nan")
+    # Each request once: the firewalls' own, and Panorama's (a request it forwards also counts on the
+    # firewall as "... (via panorama)": not again).
     calls: Counter[str] = Counter()
-    for serial in firewalls:
+    pano = info["panorama"]["serial"]
+    for serial in [*firewalls, pano]:
         c = Counter(after["api_calls"].get(serial, {}))
         c.subtract(Counter(before["api_calls"].get(serial, {})))
-        calls.update(+c)
-    pano = info["panorama"]["serial"]
+        calls.update({k: n for k, n in c.items() if n > 0 and not k.endswith(" (via panorama)")})
     pano_calls = sum(after["api_calls"].get(pano, {}).values()) - sum(
         before["api_calls"].get(pano, {}).values()
     )
@@ -421,6 +463,8 @@ def analyse(
         "calls_per_firewall_hop": round(sum(calls.values()) / hops, 1),
         "top_calls_per_firewall_hop": {cmd: round(n / hops, 1) for cmd, n in calls.most_common(10)},
         "panorama_calls": pano_calls,
+        "hop_span_max_sim_s": round(max(spans.values(), default=0.0) / scale),
+        "hop_idle_per_firewall_sim_s": round(statistics.mean(idle) / scale) if idle else None,
         "busy_per_firewall_s": round(sum(busy.values()) / len(firewalls), 1),
         "busy_per_firewall_sim_s": round(sum(busy.values()) / len(firewalls) / scale),
         "longest_busy_s": round(longest_busy, 1),
