@@ -85,7 +85,7 @@ class SimFirewall:
         self.hw = model(spec.model)
         self.rng_time = world.rng(spec.serial, "durations")
         self.rng_noise = world.rng(spec.serial, "noise")
-        self.rng_fault = world.rng(spec.serial, "faults")
+        self._rng_fault: random.Random | None = None  # made on first use (2.5 KB each, rarely needed)
         self.version: Version = spec.version
         self.pending: Version | None = None
         self.downloaded: set[Version] = {spec.version, *spec.downloaded}
@@ -126,6 +126,13 @@ class SimFirewall:
         self._history()
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    @property
+    def rng_fault(self) -> random.Random:
+        """The random stream of fault effects (the same draws whenever it is first made: seeded per device)."""
+        if self._rng_fault is None:
+            self._rng_fault = self.world.rng(self.serial, "faults")
+        return self._rng_fault
 
     def draw(self, name: str, factor: float = 1.0) -> float:
         lo, hi = self.world.durations.range(name)

@@ -320,12 +320,14 @@ class HttpFrontEnd:
                 self._in_flight[address] -= 1
 
     def _transport_fault(self, device: Device) -> tuple[str, float]:
+        slow = device.faults.get("slow")
+        if slow is None and all(device.faults.get(k) is None for k in ("drop_connection", "http_500")):
+            return "", 0.0  # no draw: the device's random stream is made when a fault first needs it
         rng = self.world.extras.setdefault("transport_rng", {}).get(device.serial)
         if rng is None:
             rng = self.world.rng(device.serial, "transport")
             self.world.extras["transport_rng"][device.serial] = rng
         delay = 0.0
-        slow = device.faults.get("slow")
         if slow is not None and rng.random() < float(slow.get("rate")):
             delay = int(slow.get("delay_ms")) / 1000.0
         for kind in ("drop_connection", "http_500"):
