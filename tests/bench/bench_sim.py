@@ -8,8 +8,9 @@ Run by hand (not part of the test suite)::
 
 The simulator runs as ``panos-upgrade sim serve`` in its own process; the clients run here in a thread pool
 (each request a new TCP + TLS connection with ``Connection: close``, as pan-python does), verifying the
-simulator's CA. Reported: start-up time, listening sockets held, the server's RSS, and requests/s for
-``keygen`` and ``show system info`` on every firewall.
+simulator's CA. Reported: start-up time, listening sockets held, the server's RSS (``VmRSS`` at the end)
+and peak RSS (``VmHWM``, once listening and at the end; goal for 2,000 HTTPS firewalls <= 200 MB, issue
+18.7), and requests/s for ``keygen`` and ``show system info`` on every firewall.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its high-water mark) of ``pid``, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -136,7 +138,8 @@ def main() -> int:
         addresses = [d["address"] for d in info["devices"]]
         print(json.dumps({"firewalls": len(addresses), "startup_s": round(startup, 2), "port": port,
                           "scheme": info["scheme"], "concurrency": args.concurrency,
-                          "latency_ms": args.latency_ms}))  # fmt: skip
+                          "latency_ms": args.latency_ms,
+                          "server_peak_rss_at_start_mb": round(rss_mb(proc.pid, "VmHWM"), 1)}))  # fmt: skip
 
         def keygen(address: str) -> str:
             root = call(
@@ -160,7 +163,9 @@ def main() -> int:
             versions, _ = phase(f"show system info #{n + 1}", pairs, system_info, args.concurrency)
         ok = sum(1 for v in versions if isinstance(v, str) and v)
         print(json.dumps({"server_pid": proc.pid, "listening_sockets": listening_sockets(proc.pid),
-                          "server_rss_mb": round(rss_mb(proc.pid), 1), "system_info_ok": ok}))  # fmt: skip
+                          "server_rss_mb": round(rss_mb(proc.pid), 1),
+                          "server_peak_rss_mb": round(rss_mb(proc.pid, "VmHWM"), 1),
+                          "system_info_ok": ok, "load_average": os.getloadavg()}))  # fmt: skip
         return 0 if ok == len(addresses) else 2
     finally:
         proc.send_signal(signal.SIGTERM)
