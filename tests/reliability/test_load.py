@@ -28,15 +28,20 @@ from tests.reliability.figures import TestFigures
 FIREWALLS = int(os.environ.get("LOAD_FIREWALLS", "2000"))
 IN_FLIGHT = int(os.environ.get("LOAD_IN_FLIGHT", "200"))
 TIME_SCALE = float(os.environ.get("LOAD_TIME_SCALE", "0.005"))
-RSS_LIMIT_MB = 1500
+# Issue 18.7's goal is a peak of 150 MB for the daemon driving 2,000 firewalls; it is not met yet: the peak
+# (VmHWM) measured 171-186 MB in this test and 181-186 MB in tests/bench/bench_memory.py (the same rollout,
+# simulator in its own process; figures in tests/bench/README.md). The bound is the lowest that holds those
+# figures with room for another machine's allocator and libraries; lower it as the peak comes down.
+RSS_LIMIT_MB = 240
 FD_SLACK = 16  # listening sockets, log files, watches: the same before and after; a leak grows with devices
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory now (``VmRSS``) or its high-water mark (``VmHWM``: no peak between samples is missed)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def open_fds(pid: int) -> int:
@@ -96,6 +101,7 @@ def test_a_large_rollout_under_one_daemon_keeps_memory_fds_and_status_files_in_o
             time.sleep(3)  # connections of the last answers close
             fds_after = open_fds(daemon.pid)
             rss_end = rss_mb(daemon.pid)
+            rss_hwm = rss_mb(daemon.pid, "VmHWM")
         finally:
             reader.stop.set()
             code = daemon.stop(timeout=300)
@@ -111,7 +117,7 @@ def test_a_large_rollout_under_one_daemon_keeps_memory_fds_and_status_files_in_o
             max_parallel=dict.fromkeys([*rollout.TARGETS, rollout.CLOSED_WINDOW_GROUP], IN_FLIGHT),
         )
     elapsed = time.monotonic() - started
-    peak_rss = max(s[1] for s in samples)
+    peak_rss = max(rss_hwm, *(s[1] for s in samples))
     last_quarter = [s[1] for s in samples[len(samples) * 3 // 4 :]]
     first_half_peak = max(s[1] for s in samples[: max(1, len(samples) // 2)])
     kinds = Counter(e["event"] for e in events.events)
