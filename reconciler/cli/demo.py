@@ -28,10 +28,6 @@ from reconciler.cli.init_cmd import initialise
 from reconciler.core.errors import UserError
 from reconciler.daemon.service import Daemon
 from reconciler.device import discovery
-from reconciler.device.client import (
-    FirewallClientFactory,
-    panorama_from_config,
-)
 from reconciler.engine.loop import drive
 from reconciler.engine.reconcile import group_lines
 from reconciler.engine.session import Session, open_session
@@ -250,9 +246,10 @@ def run(opts: DemoOptions) -> int:
 
 def _discover(paths: WorkPaths, cfg: Config) -> None:
     started = time.monotonic()
+    panorama, firewalls = discovery.connect(cfg, paths, inventory_store.load(paths, required=False))
     inv = discovery.discover(
-        panorama_from_config(cfg),
-        FirewallClientFactory(cfg),
+        panorama,
+        firewalls,
         workers=16,
         retry_attempts=2,
         now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

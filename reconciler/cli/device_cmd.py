@@ -12,13 +12,15 @@ from typing import Annotated, Any
 import typer
 
 from reconciler.cli.context import state
+from reconciler.core.desired import DesiredState
 from reconciler.core.display import one_line
-from reconciler.core.errors import DeviceError, UserError
+from reconciler.core.errors import DeviceError, InputFileError, UserError
 from reconciler.core.inventory import DEVICE_TYPES, Inventory
 from reconciler.device import discovery
-from reconciler.device.client import FirewallClientFactory, panorama_from_config
 from reconciler.jobs import export
-from reconciler.workdir import inventory_store, store
+from reconciler.workdir import inventory_store, plan_inputs, store
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 device_app = typer.Typer(help="Discover, list, export and inspect firewalls.", no_args_is_help=True)
 
@@ -46,8 +48,7 @@ def discover_cmd(
     cfg = st.config()
     old = inventory_store.load(paths, required=False)
     try:
-        factory = FirewallClientFactory(cfg)
-        panorama = panorama_from_config(cfg)
+        panorama, factory = discovery.connect(cfg, paths, old)
     except DeviceError as exc:
         raise UserError(str(exc)) from exc
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -62,6 +63,7 @@ def discover_cmd(
                 now=now,
                 progress=tick,
                 previous=old,
+                connections=discovery.by_group(_desired(paths, cfg)),
             )
         except DeviceError as exc:
             raise UserError(f"discovery failed, inventory unchanged: {exc}") from exc
@@ -83,6 +85,24 @@ def discover_cmd(
     else:
         _summary(inv, changes)
     _refuse_on_auth_failures(found, factory.connection)
+
+
+def _desired(paths: WorkPaths, cfg: Config) -> DesiredState | None:
+    """The desired state (``desired.path``) whose groups' ``connection`` the probes follow; None (the
+    setting applies to every firewall) when there is none or it is invalid (said on stderr)."""
+    where = plan_inputs.desired_path(paths, cfg)
+    if not where.exists() or (where.is_dir() and not any(where.glob("*.yaml"))):
+        return None
+    try:
+        return plan_inputs.load_desired(paths, cfg, revision="")
+    except InputFileError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(
+            f"note: desired state at {where} not usable ({first}); every firewall is probed as "
+            "firewall.connection says",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _summary_json(found: discovery.Discovery, changes: discovery.InventoryDiff, file: Path) -> dict[str, Any]:
@@ -241,6 +261,9 @@ def status_cmd(
                     "current_path_index", "updated_at", "last_error"):  # fmt: skip
             if key in upgrade:
                 print(f"{key:<18} {upgrade[key]}")
+        reached = upgrade.get("reached")
+        if reached:
+            print(f"{'reached':<18} {_reached(str(reached))}")
         rollback = upgrade.get("rollback")
         if rollback:
             hold = (
@@ -252,6 +275,13 @@ def status_cmd(
                 f"{'rollback':<18} {rollback['from_version']} -> {rollback['to_version']} by {rollback['by']}"
                 f" at {rollback['at']}; {hold}"
             )
+
+
+def _reached(path: str) -> str:
+    """A status file's ``reached`` for people: ``direct``, or ``through Panorama SERIAL``."""
+    if path.startswith("panorama"):
+        return one_line(f"through Panorama {path.removeprefix('panorama').strip()}".rstrip())
+    return one_line(f"{path} (its management address)" if path == "direct" else path)
 
 
 @device_app.command("export")

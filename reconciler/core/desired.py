@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from reconciler.core.selectors import Selection, Selector
+from reconciler.core.inventory import Inventory
+from reconciler.core.selectors import Selection, Selector, assign
 from reconciler.core.upgrade_path import PathSpec, UpgradePathTable, table_to_json
 from reconciler.core.version import PanOsVersion
 from reconciler.core.windows import (
@@ -338,6 +339,16 @@ class DesiredState:
         if self.panorama is not None:  # only when declared: existing desired states keep their digest
             out["panorama"] = panorama_to_json(self.panorama)
         return out
+
+
+def group_connections(desired: DesiredState, inventory: Inventory) -> dict[str, str]:
+    """serial -> its group's ``connection`` (a group's or ``defaults``), for the devices of ``inventory``
+    matched by exactly one group that has one; the others follow the ``firewall.connection`` setting."""
+    by_group = {g.name: g.connection for g in desired.groups if g.connection}
+    if not by_group:
+        return {}
+    found = assign([(g.name, g.selection) for g in desired.groups], inventory)
+    return {s: by_group[g] for s, g in found.group_of.items() if g in by_group}
 
 
 def panorama_to_json(group: Group) -> dict[str, Any]:

@@ -33,10 +33,6 @@ from reconciler.core.plan import CHANGE_ACTIONS
 from reconciler.daemon import sdnotify
 from reconciler.daemon.rediscovery import BackgroundDiscovery, DiscoverFn, Found, Outcome
 from reconciler.device import discovery
-from reconciler.device.client import (
-    FirewallClientFactory,
-    panorama_from_config,
-)
 from reconciler.engine.loop import PassReport, drive
 from reconciler.engine.session import Session, open_session
 from reconciler.engine.wakeup import Wakeup, Watcher, watch_root
@@ -271,14 +267,17 @@ class Daemon:
         writes nothing (the loop's thread does, in ``_apply_discovery``)."""
         cfg = self.config
         old = inventory_store.load(self.paths, required=False)
+        panorama, firewalls = discovery.connect(cfg, self.paths, old)
+        session = self.session
         found = discovery.run(
-            panorama_from_config(cfg),
-            FirewallClientFactory(cfg),
+            panorama,
+            firewalls,
             workers=int(cfg.get("discovery.workers")),
             retry_attempts=int(cfg.get("discovery.retry_attempts")),
             now=_now_iso(),
             previous=old,
             cancel=cancel,
+            connections=discovery.by_group(session.reconciler.desired if session else None),
         )
         return Found(old, found)
 

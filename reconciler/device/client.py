@@ -37,8 +37,9 @@ import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pan.xapi
@@ -48,7 +49,13 @@ from panos.base import PanDevice
 from panos.firewall import Firewall
 from panos.panorama import Panorama
 
-from reconciler.core.errors import DeviceError, PermanentDeviceError, TemporaryDeviceError, UserError
+from reconciler.core.errors import (
+    DeviceError,
+    PermanentDeviceError,
+    StoreError,
+    TemporaryDeviceError,
+    UserError,
+)
 from reconciler.device import connections
 from reconciler.device import parsers as px
 from reconciler.device.connections import (
@@ -58,8 +65,9 @@ from reconciler.device.connections import (
     DeadlineSocket,
     read_bounded,
 )
-from reconciler.workdir import logs
+from reconciler.workdir import firewall_paths, logs
 from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 # The logger keeps the name it had before the package move: operators filter logs on it.
 log = logs.get("reconciler.device")
@@ -488,43 +496,139 @@ FALLBACK_KINDS = frozenset({"unreachable", "timeout"})
 
 
 class PanoramaLink:
-    """How firewalls are reached through one Panorama: its endpoint and credentials, one API key for all of
-    them (generated on first use, once) and one rate limiter shared by every call through it."""
+    """How firewalls are reached through one Panorama: its endpoint and credentials, one API key per
+    Panorama member (generated on first use, once) and one rate limiter shared by every call through it.
 
-    def __init__(self, endpoint: Endpoint, creds: Credentials, limiter: RateLimiter | None) -> None:
+    Panorama HA: the members are the configured ``panorama.host`` and the management addresses discovery
+    recorded for Panorama and its HA peer (``members``, the inventory's ``panorama_devices``). Calls go to
+    the member that answered last; one that does not answer (down, restarting, unreachable) is passed over
+    for the next one (``FirewallClient``), so a firewall stays reachable while one Panorama member reboots,
+    e.g. during its own upgrade."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        creds: Credentials,
+        limiter: RateLimiter | None,
+        members: Callable[[], Sequence[tuple[str, str]]] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.credentials = creds
         self.limiter = limiter
-        self._key = ""
+        self._members = members or (lambda: ())
+        self._keys: dict[str, str] = {}
+        self._preferred = endpoint.host
         self._lock = threading.Lock()
 
-    def api_key(self) -> str:
+    def members(self) -> list[tuple[str, str]]:
+        """(address, serial or "") of each Panorama member, the one that answered last first."""
+        known = {host: serial for host, serial in self._members() if host}
+        hosts = list(dict.fromkeys([self.endpoint.host, *known]))
         with self._lock:
-            if not self._key:
-                self._key = _build(_VerifiedPanorama, self.endpoint, self.credentials).api_key
-            return self._key
+            preferred = self._preferred
+        if preferred in hosts:
+            hosts.remove(preferred)
+            hosts.insert(0, preferred)
+        return [(host, known.get(host, "")) for host in hosts]
 
-    def firewall(self, serial: str, timeout: float) -> Any:
-        """A fresh pan-os-python firewall under a fresh Panorama object (these are not shared between
-        threads), both on the one API key."""
-        pano = _VerifiedPanorama(
-            self.endpoint.host, api_key=self.api_key(), port=self.endpoint.port, timeout=self.endpoint.timeout
+    def answered(self, host: str, serial: str, failed: str) -> None:
+        """``host`` answered after ``failed`` did not: calls go there first from now on."""
+        with self._lock:
+            if self._preferred == host:
+                return
+            self._preferred = host
+        log.warning(
+            "Panorama %s does not answer; firewalls are reached through Panorama %s (%s) from now on",
+            failed,
+            serial or host,
+            host,
         )
-        pano._endpoint = self.endpoint
+
+    def api_key(self, host: str = "") -> str:
+        host = host or self.endpoint.host
+        with self._lock:
+            key = self._keys.get(host)
+        if not key:
+            key = _build(_VerifiedPanorama, replace(self.endpoint, host=host), self.credentials).api_key
+            with self._lock:
+                self._keys[host] = key
+        return key
+
+    def firewall(self, serial: str, timeout: float, host: str = "") -> Any:
+        """A fresh pan-os-python firewall under a fresh Panorama object at member ``host`` (these are not
+        shared between threads), both on that member's API key."""
+        endpoint = replace(self.endpoint, host=host or self.endpoint.host)
+        pano = _VerifiedPanorama(
+            endpoint.host, api_key=self.api_key(endpoint.host), port=endpoint.port, timeout=endpoint.timeout
+        )
+        pano._endpoint = endpoint
         fw = _ProxiedFirewall(serial=serial)
         fw.timeout = timeout
-        fw._endpoint = self.endpoint
+        fw._endpoint = endpoint
         pano.add(fw)
         return fw
 
 
-class PathMemory:
-    """Per firewall serial, for one session: ``direct`` once its management address has answered,
-    ``panorama`` once ``auto`` fell back to Panorama for it (it stays there)."""
+# Seam error kinds of a Panorama member that did not pass the request on: for a read, any sign that the
+# member is down (another member is asked); for a request that changes the firewall only answers that say
+# the member refused it (HTTP 5xx while restarting, 403 while its authentication starts), since a dropped
+# connection or a timeout leaves open whether the firewall got it (never sent twice; the engine looks up).
+PANORAMA_DOWN_KINDS = frozenset({"unreachable", "timeout", "http-5xx", "auth"})
+PANORAMA_REFUSED_KINDS = frozenset({"http-5xx", "auth"})
 
-    def __init__(self) -> None:
+DEFAULT_RECHECK = 3600.0  # seconds between tries of a fallen-back firewall's management address
+RECHECK_TIMEOUT = 15.0  # seconds a re-check of the management address may take at most
+
+
+class PathMemory:
+    """Per firewall serial: ``direct`` once its management address has answered in this process,
+    ``panorama`` once ``auto`` fell back to Panorama for it. The fallback is kept in the work directory
+    (``workdir.firewall_paths``, when a ``file`` is given) so that later runs and discovery start through
+    Panorama too; every ``recheck_after`` seconds a read tries the management address again
+    (``recheck_due``), and a firewall that answers there is reached directly again (``direct_again``)."""
+
+    def __init__(
+        self,
+        file: Path | None = None,
+        *,
+        recheck_after: float = DEFAULT_RECHECK,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.file = file
+        self.recheck_after = recheck_after
+        self.clock = clock
         self._paths: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._fallbacks: dict[str, firewall_paths.Fallback] = {}
+        self._stamp: int | None = None
+        self._load()
+
+    def _load(self) -> None:
+        """(Re)read the file: its fallbacks replace this memory's (what answered directly stays known)."""
+        if self.file is None:
+            return
+        stamp = _mtime(self.file)
+        fallbacks = firewall_paths.load(self.file) if stamp is not None else {}
+        with self._lock:
+            self._stamp = stamp
+            for serial in set(self._fallbacks) - set(fallbacks):
+                self._paths.pop(serial, None)
+            self._fallbacks = fallbacks
+            for serial in fallbacks:
+                self._paths[serial] = "panorama"
+
+    @classmethod
+    def shared(cls, file: Path, *, recheck_after: float = DEFAULT_RECHECK) -> PathMemory:
+        """The process's one memory of ``file`` (discovery and the engine of one process share it), read
+        again when another process changed the file since (e.g. ``device discover`` beside the daemon)."""
+        with _memories_lock:
+            memory = _memories.get(file)
+            if memory is None:
+                memory = _memories[file] = cls(file, recheck_after=recheck_after)
+            elif _mtime(file) != memory._stamp:
+                memory._load()
+            memory.recheck_after = recheck_after
+            return memory
 
     def get(self, serial: str) -> str:
         with self._lock:
@@ -532,8 +636,69 @@ class PathMemory:
 
     def remember(self, serial: str, path: str) -> None:
         with self._lock:
-            if self._paths.get(serial) != "panorama":
-                self._paths[serial] = path
+            if self._paths.get(serial) == "panorama":
+                return
+            self._paths[serial] = path
+            if path != "panorama":
+                return
+            now = self.clock()
+            self._fallbacks[serial] = firewall_paths.Fallback(now, now)
+        self._persist(serial)
+
+    def recheck_due(self, serial: str) -> bool:
+        """Whether the management address of a firewall reached through Panorama is due to be tried."""
+        with self._lock:
+            fallback = self._fallbacks.get(serial)
+            return fallback is not None and self.clock() - fallback.checked_at >= self.recheck_after
+
+    def checked(self, serial: str) -> None:
+        """The management address was tried again and still does not answer."""
+        with self._lock:
+            fallback = self._fallbacks.get(serial)
+            if fallback is None:
+                return
+            self._fallbacks[serial] = replace(fallback, checked_at=self.clock())
+        self._persist(serial)
+
+    def direct_again(self, serial: str) -> None:
+        """The management address answers again: the firewall is reached directly from now on."""
+        with self._lock:
+            self._paths[serial] = "direct"
+            self._fallbacks.pop(serial, None)
+        self._persist(serial)
+
+    def _persist(self, serial: str) -> None:
+        """Write this serial's entry into the file, over what other processes wrote for the others."""
+        if self.file is None:
+            return
+        with _memories_lock:
+            on_disk = firewall_paths.load(self.file) if self.file.exists() else {}
+            with self._lock:
+                fallback = self._fallbacks.get(serial)
+            if fallback is None:
+                on_disk.pop(serial, None)
+            else:
+                on_disk[serial] = fallback
+            try:
+                firewall_paths.save(self.file, on_disk)
+            except (OSError, StoreError) as exc:
+                log.warning(
+                    "%s not written (the path is remembered in this process only): %s", self.file, exc
+                )
+                return
+            with self._lock:
+                self._stamp = _mtime(self.file)
+
+
+def _mtime(file: Path) -> int | None:
+    try:
+        return file.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+_memories: dict[Path, PathMemory] = {}
+_memories_lock = threading.Lock()
 
 
 class _Routed:
@@ -622,7 +787,9 @@ def _verb(cmd: str) -> str:
 
 
 class PanoramaClient(_Client):
-    """Panorama, used for discovery only (every call goes through the rate limiter)."""
+    """Panorama, used for discovery only (every call goes through the rate limiter). ``members``: other
+    management addresses of this Panorama (its HA peer, as the last discovery recorded it), asked when the
+    configured one does not answer (down, restarting); ``name`` then names the member that answered."""
 
     def __init__(
         self,
@@ -633,6 +800,7 @@ class PanoramaClient(_Client):
         retry: RetryPolicy = RetryPolicy(),
         limiter: RateLimiter | None = None,
         on_call: Callable[[str, str | None, str], None] | None = None,
+        members: Sequence[str] = (),
     ) -> None:
         if limiter is None and rate_limit_per_minute:
             limiter = RateLimiter(rate_limit_per_minute)
@@ -646,6 +814,35 @@ class PanoramaClient(_Client):
         )
         self.endpoint = endpoint
         self.credentials = creds
+        self._hosts = list(dict.fromkeys([endpoint.host, *(m for m in members if m)]))
+        self._devs: dict[str, Any] = {endpoint.host: self._dev}
+
+    def _send(self, cmd: str, **kw: Any) -> Any:
+        """To the member that answered last, then to the next one when it does not answer at all
+        (``PANORAMA_DOWN_KINDS``; every discovery call only reads). Each member is asked at most once."""
+        for i, host in enumerate(list(self._hosts)):
+            dev = self._devs.get(host)
+            if dev is None:
+                dev = self._devs[host] = _build(
+                    _VerifiedPanorama, replace(self.endpoint, host=host), self.credentials
+                )
+            try:
+                result = dev.op(cmd, **kw)
+            except Exception as exc:
+                err = translate(exc, f"panorama {host}: {_verb(cmd)}")
+                if i + 1 == len(self._hosts) or err.kind not in PANORAMA_DOWN_KINDS:
+                    raise
+                log.warning("Panorama %s does not answer (%s); asking its HA peer %s", host, err.kind,
+                            self._hosts[i + 1])  # fmt: skip
+                continue
+            if i:
+                self._hosts.remove(host)
+                self._hosts.insert(0, host)
+                self.name = f"panorama {host}"
+                self.endpoint = replace(self.endpoint, host=host)
+                self._dev = dev
+            return result
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def peer(self, address: str) -> PanoramaClient:
         """A client of Panorama's HA peer at its own management ``address`` (the same settings,
@@ -710,25 +907,36 @@ class FirewallClient(_Client):
         self.connection = connection
         self.via = via
         self.paths = paths if paths is not None else PathMemory()
-        self._proxied: Any = None
+        self._proxied: dict[str, Any] = {}  # Panorama member address -> the firewall under it
         self._call_timeout: float | None = None
         self.path = "panorama" if connection == "panorama" else "direct"
+        self.through = ""  # the Panorama member (serial, else address) the last call through Panorama took
         if connection == "auto" and self.paths.get(serial) == "panorama":
             self.path = "panorama"
 
+    @property
+    def reached(self) -> str:
+        """How the last call reached the firewall: ``direct``, or ``panorama SERIAL`` (the Panorama member
+        that passed it on; its address when discovery did not record its serial)."""
+        if self.path != "panorama":
+            return "direct"
+        return f"panorama {self.through}" if self.through else "panorama"
+
     def _device(self) -> Any:
-        """The pan-os-python device of the path in use."""
+        """The pan-os-python device of the path in use (through Panorama: the member that answered last)."""
         if self.path == "direct":
             return self._dev
-        if self._proxied is None:
-            assert self.via is not None
-            self._proxied = self.via.firewall(self.serial, self.endpoint.timeout)
-        return self._proxied
+        assert self.via is not None
+        return self._proxied_on(self.via.members()[0][0])
 
-    def _once(self, cmd: str, kw: dict[str, Any]) -> Any:
-        if self.path == "panorama" and self.via is not None and self.via.limiter is not None:
-            self.via.limiter.acquire()
-        dev = self._device()
+    def _proxied_on(self, host: str) -> Any:
+        fw = self._proxied.get(host)
+        if fw is None:
+            assert self.via is not None
+            fw = self._proxied[host] = self.via.firewall(self.serial, self.endpoint.timeout, host)
+        return fw
+
+    def _call(self, dev: Any, cmd: str, kw: dict[str, Any]) -> Any:
         if self._call_timeout is None:
             return dev.op(cmd, **kw)
         xapi = dev.xapi  # the first access generates the API key
@@ -739,9 +947,48 @@ class FirewallClient(_Client):
         finally:
             xapi.timeout = saved
 
+    def _once(self, cmd: str, kw: dict[str, Any]) -> Any:
+        if self.path == "direct":
+            return self._call(self._dev, cmd, kw)
+        return self._through_panorama(cmd, kw)
+
+    def _through_panorama(self, cmd: str, kw: dict[str, Any]) -> Any:
+        """One request through Panorama: to the member that answered last, then (Panorama HA) to the other
+        member when that one does not pass it on (``PANORAMA_DOWN_KINDS``; for a request that changes the
+        firewall only ``PANORAMA_REFUSED_KINDS``). Each member is asked at most once."""
+        assert self.via is not None
+        members = self.via.members()
+        reads = connections.read_only_op(cmd, xml=not kw.get("cmd_xml", True))
+        passed_over = ""
+        for i, (host, serial) in enumerate(members):
+            if self.via.limiter is not None:
+                self.via.limiter.acquire()
+            try:
+                result = self._call(self._proxied_on(host), cmd, kw)
+            except Exception as exc:
+                err = translate(exc, f"{self.name} through Panorama {serial or host}: {_verb(cmd)}")
+                down = PANORAMA_DOWN_KINDS if reads else PANORAMA_REFUSED_KINDS
+                if i + 1 == len(members) or err.kind not in down:
+                    raise err from exc
+                self._count(cmd, err.kind)
+                self._proxied.pop(host, None)  # a restarted member gives a new session: a fresh object
+                passed_over = passed_over or (serial or host)
+                continue
+            if passed_over:
+                self.via.answered(host, serial, passed_over)
+            self.through = serial or host
+            return result
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
     def _send(self, cmd: str, **kw: Any) -> Any:
-        if self.connection == "auto" and self.path == "direct" and self.paths.get(self.serial) == "panorama":
-            self.path = "panorama"  # another client of this session fell back for this firewall
+        if self.connection == "auto" and self.paths.get(self.serial) == "panorama":
+            self.path = "panorama"  # fell back earlier (this process, another client, or an earlier run)
+            if self.paths.recheck_due(self.serial) and connections.read_only_op(
+                cmd, xml=not kw.get("cmd_xml", True)
+            ):
+                answered, result = self._recheck(cmd, kw)
+                if answered:
+                    return result
         if self.path == "panorama":
             return self._once(cmd, kw)
         try:
@@ -762,16 +1009,48 @@ class FirewallClient(_Client):
                 self.path = "direct"  # Panorama could not reach it either: try both again next time
                 raise
             log.warning(
-                "%s: management address %s does not answer (%s); reached through Panorama from now on",
+                "%s: management address %s does not answer (%s); reached through Panorama from now on "
+                "(its address is tried again every %.0f s)",
                 self.name,
                 self.endpoint.host,
                 err.kind,
+                self.paths.recheck_after,
             )
             self.paths.remember(self.serial, "panorama")
             return result
         if self.connection == "auto":
             self.paths.remember(self.serial, "direct")
         return result
+
+    def _recheck(self, cmd: str, kw: dict[str, Any]) -> tuple[bool, Any]:
+        """A read sent to the management address of a firewall ``auto`` reaches through Panorama (its
+        re-check is due), within ``RECHECK_TIMEOUT``: (True, its answer) once it answers there, and the
+        firewall is reached directly from now on; (False, None) otherwise (the read then goes through
+        Panorama, the next re-check ``recheck_after`` seconds later)."""
+        saved = self._call_timeout
+        self._call_timeout = min(saved or self.endpoint.timeout, RECHECK_TIMEOUT, self.endpoint.timeout)
+        try:
+            result = self._call(self._dev, cmd, kw)
+        except Exception as exc:
+            err = translate(exc, f"{self.name}: {_verb(cmd)}")
+            self.paths.checked(self.serial)
+            log.info(
+                "%s: management address %s still does not answer (%s); still reached through Panorama",
+                self.name,
+                self.endpoint.host,
+                err.kind,
+            )
+            return False, None
+        finally:
+            self._call_timeout = saved
+        self.paths.direct_again(self.serial)
+        self.path = "direct"
+        log.warning(
+            "%s: management address %s answers again; reached directly from now on",
+            self.name,
+            self.endpoint.host,
+        )
+        return True, result
 
     def _parse(self, parser: Callable[[ET.Element], T], root: ET.Element) -> T:
         try:
@@ -951,14 +1230,19 @@ class PanoramaDeviceClient(FirewallClient):
         self.connection = "direct"
         self.via = None
         self.paths = PathMemory()
-        self._proxied = None
+        self._proxied = {}
         self._call_timeout = None
+        self.through = ""
+
+    @property
+    def reached(self) -> str:
+        return "direct"  # at its own management address
 
     def _device(self) -> Any:
         return self._dev
 
     def _send(self, cmd: str, **kw: Any) -> Any:
-        return self._once(cmd, kw)
+        return self._call(self._dev, cmd, kw)
 
     def ha_state(self, retry: RetryPolicy | None = None) -> px.HaState:
         root = self.op("show high-availability state", retry=retry)
@@ -1052,9 +1336,11 @@ class FirewallClientFactory:
     ``host`` with the ``firewall.*`` endpoint settings and the firewall credentials (read once, here; their
     secrets are registered for scrubbing), or through Panorama as ``firewall.connection`` (or the
     ``connection`` given, a group's override) says, with this factory's retry policy and call hook. The
-    clients of one factory (one session) share the Panorama link (one API key; the process's
-    ``panorama.rate_limit`` bucket, ``panorama_limiter``) and the memory of which firewalls ``auto`` moved
-    to Panorama."""
+    clients of one factory (one session) share the Panorama link (one API key per Panorama member; the
+    process's ``panorama.rate_limit`` bucket, ``panorama_limiter``; ``panoramas``: the (address, serial) of
+    Panorama and its HA peer as discovery recorded them, the members a call may go to) and the memory of
+    which firewalls ``auto`` moved to Panorama (with ``work``, the process's memory of that work directory,
+    kept in ``status/firewall-paths.json`` across runs)."""
 
     def __init__(
         self,
@@ -1063,13 +1349,23 @@ class FirewallClientFactory:
         retry: RetryPolicy | None = None,
         on_call: Callable[[str, str | None, str], None] | None = None,
         limiter: RateLimiter | None = None,
+        work: WorkPaths | None = None,
+        panoramas: Callable[[], Sequence[tuple[str, str]]] | None = None,
+        memory: PathMemory | None = None,
     ) -> None:
         self.config = cfg
         self.connection: str = cfg.get("firewall.connection")
         self.credentials = firewall_credentials(cfg)
         self.retry = retry or RetryPolicy()
         self.on_call = on_call
-        self.paths = PathMemory()
+        self.panoramas = panoramas
+        self.paths = memory or (
+            PathMemory.shared(
+                firewall_paths.file_of(work), recheck_after=float(cfg.get("firewall.direct_recheck"))
+            )
+            if work is not None
+            else PathMemory()
+        )
         self._limiter = limiter
         self._via: PanoramaLink | None = None
         self._via_lock = threading.Lock()
@@ -1089,6 +1385,7 @@ class FirewallClientFactory:
                     panorama_endpoint(cfg, f" (firewall.connection {connection})"),
                     panorama_credentials(cfg),
                     self._limiter or panorama_limiter(cfg),
+                    self.panoramas,
                 )
             return self._via
 

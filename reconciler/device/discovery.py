@@ -17,17 +17,26 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
+from reconciler.core.desired import DesiredState, group_connections
 from reconciler.core.errors import DeviceError
 from reconciler.core.inventory import HA_STATES, Device, Inventory
-from reconciler.device.client import FirewallClient, PanoramaClient, RetryPolicy
+from reconciler.device.client import (
+    FirewallClient,
+    FirewallClientFactory,
+    PanoramaClient,
+    RetryPolicy,
+    panorama_from_config,
+)
 from reconciler.device.parsers import HaState, PanoramaDevice, SystemInfo, panorama_role, valid_serial
 from reconciler.workdir import logs
+from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 # The logger keeps the name it had before the package move: operators filter logs on it.
 log = logs.get("reconciler.discovery")
 
-FirewallFactory = Callable[[str, str], FirewallClient]
-"""(mgmt_ip, serial) -> a client for that firewall."""
+FirewallFactory = Callable[..., FirewallClient]
+"""(mgmt_ip, serial[, connection]) -> a client for that firewall (``connection``: its group's override)."""
 
 CANCEL_CHECK = 0.2  # seconds between looks at ``cancel`` while probes run
 
@@ -66,6 +75,25 @@ class Discovery:
         return sorted(d.serial for d in self.inventory if d.stale)
 
 
+def connect(
+    cfg: Config, work: WorkPaths | None, previous: Inventory | None
+) -> tuple[PanoramaClient, FirewallClientFactory]:
+    """The clients of a discovery: Panorama at ``panorama.host``, or at its HA peer's address (as
+    ``previous`` recorded it) when that one does not answer; the firewalls as ``firewall.connection`` says,
+    through whichever Panorama member answers, with ``auto``'s remembered fallbacks (``work``'s
+    ``status/firewall-paths.json``) shared with the engine."""
+    members = [(p.mgmt_ip, p.serial) for p in previous.panoramas] if previous is not None else []
+    panorama = panorama_from_config(cfg, members=[host for host, _ in members])
+    return panorama, FirewallClientFactory(cfg, work=work, panoramas=lambda: members)
+
+
+def by_group(desired: DesiredState | None) -> Callable[[Inventory], Mapping[str, str]] | None:
+    """``run``'s ``connections`` for ``desired`` (None when no group overrides ``firewall.connection``)."""
+    if desired is None or not any(g.connection for g in desired.groups):
+        return None
+    return lambda inventory: group_connections(desired, inventory)
+
+
 def discover(
     panorama: PanoramaClient,
     firewall: FirewallFactory,
@@ -98,20 +126,35 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     previous: Inventory | None = None,
     cancel: threading.Event | None = None,
+    connections: Callable[[Inventory], Mapping[str, str]] | None = None,
 ) -> Discovery:
     """``discover`` with the failed probes. A firewall whose probe fails keeps what ``previous`` knew of it
     (marked stale). Panorama errors propagate. Once ``cancel`` is set, probes not yet started are dropped and
-    ``Cancelled`` is raised (after the probes already asking a firewall end, each within its timeouts)."""
+    ``Cancelled`` is raised (after the probes already asking a firewall end, each within its timeouts).
+
+    ``connections``: serial -> the ``connection`` of its group in the desired state (``group_connections``),
+    computed from what Panorama lists (serial, hostname, model, device group, HA peer: what the selectors
+    match on). Each firewall is then probed as its group reaches it, the others as ``firewall.connection``
+    says; Panorama's device groups are then asked before the probes start instead of meanwhile."""
     listed = _usable(panorama.connected_devices())
     total = len(listed)
     probes: dict[str, Probe] = {}
     retry = RetryPolicy(attempts=retry_attempts, initial_wait=0.5, max_wait=5.0)
+    early: dict[str, str] | None = None
+    via: Mapping[str, str] = {}
+    if connections is not None:
+        early = panorama.device_groups()
+        via = connections(_as_listed(listed, early, now))
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="discover") as pool:
         # The firewalls are probed as soon as the list is known; Panorama is asked for the device groups
         # meanwhile (issue 18.6). Its error still ends the discovery, dropping the probes not yet started.
-        futures = {pool.submit(_probe, firewall, dev, retry): dev.serial for dev in listed if dev.mgmt_ip}
+        futures = {
+            pool.submit(_probe, firewall, dev, retry, via.get(dev.serial)): dev.serial
+            for dev in listed
+            if dev.mgmt_ip
+        }
         try:
-            groups = panorama.device_groups()
+            groups = early if early is not None else panorama.device_groups()
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -138,7 +181,7 @@ def run(
         _record(dev, groups.get(dev.serial, ""), probes[dev.serial], now, known.get(dev.serial))
         for dev in listed
     ]
-    version, peer_version, panoramas = _panorama_facts(panorama, now)
+    version, peer_version, panoramas = _panorama_facts(panorama, now, previous)
     inventory = Inventory.of(
         _pair_up(devices),
         discovered_at=now,
@@ -151,12 +194,18 @@ def run(
     return Discovery(inventory, failed)
 
 
-def _panorama_facts(panorama: PanoramaClient, now: str) -> tuple[str, str, tuple[Device, ...]]:
+def _panorama_facts(
+    panorama: PanoramaClient, now: str, previous: Inventory | None = None
+) -> tuple[str, str, tuple[Device, ...]]:
     """Panorama's version, its HA peer's ("" for one not known), and both as devices for the desired
     state's ``panorama`` block. Panorama answered the device list a moment ago, so an error of its own
     ``show system info`` propagates like any Panorama error; an HA answer it cannot read leaves the peer
     unknown (logged), and so does a peer that does not answer at its own address: Panorama is then recorded
-    ``unknown`` with the error, and the planner starts no upgrade of it."""
+    ``unknown`` with the error, and the planner starts no upgrade of it. The member that did not answer
+    keeps what ``previous`` knew of it (its serial, address and version; marked stale and ``unknown`` too),
+    so that its address stays known to the calls through Panorama and to an upgrade of it in progress (a
+    member rebooting for its own upgrade). Panorama itself may be that member: ``panorama`` then answered
+    at its HA peer's address (``PanoramaClient``'s ``members``)."""
     info = panorama.system_info()
     host = panorama.name.removeprefix("panorama ")
     local = Device(
@@ -186,7 +235,12 @@ def _panorama_facts(panorama: PanoramaClient, now: str) -> tuple[str, str, tuple
             log.warning("discovery: Panorama's HA peer at %s did not answer: %s", ha.peer_address, exc)
     if peer_info is None or not valid_serial(peer_info.serial):
         why = f"HA peer at {ha.peer_address or 'an unknown address'} could not be asked"
-        return info.sw_version, ha.peer_version, (_unknown_ha(local, why),)
+        known = [
+            p.with_changes(device_type="unknown", ha_state="unknown", stale=True, error=why)
+            for p in (previous.panoramas if previous is not None else ())
+            if p.serial != local.serial and ha.peer_address and p.mgmt_ip == ha.peer_address
+        ]
+        return info.sw_version, ha.peer_version, (_unknown_ha(local, why), *known[:1])
     peer = Device(
         serial=peer_info.serial,
         hostname=peer_info.hostname,
@@ -235,9 +289,33 @@ def _shown(text: str) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def _probe(firewall: FirewallFactory, dev: PanoramaDevice, retry: RetryPolicy) -> Probe:
+def _as_listed(listed: list[PanoramaDevice], groups: Mapping[str, str], now: str) -> Inventory:
+    """What Panorama lists, as an inventory for the selectors (before any firewall was asked)."""
+    return Inventory.of(
+        [
+            Device(
+                serial=d.serial,
+                hostname=d.hostname,
+                mgmt_ip=d.mgmt_ip,
+                model=d.model,
+                sw_version=d.sw_version,
+                device_group=groups.get(d.serial, ""),
+                device_type="ha_pair" if d.peer_serial else "standalone",
+                peer_serial=d.peer_serial,
+                discovered_at=now,
+            )
+            for d in listed
+        ]
+    )
+
+
+def _probe(
+    firewall: FirewallFactory, dev: PanoramaDevice, retry: RetryPolicy, connection: str | None = None
+) -> Probe:
     try:
-        client = firewall(dev.mgmt_ip, dev.serial)
+        client = (
+            firewall(dev.mgmt_ip, dev.serial, connection) if connection else firewall(dev.mgmt_ip, dev.serial)
+        )
         info = client.system_info(retry=retry)
         if info.serial != dev.serial:
             return Probe(dev.serial, error=f"{dev.mgmt_ip} answers as serial {info.serial}, not {dev.serial}")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from reconciler.core.desired import DesiredState
+from reconciler.core.desired import DesiredState, group_connections
 from reconciler.core.errors import PermanentDeviceError
 from reconciler.core.inventory import Inventory
-from reconciler.core.selectors import assign
 from reconciler.device.client import FirewallClient, FirewallClientFactory, RetryPolicy
 from reconciler.workdir.config import Config
+from reconciler.workdir.layout import WorkPaths
 
 
 class ClientPool:
@@ -23,6 +23,7 @@ class ClientPool:
         on_call: Callable[[str, str | None, str], None] | None = None,
         retry: RetryPolicy | None = None,
         connection_for: Callable[[str], str | None] | None = None,
+        work: WorkPaths | None = None,
     ) -> None:
         self.inventory = inventory
         self.connection_for = connection_for or (lambda serial: None)
@@ -33,6 +34,8 @@ class ClientPool:
             config,
             retry=retry or RetryPolicy(attempts=2, initial_wait=1.0 * scale, max_wait=5.0 * scale),
             on_call=on_call,
+            work=work,
+            panoramas=lambda: [(p.mgmt_ip, p.serial) for p in self.inventory().panoramas],
         )
         self._clients: dict[str, tuple[tuple[str, str | None], FirewallClient]] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -87,8 +90,6 @@ class GroupConnections:
             return None
         with self._lock:
             if self._key is None or self._key[0] != desired.digest or self._key[1] is not inventory:
-                by_group = {g.name: g.connection for g in desired.groups if g.connection}
-                found = assign([(g.name, g.selection) for g in desired.groups], inventory)
-                self._of = {s: by_group[g] for s, g in found.group_of.items() if g in by_group}
+                self._of = group_connections(desired, inventory)
                 self._key = (desired.digest, inventory)
             return self._of.get(serial)

@@ -93,6 +93,7 @@ def open_session(
         config,
         lambda: holder["r"].inventory,
         on_call=metrics.api_call,
+        work=paths,
         connection_for=GroupConnections(lambda: holder["r"].desired, lambda: holder["r"].inventory),
     )
     runner = Runner(paths, pool.get, lambda: iso(utc_now()), lock_for=pool.lock)

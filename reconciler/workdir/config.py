@@ -115,6 +115,15 @@ KEYS: dict[str, Key] = {
             "target=serial, Panorama's credentials), auto (direct, else through Panorama)",
             choices=("direct", "panorama", "auto"),
         ),
+        Key(
+            "firewall.direct_recheck",
+            "int",
+            3600,
+            "auto: seconds before the management address of a firewall reached through Panorama is tried "
+            "again (kept in status/firewall-paths.json across runs)",
+            60,
+            604800,
+        ),
         Key("firewall.port", "int", 443, "Firewall HTTPS API port", 1, 65535),
         *_connection_keys(
             "firewall", "Firewall", "firewall", "firewalls", "Verify firewalls' TLS certificates"
@@ -163,7 +172,9 @@ KEYS: dict[str, Key] = {
             3600,
         ),
         # Workers.
-        Key("workers.max", "int", 5, "Devices doing upgrade work at once (an HA pair takes one slot)", 1, 500),
+        Key(
+            "workers.max", "int", 5, "Devices doing upgrade work at once (an HA pair takes one slot)", 1, 500
+        ),
         Key("workers.queue_size", "int", 1000, "Maximum queued jobs", 1, 1000000),
         # Discovery.
         Key("discovery.retry_attempts", "int", 3, "Retry attempts for HA state queries", 1, 20),

@@ -16,10 +16,6 @@ from typing import Any
 
 from reconciler.cli.init_cmd import initialise
 from reconciler.device import discovery
-from reconciler.device.client import (
-    FirewallClientFactory,
-    panorama_from_config,
-)
 from reconciler.engine.loop import drive
 from reconciler.engine.reconcile import PassResult
 from reconciler.engine.session import Session, open_session
@@ -43,13 +39,15 @@ class FleetEnv:
     time_scale: float
 
     def discover(self) -> None:
-        pano = panorama_from_config(self.config)
+        previous = inventory_store.load(self.paths, required=False)
+        pano, firewalls = discovery.connect(self.config, self.paths, previous)
         inv = discovery.discover(
             pano,
-            FirewallClientFactory(self.config),
+            firewalls,
             workers=8,
             retry_attempts=2,
             now="2026-01-01T00:00:00+00:00",
+            previous=previous,
         )
         inventory_store.save(self.paths, inv)
 
@@ -82,10 +80,16 @@ class FleetEnv:
 
 @contextlib.contextmanager
 def fleet_env(
-    tmp: Path, fleet: FleetSpec, *, time_scale: float = 0.002, base_address: str = "127.90.0.0", **config: Any
+    tmp: Path,
+    fleet: FleetSpec,
+    *,
+    time_scale: float = 0.002,
+    base_address: str = "127.90.0.0",
+    api_events: bool = False,
+    **config: Any,
 ) -> Iterator[FleetEnv]:
     with running_simulator(
-        fleet, state_dir=tmp / "sim", time_scale=time_scale, base_address=base_address
+        fleet, state_dir=tmp / "sim", time_scale=time_scale, base_address=base_address, api_events=api_events
     ) as sim:
         paths = WorkPaths(tmp / "work")
         initialise(paths)

@@ -24,6 +24,8 @@ from reconciler.device.client import FirewallClientFactory, RateLimiter, RetryPo
 from reconciler.workdir.config import Config
 
 FW, PANO, SERIAL = "127.0.0.10", "127.0.0.2", "0070001"
+PEER = "127.0.0.3"  # Panorama's HA peer
+MEMBERS = [(PANO, "000710000001"), (PEER, "000710000002")]
 ONCE = RetryPolicy(attempts=1)
 
 
@@ -33,14 +35,20 @@ class Network:
 
     direct_up: bool = True
     connected: bool = True
+    # Panorama members that are down: "refused" (listener closed) or "503" (restarting)
+    down: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def open(self, url: Any, context: Any = None, timeout: Any = None, **kw: Any) -> Any:
         host = urlsplit(url.full_url).hostname or ""
         query = {k: v[0] for k, v in parse_qs((url.data or b"").decode()).items()}
         self.requests.append((host, query))
-        if host == FW and not self.direct_up:
+        if (host == FW and not self.direct_up) or self.down.get(host) == "refused":
             raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+        if self.down.get(host) == "503":
+            raise urllib.error.HTTPError(
+                url.full_url, 503, "Service Unavailable", http.client.HTTPMessage(), None
+            )
         if query.get("type") == "keygen":
             body = f"<key>key-of-{query.get('user')}@{host}</key>"
         elif host == PANO and query.get("target") == SERIAL and not self.connected:
@@ -48,7 +56,8 @@ class Network:
                 f'<response status="error"><msg><line>{SERIAL} not connected</line></msg></response>'
             )
         else:
-            body = f"<answered-by>{'panorama' if query.get('target') else host}</answered-by>"
+            who = ("panorama" if host == PANO else f"panorama {host}") if query.get("target") else host
+            body = f"<answered-by>{who}</answered-by>"
         return _answer(f'<response status="success"><result>{body}</result></response>')
 
     def to(self, host: str) -> list[dict[str, str]]:
@@ -196,3 +205,106 @@ def test_panorama_mode_needs_panoramas_credentials_only() -> None:
     values.update({"panorama.username": "panoadmin", "panorama.password": "pano-pw"})
     make = FirewallClientFactory(Config(values, None, {})).require_credentials()
     assert "panorama" == make(FW, SERIAL).path  # built without any firewall credentials
+
+
+def test_through_panorama_a_read_goes_to_panoramas_ha_peer_while_panorama_is_down(net: Network) -> None:
+    """Panorama HA: the configured Panorama does not answer (rebooting for its own upgrade); the firewall
+    is reached through its peer, which is asked first from then on; the path names the member."""
+    make = factory("panorama", panoramas=lambda: MEMBERS)
+    client = make(FW, SERIAL)
+    assert "panorama" == answered_by(client.op("show system info"))
+    assert "panorama 000710000001" == client.reached
+    net.down[PANO] = "refused"
+    assert f"panorama {PEER}" == answered_by(client.op("show system info"))
+    assert "panorama 000710000002" == client.reached
+    before = len(net.to(PANO))
+    assert f"panorama {PEER}" == answered_by(make(FW, SERIAL).op("show jobs all"))  # another client too
+    assert before == len(net.to(PANO)), "the member that did not answer is not asked first again"
+    assert [f"key-of-panoadmin@{PEER}"] == [q["key"] for q in net.to(PEER) if q.get("type") == "op"][:1]
+    net.down.clear()
+    net.down[PEER] = "503"  # the peer restarts in turn: back to the first member
+    assert "panorama" == answered_by(client.op("show system info"))
+
+
+def test_through_panorama_a_changing_request_is_never_sent_to_the_peer_after_an_unclear_failure(
+    net: Network,
+) -> None:
+    """A restart request that met a closed listener may or may not have left: it is not sent again through
+    the peer (the engine looks the outcome up). One that Panorama refused while restarting (HTTP 503)
+    never reached the firewall: the peer passes it on."""
+    client = factory("panorama", panoramas=lambda: MEMBERS)(FW, SERIAL)
+    client.op("show system info")  # the first member's key, before it goes down
+    net.down[PANO] = "refused"
+    with pytest.raises(TemporaryDeviceError) as unclear:
+        client.op("request restart system", retry=ONCE)
+    assert "unreachable" == unclear.value.kind
+    assert [] == [q for q in net.to(PEER) if q.get("type") == "op"]
+    net.down[PANO] = "503"
+    assert f"panorama {PEER}" == answered_by(client.op("request restart system", retry=ONCE))
+    assert 1 == sum(1 for q in net.to(PEER) if "restart" in q.get("cmd", ""))
+
+
+def test_with_no_member_answering_the_last_error_is_raised(net: Network) -> None:
+    client = factory("panorama", panoramas=lambda: MEMBERS)(FW, SERIAL)
+    net.down.update({PANO: "refused", PEER: "refused"})
+    with pytest.raises(TemporaryDeviceError) as down:
+        client.op("show system info")
+    assert "unreachable" == down.value.kind and "through Panorama 000710000002" in str(down.value)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_autos_fallback_is_remembered_across_runs_and_rechecked(net: Network, tmp_path: Any) -> None:
+    """The fallback is kept in the work directory: a later run (another factory, another process) starts
+    through Panorama without trying the management address; every recheck interval one read tries it
+    again, and once it answers the firewall is reached directly and the file forgets it."""
+    from reconciler.device.client import PathMemory
+    from reconciler.workdir import firewall_paths
+
+    file = tmp_path / "firewall-paths.json"
+    clock = Clock()
+
+    def run() -> Any:  # a new process: the memory read from the file
+        return factory("auto", memory=PathMemory(file, recheck_after=600.0, clock=clock))
+
+    net.direct_up = False
+    assert "panorama" == answered_by(run()(FW, SERIAL).op("show clock"))
+    assert {SERIAL} == set(firewall_paths.load(file))
+    tried = len(net.to(FW))
+
+    client = run()(FW, SERIAL)  # the next run
+    assert "panorama" == answered_by(client.op("show clock"))
+    assert tried == len(net.to(FW)), "not tried at its address before the recheck is due"
+    clock.now += 600.0
+    assert "panorama" == answered_by(client.op("show clock"))  # tried, still down
+    assert tried < len(net.to(FW))
+    assert firewall_paths.load(file)[SERIAL].checked_at == clock.now
+    tried = len(net.to(FW))
+    clock.now += 300.0
+    assert "panorama" == answered_by(client.op("request restart system", retry=ONCE))
+    assert tried == len(net.to(FW))
+
+    net.direct_up = True
+    clock.now += 300.0
+    client.op("request restart system", retry=ONCE)  # a changing request never rechecks
+    assert tried == len(net.to(FW))
+    assert FW == answered_by(client.op("show clock"))  # the recheck: it answers at its address again
+    assert "direct" == client.reached
+    assert {} == firewall_paths.load(file)
+    assert FW == answered_by(run()(FW, SERIAL).op("show clock"))
+
+
+def test_an_unusable_paths_file_means_nothing_is_remembered(tmp_path: Any) -> None:
+    from reconciler.workdir import firewall_paths
+
+    file = tmp_path / "firewall-paths.json"
+    file.write_text('{"format_version": 1, "firewalls": {"x": {"path": "panorama", "since": "y"}}}')
+    assert {} == firewall_paths.load(file)
+    file.write_text("{torn")
+    assert {} == firewall_paths.load(file)
