@@ -124,6 +124,17 @@ def test_demo_panorama_scenario_upgrades_panorama_first_and_reaches_two_firewall
         if e["event"] == "api_error" and str(e.get("message", "")).endswith(" not connected")
     }
     assert cut_off <= not_connected
+    # "From now on" holds: each cut-off firewall fell back once (discovery), the engine knew it already.
+    logged = [
+        line
+        for file in (work / "logs" / "text").rglob("*")
+        if file.is_file()
+        for line in file.read_text(errors="replace").splitlines()
+        if "reached through Panorama from now on" in line
+    ]
+    assert sorted(s for s in cut_off for line in logged if f"firewall {s}:" in line) == sorted(cut_off), (
+        logged
+    )
 
 
 @pytest.mark.parametrize(
