@@ -269,8 +269,12 @@ def verify_download_cmd(
     cfg = st.config()
     inv = inventory_store.load(paths)
     wanted = [parse_target(v, "--version") or "" for v in versions or []]
+    panoramas = [(p.mgmt_ip, p.serial) for p in inv.panoramas]
     clients = FirewallClientFactory(
-        cfg, retry=RetryPolicy(attempts=2, initial_wait=0.5, max_wait=2.0)
+        cfg,
+        retry=RetryPolicy(attempts=2, initial_wait=0.5, max_wait=2.0),
+        work=paths,
+        panoramas=lambda: panoramas,
     ).require_credentials()
 
     def client_for(dev: Device) -> FirewallClient:

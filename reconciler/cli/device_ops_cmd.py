@@ -87,7 +87,10 @@ def _client(st: State, serial: str) -> tuple[Device, FirewallClient]:
     if not dev.mgmt_ip:
         raise UserError(f"device {serial} has no management address in the inventory")
     cfg = st.config()
-    clients = FirewallClientFactory(cfg, retry=INTERACTIVE_RETRY).require_credentials()
+    panoramas = [(p.mgmt_ip, p.serial) for p in inv.panoramas]
+    clients = FirewallClientFactory(
+        cfg, retry=INTERACTIVE_RETRY, work=st.paths(), panoramas=lambda: panoramas
+    ).require_credentials()
     try:
         client = clients(dev.mgmt_ip, serial)
     except DeviceError as exc:
