@@ -14,7 +14,21 @@ from reconciler.core.plan import BLOCKED, NONE, UNMANAGED, DevicePlan, GroupSumm
 
 
 def to_json_text(plan: Plan) -> str:
-    return json.dumps(plan.to_json(), indent=2) + "\n"
+    """``Plan.to_json()`` as text: one top-level key a line, and each group and device on a line of its own
+    (``json.dumps`` with ``indent`` runs the pure-Python encoder: 0.7 s for 10,000 devices, issue 18.5;
+    this form uses the C encoder, and a device stays one line for ``grep``)."""
+    data = plan.to_json()
+    last = len(data) - 1
+    lines = ["{"]
+    for i, (key, value) in enumerate(data.items()):
+        comma = "," if i < last else ""
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            items = ",\n".join(f"    {json.dumps(v)}" for v in value)
+            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def _hops(d: DevicePlan) -> str:

@@ -259,8 +259,18 @@ class _PathCache:
         self.rules = rules
         self.paths: dict[tuple[Any, ...], UpgradePath] = {}
         self.offers: dict[tuple[Any, Any], ImageOffer] = {}
+        self.by_available: dict[tuple[PanOsVersion, ...], tuple[frozenset[PanOsVersion], ImageOffer]] = {}
 
     def offer(self, observed: Observed | None) -> ImageOffer:
+        if observed is not None and observed.available is not None:
+            # Devices offer the same list with different images downloaded, nearly always among the offered
+            # ones: then the offer is the list's (one per list, not one per combination).
+            seen = self.by_available.get(observed.available)
+            if seen is None:
+                offer = ImageOffer.of(observed.available)
+                seen = self.by_available[observed.available] = (frozenset(observed.available), offer)
+            if all(v in seen[0] for v in observed.downloaded or ()):
+                return seen[1]
         key = (observed.available, observed.downloaded) if observed is not None else (None, None)
         cached = self.offers.get(key)
         if cached is None:

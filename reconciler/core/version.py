@@ -34,6 +34,7 @@ class PanOsVersion:
     num: int = 0
     _key: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False, hash=False)
     _text: str = field(init=False, repr=False, compare=False, hash=False)
+    _hash: int = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         for name, limit in _LIMITS.items():
@@ -44,7 +45,10 @@ class PanOsVersion:
             raise ValueError(f"unknown version suffix kind {self.kind!r}")
         if (self.kind == "") != (self.num == 0):
             raise ValueError("a suffix kind needs a positive number and vice versa")
-        object.__setattr__(self, "_key", (self.major, self.minor, self.patch, _RANK[self.kind], self.num))
+        key = (self.major, self.minor, self.patch, _RANK[self.kind], self.num)
+        object.__setattr__(self, "_key", key)
+        # Versions key the planner's caches (paths, image offers): hashed once, not at every lookup.
+        object.__setattr__(self, "_hash", hash(key))
         base = f"{self.major}.{self.minor}.{self.patch}"
         object.__setattr__(self, "_text", f"{base}-{self.kind}{self.num}" if self.kind else base)
 
@@ -79,6 +83,9 @@ class PanOsVersion:
 
     def __str__(self) -> str:
         return self._text
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, PanOsVersion):
