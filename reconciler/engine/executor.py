@@ -110,6 +110,9 @@ class Executor:
         self._frozen = False
         # What this fleet's finished reboots took (status/durations.json): the machines poll by it.
         self._samples = durations_store.load(paths)
+        # Device records are written on the writer's thread (the loop never waits for the disk); a command
+        # runs only once the record that asked for it is on disk (``_work``).
+        self._writer = record_store.RecordWriter(paths)
         self._expected = expect.expected(self._samples)
 
     # -- records -------------------------------------------------------------------------------------------
@@ -362,6 +365,12 @@ class Executor:
     def close(self, wait: bool = True) -> None:
         self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._writer.close()
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until every record persisted so far is on disk (readers of the status files in this
+        process); whether it is."""
+        return self._writer.flush(timeout)
 
     @property
     def threads(self) -> int:
@@ -435,6 +444,12 @@ class Executor:
 
     def _work(self, key: str, serial: str, command: Command) -> None:
         try:
+            # Persist before acting: the record that asked for this command is on disk before it runs (a
+            # record that could not be written fails the command, nothing is sent to the device).
+            if key.startswith(PAIR_KEY):
+                self._writer.flush()
+            else:
+                self._writer.settle(serial)
             obs = self.runner.run(serial, command)
         except Exception as exc:  # a bug or local I/O error: this device's failure, nobody else's
             log.exception("%s on %s raised", command.name, serial, extra={"serial": serial})
@@ -566,7 +581,7 @@ class Executor:
         heapq.heappush(self._heap, (dev.due, next(self._seq), dev.record.serial))
 
     def _persist(self, old: DeviceRecord | None, new: DeviceRecord) -> None:
-        record_store.save(self.paths, new)
+        self._writer.save(new)
         pair_id = self.pair_of.get(new.serial)
         if pair_id is not None:
             self._pair_events.append((pair_id, o.MemberChanged(new.serial)))

@@ -178,6 +178,8 @@ class Rig:
         raise AssertionError(f"the executor did not settle in {max_pumps} pumps")
 
     def file(self, serial: str) -> DeviceRecord:
+        """The device's status file, once every record persisted so far is written (the writer's thread)."""
+        assert self.ex.flush()
         return record_store.load(self.paths.device_status_file(serial))
 
     def phases(self, serial: str) -> list[Phase]:
