@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -143,13 +144,22 @@ def fleet(seed: int = 1) -> tuple[Inventory, dict[str, Observed], dict[str, Devi
     return Inventory.of(devices), observed, status
 
 
-def median_of(runs: int, fn: Callable[[], object]) -> float:
-    times = []
+CPU: dict[str, float] = {}  # median CPU seconds of each figure (wall time on a shared machine is noise)
+
+
+def median_of(runs: int, fn: Callable[[], object], label: str = "") -> float:
+    times, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    CPU[label] = statistics.median(cpu)
     return statistics.median(times)
+
+
+def cpu_ms(label: str) -> str:
+    return f"CPU {CPU[label] * 1000:.0f} ms"
 
 
 def records(inventory: Inventory) -> list[DeviceRecord]:
@@ -196,8 +206,10 @@ def work_dir(root: Path, inventory: Inventory, desired: str) -> WorkPaths:
     (paths.root / "desired").mkdir(exist_ok=True)
     (paths.root / "desired" / "fleet.yaml").write_text(desired)
     inventory_store.save(paths, inventory)
+    writer = record_store.RecordWriter(paths)  # several files at a time: one after the other took minutes
     for rec in records(inventory):
-        record_store.save(paths, rec)
+        writer.save(rec)
+    writer.close()
     return paths
 
 
@@ -237,57 +249,77 @@ def pass_with_one_change(root: Path, desired: DesiredState, inventory: Inventory
     reconciler.plan_and_start(desired, inventory)
     reconciler.plan_and_start(desired, inventory)
     moving = [r for r in executor.records.values() if r.phase is Phase.DOWNLOAD_TARGET]
-    times = []
+    times, cpu = [], []
     for i in range(5):
         rec = moving[i]
         executor.put(rec.with_changes(progress=rec.progress + 10, message=f"downloading {i}"), settings)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         reconciler.plan_and_start(desired, inventory)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     reconciler.close()
     executor.close(wait=False)
+    CPU["pass"] = statistics.median(cpu)
     return statistics.median(times)
 
 
 def main() -> int:
     print(f"load average {os.getloadavg()}")
     text = desired_yaml()
-    validate_s = median_of(5, lambda: load_texts([("bench.yaml", text)]))
+    validate_s = median_of(5, lambda: load_texts([("bench.yaml", text)]), "validate")
     large = desired_yaml(LARGE_GROUPS)
-    large_s = median_of(3, lambda: load_texts([("large.yaml", large)]))
+    large_s = median_of(3, lambda: load_texts([("large.yaml", large)]), "large")
     desired = load_texts([("bench.yaml", text)])
     inventory, observed, status = fleet()
     now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # a Saturday 03:00 in Berlin: the weekend window is open
     result = plan(desired, inventory, observed, status, now)
     counts = result.counts()
-    plan_s = median_of(5, lambda: plan(desired, inventory, observed, status, now + timedelta(seconds=1)))
+    plan_s = median_of(
+        5, lambda: plan(desired, inventory, observed, status, now + timedelta(seconds=1)), "plan"
+    )
     print(f"desired state: {len(desired.groups)} groups, {len(text.splitlines())} lines")
     print(f"fleet: {len(inventory)} devices, {len(result.groups)} groups, actions {counts}")
-    print(f"validate 200-group file: {validate_s * 1000:.0f} ms (target < {VALIDATE_TARGET_S * 1000:.0f} ms)")
     print(
-        f"validate {LARGE_GROUPS:,} groups:  {large_s * 1000:.0f} ms (target <= {LARGE_TARGET_S * 1000:.0f} ms)"
+        f"validate 200-group file: {validate_s * 1000:.0f} ms, {cpu_ms('validate')} "
+        f"(target < {VALIDATE_TARGET_S * 1000:.0f} ms)"
     )
-    print(f"plan 10,000 devices:     {plan_s * 1000:.0f} ms (target <= {PLAN_TARGET_S * 1000:.0f} ms)")
+    print(
+        f"validate {LARGE_GROUPS:,} groups:  {large_s * 1000:.0f} ms, {cpu_ms('large')} "
+        f"(target <= {LARGE_TARGET_S * 1000:.0f} ms)"
+    )
+    print(
+        f"plan 10,000 devices:     {plan_s * 1000:.0f} ms, {cpu_ms('plan')} "
+        f"(target <= {PLAN_TARGET_S * 1000:.0f} ms)"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-pass-") as tmp:
         pass_s = pass_with_one_change(Path(tmp), desired, inventory, now)
-    print(f"pass, one change:        {pass_s * 1000:.1f} ms (target <= {PASS_TARGET_S * 1000:.0f} ms)")
+    print(
+        f"pass, one change:        {pass_s * 1000:.1f} ms, {cpu_ms('pass')} "
+        f"(target <= {PASS_TARGET_S * 1000:.0f} ms)"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-planner-") as tmp:
         paths = work_dir(Path(tmp) / "work", inventory, text)
-        inventory_s = median_of(3, lambda: plan_inputs.load_inventory(paths))
-        status_s = median_of(3, lambda: plan_inputs.load_status(paths))
+        inventory_s = median_of(3, lambda: plan_inputs.load_inventory(paths), "inventory")
+        status_s = median_of(3, lambda: plan_inputs.load_status(paths), "status")
         cmd = [sys.executable, "-m", "reconciler", "--work-dir", str(paths.root), "plan", "-f",
                str(paths.root / "desired"), "--json"]  # fmt: skip
-        process = []
+        process, process_cpu = [], []
         for _ in range(3):
-            start = time.perf_counter()
+            start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             process.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            process_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if done.returncode not in (0, 2):
                 raise SystemExit(f"plan failed: {done.stderr}")
         process_s = statistics.median(process)
-    print(f"load inventory.json:     {inventory_s * 1000:.0f} ms")
-    print(f"load 10,000 status files: {status_s * 1000:.0f} ms")
-    print(f"'plan' whole process:    {process_s * 1000:.0f} ms (target <= {PROCESS_TARGET_S * 1000:.0f} ms)")
+        CPU["process"] = statistics.median(process_cpu)
+    print(f"load inventory.json:     {inventory_s * 1000:.0f} ms, {cpu_ms('inventory')}")
+    print(f"load 10,000 status files: {status_s * 1000:.0f} ms, {cpu_ms('status')}")
+    print(
+        f"'plan' whole process:    {process_s * 1000:.0f} ms, {cpu_ms('process')} "
+        f"(target <= {PROCESS_TARGET_S * 1000:.0f} ms)"
+    )
     met = (
         validate_s < VALIDATE_TARGET_S
         and plan_s <= PLAN_TARGET_S
