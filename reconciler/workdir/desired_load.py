@@ -26,6 +26,7 @@ import gc
 import math
 import stat
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -456,7 +457,16 @@ def load_texts(
     upgrade_paths: UpgradePathTable | None = None,
     revision: str | None = None,
 ) -> DesiredState:
-    """Parse and validate ``(file name, YAML text)`` pairs as one desired state (see ``load``)."""
+    """Parse and validate ``(file name, YAML text)`` pairs as one desired state (see ``load``).
+
+    The last valid state is remembered with the texts it came from: the engine loads the desired state at
+    every pass, and the same texts give the same (immutable) state without parsing 200 groups again
+    (~150 ms, issue 18.5); invalid texts are parsed every time."""
+    key = (tuple(items), upgrade_paths)
+    with _last_lock:
+        last = _last[0] if _last else None
+    if last is not None and last[0] == key:
+        return last[1].with_revision(revision)
     errors: list[str] = []
     docs: list[_Doc] = []
     with _no_cyclic_gc():
@@ -464,7 +474,15 @@ def load_texts(
             docs.extend(_parse_yaml(name, text, errors))
         if not items:
             errors.append("(no files): (root): no desired-state files given")
-        return _finish(docs, errors, upgrade_paths=upgrade_paths, revision=revision)
+        state = _finish(docs, errors, upgrade_paths=upgrade_paths, revision=revision)
+    with _last_lock:
+        _last[:] = [(key, state)]
+    return state
+
+
+# The last valid desired state and the texts and upgrade-paths table it was built from (``load_texts``).
+_last: list[tuple[tuple[tuple[tuple[str, str], ...], UpgradePathTable | None], DesiredState]] = []
+_last_lock = threading.Lock()
 
 
 @contextlib.contextmanager
