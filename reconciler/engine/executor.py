@@ -88,9 +88,12 @@ class Executor:
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
         on_transition: Transition | None = None,
+        reached: Callable[[str], str | None] | None = None,
     ) -> None:
         self.paths = paths
         self.runner = runner
+        # serial -> how its last call reached it (``Runner.reached``): kept in its record (``reached``).
+        self.reached = reached
         self.clock = clock
         self.monotonic = monotonic
         self.on_transition = on_transition
@@ -497,6 +500,9 @@ class Executor:
             log.error("state machine refused %s for %s: %s", obs.name, serial, exc, extra={"serial": serial})
             return
         job = dev.record.job
+        path = self.reached(serial) if self.reached is not None else None
+        if path and path != result.record.reached:
+            result = replace(result, record=replace(result.record, reached=path))
         self._apply(dev, result)
         if (
             job is not None

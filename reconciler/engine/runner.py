@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.core.errors import DeviceError, PermanentDeviceError
@@ -42,6 +42,8 @@ class Runner:
     client_for: ClientFor
     clock: Callable[[], str]
     lock_for: LockFor | None = None
+    # serial -> how its client reached it at its last command (``FirewallClient.reached``)
+    reached: dict[str, str] = field(default_factory=dict)
 
     def run(self, serial: str, command: c.Command) -> o.Observation:
         """Run ``command`` for device ``serial`` (or the HA member the command names)."""
@@ -50,7 +52,10 @@ class Runner:
         try:
             with guard:
                 client = self.client_for(target)
-                return self._dispatch(serial, client, command)
+                try:
+                    return self._dispatch(serial, client, command)
+                finally:
+                    self.reached[target] = client.reached
         except DeviceError as exc:
             if isinstance(command, c.ReadHaState | c.Suspend | c.MakeFunctional):
                 temporary = not isinstance(exc, PermanentDeviceError)

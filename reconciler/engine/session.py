@@ -98,7 +98,13 @@ def open_session(
     )
     runner = Runner(paths, pool.get, lambda: iso(utc_now()), lock_for=pool.lock)
     workers = int(config.get("workers.max"))
-    executor = Executor(paths, runner, threads=threads or min(64, max(4, workers)), clock=utc_now)
+    executor = Executor(
+        paths,
+        runner,
+        threads=threads or min(64, max(4, workers)),
+        clock=utc_now,
+        reached=runner.reached.get,
+    )
     reconciler = Reconciler(
         paths,
         config,

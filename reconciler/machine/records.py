@@ -514,6 +514,9 @@ class DeviceRecord:
     skip_reason: str | None = None
     # An operator's rollback: this record's one hop returns the device to an older version.
     rollback: RollbackInfo | None = None
+    # How the engine reached the device at its last call: "direct" (its management address) or
+    # "panorama SERIAL" (through that Panorama member, firewall.connection); None before any call.
+    reached: str | None = None
 
     @property
     def upgrade_path(self) -> tuple[str, ...]:
@@ -591,6 +594,7 @@ class DeviceRecord:
             "planned": [p.to_json() for p in self.planned],
             "skip_reason": self.skip_reason,
             "rollback": self.rollback.to_json() if self.rollback else None,
+            "reached": self.reached,
         }
 
     @classmethod
@@ -655,6 +659,7 @@ class DeviceRecord:
                 planned=_tuple_of(data.get("planned", []), PlannedHop),
                 skip_reason=_opt_str(data.get("skip_reason"), "skip_reason"),
                 rollback=RollbackInfo.from_json(data["rollback"]) if data.get("rollback") else None,
+                reached=_opt_str(data.get("reached"), "reached"),
             )
         except KeyError as exc:
             raise ValueError(f"missing field {exc.args[0]!r}") from None

@@ -102,7 +102,10 @@ def test_panorama_pair_first_then_firewalls_only_through_panorama_with_a_member_
         assert forwarded(late, PANO, "301", "op:") == 0
         status = json.loads(env.paths.device_status_file("301").read_text())
         assert status["upgrade_status"] == "done"
+        assert status["reached"] == f"panorama {PEER}"
         assert_status_files_valid(env.paths.root)
+        shown = cli(runner, env, "device", "status", "301")
+        assert f"through Panorama {PEER}" in shown.stdout, shown.output
         assert_safe(events, managed={PANO, PEER, "301", "302"}, max_in_flight=20)
 
         # Discovery while the configured Panorama is still off the network: its HA peer answers (its address
@@ -148,6 +151,14 @@ def test_autos_fallback_holds_across_discovery_engine_and_runs_and_is_rechecked(
         direct = {k: v for k, v in calls.items() if not k.endswith("(via panorama)")}
         assert sum(direct.values()) <= 1, direct  # the one try of discovery's first call, nothing since
         assert 1 == fallback_lines(env, "311"), "fell back once, in discovery; the engine knew"
+        status = json.loads(env.paths.device_status_file("311").read_text())
+        assert (
+            status["reached"],
+            json.loads(env.paths.device_status_file("312").read_text())["reached"],
+        ) == (
+            f"panorama {env.sim.panorama_serial}",
+            "direct",
+        )
         assert_safe(env.sim.events(), managed={"311", "312"}, max_in_flight=20)
 
         # A later discovery, the address still cut off and the recheck not due: through Panorama at once.
