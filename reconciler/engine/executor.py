@@ -223,6 +223,16 @@ class Executor:
         self.devices[record.serial] = _Device(record, settings)
         self._track(record)
 
+    def forget(self, serial: str) -> None:
+        """Stop managing ``serial`` and delete its status file (a hold-only record lifted): nothing of it
+        stays in the executor's indexes, and no record still queued for the disk brings the file back."""
+        dev = self.devices.get(serial)
+        if dev is not None and dev.running is not None:
+            raise RuntimeError(f"{serial}: forgotten while a command runs")
+        self.devices.pop(serial, None)
+        self._open.pop(serial, None)
+        self._writer.discard(serial)
+
     def request(self, serial: str, observation: o.Observation) -> bool:
         """Feed an operator/scheduler request. Queued while a command of that device runs.
         Returns False (and changes nothing) when the machine does not accept it in the current phase."""

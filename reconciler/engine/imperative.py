@@ -110,8 +110,7 @@ class Imperative:
         settings = self.reconciler.settings_of(record) if record else self.reconciler.settings_for("")
         decision = operator_requests.decide(request, serial, record, inventory, now, settings)
         if decision.remove:
-            self.paths.device_status_file(serial).unlink(missing_ok=True)
-            ex.devices.pop(serial, None)
+            ex.forget(serial)
         elif decision.record is not None:
             ex.put(decision.record, settings)
         return decision.outcome

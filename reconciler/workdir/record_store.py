@@ -120,6 +120,18 @@ class RecordWriter:
         if why is not None:
             raise StoreError(why)
 
+    def discard(self, serial: str, timeout: float = 60.0) -> None:
+        """Drop ``serial``'s queued record, wait for a write already under way, then delete its file: a
+        record queued before would otherwise bring the file back after it was removed."""
+        with self._cond:
+            self._queued.pop(serial, None)
+            self._failed.pop(serial, None)
+            if not self._cond.wait_for(lambda: serial not in self._writing, timeout=timeout):
+                raise StoreError(
+                    f"{self.paths.device_status_file(serial)}: still being written after {timeout:.0f} s"
+                )
+            self.paths.device_status_file(serial).unlink(missing_ok=True)
+
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until everything queued is written (or ``timeout``); whether it was."""
         with self._cond:

@@ -327,11 +327,23 @@ def test_a_device_never_started_is_cancelled_without_a_command(rig: Rig) -> None
 
 def test_a_request_the_machine_refuses_changes_nothing(rig: Rig) -> None:
     rig.ex.put(record(serial="0001"), FAST)
+    assert rig.ex.flush()  # records are written off the loop thread
     before = rig.paths.device_status_file("0001").read_bytes()
     seen = len(rig.transitions)
     assert not rig.ex.request("0001", ReleaseRequest(by="test"))  # nothing is held
     assert not rig.ex.request("9999", CancelRequest(by="test"))  # not under management
+    assert rig.ex.flush()
     assert before == rig.paths.device_status_file("0001").read_bytes() and seen == len(rig.transitions)
+
+
+def test_a_forgotten_device_leaves_no_trace_in_the_executor_or_on_disk(rig: Rig) -> None:
+    """A lifted hold-only record is forgotten: the executor's views of unfinished devices no longer name
+    it (they once raised KeyError and stopped the daemon), and its status file stays deleted."""
+    rig.ex.put(record(serial="0001"), FAST)
+    rig.ex.forget("0001")
+    assert rig.ex.flush()
+    assert [] == rig.ex.in_flight() and [] == rig.ex.unfinished() and 0 == rig.ex.slots_in_use()
+    assert rig.ex.record("0001") is None and not rig.paths.device_status_file("0001").exists()
 
 
 def test_a_cancel_while_a_command_runs_waits_for_its_answer_then_holds_the_device(rig: Rig) -> None:

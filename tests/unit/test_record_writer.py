@@ -93,3 +93,38 @@ def test_a_closed_writer_refuses_records(tmp_path: Path) -> None:
     assert (WorkPaths(tmp_path).device_status_file("0005")).exists()
     with pytest.raises(StoreError, match="closed"):
         writer.save(record("0005"))
+
+
+def test_discard_waits_for_a_write_under_way_and_no_queued_record_brings_the_file_back(
+    tmp_path: Path,
+) -> None:
+    """A lifted hold-only record is deleted: a write already running ends first, one still queued is
+    dropped, so the file stays gone."""
+    paths = WorkPaths(tmp_path)
+    gate, entered = threading.Event(), threading.Event()
+    real_save = record_store.save
+
+    def slow_save(p: WorkPaths, rec: DeviceRecord) -> None:
+        entered.set()
+        gate.wait(10)
+        real_save(p, rec)
+
+    writer = record_store.RecordWriter(paths, threads=1)
+    record_store.save = slow_save  # type: ignore[assignment]
+    try:
+        writer.save(record("0006", "first"))
+        assert entered.wait(10)
+        writer.save(record("0006", "second"))  # queued behind the write under way
+        discarded = threading.Event()
+        waiter = threading.Thread(target=lambda: (writer.discard("0006"), discarded.set()))
+        waiter.start()
+        assert not discarded.wait(0.3)  # the write under way is waited for
+        gate.set()
+        assert discarded.wait(10)
+        waiter.join(10)
+        assert writer.flush()
+        assert not paths.device_status_file("0006").exists()
+    finally:
+        record_store.save = real_save  # type: ignore[assignment]
+        gate.set()
+        writer.close()
