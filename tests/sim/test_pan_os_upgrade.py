@@ -119,7 +119,12 @@ def test_pan_os_upgrade_upgrades_a_standalone_firewall(
     assert run.returncode == 0, run.tail()
     log = (tmp_path / "logs" / "upgrade.log").read_text()
     errors = [line.split(" - ", 3)[-1] for line in log.splitlines() if " - ERROR - " in line]
-    # Its one ERROR line on a good run: how it announces that it fetches the base image itself.
+    # An install asked while the software manager still loads the image it just downloaded is refused
+    # (busy); the tool logs that as an ERROR and retries, as shipped. Whether its first try lands in that
+    # window depends on timing, so those lines are allowed (the end state below says the retry worked).
+    busy = [e for e in errors if "software manager is currently in use" in e]
+    errors = [e for e in errors if e not in busy]
+    # Its one other ERROR line on a good run: how it announces that it fetches the base image itself.
     assert errors == [f"❌ {fw.hostname}: Base image for 11.2.4 is not downloaded. Attempting download."], (
         log[-3000:]
     )
