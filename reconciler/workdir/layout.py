@@ -90,6 +90,10 @@ class WorkPaths:
     def device_status_file(self, serial: str) -> Path:
         return self.device_status_dir / f"{safe_name(serial, 'serial')}.json"
 
+    # What ``plan`` and ``group status`` made of each device status file, kept for the next run
+    # (``plan_view_cache``): never read by anything else, rebuilt when missing or unusable.
+    plan_view_cache_file = _Under("status_dir", "plan-view-cache.json")
+
     pair_status_dir = _Under("status_dir", "pairs")
 
     def pair_status_file(self, pair_id: str) -> Path:

@@ -12,7 +12,8 @@
   them (``record_store``), and seen through ``reconciler.machine.plan_view`` as the engine sees them, so
   ``plan`` and ``group status`` give every device the verdict the engine gives it. A file the engine cannot
   use (torn, invalid) is reported, never fatal, and its device is blocked as held, as the engine leaves it
-  alone.
+  alone. What a file unchanged since the last reading gave is kept in ``status/plan-view-cache.json``
+  (``plan_view_cache``): the same snapshot without reading 10,000 files again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from reconciler.core.inventory import Inventory
 from reconciler.core.observed import Observed
 from reconciler.core.progress import DeviceProgress
 from reconciler.machine.plan_view import observed_of, progress_of, unusable
-from reconciler.workdir import desired_load, inventory_store, record_store
+from reconciler.workdir import desired_load, inventory_store, plan_view_cache, record_store
 from reconciler.workdir.config import Config
 from reconciler.workdir.layout import WorkPaths
 
@@ -62,15 +63,20 @@ class StatusSnapshot:
     skipped: tuple[str, ...] = ()
 
 
-def load_status(paths: WorkPaths) -> StatusSnapshot:
-    """Read ``status/devices/*.json``; a missing directory is an empty snapshot."""
-    loaded = record_store.load_all(paths)
-    records = loaded.records.values()
+def load_status(paths: WorkPaths, *, cached: bool = True) -> StatusSnapshot:
+    """Read ``status/devices/*.json``; a missing directory is an empty snapshot. ``cached``: the view of a
+    file unchanged since the last reading comes from ``plan_view_cache`` (the same snapshot, sooner)."""
+    if cached:
+        loaded = plan_view_cache.load(paths)
+        views, broken = loaded.views, loaded.broken
+    else:
+        records = record_store.load_all(paths)
+        views = tuple((progress_of(r), observed_of(r)) for r in records.records.values())
+        broken = records.broken
     return StatusSnapshot(
-        progress={s: unusable(s, why) for s, why in loaded.broken.items()}
-        | {r.serial: progress_of(r) for r in records},
-        observed={r.serial: observed_of(r) for r in records},
-        skipped=tuple(f"{paths.device_status_file(s)}: {why}" for s, why in sorted(loaded.broken.items())),
+        progress={s: unusable(s, why) for s, why in broken.items()} | {p.serial: p for p, _ in views},
+        observed={p.serial: o for p, o in views},  # progress_of keeps the record's serial
+        skipped=tuple(f"{paths.device_status_file(s)}: {why}" for s, why in sorted(broken.items())),
     )
 
 

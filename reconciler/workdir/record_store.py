@@ -34,18 +34,29 @@ def load_all(paths: WorkPaths) -> Loaded:
     directory = paths.device_status_dir
     if not directory.is_dir():
         return Loaded()
-    # The names as ``glob("*.json")`` finds them (hidden ones too), sorted as text: sorting 10,000 Path
-    # objects cost more than a tenth of a second.
-    for name in sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".json")):
+    for name in status_file_names(directory):
         file = directory / name
-        try:
-            records[file.stem] = load(file)
-        except (StoreError, ValueError) as exc:
-            broken[file.stem] = str(exc)
-            log.error(
-                "device status %s unusable, device left alone: %s", file, exc, extra={"serial": file.stem}
-            )
+        found = load_reported(file)
+        if isinstance(found, str):
+            broken[file.stem] = found
+        else:
+            records[file.stem] = found
     return Loaded(records, broken)
+
+
+def status_file_names(directory: Path) -> list[str]:
+    """The status files' names as ``glob("*.json")`` finds them (hidden ones too), sorted as text: sorting
+    10,000 Path objects cost more than a tenth of a second."""
+    return sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".json"))
+
+
+def load_reported(file: Path) -> DeviceRecord | str:
+    """The record in ``file``, or why it cannot be used (logged: the device is left alone)."""
+    try:
+        return load(file)
+    except (StoreError, ValueError) as exc:
+        log.error("device status %s unusable, device left alone: %s", file, exc, extra={"serial": file.stem})
+        return str(exc)
 
 
 def load(file: Path) -> DeviceRecord:
