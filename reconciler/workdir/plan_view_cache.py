@@ -81,6 +81,7 @@ def load(paths: WorkPaths, *, clock_ns: Callable[[], int] = time.time_ns) -> Vie
     broken: dict[str, str] = {}
     added = 0
     base = str(directory)
+    decoder = _Decoder()
     for name in record_store.status_file_names(directory):
         try:
             st = os.stat(os.path.join(base, name))  # no Path per file: 10,000 of them cost
@@ -91,7 +92,7 @@ def load(paths: WorkPaths, *, clock_ns: Callable[[], int] = time.time_ns) -> Vie
         if raw is not None and identity is not None:
             try:
                 if tuple(raw[:4]) == identity:
-                    views.append(decode(raw[4], raw[5]))
+                    views.append(decoder.decode(raw[4], raw[5]))
                     entries[name] = raw
                     continue
             except (ValueError, TypeError, IndexError, KeyError):  # not what encode wrote: read the file
@@ -159,6 +160,8 @@ def _checksum(body: bytes) -> str:
 
 
 # -- the codec: DeviceProgress and Observed as JSON lists, strict on the way back -------------------------------
+# Lists of versions and hops are single strings ("11.0.0,11.0.6"; "11.0.6=11.0.0,11.0.6;11.1.6-h1=..."):
+# versions hold none of ",;=", and a decoder makes each distinct one once (most devices share them).
 
 
 def encode(progress: DeviceProgress, observed: Observed) -> tuple[list[Any], list[Any]]:
@@ -178,14 +181,14 @@ def encode(progress: DeviceProgress, observed: Observed) -> tuple[list[Any], lis
             p.download_only,
             p.resting,
             p.group_digest,
-            [[str(h.version), [str(i) for i in h.images]] for h in p.hops],
+            ";".join(f"{h.version}={_versions_text(h.images)}" for h in p.hops),
             _version_text(p.rolled_back_from),
             _version_text(p.rollback_holds),
         ],
         [
             _version_text(o.version),
-            None if o.available is None else [str(v) for v in o.available],
-            None if o.downloaded is None else [str(v) for v in o.downloaded],
+            None if o.available is None else _versions_text(o.available),
+            None if o.downloaded is None else _versions_text(o.downloaded),
             o.reachable,
             o.ha_state,
             o.ha_synced,
@@ -196,41 +199,98 @@ def encode(progress: DeviceProgress, observed: Observed) -> tuple[list[Any], lis
 
 def decode(progress: Any, observed: Any) -> tuple[DeviceProgress, Observed]:
     """The inverse of ``encode``; ``ValueError``/``TypeError``/``IndexError`` for anything it did not write."""
-    (serial, category, target, revision, starting, reason, finished, current, updated, download_only,
-     resting, digest, hops, rolled_back_from, holds) = progress  # fmt: skip
-    version, available, downloaded, reachable, ha_state, ha_synced, observed_at = observed
-    return (
-        DeviceProgress(
-            serial=_text(serial),
-            category=_text(category),
-            target=_version(target),
-            desired_revision=_text(revision),
-            starting_version=_version(starting),
-            reason=_text(reason),
-            finished_at=_time(finished),
-            current_version=_version(current),
-            updated_at=_time(updated),
-            download_only=_flag(download_only),
-            resting=_flag(resting),
-            group_digest=_text(digest),
-            hops=tuple(_hop(h) for h in _list(hops)),
-            rolled_back_from=_version(rolled_back_from),
-            rollback_holds=_version(holds),
-        ),
-        Observed(
-            version=_version(version),
-            available=None if available is None else _versions(available),
-            downloaded=None if downloaded is None else _versions(downloaded),
-            reachable=_flag(reachable),
-            ha_state=None if ha_state is None else _text(ha_state),
-            ha_synced=None if ha_synced is None else _flag(ha_synced),
-            observed_at=_time(observed_at),
-        ),
-    )
+    return _Decoder().decode(progress, observed)
+
+
+class _Decoder:
+    """``decode`` with the values it made kept by their text (values are immutable: shared safely)."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, PanOsVersion] = {}
+        self._lists: dict[str, tuple[PanOsVersion, ...]] = {}
+        self._hops: dict[str, tuple[PathHop, ...]] = {}
+        self._times: dict[str, datetime] = {}
+
+    def decode(self, progress: Any, observed: Any) -> tuple[DeviceProgress, Observed]:
+        (serial, category, target, revision, starting, reason, finished, current, updated, download_only,
+         resting, digest, hops, rolled_back_from, holds) = progress  # fmt: skip
+        version, available, downloaded, reachable, ha_state, ha_synced, observed_at = observed
+        return (
+            DeviceProgress(
+                serial=_text(serial),
+                category=_text(category),
+                target=self.version(target),
+                desired_revision=_text(revision),
+                starting_version=self.version(starting),
+                reason=_text(reason),
+                finished_at=self.time(finished),
+                current_version=self.version(current),
+                updated_at=self.time(updated),
+                download_only=_flag(download_only),
+                resting=_flag(resting),
+                group_digest=_text(digest),
+                hops=self.hops(hops),
+                rolled_back_from=self.version(rolled_back_from),
+                rollback_holds=self.version(holds),
+            ),
+            Observed(
+                version=self.version(version),
+                available=None if available is None else self.versions(available),
+                downloaded=None if downloaded is None else self.versions(downloaded),
+                reachable=_flag(reachable),
+                ha_state=None if ha_state is None else _text(ha_state),
+                ha_synced=None if ha_synced is None else _flag(ha_synced),
+                observed_at=self.time(observed_at),
+            ),
+        )
+
+    def version(self, text: Any) -> PanOsVersion | None:
+        if text is None:
+            return None
+        found = self._versions.get(text)
+        if found is None:
+            found = self._versions[text] = PanOsVersion.parse(_text(text))
+        return found
+
+    def versions(self, text: Any) -> tuple[PanOsVersion, ...]:
+        found = self._lists.get(text)
+        if found is None:
+            text = _text(text)
+            found = tuple(PanOsVersion.parse(v) for v in text.split(",")) if text else ()
+            self._lists[text] = found
+        return found
+
+    def hops(self, text: Any) -> tuple[PathHop, ...]:
+        found = self._hops.get(text)
+        if found is None:
+            text = _text(text)
+            found = ()
+            for hop in text.split(";") if text else ():
+                version, equals, images = hop.partition("=")
+                if not equals:
+                    raise ValueError(f"not a hop: {hop!r}")
+                found += (PathHop(PanOsVersion.parse(version), self.versions(images)),)
+            self._hops[text] = found
+        return found
+
+    def time(self, text: Any) -> datetime | None:
+        if text is None:
+            return None
+        found = self._times.get(text)
+        if found is None:
+            found = datetime.fromisoformat(_text(text))
+            if found.tzinfo is None:  # encode writes aware times only
+                raise ValueError("a time without its offset")
+            self._times[text] = found
+        return found
 
 
 def _version_text(value: PanOsVersion | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _versions_text(values: tuple[PanOsVersion, ...]) -> str:
+    return ",".join(map(str, values))
 
 
 def _time_text(value: datetime | None) -> str | None:
@@ -247,31 +307,3 @@ def _flag(value: Any) -> bool:
     if type(value) is not bool:
         raise TypeError(f"expected true or false, got {type(value).__name__}")
     return value
-
-
-def _list(value: Any) -> list[Any]:
-    if type(value) is not list:
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _version(value: Any) -> PanOsVersion | None:
-    return None if value is None else PanOsVersion.parse(_text(value))
-
-
-def _versions(values: Any) -> tuple[PanOsVersion, ...]:
-    return tuple(PanOsVersion.parse(_text(v)) for v in _list(values))
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(_text(value))
-    if parsed.tzinfo is None:  # encode writes aware times only
-        raise ValueError("a time without its offset")
-    return parsed
-
-
-def _hop(value: Any) -> PathHop:
-    version, images = _list(value)
-    return PathHop(PanOsVersion.parse(_text(version)), _versions(images))
