@@ -39,10 +39,13 @@ def epoch(stamp: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("kept", type=Path, help="a directory kept by bench_engine.py --keep")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--hops", type=int, default=HOPS)
+    parser.add_argument("--workers", type=int, default=50, help="the run's workers.max (small fleet: 50)")
     args = parser.parse_args()
     info = json.loads((args.kept / "sim" / "sim.json").read_text())
     scale = float(info.get("time_scale") or 0.02)
@@ -50,7 +53,11 @@ def main() -> int:
     spans: dict[str, tuple[float, float]] = {}
     for f in (args.kept / "work" / "status" / "devices").glob("*.json"):
         rec = json.loads(f.read_text())
-        if "done" in (rec.get("phase"), rec.get("upgrade_status")) and rec.get("started_at") and rec.get("finished_at"):
+        if (
+            "done" in (rec.get("phase"), rec.get("upgrade_status"))
+            and rec.get("started_at")
+            and rec.get("finished_at")
+        ):
             spans[f.stem] = (epoch(rec["started_at"]), epoch(rec["finished_at"]))
 
     busy: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
@@ -122,7 +129,32 @@ def main() -> int:
         )
         for label, secs in idle[kind].most_common(args.top):
             print(f"  {secs / hops:7.1f} s  {secs / own_busy:6.1%}  {label}")
+    packing(devices, spans, args.workers)
     return 0
+
+
+def packing(devices: dict[str, Any], spans: dict[str, tuple[float, float]], workers: int) -> None:
+    """How well the units were packed into ``workers`` slots: each unit's span as it ran (a pair from its
+    first member's start to its last member's end, holding one slot), laid out longest first on the slots
+    by a scheduler that knew every span in advance (LPT), against the run's own first start to last end."""
+    units: list[list[str]] = []
+    seen: set[str] = set()
+    for serial, dev in devices.items():
+        if serial in seen or serial not in spans:
+            continue
+        unit = [s for s in (serial, dev.get("ha_peer")) if s and s in spans]
+        seen.update(unit)
+        units.append(unit)
+    lengths = [max(spans[s][1] for s in u) - min(spans[s][0] for s in u) for u in units]
+    slots = [0.0] * max(1, workers)
+    for length in sorted(lengths, reverse=True):
+        slots[slots.index(min(slots))] += length
+    first = min(b for b, _ in spans.values())
+    last = max(e for _, e in spans.values())
+    print(
+        f"packing ({len(units)} units, {workers} slots, wall s): unit spans / slots {sum(lengths) / len(slots):.1f}, "
+        f"longest first with every span known {max(slots):.1f}, this run {last - first:.1f}"
+    )
 
 
 if __name__ == "__main__":
