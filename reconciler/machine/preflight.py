@@ -12,6 +12,26 @@ from reconciler.machine.moves import Ctx, Reason, Step, fail, finish, move, vers
 from reconciler.machine.observations import BackupTaken, PreflightResult, SnapshotTaken
 from reconciler.machine.records import DeviceRecord, Mode, Phase
 
+# Readiness checks that a device fails for a while after any boot, whatever its health: NTP takes several
+# polls to synchronise again, the management plane reconnects to Panorama, the planes' clocks and HA
+# re-sync, IPsec tunnels and sessions re-establish, and CPU runs high while the device finishes starting.
+# Between two hops (the device rebooted into a version this record installed moments ago) a failure of
+# these alone is re-checked every ``postflight_retry_interval`` for up to ``postflight_settle`` seconds, as
+# the post-flight snapshot is, before it counts; before the first hop it fails at once (nothing we did
+# explains it).
+SETTLE_AFTER_BOOT = frozenset(
+    {
+        "ntp_sync",
+        "panorama",
+        "planes_clock_sync",
+        "ha",
+        "ip_sec_tunnel_status",
+        "session_exist",
+        "mp_cpu_utilization",
+        "dp_cpu_utilization",
+    }
+)
+
 
 def start_hop(ctx: Ctx, **changes: Any) -> Step:
     """Begin the hop at ``current_path_index`` with a fresh pre-flight; per-hop state is reset."""
@@ -125,6 +145,21 @@ def on_preflight(ctx: Ctx, obs: PreflightResult) -> Step:
     failed = [c for c in obs.checks if not c.passed]
     if failed:
         text = "; ".join(f"{c.name}: {c.message}" if c.message else c.name for c in failed)
+        settling = (
+            # The device runs a version this record installed: it rebooted moments ago (between two hops).
+            position is not None
+            and position > 0
+            and all(c.name in SETTLE_AFTER_BOOT for c in failed)
+            and ctx.since(rec.phase_started_at) < ctx.settings.postflight_settle
+        )
+        if settling and isinstance(rec.outstanding, Preflight):
+            return move(
+                ctx,
+                Phase.PREFLIGHT,
+                rec.outstanding,
+                ctx.settings.postflight_retry_interval,
+                message=f"waiting for the device to settle after its reboot ({text})",
+            )
         return fail(ctx, Reason.READINESS_CHECK_FAILED, text)
     rec = replace(rec, current_path_index=position)
     ctx = ctx.at(rec)

@@ -96,6 +96,30 @@ def test_failed_readiness_checks_are_named() -> None:
     assert rec.last_error is not None and rec.last_error.message == "ntp_sync: not synchronized"
 
 
+def test_checks_that_settle_after_a_boot_are_rechecked_between_hops_then_fail_after_the_settle_window() -> (
+    None
+):
+    """Found in the demo: an HA member rebooted into its first hop, and the next hop's pre-flight ran moments
+    later, before NTP had synchronised again; it failed the member and left the pair on two versions."""
+    checks = (CheckOutcome("ntp_sync", False, "No NTP synchronization"), CheckOutcome("jobs", True))
+    rec, now = run_until(record(path=("11.0.3", "11.1.2")), FakeFirewall("0001", "10.2.9"), Preflight)
+    between_hops = PreflightResult("11.0.3", 40.0, checks=checks)  # runs the first hop's version
+    waiting = step(rec, between_hops, at(now), FAST)
+    assert Phase.PREFLIGHT is waiting.record.phase and waiting.record.last_error is None
+    (command,) = waiting.commands
+    assert isinstance(command, Preflight) and command == rec.outstanding  # the same checks again
+    assert FAST.postflight_retry_interval == waiting.requeue_after
+    assert "settle after its reboot (ntp_sync: No NTP synchronization)" in waiting.record.message
+    again = step(waiting.record, between_hops, at(now + FAST.postflight_retry_interval), FAST)
+    assert Phase.PREFLIGHT is again.record.phase and again.commands
+    late = step(again.record, between_hops, at(now + FAST.postflight_settle), FAST)
+    failed_with(late.record, Reason.READINESS_CHECK_FAILED)
+    # Before the first hop nothing we did explains it: it fails at once (test above), and so does a check
+    # that does not settle after a boot, between hops too.
+    other = PreflightResult("11.0.3", 40.0, checks=(CheckOutcome("expired_licenses", False, "expired"),))
+    failed_with(step(rec, other, at(now), FAST).record, Reason.READINESS_CHECK_FAILED)
+
+
 @pytest.mark.parametrize("kind", [JobKind.INSTALL, JobKind.CONTENT_INSTALL])
 def test_a_running_install_job_fails_preflight(kind: JobKind) -> None:
     jobs = (JobInfo("17", kind, finished=False, progress=40),)
