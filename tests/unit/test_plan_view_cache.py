@@ -312,14 +312,20 @@ def cache_damage(kind: str, paths: WorkPaths) -> None:
         i = len(data) * 3 // 4
         file.write_bytes(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])
     elif kind == "entries":  # every entry undecodable, the checksum made right: each file is read again
-        head, body = data.split(b"\n", 1)
+        try:  # a cache already damaged by an earlier step (nothing read it since) stays as it is
+            head, body = data.split(b"\n", 1)
+            header, cached = json.loads(head), json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(header, dict) or not isinstance(cached, dict):
+            return
         junk: list[Any] = [5, {}, "x", None, [1, 2], {"0": 1}]
         entries = {
-            name: [*e[:4], "bad", None] if i % 2 else junk[i % len(junk)]
-            for i, (name, e) in enumerate(json.loads(body).items())
+            name: [*e[:4], "bad", None] if i % 2 and isinstance(e, list) else junk[i % len(junk)]
+            for i, (name, e) in enumerate(cached.items())
         }
         text = json.dumps(entries, separators=(",", ":"))
-        header = {**json.loads(head), "checksum": plan_view_cache._checksum(text.encode())}
+        header = {**header, "checksum": plan_view_cache._checksum(text.encode())}
         file.write_text(json.dumps(header) + "\n" + text + "\n")
     elif kind == "remove":
         file.unlink()
