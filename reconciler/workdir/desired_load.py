@@ -469,7 +469,7 @@ def load_texts(
         return last[1].with_revision(revision)
     errors: list[str] = []
     docs: list[_Doc] = []
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         for name, text in items:
             docs.extend(_parse_yaml(name, text, errors))
         if not items:
@@ -486,11 +486,13 @@ _last_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Without the cycle collector while a desired state is built: it allocates tens of thousands of
-    objects that all live until the end, and the collector's passes over them were about half the time
-    of validating 3,000 groups. Bounded (``MAX_FILE_BYTES``, ``MAX_NODES``); reference counting still
-    frees everything, and the collector runs again right after (if it ran before)."""
+def no_cyclic_gc() -> Iterator[None]:
+    """Without the cycle collector for a while: building a desired state (or a plan) allocates tens of
+    thousands of objects that all live until the end and form no cycles, and the collector's passes over
+    them were about half the time of validating 3,000 groups (and 371 collections, ~0.27 s, of a ``plan``
+    of 10,000 devices). Callers bound what they build (``MAX_FILE_BYTES``, ``MAX_NODES``); reference
+    counting still frees everything, and the collector runs again right after (if it ran before; a test
+    runs many commands in one process)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
