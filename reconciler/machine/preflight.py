@@ -123,18 +123,17 @@ def on_preflight(ctx: Ctx, obs: PreflightResult) -> Step:
     # Another job still running (a download left by a cancelled run, a commit, ...) is a reason to wait,
     # not to fail: look again until the job stall timeout says it will not finish.
     busy = [j for j in obs.jobs if not j.finished]
-    failed_checks = [c for c in obs.checks if not c.passed]
-    only_jobs = bool(failed_checks) and all(c.name == "jobs" for c in failed_checks)
-    waiting = ctx.since(rec.phase_started_at) < ctx.settings.job_stall_timeout
-    if (busy or only_jobs) and isinstance(rec.outstanding, Preflight) and waiting:
+    failed = [c for c in obs.checks if not c.passed]
+    if busy or (failed and all(c.name == "jobs" for c in failed)):
         ids = ", ".join(f"{j.kind.value} {j.job_id}" for j in busy) or "see the jobs check"
-        return move(
+        again = _look_again(
             ctx,
-            Phase.PREFLIGHT,
-            rec.outstanding,
+            ctx.settings.job_stall_timeout,
             ctx.settings.job_poll_max_interval,
-            message=f"waiting for running jobs to finish ({ids})",
+            f"waiting for running jobs to finish ({ids})",
         )
+        if again is not None:
+            return again
     if obs.disk_free_gb < ctx.settings.min_disk_gb and not ctx.settings.image_cleanup:
         # With image cleanup on, the software list decides: old images may make the room (``disk``).
         return fail(
@@ -142,24 +141,18 @@ def on_preflight(ctx: Ctx, obs: PreflightResult) -> Step:
             Reason.INSUFFICIENT_DISK,
             f"{obs.disk_free_gb:.1f} GB free, {ctx.settings.min_disk_gb:.1f} GB required",
         )
-    failed = [c for c in obs.checks if not c.passed]
     if failed:
         text = "; ".join(f"{c.name}: {c.message}" if c.message else c.name for c in failed)
-        settling = (
-            # The device runs a version this record installed: it rebooted moments ago (between two hops).
-            position is not None
-            and position > 0
-            and all(c.name in SETTLE_AFTER_BOOT for c in failed)
-            and ctx.since(rec.phase_started_at) < ctx.settings.postflight_settle
-        )
-        if settling and isinstance(rec.outstanding, Preflight):
-            return move(
+        # The device runs a version this record installed: it rebooted moments ago (between two hops).
+        if position > 0 and all(c.name in SETTLE_AFTER_BOOT for c in failed):
+            again = _look_again(
                 ctx,
-                Phase.PREFLIGHT,
-                rec.outstanding,
+                ctx.settings.postflight_settle,
                 ctx.settings.postflight_retry_interval,
-                message=f"waiting for the device to settle after its reboot ({text})",
+                f"waiting for the device to settle after its reboot ({text})",
             )
+            if again is not None:
+                return again
         return fail(ctx, Reason.READINESS_CHECK_FAILED, text)
     rec = replace(rec, current_path_index=position)
     ctx = ctx.at(rec)
@@ -167,6 +160,15 @@ def on_preflight(ctx: Ctx, obs: PreflightResult) -> Step:
         return software_check(ctx)
     hop = rec.hops[position]
     return move(ctx, Phase.PREFLIGHT, Snapshot("pre", position, hop.version), message="pre-flight snapshot")
+
+
+def _look_again(ctx: Ctx, within: float, every: float, message: str) -> Step | None:
+    """The same pre-flight again in ``every`` seconds while the phase is younger than ``within`` seconds
+    (None once it is not: what was waited for counts now)."""
+    rec = ctx.record
+    if not isinstance(rec.outstanding, Preflight) or ctx.since(rec.phase_started_at) >= within:
+        return None
+    return move(ctx, Phase.PREFLIGHT, rec.outstanding, every, message=message)
 
 
 def on_pre_snapshot(ctx: Ctx, obs: SnapshotTaken) -> Step:
